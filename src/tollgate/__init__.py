@@ -1,0 +1,40 @@
+"""tollgate: the commercial side of a software product, from a shell or from Python.
+
+    from tollgate import Tollgate
+    tg = Tollgate()                      # or Tollgate("path/to/tollgate.db") / a postgresql:// URL
+    if tg.check("acme-inc", "api-calls").allowed: ...
+
+Importing this package is cheap: the database layer loads on first use of `Tollgate`.
+"""
+
+from tollgate.errors import (
+    Conflict,
+    Denied,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    StorageError,
+    TollgateError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tollgate",
+    "TollgateError",
+    "InvalidInput",
+    "NotFound",
+    "Conflict",
+    "RuleViolation",
+    "Denied",
+    "StorageError",
+    "__version__",
+]
+
+
+def __getattr__(name: str):
+    if name == "Tollgate":
+        from tollgate.api import Tollgate
+
+        return Tollgate
+    raise AttributeError(f"module 'tollgate' has no attribute {name!r}")

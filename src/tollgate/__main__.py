@@ -1,0 +1,3 @@
+from tollgate.cli.app import main
+
+main()

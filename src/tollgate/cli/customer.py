@@ -1,0 +1,182 @@
+"""`tollgate customer ...`: add, edit, archive, list, show, import."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+
+app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
+
+COLUMNS = ("identifier", "name", "email", "status", "created")
+
+
+def _row(data: dict) -> list:
+    return [data["identifier"], data["name"], data["email"], data["status"], (data["created_at"] or "")[:10]]
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Full name of the person or company.")],
+    identifier: Annotated[
+        Optional[str], typer.Option("--id", help="The identifier your systems use (default: made from the name).")
+    ] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help="Email address (optional).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Add a customer.
+
+    Example: tollgate customer add "Acme, Inc." --email billing@acme.example   (identifier: acme-inc)
+    """
+    from tollgate.customers import customer_dict
+
+    data = customer_dict(tollgate().add_customer(name, identifier=identifier, email=email))
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Added customer {data['identifier']} ({data['name']}), billing id {data['billing_id']}.")
+
+
+@app.command("edit")
+def edit(
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="New name.")] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).')] = None,
+    new_identifier: Annotated[
+        Optional[str], typer.Option("--id", hidden=True, help="Refused: identifiers never change.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a customer's name or email. The identifier never changes.
+
+    Example: tollgate customer edit acme-inc --email accounts@acme.example
+    """
+    from tollgate.customers import _UNSET, customer_dict
+    from tollgate.errors import InvalidInput
+
+    if new_identifier is not None:
+        raise InvalidInput(
+            "A customer's identifier can never change (other systems rely on it).",
+            hint="Create a new customer if you need another identifier.",
+        )
+    if name is None and email is None:
+        raise InvalidInput("Nothing to change.", hint="Pass --name and/or --email.")
+    customer = tollgate().edit_customer(identifier, name=name, email=_UNSET if email is None else email)
+    data = customer_dict(customer)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Updated customer {data['identifier']}: {data['name']} <{data['email'] or 'no email'}>.")
+
+
+@app.command("archive")
+def archive(
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Archive a customer: no more access, subscriptions or usage; the history stays.
+
+    Refused while the customer has a live subscription (cancel it first).
+    Example: tollgate customer archive acme-inc --yes
+    """
+    from tollgate.customers import customer_dict
+
+    confirm_or_refuse(f"Archive customer {identifier}? They lose all access.", yes=yes)
+    data = customer_dict(tollgate().archive_customer(identifier))
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Archived customer {data['identifier']}.")
+
+
+@app.command("list")
+def list_(
+    search: Annotated[
+        Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).")
+    ] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="Only archived customers.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Active and archived customers.")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.")] = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List customers (active ones unless --archived or --all), oldest first.
+
+    Example: tollgate customer list --search acme --limit 50
+    """
+    from tollgate.customers import customer_dict
+
+    status = "all" if show_all else "archived" if archived else "active"
+    found = [customer_dict(c) for c in tollgate().customers(search=search, status=status, limit=limit)]
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        keys = list(found[0]) if found else ["identifier", "billing_id", "name", "email", "status"]
+        output.emit_csv(keys, ([row[k] for k in keys] for row in found))
+    else:
+        output.table(COLUMNS, (_row(c) for c in found))
+
+
+@app.command("show")
+def show(
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    as_json: Json = False,
+) -> None:
+    """Show a customer's whole profile.
+
+    Example: tollgate customer show acme-inc
+    """
+    from tollgate.customers import customer_dict
+
+    data = customer_dict(tollgate().customer(identifier))
+    if as_json:
+        output.emit_json(data)
+        return
+    output.fields(
+        [
+            ("identifier", data["identifier"]),
+            ("billing id", data["billing_id"]),
+            ("name", data["name"]),
+            ("email", data["email"] or "-"),
+            ("status", data["status"]),
+            ("created", data["created_at"]),
+            ("updated", data["updated_at"]),
+            ("archived", data["archived_at"] or "-"),
+        ]
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).")],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would happen; write nothing.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Create many customers at once: every row is checked first, then all are created, or none.
+
+    Columns (CSV header / JSON keys / TOML [[customers]] keys): name, identifier (or id), email.
+    Rows whose identifier already exists with the same name and email are left unchanged, so a
+    file with identifiers can be re-run safely.
+    Example: tollgate customer import customers.csv --dry-run
+    """
+    from tollgate.rowfiles import detect_format, read_rows
+
+    source = detect_format(file, fmt)
+    rows = output.progress(read_rows(file, source, toml_table="customers"), label="Reading customers")
+    result = tollgate().import_customers(rows, dry_run=dry_run)
+    summary = {
+        "dry_run": result.dry_run,
+        "created": len(result.created),
+        "unchanged": len(result.unchanged),
+        "identifiers": [row["identifier"] for row in result.created],
+    }
+    if as_json:
+        output.emit_json(summary)
+        return
+    verb = "Would create" if dry_run else "Created"
+    output.say(f"{verb} {summary['created']} customer(s); {summary['unchanged']} already present and unchanged.")

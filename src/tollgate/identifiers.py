@@ -1,0 +1,50 @@
+"""Identifiers: stable, human-readable keys (`acme-inc`) and random public ids (`cus_...`)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Callable, Iterable
+
+from tollgate.errors import InvalidInput
+
+MAX_LENGTH = 64
+_VALID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def validate(identifier: str, *, kind: str = "identifier", path: str | None = None) -> str:
+    """Return the identifier if it is lower-case letters, digits and single inner dashes, else raise."""
+    if not isinstance(identifier, str) or not _VALID.match(identifier) or len(identifier) > MAX_LENGTH:
+        shown = identifier if isinstance(identifier, str) else repr(identifier)
+        raise InvalidInput(
+            f"'{shown}' is not a valid {kind}: use lower-case letters, digits and '-' "
+            f"(at most {MAX_LENGTH} characters, e.g. acme-inc).",
+            path=path,
+        )
+    return identifier
+
+
+def slugify(name: str, *, fallback: str) -> str:
+    """`"Acme, Inc."` -> `acme-inc`; `"Zoë Ångström"` -> `zoe-angstrom`; nothing usable -> `fallback`."""
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_only.lower()).strip("-")
+    slug = slug[:MAX_LENGTH - 6].rstrip("-")  # leave room for a -NNNNN suffix
+    return slug or fallback
+
+
+def first_free(base: str, taken: Callable[[str], bool] | Iterable[str]) -> str:
+    """`base`, or `base-2`, `base-3`, ... : the first one not taken (taken ones are never reused)."""
+    is_taken = taken if callable(taken) else set(taken).__contains__
+    if not is_taken(base):
+        return base
+    n = 2
+    while is_taken(f"{base}-{n}"):
+        n += 1
+    return f"{base}-{n}"
+
+
+def public_id(prefix: str, length: int = 14) -> str:
+    """A random public id like `cus_4f9k2m0x7q1z8w` from the OS's secure source."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))

@@ -1,0 +1,89 @@
+"""The journal: every change the library makes, written in the same transaction as the change."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlmodel import Session, select
+
+from tollgate.clock import utcnow
+from tollgate.models import Customer, Journal
+
+
+@lru_cache(maxsize=1)
+def current_actor() -> str:
+    """The OS user making the change (falls back to the numeric uid when there is no name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    object_type: str,
+    object_id: str,
+    customer_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Add one journal entry to the session's transaction (committed or rolled back with it)."""
+    session.add(
+        Journal(
+            at=at or utcnow(),
+            actor=current_actor(),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            customer_id=customer_id,
+            details=json.dumps(details or {}, sort_keys=True, default=str),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    customer: str | None
+    details: dict[str, Any]
+
+
+def read(
+    session: Session, *, customer_id: int | None = None, since: datetime | None = None, limit: int | None = None
+) -> list[Entry]:
+    """Journal entries, oldest first (the newest `limit` of them when a limit is given)."""
+    stmt = select(Journal, Customer.identifier).join(Customer, Customer.id == Journal.customer_id, isouter=True)
+    if customer_id is not None:
+        stmt = stmt.where(Journal.customer_id == customer_id)
+    if since is not None:
+        stmt = stmt.where(Journal.at >= since)
+    stmt = stmt.order_by(Journal.id.desc())
+    if limit:
+        stmt = stmt.limit(limit)
+    rows = session.exec(stmt).all()
+    return [
+        Entry(
+            id=row.id,
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            customer=identifier,
+            details=json.loads(row.details),
+        )
+        for row, identifier in reversed(rows)
+    ]

@@ -1,0 +1,157 @@
+"""Reading rows from CSV, JSON lines and TOML files, streamed, each row tagged with where it came from.
+
+Shared by every batch input (customer import, usage report --file). Rows are yielded one at a time so
+memory stays bounded however large the file; every malformed thing becomes an InvalidInput naming the
+line (never a traceback).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from tollgate.errors import InvalidInput
+
+FORMATS = ("csv", "jsonl", "toml")
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".toml": "toml"}
+MAX_FIELD = 1 << 20
+
+
+@dataclass(frozen=True)
+class Row:
+    """One input row: `where` is `line 12` (or `customers[3]` in TOML), `data` maps column -> value."""
+
+    where: str
+    data: dict[str, Any]
+
+
+def detect_format(source: str, explicit: str | None, *, allowed: tuple[str, ...] = FORMATS) -> str:
+    """The format named with --format, else the file's suffix; '-' (stdin) needs no suffix if explicit."""
+    fmt = explicit or _SUFFIXES.get(Path(source).suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"Cannot tell the format of '{source}' from its name.",
+            hint=f"Pass --format ({'|'.join(allowed)}).",
+        )
+    if fmt not in allowed:
+        raise InvalidInput(f"Unknown format '{fmt}': use {', '.join(allowed)}.")
+    return fmt
+
+
+def open_text(source: str) -> TextIO:
+    """Open a file (or '-' for stdin) as UTF-8 text, a BOM skipped, newlines left to the csv module."""
+    if source == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+    try:
+        return open(source, encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise InvalidInput(f"There is no file '{source}'.") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"'{source}' is a folder, not a file.") from None
+    except PermissionError:
+        raise InvalidInput(f"'{source}' cannot be read (permission denied).") from None
+
+
+def read_rows(source: str, fmt: str, *, toml_table: str | None = None) -> Iterator[Row]:
+    if fmt == "toml":
+        yield from read_toml(source, toml_table or "rows")
+        return
+    with open_text(source) as stream:
+        yield from (read_csv(stream) if fmt == "csv" else read_jsonl(stream))
+
+
+def _decoding_guard(rows: Iterator[Row], last_where) -> Iterator[Row]:
+    try:
+        yield from rows
+    except UnicodeDecodeError:
+        raise InvalidInput(f"after {last_where()}: the file is not UTF-8 text.") from None
+
+
+def read_csv(stream: TextIO) -> Iterator[Row]:
+    """A CSV with a header row; blank lines are skipped; quoted commas and CRLF are fine."""
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.reader(stream)
+    state = {"line": 0}
+
+    def rows() -> Iterator[Row]:
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            columns = [name.strip().lower() for name in header]
+            if len(set(columns)) != len(columns) or "" in columns:
+                raise InvalidInput("line 1: the header has an empty or repeated column name.")
+            for record in reader:
+                state["line"] = reader.line_num
+                if not record or all(not cell.strip() for cell in record):
+                    continue
+                if len(record) != len(columns):
+                    raise InvalidInput(
+                        f"line {reader.line_num}: {len(record)} values for {len(columns)} columns "
+                        f"({', '.join(columns)})."
+                    )
+                yield Row(f"line {reader.line_num}", {c: v.strip() for c, v in zip(columns, record) if v.strip()})
+        except csv.Error as exc:
+            raise InvalidInput(f"line {reader.line_num}: malformed CSV ({exc}).") from None
+
+    yield from _decoding_guard(rows(), lambda: f"line {state['line']}")
+
+
+def read_jsonl(stream: TextIO) -> Iterator[Row]:
+    """One JSON object per line; blank lines are skipped."""
+    state = {"line": 0}
+
+    def rows() -> Iterator[Row]:
+        for number, line in enumerate(stream, start=1):
+            state["line"] = number
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except (ValueError, RecursionError):
+                raise InvalidInput(f"line {number}: not valid JSON.") from None
+            if not isinstance(data, dict):
+                raise InvalidInput(f"line {number}: expected a JSON object like {{\"name\": ...}}.")
+            yield Row(f"line {number}", data)
+
+    yield from _decoding_guard(rows(), lambda: f"line {state['line']}")
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Parse a TOML file, turning every way it can be broken into one InvalidInput."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise InvalidInput(f"There is no file '{path}'.") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"'{path}' is a folder, not a file.") from None
+    except PermissionError:
+        raise InvalidInput(f"'{path}' cannot be read (permission denied).") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: the file is not UTF-8 text.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: malformed TOML ({exc}).") from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: the TOML is nested too deeply.") from None
+
+
+def read_toml(path: str, table: str) -> Iterator[Row]:
+    """Rows from an array of tables: `[[customers]]` entries become rows `customers[0]`, ..."""
+    document = load_toml(path)
+    entries = document.get(table, [])
+    if not isinstance(entries, list):
+        raise InvalidInput(f"'{table}' must be an array of tables ([[{table}]]).", path=table)
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidInput("expected a table.", path=f"{table}[{index}]")
+        yield Row(f"{table}[{index}]", entry)
