@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tollgate import customers, journal
+from tollgate import catalog, customers, journal
 from tollgate.db import Database
 from tollgate.models import Customer
 from tollgate.rowfiles import Row
@@ -58,6 +58,94 @@ class Tollgate:
         """All rows or none: every row is validated before anything is written."""
         with self.db.write(dry_run=dry_run) as session:
             return customers.import_customers(session, rows, dry_run=dry_run)
+
+    # -- catalog -------------------------------------------------------------------------------
+
+    def create_product(
+        self, name: str, *, identifier: str | None = None, description: str | None = None
+    ) -> catalog.Product:
+        with self.db.write() as session:
+            return catalog.create_product(session, name=name, identifier=identifier, description=description)
+
+    def create_feature(
+        self,
+        name: str,
+        *,
+        type: str,
+        identifier: str | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+    ) -> catalog.Feature:
+        with self.db.write() as session:
+            return catalog.create_feature(
+                session, name=name, type=type, identifier=identifier, unit=unit, description=description
+            )
+
+    def create_plan(
+        self,
+        identifier: str,
+        *,
+        product: str,
+        name: str | None = None,
+        description: str | None = None,
+        prices: Any = (),
+        trial_days: int | None = None,
+        grants: Any = (),
+        license: catalog.LicensePolicy | None = None,
+        links: Any = (),
+    ) -> dict[str, Any]:
+        """Create a plan; returns its JSON shape (see `catalog.plan_dict`)."""
+        with self.db.write() as session:
+            plan = catalog.create_plan(
+                session, identifier=identifier, product=product, name=name, description=description,
+                prices=prices, trial_days=trial_days, grants=grants, license=license, links=links,
+            )
+            return catalog.plan_dict(session, plan)
+
+    def set_usage_charge(self, plan: str, charge: Any) -> tuple[dict[str, Any], str]:
+        """Add or replace a plan's usage charge (a rating.UsageCharge); returns (plan JSON, create|update)."""
+        with self.db.write() as session:
+            row, action = catalog.set_usage_charge(session, plan=plan, charge=charge)
+            return catalog.plan_dict(session, row), action
+
+    def archive_product(self, identifier: str) -> tuple[catalog.Product, list[str]]:
+        """Archive a product and its active plans; returns the product and the plans archived with it."""
+        with self.db.write() as session:
+            return catalog.archive_product(session, identifier=identifier)
+
+    def archive_feature(self, identifier: str) -> catalog.Feature:
+        with self.db.write() as session:
+            return catalog.archive_feature(session, identifier=identifier)
+
+    def archive_plan(self, identifier: str) -> dict[str, Any]:
+        with self.db.write() as session:
+            return catalog.plan_dict(session, catalog.archive_plan(session, identifier=identifier))
+
+    def products(self, *, status: str = "active") -> list[catalog.Product]:
+        with self.db.read() as session:
+            return catalog.list_products(session, status=status)
+
+    def product(self, identifier: str) -> catalog.Product:
+        with self.db.read() as session:
+            return catalog.get_product(session, identifier)
+
+    def features(self, *, status: str = "active") -> list[catalog.Feature]:
+        with self.db.read() as session:
+            return catalog.list_features(session, status=status)
+
+    def feature(self, identifier: str) -> catalog.Feature:
+        with self.db.read() as session:
+            return catalog.get_feature(session, identifier)
+
+    def plans(self, *, product: str | None = None, status: str = "active") -> list[dict[str, Any]]:
+        """Plans (JSON shapes) in creation order, optionally of one product."""
+        with self.db.read() as session:
+            return catalog.plan_dicts(session, catalog.list_plans(session, product=product, status=status))
+
+    def plan(self, identifier: str) -> dict[str, Any]:
+        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links."""
+        with self.db.read() as session:
+            return catalog.plan_dict(session, catalog.get_plan(session, identifier))
 
     # -- journal and database ------------------------------------------------------------------
 
