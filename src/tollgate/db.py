@@ -105,6 +105,23 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def _vacuum_into(engine: Engine, target: Path) -> None:
+    """A consistent copy of a live SQLite database (VACUUM can't run inside a transaction, so this
+    uses the driver connection, which is in autocommit mode), made private (0600)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+    finally:
+        raw.close()
+    os.chmod(target, 0o600)
+
+
+_HAS_META = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+    "postgresql": "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'",
+}
+
+
 class Database:
     """One tollgate database: opened (created or migrated) on first use, then one session per command."""
 
@@ -140,19 +157,23 @@ class Database:
             raise StorageError(f"Cannot create the database at {self.location}: {exc.strerror}.") from None
 
     def _prepare_schema(self, engine: Engine) -> None:
-        """Create a brand-new schema, check the version of an existing one, migrate an older one."""
-        with engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-        if not tables:
+        """Create a brand-new schema, check the version of an existing one, migrate an older one.
+
+        The common case (an existing, current database) costs one plain query: start-up time matters.
+        """
+        found = self._stored_version(engine)
+        if found is None:
+            with engine.connect() as conn:
+                tables = inspect(conn).get_table_names()
+            if tables:
+                raise StorageError(
+                    f"{self.location} is a database, but not a tollgate one.",
+                    hint="Point --db at a tollgate database.",
+                )
             with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
                 SQLModel.metadata.create_all(conn)
                 conn.execute(models.Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
-        if "meta" not in tables:
-            raise StorageError(
-                f"{self.location} is a database, but not a tollgate one.", hint="Point --db at a tollgate database."
-            )
-        found = self.schema_version(engine)
         if found > SCHEMA_VERSION:
             raise StorageError(
                 f"{self.location} was written by a newer tollgate (schema {found}; this one knows {SCHEMA_VERSION}).",
@@ -160,6 +181,16 @@ class Database:
             )
         if found < SCHEMA_VERSION:
             self._migrate(engine, found)
+
+    @staticmethod
+    def _stored_version(engine: Engine) -> int | None:
+        """The schema version recorded in the database, or None when it has no meta table."""
+        with engine.connect() as conn:
+            has_meta = conn.exec_driver_sql(_HAS_META[engine.dialect.name]).first() is not None
+            if not has_meta:
+                return None
+            value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar()
+        return int(value or 0)
 
     @staticmethod
     def schema_version(engine_or_conn) -> int:
@@ -175,9 +206,7 @@ class Database:
         """Back the file up (VACUUM INTO), then apply every migration in one transaction."""
         if self.path is not None:
             backup = self.path.with_name(f"{self.path.name}.schema-{found}.{utcnow():%Y%m%dT%H%M%S}.bak")
-            with engine.connect() as conn:
-                conn.exec_driver_sql("VACUUM INTO ?", (str(backup),))
-            os.chmod(backup, 0o600)
+            _vacuum_into(engine, backup)
         with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](conn)
@@ -247,9 +276,7 @@ class Database:
         partial = target.with_name(f".{target.name}.partial")
         partial.unlink(missing_ok=True)
         try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("VACUUM INTO ?", (str(partial),))
-            os.chmod(partial, 0o600)
+            _vacuum_into(self.engine, partial)
             os.replace(partial, target)
         except DBAPIError as exc:
             partial.unlink(missing_ok=True)

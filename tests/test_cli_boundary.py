@@ -1,0 +1,110 @@
+"""The single error boundary, global options, and help text for every command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from tollgate import __version__
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"tollgate {__version__}"
+
+
+def test_no_arguments_shows_help(cli):
+    result = cli()
+    assert "customer" in (result.stdout + result.stderr)
+    assert result.exit_code in (0, 2)
+
+
+def test_unexpected_error_is_one_line_with_a_hint(cli, monkeypatch):
+    from tollgate.api import Tollgate
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("something internal")
+
+    monkeypatch.setattr(Tollgate, "customers", broken)
+    result = cli("customer", "list")
+    assert result.exit_code == 70
+    assert result.stderr.count("\n") == 1
+    assert "unexpected ValueError: something internal" in result.stderr and "--debug" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    env = dict(os.environ, TOLLGATE_DB=str(tmp_path / "t.db"))
+    proc = subprocess.run([sys.executable, "-m", "tollgate", "--debug", "customer", "show", "ghost"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and "NotFound" in proc.stderr
+    plain = subprocess.run([sys.executable, "-m", "tollgate", "customer", "show", "ghost"],
+                           capture_output=True, text=True, env=env)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert plain.stderr.startswith("error: No customer has the identifier 'ghost'")
+
+
+def test_interrupt_exits_130(cli, monkeypatch):
+    from tollgate.api import Tollgate
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Tollgate, "customers", interrupted)
+    result = cli("customer", "list")
+    assert result.exit_code == 130 and "Interrupted" in result.stderr
+
+
+def test_sigint_to_a_real_process_exits_130(tmp_path):
+    """A real Ctrl-C during an import: exit 130, and the all-or-nothing import wrote nothing."""
+    import signal
+    import time
+
+    env = dict(os.environ, TOLLGATE_DB=str(tmp_path / "t.db"))
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-m", "tollgate", "customer", "import", str(fifo)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    with open(fifo, "w") as writer:
+        writer.write("name\nAcme\n")
+        writer.flush()
+        time.sleep(1.5)  # the importer is now blocked reading the rest of the file
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    listed = subprocess.run([sys.executable, "-m", "tollgate", "customer", "list", "--json"],
+                            capture_output=True, text=True, env=env)
+    assert listed.stdout.strip() == "[]"
+
+
+def all_commands():
+    from typer.main import get_command
+
+    from tollgate.cli.app import app
+
+    def walk(group, prefix):
+        for name, command in sorted(group.commands.items()):
+            if getattr(command, "commands", None):
+                yield from walk(command, prefix + [name])
+            else:
+                yield prefix + [name], command
+
+    return list(walk(get_command(app), []))
+
+
+@pytest.mark.parametrize("path, command", all_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_every_command_has_help_with_an_example(path, command):
+    assert command.help, f"tollgate {' '.join(path)} has no help"
+    assert "Example:" in command.help, f"tollgate {' '.join(path)} has no example in its help"
+
+
+def test_help_runs_for_every_command(cli):
+    for path, _ in all_commands():
+        result = cli(*path, "--help")
+        assert result.exit_code == 0, (path, result)
+        assert "Example" in result.stdout

@@ -1,0 +1,247 @@
+"""The database layer: location, permissions, pragmas, schema versions and migrations, backups, faults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from tollgate import Tollgate, db
+from tollgate.errors import StorageError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        conn.close()
+
+
+# -- location ------------------------------------------------------------------------------------
+
+
+def test_location_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOLLGATE_DB", str(tmp_path / "env.db"))
+    assert db.resolve_location(str(tmp_path / "flag.db")) == str(tmp_path / "flag.db")
+    assert db.resolve_location(None) == str(tmp_path / "env.db")
+    monkeypatch.delenv("TOLLGATE_DB")
+    default = db.resolve_location(None)
+    assert default.endswith(os.path.join("tollgate", "tollgate.db"))
+    assert default.startswith(str(tmp_path / "xdg-data"))  # the fixture's XDG_DATA_HOME: never the real one
+
+
+def test_db_path_command_follows_the_flag_and_the_environment(cli, tmp_path, db_path):
+    assert cli("db", "path").stdout.strip() == str(db_path)
+    assert cli("--db", str(tmp_path / "other.db"), "db", "path").stdout.strip() == str(tmp_path / "other.db")
+    assert not (tmp_path / "other.db").exists()  # asking where it is creates nothing
+
+
+def test_new_database_file_and_folder_are_private(tmp_path):
+    target = tmp_path / "fresh" / "nested" / "t.db"
+    with Tollgate(target) as tg:
+        tg.add_customer("Acme")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+
+
+def test_pragmas_on_every_connection(tg):
+    tg.customers()
+    with tg.db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+
+
+def test_write_transactions_begin_immediate(tg):
+    """A write session holds the write lock from its first statement, before anything is read."""
+    tg.customers()
+    with tg.db.write() as session:
+        session.connection()
+        other = sqlite3.connect(tg.db.path, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+
+
+def test_failed_write_rolls_back_everything(tg):
+    with pytest.raises(RuntimeError):
+        with tg.db.write() as session:
+            from tollgate.customers import add_customer
+
+            add_customer(session, name="Acme")
+            raise RuntimeError("boom")
+    assert tg.customers() == []
+
+
+# -- schema versions -----------------------------------------------------------------------------
+
+
+def test_new_database_records_the_current_schema_version(tg):
+    assert tg.db_info()["schema_version"] == db.SCHEMA_VERSION
+
+
+def released_fixtures() -> list[Path]:
+    return sorted(FIXTURES.glob("schema-*.sqlite"))
+
+
+def test_there_is_a_fixture_for_every_released_schema_version():
+    versions = {int(p.stem.split("-")[1]) for p in released_fixtures()}
+    assert versions == set(range(1, db.SCHEMA_VERSION + 1))
+
+
+@pytest.mark.parametrize("fixture", released_fixtures(), ids=lambda p: p.stem)
+def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path):
+    copy = tmp_path / fixture.name
+    shutil.copy(fixture, copy)
+    before = table_counts(copy)
+    with Tollgate(copy) as tg:
+        info = tg.db_info()
+        assert info["schema_version"] == db.SCHEMA_VERSION
+        for table, count in before.items():
+            if table != "meta":
+                assert info["tables"][table] == count, table
+        assert tg.customer("acme-inc").email == "billing@acme.example"
+    assert db.integrity_check(copy) == "ok"
+
+
+def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tmp_path):
+    tg.add_customer("Acme")
+    tg.close()
+
+    def add_column(conn):
+        conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
+        conn.exec_driver_sql("UPDATE customer SET nickname = 'ac'")
+
+    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, add_column)
+    with Tollgate(tg.db.path) as upgraded:
+        assert upgraded.db_info()["schema_version"] == db.SCHEMA_VERSION
+        assert upgraded.customer("acme").name == "Acme"
+    backups = list(tg.db.path.parent.glob(f"{tg.db.path.name}.schema-{db.SCHEMA_VERSION - 1}.*.bak"))
+    assert len(backups) == 1
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    assert table_counts(backups[0])["customer"] == 1
+    conn = sqlite3.connect(tg.db.path)
+    assert conn.execute("SELECT nickname FROM customer").fetchone() == ("ac",)
+    conn.close()
+
+
+def test_failed_migration_leaves_the_database_as_it_was(tg, monkeypatch):
+    tg.add_customer("Acme")
+    tg.close()
+
+    def broken(conn):
+        conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    old_version = db.SCHEMA_VERSION
+    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version + 1)
+    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, broken)
+    with pytest.raises(sqlite3.OperationalError):
+        Tollgate(tg.db.path).customers()
+    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version)
+    conn = sqlite3.connect(tg.db.path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(customer)")]
+    version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    conn.close()
+    assert "nickname" not in columns and version == str(old_version)
+
+
+def test_database_from_a_newer_version_is_refused_untouched(cli, tg, db_path):
+    tg.add_customer("Acme")
+    tg.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = sha(db_path)
+    result = cli("customer", "list")
+    assert result.exit_code == 3
+    assert "newer tollgate" in result.stderr and "schema 999" in result.stderr
+    assert sha(db_path) == before
+
+
+def test_a_file_that_is_not_a_database(cli, db_path):
+    db_path.write_bytes(os.urandom(8192))
+    before = sha(db_path)
+    result = cli("customer", "list")
+    assert result.exit_code == 3
+    assert "not a valid SQLite database" in result.stderr
+    assert sha(db_path) == before
+
+
+def test_a_sqlite_database_of_another_program(cli, db_path):
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    result = cli("customer", "list")
+    assert result.exit_code == 3 and "not a tollgate one" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_folder(cli, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = cli("--db", str(folder / "t.db"), "customer", "add", "Acme")
+        assert result.exit_code == 3 and "Cannot create the database" in result.stderr
+    finally:
+        folder.chmod(0o700)
+
+
+def test_missing_folder_that_cannot_be_created(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = cli("--db", str(blocker / "sub" / "t.db"), "customer", "list")
+    assert result.exit_code == 3 and "Cannot create the database" in result.stderr
+
+
+# -- info and backup -----------------------------------------------------------------------------
+
+
+def test_db_info_reports_version_size_and_counts(cli):
+    cli("customer", "add", "Acme")
+    data = cli("db", "info", "--json").json()
+    assert data["schema_version"] == db.SCHEMA_VERSION
+    assert data["tables"]["customer"] == 1 and data["tables"]["journal"] == 1
+    assert data["size_bytes"] > 0 and data["journal_mode"] == "wal"
+    text = cli("db", "info").stdout
+    assert "schema version" in text and "customer" in text
+
+
+def test_backup_is_a_consistent_private_copy(cli, tmp_path):
+    cli("customer", "add", "Acme")
+    target = tmp_path / "backups" / "copy.db"
+    target.parent.mkdir()
+    result = cli("db", "backup", str(target))
+    assert result.exit_code == 0 and str(target) in result.stdout
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert db.integrity_check(target) == "ok"
+    with Tollgate(target) as copy:
+        assert [c.identifier for c in copy.customers()] == ["acme"]
+
+
+def test_backup_never_overwrites(cli, tmp_path):
+    cli("customer", "add", "Acme")
+    target = tmp_path / "exists.db"
+    target.write_text("precious")
+    result = cli("db", "backup", str(target))
+    assert result.exit_code == 3 and "already exists" in result.stderr
+    assert target.read_text() == "precious"
