@@ -11,10 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tollgate import catalog, customers, journal
 from tollgate.db import Database
+from tollgate.lazy import lazy_module
 from tollgate.models import Customer
 from tollgate.rowfiles import Row
+
+# Domain modules load on first use (each defines its own tables): see lazy.py.
+catalog = lazy_module("tollgate.catalog")
+customers = lazy_module("tollgate.customers")
+journal = lazy_module("tollgate.journal")
 
 
 class Tollgate:
@@ -38,9 +43,12 @@ class Tollgate:
         with self.db.write() as session:
             return customers.add_customer(session, name=name, identifier=identifier, email=email)
 
-    def edit_customer(self, identifier: str, *, name: str | None = None, email: Any = customers._UNSET) -> Customer:
+    def edit_customer(self, identifier: str, *, name: str | None = None, email: str | None = None) -> Customer:
+        """Change name and/or email; None leaves a field as it is, an empty email removes it."""
         with self.db.write() as session:
-            return customers.edit_customer(session, identifier=identifier, name=name, email=email)
+            return customers.edit_customer(
+                session, identifier=identifier, name=name, email=customers.UNCHANGED if email is None else email
+            )
 
     def archive_customer(self, identifier: str) -> Customer:
         with self.db.write() as session:
@@ -146,6 +154,46 @@ class Tollgate:
         """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links."""
         with self.db.read() as session:
             return catalog.plan_dict(session, catalog.get_plan(session, identifier))
+
+    @property
+    def data_dir(self) -> Path:
+        """Where files (downloads) are stored: the folder of the SQLite file, or the user data folder."""
+        from tollgate.blobs import data_dir_for
+
+        return data_dir_for(self.db.location)
+
+    def export_catalog(self, path: str | os.PathLike | None = None, *, with_files: bool = False) -> str:
+        """The catalog as canonical TOML; with `path`, also written there atomically. `with_files` copies
+        each download next to it (assets/<plan>/<name>) and writes `file` keys."""
+        from tollgate import blobs, catalog_toml
+
+        if with_files and path is None:
+            from tollgate.errors import InvalidInput
+
+            raise InvalidInput("--with-files writes the downloads next to the exported file; give a FILE.")
+        with self.db.read() as session:
+            current = catalog_toml.load_catalog(session)
+        assets = None
+        if with_files:
+            assets = catalog_toml.asset_names(current)
+            folder = Path(path).parent
+            for (plan, name), relative in assets.items():
+                download = next(d for d in current.plans[plan].downloads if d.name == name)
+                blobs.copy_blob(download.sha256, folder / relative, data_dir=self.data_dir)
+        text = catalog_toml.dump(current, assets=assets)
+        if path is not None:
+            catalog_toml.write_atomic(Path(path), text)
+        return text
+
+    def import_catalog(
+        self, path: str | os.PathLike, *, dry_run: bool = False, prune: bool = False
+    ) -> Any:
+        """Apply a catalog file in one transaction (validated whole first; `dry_run` writes nothing).
+        Returns a catalog_toml.ImportResult with the action per object."""
+        from tollgate import catalog_toml
+
+        with self.db.write(dry_run=dry_run) as session:
+            return catalog_toml.import_catalog(session, path, dry_run=dry_run, prune=prune, data_dir=self.data_dir)
 
     # -- journal and database ------------------------------------------------------------------
 

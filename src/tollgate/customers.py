@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from tollgate import identifiers, journal
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from tollgate.models import Customer, Journal, Subscription
+from tollgate.models import Customer, Journal
 from tollgate.rowfiles import Row
 
 MAX_NAME = 200
@@ -113,7 +113,7 @@ def add_customer(
     return customer
 
 
-_UNSET: Any = object()
+UNCHANGED: Any = object()
 
 
 def edit_customer(
@@ -121,7 +121,7 @@ def edit_customer(
     *,
     identifier: str,
     name: str | None = None,
-    email: str | None = _UNSET,
+    email: str | None = UNCHANGED,
     now: datetime | None = None,
 ) -> Customer:
     """Change the name and/or email (an empty email clears it). The identifier never changes."""
@@ -132,7 +132,7 @@ def edit_customer(
         if new_name != customer.name:
             changes["name"] = [customer.name, new_name]
             customer.name = new_name
-    if email is not _UNSET:
+    if email is not UNCHANGED:
         new_email = validate_email(email)
         if new_email != customer.email:
             changes["email"] = [customer.email, new_email]
@@ -154,6 +154,8 @@ def edit_customer(
 
 
 def live_subscription_ids(session: Session, customer_id: int) -> list[str]:
+    from tollgate.models import Subscription
+
     stmt = select(Subscription.public_id).where(
         Subscription.customer_id == customer_id, col(Subscription.status).in_(LIVE_STATUSES)
     )

@@ -170,6 +170,7 @@ class Database:
                     f"{self.location} is a database, but not a tollgate one.",
                     hint="Point --db at a tollgate database.",
                 )
+            models.load_all()
             with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
                 SQLModel.metadata.create_all(conn)
                 conn.execute(models.Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
@@ -248,6 +249,7 @@ class Database:
     def info(self) -> dict[str, Any]:
         """Path, schema version, file size and row counts per table."""
         engine = self.engine
+        models.load_all()
         counts: dict[str, int] = {}
         with engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
+from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
 app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
@@ -42,7 +43,7 @@ def add(
 
 @app.command("edit")
 def edit(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
     name: Annotated[Optional[str], typer.Option("--name", help="New name.")] = None,
     email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).')] = None,
     new_identifier: Annotated[
@@ -54,7 +55,7 @@ def edit(
 
     Example: tollgate customer edit acme-inc --email accounts@acme.example
     """
-    from tollgate.customers import _UNSET, customer_dict
+    from tollgate.customers import customer_dict
     from tollgate.errors import InvalidInput
 
     if new_identifier is not None:
@@ -64,7 +65,7 @@ def edit(
         )
     if name is None and email is None:
         raise InvalidInput("Nothing to change.", hint="Pass --name and/or --email.")
-    customer = tollgate().edit_customer(identifier, name=name, email=_UNSET if email is None else email)
+    customer = tollgate().edit_customer(identifier, name=name, email=email)
     data = customer_dict(customer)
     if as_json:
         output.emit_json(data)
@@ -74,7 +75,7 @@ def edit(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -123,7 +124,7 @@ def list_(
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
     as_json: Json = False,
 ) -> None:
     """Show a customer's whole profile.
