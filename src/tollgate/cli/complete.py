@@ -232,7 +232,7 @@ def complete_plan(ctx, args, incomplete):
                    columns="plan.name, plan.status, product.identifier",
                    joins="LEFT JOIN product ON product.id = plan.product_id", first="plan.status <> 'active'")
     return [
-        (ident, _label(name, f"[{product}]" if product else "", "(archived)" if status != "active" else ""))
+        (ident, _label(name, f"({product})" if product else "", "(archived)" if status != "active" else ""))
         for ident, name, status, product in rows
     ]
 
@@ -294,7 +294,7 @@ def complete_download(ctx, args, incomplete):
     rows = _ranked(ctx, args, incomplete, table="plan_download", key="public_id",
                    columns="plan_download.name, plan.identifier",
                    joins="LEFT JOIN plan ON plan.id = plan_download.plan_id", where=where, params=params)
-    return [(pid, _label(name, f"[{plan}]" if plan else "")) for pid, name, plan in rows]
+    return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 
 # -- fixed vocabularies -----------------------------------------------------------------------------

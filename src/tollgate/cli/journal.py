@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
+from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Json, tollgate
 
 
 def log(
-    customer: Annotated[Optional[str], typer.Option("--customer", "-c", help="Only this customer's changes.")] = None,
+    customer: Annotated[Optional[str], typer.Option("--customer", "-c", help="Only this customer's changes.", autocompletion=complete_customer)] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Only changes at or after this date/time (UTC).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the newest N entries.")] = None,
     as_json: Json = False,

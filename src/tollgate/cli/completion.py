@@ -1,0 +1,96 @@
+"""`tollgate completion bash|zsh|fish`: print the shell's completion script.
+
+The scripts are Typer's own (the same protocol `--install-completion` installs: the shell runs
+`tollgate` with `_TOLLGATE_COMPLETE=complete_<shell>` and reads the candidates), so the committed
+copies in `completions/` and an `--install-completion` install behave the same. The zsh script also
+works when installed in `$fpath` as `_tollgate` (autoloaded, it completes on the first TAB too).
+
+This module is imported on every run: it imports nothing beyond typer and the standard library.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+PROG_NAME = "tollgate"
+COMPLETE_VAR = "_TOLLGATE_COMPLETE"
+
+_ZSH_AUTOLOAD = """
+# Installed in $fpath as _tollgate, this file is the body of an autoloaded function: complete now.
+if [[ "${funcstack[1]}" == "_tollgate" ]]; then
+  _tollgate_completion "$@"
+fi"""
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+def script(shell: str) -> str:
+    """The completion script for `shell` (bash, zsh or fish), ending with a newline."""
+    from typer._completion_shared import get_completion_script
+
+    text = get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, shell=str(shell))
+    if shell == "zsh":
+        text += "\n" + _ZSH_AUTOLOAD
+    return text + "\n"
+
+
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)],
+) -> None:
+    """Print the shell completion script for SHELL (to save or source; see the README).
+
+    TAB then completes commands, options, and identifiers from your database: customers (active
+    ones first), plans, products, features, subscriptions, license keys.
+    Example: tollgate completion bash > ~/.local/share/bash-completion/completions/tollgate
+    """
+    sys.stdout.write(script(shell.value))
+
+
+# -- the completion protocol, without rich ----------------------------------------------------------
+
+
+def use_plain_completion_classes() -> None:
+    """Answer zsh and fish completion requests without importing rich.
+
+    Typer's zsh and fish formatters pass each candidate's help through rich (to strip markup); our
+    help texts carry no markup, so these subclasses print the very same protocol with plain text.
+    Called just before Typer handles a `_TOLLGATE_COMPLETE` request.
+    """
+    from typer._click.shell_completion import add_completion_class
+    from typer._completion_classes import FishComplete, ZshComplete
+
+    class PlainZshComplete(ZshComplete):
+        def format_completion(self, item) -> str:
+            def escape(s: str) -> str:
+                return (
+                    s.replace('"', '""')
+                    .replace("'", "''")
+                    .replace("$", "\\$")
+                    .replace("`", "\\`")
+                    .replace(":", r"\\:")
+                )
+
+            if item.help:
+                return f'"{escape(item.value)}":"{escape(_one_line(item.help))}"'
+            return f'"{escape(item.value)}"'
+
+    class PlainFishComplete(FishComplete):
+        def format_completion(self, item) -> str:
+            if item.help:
+                return f"{item.value}\t{_one_line(item.help)}"
+            return f"{item.value}"
+
+    add_completion_class(PlainZshComplete, "zsh")
+    add_completion_class(PlainFishComplete, "fish")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
