@@ -101,9 +101,20 @@ class Tollgate:
         grants: Any = (),
         license: catalog.LicensePolicy | None = None,
         links: Any = (),
+        feature_values: Any = (),
+        hard: Any = (),
+        resets: Any = (),
+        alerts: Any = (),
     ) -> dict[str, Any]:
-        """Create a plan; returns its JSON shape (see `catalog.plan_dict`)."""
+        """Create a plan; returns its JSON shape (see `catalog.plan_dict`).
+
+        `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
+        "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
+            if feature_values or hard or resets or alerts:
+                grants = list(grants) + catalog.grants_from_options(
+                    session, features=feature_values, hard=hard, resets=resets, alerts=alerts
+                )
             plan = catalog.create_plan(
                 session, identifier=identifier, product=product, name=name, description=description,
                 prices=prices, trial_days=trial_days, grants=grants, license=license, links=links,
@@ -111,7 +122,12 @@ class Tollgate:
             return catalog.plan_dict(session, plan)
 
     def set_usage_charge(self, plan: str, charge: Any) -> tuple[dict[str, Any], str]:
-        """Add or replace a plan's usage charge (a rating.UsageCharge); returns (plan JSON, create|update)."""
+        """Add or replace a plan's usage charge (a rating.UsageCharge, or its catalog shape as a dict);
+        returns (plan JSON, "create" or "update")."""
+        if isinstance(charge, dict):
+            from tollgate.rating import charge_from_dict
+
+            charge = charge_from_dict(charge, path="usage charge")
         with self.db.write() as session:
             row, action = catalog.set_usage_charge(session, plan=plan, charge=charge)
             return catalog.plan_dict(session, row), action
@@ -192,8 +208,12 @@ class Tollgate:
         Returns a catalog_toml.ImportResult with the action per object."""
         from tollgate import catalog_toml
 
+        document = catalog_toml.read_document(path)
         with self.db.write(dry_run=dry_run) as session:
-            return catalog_toml.import_catalog(session, path, dry_run=dry_run, prune=prune, data_dir=self.data_dir)
+            return catalog_toml.import_catalog(
+                session, document, source=str(path), base_dir=Path(path).resolve().parent,
+                data_dir=self.data_dir, dry_run=dry_run, prune=prune,
+            )
 
     # -- journal and database ------------------------------------------------------------------
 

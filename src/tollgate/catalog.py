@@ -840,3 +840,57 @@ def sync_downloads_and_links(session: Session, plan_id: int, spec: PlanSpec, old
                     .values(position=position, **fields_of(item))
                 )
 
+
+
+def grants_from_options(
+    session: Session,
+    *,
+    features: Sequence[str] = (),
+    hard: Sequence[str] = (),
+    resets: Sequence[str] = (),
+    alerts: Sequence[str] = (),
+) -> list[Grant]:
+    """Grants from command-line options: `--feature F=VALUE`, `--hard F`, `--reset F=CADENCE`,
+    `--alert F=PERCENT` (each feature's type, from the database, says how VALUE reads)."""
+    from tollgate.grants import parse_alert, parse_feature_assignment, parse_grant, with_options
+
+    table = feature_table(session)
+
+    def known(feature: str, option: str) -> str:
+        identifiers.validate(feature, kind="feature identifier")
+        if feature not in table:
+            raise NotFound(f"No feature has the identifier '{feature}' ({option}).",
+                           hint="See `tollgate feature list`.")
+        return feature
+
+    grants: dict[str, Grant] = {}
+    for text in features:
+        feature, raw = parse_feature_assignment(text)
+        if feature in grants:
+            raise InvalidInput(f"--feature {feature} is given twice; give it once.")
+        grants[feature] = parse_grant(known(feature, "--feature"), table[feature][1], raw, path=f"--feature {feature}")
+
+    def granted(feature: str, option: str) -> Grant:
+        known(feature, option)
+        if feature not in grants:
+            raise InvalidInput(f"{option} {feature}: the plan does not grant '{feature}'.",
+                               hint=f"Add --feature {feature}=ALLOWANCE.")
+        return grants[feature]
+
+    options: dict[str, dict[str, Any]] = defaultdict(dict)
+    for feature in hard:
+        granted(feature.strip(), "--hard")
+        options[feature.strip()]["hard"] = True
+    for text in resets:
+        feature, cadence = parse_feature_assignment(text)
+        granted(feature, "--reset")
+        options[feature]["reset"] = cadence
+    for text in alerts:
+        feature, percent = parse_feature_assignment(text)
+        granted(feature, "--alert")
+        options[feature].setdefault("alerts", []).append(parse_alert(percent, path=f"--alert {feature}"))
+    for feature, changes in options.items():
+        if "alerts" in changes:
+            changes["alerts"] = tuple(changes["alerts"])
+        grants[feature] = with_options(grants[feature], **changes)
+    return list(grants.values())

@@ -335,3 +335,55 @@ def describe(grant: Grant) -> str:
     if grant.alerts:
         extras.append("alerts " + ", ".join(f"{a}%" for a in grant.alerts))
     return f"{amount}{per} ({', '.join(extras)})"
+
+
+# -- from a catalog file (TOML) -------------------------------------------------------------------
+
+METERED_KEYS = ("limit", "reset", "hard", "alerts")
+
+
+def grant_from_value(feature_identifier: str, feature_type: str, value: Any, *, path: str | None = None) -> Grant:
+    """A grant from its TOML value: `true`; `10` / `"eu"`; `{ limit = 100000, reset = "month", hard = false,
+    alerts = [75, 90] }` (or, for metered, just the allowance: `10000` / `"unlimited"`)."""
+
+    def at(key: str) -> str | None:
+        return f"{path}.{key}" if path else None
+
+    if feature_type == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"'{feature_identifier}' is a boolean feature: write true or false.", path=path)
+        return Grant(feature_identifier, "boolean", value=value)
+    if feature_type == "config":
+        if isinstance(value, (dict, list)):
+            raise InvalidInput(f"'{feature_identifier}' is a config feature: write a number or a string.", path=path)
+        return Grant(feature_identifier, "config", value=parse_config_value(value, path=path))
+    if feature_type != "metered":
+        raise InvalidInput(f"Unknown feature type '{feature_type}'.", path=path)
+    if isinstance(value, dict):
+        for key in value:
+            if key not in METERED_KEYS:
+                raise InvalidInput(
+                    f"unknown key {key!r} in a metered entitlement; the keys are {', '.join(METERED_KEYS)}.",
+                    path=at(str(key)),
+                )
+        if "limit" not in value:
+            raise InvalidInput('limit is missing: an allowance per period, like 10000, or "unlimited".', path=at("limit"))
+        hard = value.get("hard", False)
+        if not isinstance(hard, bool):
+            raise InvalidInput("hard is true or false.", path=at("hard"))
+        grant = Grant(
+            feature_identifier,
+            "metered",
+            limit=parse_limit(value["limit"], path=at("limit")),
+            reset=parse_reset(value.get("reset", "month"), path=at("reset")),
+            hard=hard,
+            alerts=normalize_alerts(value.get("alerts", []), path=at("alerts")),
+        )
+        return check_metered(grant, path=path)
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return Grant(feature_identifier, "metered", limit=parse_limit(value, path=path))
+    raise InvalidInput(
+        f"'{feature_identifier}' is a metered feature: write {{ limit = 10000, reset = \"month\" }} "
+        'or just the allowance (10000 or "unlimited").',
+        path=path,
+    )

@@ -288,9 +288,13 @@ _DEFERRED: dict[str, Any] = {}
 
 
 def _register() -> None:
-    from tollgate.cli import completion, customer, database, journal
+    from tollgate.cli import catalog, completion, customer, database, feature, journal, plan, product
 
     app.add_typer(customer.app, name="customer")
+    app.add_typer(product.app, name="product")
+    app.add_typer(feature.app, name="feature")
+    app.add_typer(plan.app, name="plan")
+    app.add_typer(catalog.app, name="catalog")
     app.add_typer(database.app, name="db")
     app.command("log")(journal.log)
     app.command("completion")(completion.completion)

@@ -1,0 +1,892 @@
+"""Catalog as code: the catalog file (TOML, version 1) <-> the catalog in the database.
+
+`import_catalog` reads the whole file, validates every object (errors name the TOML path, e.g.
+`plans.pro.entitlements.api-calls.limit`, and all of them are reported at once), compares it with
+the database object by object (create / update / unchanged / archive), then applies the changes with
+set-based writes inside the caller's single transaction. `export_catalog` writes the database back
+as canonical TOML: sorted by identifier, every value in one spelling, so that export -> import into
+an empty database -> export is byte-identical and exports diff cleanly in git.
+
+Rules (also in docs/catalog.md):
+- An object in the file is active unless it says `archived = true`; importing a file that lists an
+  archived object restores it. Objects missing from the file are left alone, or archived with --prune.
+- A feature's type never changes. Identifiers never change: a new object identical to one that
+  disappeared from the file (same content, another key) is refused as a rename.
+- Archiving a product (in the file or by --prune) archives its plans; an active plan of an archived
+  product is refused.
+- Downloads: `file` (relative to the catalog file) is hashed, checked against `sha256` when both are
+  given, and copied into the content store on import; a download with only `sha256` (+ `size`)
+  must already be in the store. Export writes name, sha256 and size; with `with_files` it also copies
+  each download next to the exported file as `assets/<plan>/<name>` and writes `file`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from tollgate import blobs, catalog, identifiers
+from tollgate.catalog import (
+    Download,
+    FeatureSpec,
+    LicensePolicy,
+    Link,
+    PlanSpec,
+    ProductSpec,
+    validate_description,
+    validate_name,
+)
+from tollgate.clock import utcnow
+from tollgate.errors import InvalidInput
+from tollgate.grants import Grant, grant_from_value, parse_feature_type
+from tollgate.models import Feature, Journal, Plan, Product
+
+VERSION = 1
+TOP_KEYS = ("version", "products", "features", "plans")
+PRODUCT_KEYS = ("name", "description", "archived")
+FEATURE_KEYS = ("name", "type", "unit", "description", "archived")
+PLAN_KEYS = ("product", "name", "description", "trial_days", "archived", "prices", "entitlements",
+             "usage_charges", "license", "downloads", "links")
+PRICE_KEYS = ("interval", "currency", "amount")
+LICENSE_KEYS = ("activation_limit", "expires_after")
+DOWNLOAD_KEYS = ("name", "file", "sha256", "size", "enabled")
+LINK_KEYS = ("name", "url")
+MAX_PROBLEMS = 50
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass
+class Catalog:
+    """A whole catalog, keyed by identifier."""
+
+    products: dict[str, ProductSpec] = field(default_factory=dict)
+    features: dict[str, FeatureSpec] = field(default_factory=dict)
+    plans: dict[str, PlanSpec] = field(default_factory=dict)
+
+    def objects(self, kind: str) -> dict[str, Any]:
+        return {"product": self.products, "feature": self.features, "plan": self.plans}[kind]
+
+
+KINDS = ("product", "feature", "plan")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What the import does (or would do) to one object."""
+
+    kind: str  # product | feature | plan
+    identifier: str
+    action: str  # create | update | unchanged | archive
+    fields: tuple[str, ...] = ()  # for an update: what changes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "identifier": self.identifier, "action": self.action, "fields": list(self.fields)}
+
+
+@dataclass
+class ImportResult:
+    file: str
+    changes: list[Change] = field(default_factory=list)
+    not_in_file: list[str] = field(default_factory=list)  # "plan:old" left alone (no --prune)
+    dry_run: bool = False
+    prune: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(change.action != "unchanged" for change in self.changes)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "unchanged": 0, "archive": 0}
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "dry_run": self.dry_run,
+            "prune": self.prune,
+            "changed": self.changed,
+            "summary": self.counts(),
+            "changes": [change.as_dict() for change in self.changes],
+            "not_in_file": list(self.not_in_file),
+        }
+
+
+class CatalogErrors(InvalidInput):
+    """Every problem found in a catalog file, so it can be fixed in one go."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.errors = problems
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) == 1:
+            super().__init__(f"{source}: {problems[0]}", hint="Nothing was imported.")
+        else:
+            more = f" (the first {MAX_PROBLEMS} shown)" if len(problems) > MAX_PROBLEMS else ""
+            super().__init__(
+                f"{source} has {len(problems)} problems{more}; nothing was imported:\n  " + "\n  ".join(shown)
+            )
+
+
+def key_path(parent: str, key: Any) -> str:
+    """A TOML path: `plans.pro`; keys that are not bare are quoted: `plans."Pro Plan"`."""
+    text = str(key)
+    shown = text if _BARE_KEY.match(text) else json.dumps(text, ensure_ascii=False)
+    return f"{parent}.{shown}" if parent else shown
+
+
+# -- reading the database ------------------------------------------------------------------------
+
+
+def load_catalog(session: Session) -> Catalog:
+    """The whole catalog in the database (archived objects included)."""
+    result = Catalog()
+    for row in session.exec(select(Product)).all():
+        result.products[row.identifier] = ProductSpec(row.identifier, row.name, row.description,
+                                                      row.status == "archived")
+    for row in session.exec(select(Feature)).all():
+        result.features[row.identifier] = FeatureSpec(row.identifier, row.name, row.type, row.unit, row.description,
+                                                      row.status == "archived")
+    for spec in catalog.plan_specs(session).values():
+        result.plans[spec.identifier] = spec
+    return result
+
+
+# -- reading and validating a file -----------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, exc: InvalidInput) -> None:
+        if not isinstance(exc, _AlreadyReported):
+            self.items.append(str(exc))
+
+
+def _table(value: Any, *, path: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a table, not a {_type_name(value)}.", path=path)
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__)
+
+
+def _known_keys(table: dict[str, Any], known: tuple[str, ...], *, path: str, what: str) -> None:
+    for key in table:
+        if key not in known:
+            raise InvalidInput(f"unknown key in {what}; the keys are {', '.join(known)}.", path=key_path(path, key))
+
+
+def _bool(table: dict[str, Any], key: str, default: bool, *, path: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key} is true or false.", path=f"{path}.{key}")
+    return value
+
+
+def _list(table: dict[str, Any], key: str, *, path: str) -> list[Any]:
+    value = table.get(key, [])
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key} must be a list (an array), not a {_type_name(value)}.", path=f"{path}.{key}")
+    return value
+
+
+def parse_catalog(
+    document: dict[str, Any], *, source: str, base_dir: Path, existing: Catalog, prune: bool, data_dir: Path
+) -> Catalog:
+    """Validate a whole catalog document against itself and the database; raise CatalogErrors listing
+    every problem, or return the catalog it describes."""
+    problems = _Problems()
+    desired = Catalog()
+    for key in document:
+        if key not in TOP_KEYS:
+            problems.add(InvalidInput(f"unknown top-level key; the keys are {', '.join(TOP_KEYS)}.",
+                                      path=key_path("", key)))
+    version = document.get("version")
+    if version is None:
+        problems.add(InvalidInput(f"missing: add `version = {VERSION}` at the top of the file.", path="version"))
+    elif isinstance(version, bool) or version != VERSION:
+        problems.add(InvalidInput(f"this tollgate reads catalog files of version {VERSION}, not {version!r}.",
+                                  path="version"))
+    sections = {}
+    for name in ("products", "features", "plans"):
+        try:
+            sections[name] = _table(document.get(name, {}), path=name, what=name)
+        except InvalidInput as exc:
+            problems.add(exc)
+            sections[name] = {}
+
+    for ident, value in sections["products"].items():
+        path = key_path("products", ident)
+        try:
+            desired.products[ident] = _product(ident, value, path=path)
+        except InvalidInput as exc:
+            problems.add(exc)
+
+    declared_types: dict[str, str] = {ident: spec.type for ident, spec in existing.features.items()}
+    for ident, value in sections["features"].items():
+        path = key_path("features", ident)
+        try:
+            spec = _feature(ident, value, path=path)
+            before = existing.features.get(ident)
+            if before is not None and before.type != spec.type:
+                raise InvalidInput(
+                    f"a feature's type never changes: '{ident}' is {before.type}, not {spec.type}.",
+                    path=f"{path}.type",
+                    hint="Create a new feature with another identifier for the new type.",
+                )
+            declared_types[ident] = spec.type
+            desired.features[ident] = spec
+        except InvalidInput as exc:
+            if isinstance(value, dict) and isinstance(value.get("type"), str):
+                declared_types.setdefault(ident, value["type"])  # spares plans a second, misleading error
+            problems.add(exc)
+
+    product_archived = {ident: spec.archived for ident, spec in existing.products.items()}
+    if prune:
+        product_archived = {ident: True for ident in product_archived}
+    product_archived.update({ident: spec.archived for ident, spec in desired.products.items()})
+    broken_products = {ident for ident in sections["products"] if ident not in desired.products}
+
+    for ident, value in sections["plans"].items():
+        path = key_path("plans", ident)
+        try:
+            desired.plans[ident] = _plan(
+                ident, value, path=path, feature_types=declared_types, product_archived=product_archived,
+                broken_products=broken_products, prune=prune, desired=desired, base_dir=base_dir,
+                data_dir=data_dir, problems=problems,
+            )
+        except InvalidInput as exc:
+            problems.add(exc)
+
+    if not problems.items:
+        _refuse_renames(existing, desired, problems)
+    if problems.items:
+        raise CatalogErrors(source, problems.items)
+    return desired
+
+
+def _product(ident: str, value: Any, *, path: str) -> ProductSpec:
+    identifiers.validate(ident, kind="product identifier", path=path)
+    table = _table(value, path=path, what="a product")
+    _known_keys(table, PRODUCT_KEYS, path=path, what="a product")
+    return ProductSpec(
+        identifier=ident,
+        name=validate_name(table.get("name"), what="product name", path=f"{path}.name"),
+        description=validate_description(table.get("description"), path=f"{path}.description"),
+        archived=_bool(table, "archived", False, path=path),
+    )
+
+
+def _feature(ident: str, value: Any, *, path: str) -> FeatureSpec:
+    identifiers.validate(ident, kind="feature identifier", path=path)
+    table = _table(value, path=path, what="a feature")
+    _known_keys(table, FEATURE_KEYS, path=path, what="a feature")
+    if "type" not in table:
+        raise InvalidInput("type is missing: boolean, metered or config.", path=f"{path}.type")
+    feature_type = parse_feature_type(table["type"], path=f"{path}.type")
+    return FeatureSpec(
+        identifier=ident,
+        name=validate_name(table.get("name"), what="feature name", path=f"{path}.name"),
+        type=feature_type,
+        unit=catalog.validate_unit(table.get("unit"), feature_type=feature_type, path=f"{path}.unit"),
+        description=validate_description(table.get("description"), path=f"{path}.description"),
+        archived=_bool(table, "archived", False, path=path),
+    )
+
+
+def _plan(
+    ident: str, value: Any, *, path: str, feature_types: dict[str, str], product_archived: dict[str, bool],
+    broken_products: set[str], prune: bool, desired: Catalog, base_dir: Path, data_dir: Path,
+    problems: _Problems,
+) -> PlanSpec:
+    identifiers.validate(ident, kind="plan identifier", path=path)
+    table = _table(value, path=path, what="a plan")
+    _known_keys(table, PLAN_KEYS, path=path, what="a plan")
+    archived = _bool(table, "archived", False, path=path)
+
+    product = table.get("product")
+    if not isinstance(product, str):
+        raise InvalidInput("product is missing: the identifier of the product this plan sells.",
+                           path=f"{path}.product")
+    if product not in product_archived and product not in broken_products:
+        where = "in this file" if prune else "in this file or in the database"
+        raise InvalidInput(f"there is no product '{product}' {where}.", path=f"{path}.product",
+                           hint=f"Add a [products.{product}] table." if _BARE_KEY.match(product) else None)
+    if product_archived.get(product) and not archived:
+        raise InvalidInput(
+            f"the product '{product}' is archived{' by --prune' if prune and product not in desired.products else ''}, "
+            "so its plans must be archived too (archived = true).",
+            path=f"{path}.product",
+        )
+
+    errors_before = len(problems.items)
+
+    def attempt(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as exc:
+            problems.add(exc)
+            return None
+
+    name = attempt(validate_name, table["name"], what="plan name", path=f"{path}.name") if "name" in table \
+        else catalog.default_plan_name(ident)
+    description = attempt(validate_description, table.get("description"), path=f"{path}.description")
+    trial_days = attempt(catalog.validate_trial_days, table.get("trial_days"), path=f"{path}.trial_days")
+    prices = attempt(_prices, table, path=path) or ()
+    grants = attempt(_grants, table, path=path, feature_types=feature_types, problems=problems) or ()
+    charges = attempt(_charges, table, path=path, grants=grants, feature_types=feature_types) or ()
+    license = attempt(_license, table, path=path)
+    downloads = attempt(_downloads, table, path=path, base_dir=base_dir, data_dir=data_dir) or ()
+    links = attempt(_links, table, path=path) or ()
+    if len(problems.items) > errors_before:
+        raise _AlreadyReported()
+    return PlanSpec(
+        identifier=ident, product=product, name=name, description=description, trial_days=trial_days,
+        prices=prices, grants=grants, charges=charges, license=license, downloads=downloads, links=links,
+        archived=archived,
+    ).normalized()
+
+
+class _AlreadyReported(InvalidInput):
+    """Raised after a plan's problems were added one by one: the plan is left out, nothing more is said."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+def _prices(table: dict[str, Any], *, path: str) -> tuple[catalog.Price, ...]:
+    result = []
+    for index, item in enumerate(_list(table, "prices", path=path)):
+        item_path = f"{path}.prices[{index}]"
+        entry = _table(item, path=item_path, what="a price")
+        _known_keys(entry, PRICE_KEYS, path=item_path, what="a price")
+        for key in PRICE_KEYS:
+            if key not in entry:
+                raise InvalidInput(f"{key} is missing; a price has interval, currency and amount.",
+                                   path=f"{item_path}.{key}")
+        result.append(catalog.make_price(entry["interval"], entry["currency"], entry["amount"], path=item_path))
+    return catalog.check_prices(result, path=f"{path}.prices")
+
+
+def _grants(table: dict[str, Any], *, path: str, feature_types: dict[str, str], problems: _Problems
+            ) -> tuple[Grant, ...]:
+    section = f"{path}.entitlements"
+    entries = _table(table.get("entitlements", {}), path=section, what="entitlements")
+    result = []
+    failed = False
+    for feature, value in entries.items():
+        entry_path = key_path(section, feature)
+        try:
+            identifiers.validate(feature, kind="feature identifier", path=entry_path)
+            feature_type = feature_types.get(feature)
+            if feature_type is None:
+                raise InvalidInput(f"there is no feature '{feature}' in this file or in the database.",
+                                   path=entry_path, hint=f"Add a [features.{feature}] table.")
+            result.append(grant_from_value(feature, feature_type, value, path=entry_path))
+        except InvalidInput as exc:
+            problems.add(exc)
+            failed = True
+    if failed:
+        raise _AlreadyReported()
+    return tuple(result)
+
+
+def _charges(table: dict[str, Any], *, path: str, grants: tuple[Grant, ...], feature_types: dict[str, str]
+             ) -> tuple[Any, ...]:
+    from tollgate.rating import charge_from_dict
+
+    granted = {grant.feature for grant in grants}
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for index, item in enumerate(_list(table, "usage_charges", path=path)):
+        item_path = f"{path}.usage_charges[{index}]"
+        charge = charge_from_dict(item, path=item_path)
+        feature_type = feature_types.get(charge.feature)
+        if feature_type is None:
+            raise InvalidInput(f"there is no feature '{charge.feature}'.", path=f"{item_path}.feature")
+        if feature_type != "metered":
+            raise InvalidInput(f"'{charge.feature}' is a {feature_type} feature; usage charges price metered ones.",
+                               path=f"{item_path}.feature")
+        if charge.feature not in granted:
+            raise InvalidInput(
+                f"the plan does not grant '{charge.feature}', so its usage can't be charged; "
+                f"add it under [{path}.entitlements].",
+                path=f"{item_path}.feature",
+            )
+        key = (charge.feature, charge.currency)
+        if key in seen:
+            raise InvalidInput(f"there are two usage charges for '{charge.feature}' in {charge.currency}; keep one.",
+                               path=item_path)
+        seen.add(key)
+        result.append(charge)
+    return tuple(result)
+
+
+def _license(table: dict[str, Any], *, path: str) -> LicensePolicy | None:
+    if "license" not in table:
+        return None
+    section = f"{path}.license"
+    entry = _table(table["license"], path=section, what="license")
+    _known_keys(entry, LICENSE_KEYS, path=section, what="license")
+    return catalog.make_license(entry.get("activation_limit", "unlimited"), entry.get("expires_after", "never"),
+                                path=section)
+
+
+def _downloads(table: dict[str, Any], *, path: str, base_dir: Path, data_dir: Path) -> tuple[Download, ...]:
+    result = []
+    names: set[str] = set()
+    for index, item in enumerate(_list(table, "downloads", path=path)):
+        item_path = f"{path}.downloads[{index}]"
+        entry = _table(item, path=item_path, what="a download")
+        _known_keys(entry, DOWNLOAD_KEYS, path=item_path, what="a download")
+        name = validate_name(entry.get("name"), what="download name", path=f"{item_path}.name")
+        if name in names:
+            raise InvalidInput(f"two downloads are named '{name}'; names are unique within a plan.",
+                               path=f"{item_path}.name")
+        names.add(name)
+        enabled = _bool(entry, "enabled", True, path=item_path)
+        sha256 = None
+        if "sha256" in entry:
+            sha256 = catalog.validate_sha256(entry["sha256"], path=f"{item_path}.sha256")
+        size = entry.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise InvalidInput("size is a number of bytes.", path=f"{item_path}.size")
+        source = None
+        if "file" in entry:
+            file_value = entry["file"]
+            if not isinstance(file_value, str) or not file_value.strip() or "\x00" in file_value:
+                raise InvalidInput("file is a path relative to the catalog file.", path=f"{item_path}.file")
+            source = (base_dir / file_value).resolve()
+            try:
+                found_sha, found_size = blobs.hash_file(source)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{exc.message[:1].lower()}{exc.message[1:]}", path=f"{item_path}.file") from None
+            if sha256 is not None and sha256 != found_sha:
+                raise InvalidInput(
+                    f"the file {file_value} has sha256 {found_sha}, not the one written here; "
+                    "fix the file or the checksum.",
+                    path=f"{item_path}.sha256",
+                )
+            if size is not None and size != found_size:
+                raise InvalidInput(f"the file {file_value} is {found_size} bytes, not {size}.",
+                                   path=f"{item_path}.size")
+            sha256, size = found_sha, found_size
+        elif sha256 is None:
+            raise InvalidInput("a download needs file (a path relative to this file) or the sha256 of content "
+                               "already in the store.", path=f"{item_path}.file")
+        else:
+            stored = blobs.blob_path(sha256, data_dir=data_dir)
+            if not stored.is_file():
+                raise InvalidInput(
+                    f"no file is given and the content {sha256[:12]}... is not in the store of this database.",
+                    path=f"{item_path}.file",
+                    hint="Add file = \"path/to/the/file\" (relative to the catalog file).",
+                )
+            stored_size = stored.stat().st_size
+            if size is not None and size != stored_size:
+                raise InvalidInput(f"the stored content is {stored_size} bytes, not {size}.", path=f"{item_path}.size")
+            size = stored_size
+        result.append(Download(name=name, sha256=sha256, size=size, enabled=enabled, source=source))
+    return tuple(result)
+
+
+def _links(table: dict[str, Any], *, path: str) -> tuple[Link, ...]:
+    result = []
+    names: set[str] = set()
+    for index, item in enumerate(_list(table, "links", path=path)):
+        item_path = f"{path}.links[{index}]"
+        entry = _table(item, path=item_path, what="a link")
+        _known_keys(entry, LINK_KEYS, path=item_path, what="a link")
+        name = validate_name(entry.get("name"), what="link name", path=f"{item_path}.name")
+        if name in names:
+            raise InvalidInput(f"two links are named '{name}'; names are unique within a plan.",
+                               path=f"{item_path}.name")
+        names.add(name)
+        result.append(Link(name=name, url=catalog.validate_url(entry.get("url"), path=f"{item_path}.url")))
+    return tuple(result)
+
+
+def _refuse_renames(existing: Catalog, desired: Catalog, problems: _Problems) -> None:
+    """A new object identical to one that left the file is a renamed identifier: refused."""
+    for kind in KINDS:
+        before, after = existing.objects(kind), desired.objects(kind)
+        gone = {replace(spec, identifier=""): ident for ident, spec in before.items()
+                if ident not in after and not spec.archived}
+        for ident, spec in after.items():
+            if ident in before:
+                continue
+            old = gone.get(replace(spec, identifier=""))
+            if old is not None:
+                problems.add(InvalidInput(
+                    f"this looks like the {kind} '{old}' with its identifier changed to '{ident}'; "
+                    "identifiers never change (other systems rely on them). Keep the key "
+                    f"'{old}' and change the name instead.",
+                    path=key_path(f"{kind}s", ident),
+                ))
+
+
+# -- comparing ---------------------------------------------------------------------------------------
+
+_FIELD_NAMES = {"grants": "entitlements", "charges": "usage_charges"}
+
+
+def _changed_fields(old: Any, new: Any) -> tuple[str, ...]:
+    return tuple(
+        _FIELD_NAMES.get(f.name, f.name)
+        for f in fields(new)
+        if f.compare and getattr(old, f.name) != getattr(new, f.name)
+    )
+
+
+def compare(existing: Catalog, desired: Catalog, *, prune: bool) -> tuple[list[Change], list[str]]:
+    """The change per object (products, then features, then plans; by identifier), and what the file
+    leaves out without --prune ("plan:old-plan")."""
+    changes: list[Change] = []
+    left_alone: list[str] = []
+    archived_products: set[str] = set()
+    for kind in KINDS:
+        before, after = existing.objects(kind), desired.objects(kind)
+        for ident in sorted(set(before) | set(after)):
+            old, new = before.get(ident), after.get(ident)
+            if new is None:
+                if old.archived:
+                    continue
+                if prune or (kind == "plan" and old.product in archived_products):
+                    changes.append(Change(kind, ident, "archive"))
+                else:
+                    left_alone.append(f"{kind}:{ident}")
+                continue
+            if kind == "product" and new.archived:
+                archived_products.add(ident)
+            if old is None:
+                changes.append(Change(kind, ident, "create"))
+            elif old == new:
+                changes.append(Change(kind, ident, "unchanged"))
+            else:
+                changes.append(Change(kind, ident, "update", _changed_fields(old, new)))
+        if kind == "product" and prune:
+            archived_products |= {ident for ident in before if ident not in after}
+    return changes, left_alone
+
+
+# -- applying --------------------------------------------------------------------------------------------
+
+
+def apply(
+    session: Session, existing: Catalog, desired: Catalog, changes: list[Change], *, now: datetime,
+    data_dir: Path | None, source: str,
+) -> None:
+    """Write the changes, set-based, in the session's transaction. `data_dir` None: store no blobs (dry run)."""
+    conn = session.connection()
+    by = {(c.kind, c.action): [] for c in changes}
+    for change in changes:
+        by[(change.kind, change.action)].append(change.identifier)
+
+    def idents(kind: str, action: str) -> list[str]:
+        return by.get((kind, action), [])
+
+    def status_values(old_archived: bool | None, new_archived: bool) -> dict[str, Any]:
+        if old_archived == new_archived:
+            return {}
+        return {"status": "archived" if new_archived else "active", "archived_at": now if new_archived else None}
+
+    # products and features
+    for kind, model in (("product", Product), ("feature", Feature)):
+        specs = desired.objects(kind)
+        rows = []
+        for ident in idents(kind, "create"):
+            spec = specs[ident]
+            row = {"identifier": ident, "name": spec.name, "description": spec.description,
+                   "status": "archived" if spec.archived else "active", "created_at": now, "updated_at": now,
+                   "archived_at": now if spec.archived else None}
+            if kind == "feature":
+                row.update(type=spec.type, unit=spec.unit)
+            rows.append(row)
+        if rows:
+            catalog.insert_many(session, model, rows)
+        for ident in idents(kind, "update"):
+            spec, old = specs[ident], existing.objects(kind)[ident]
+            values = {"name": spec.name, "description": spec.description, "updated_at": now,
+                      **status_values(old.archived, spec.archived)}
+            if kind == "feature":
+                values["unit"] = spec.unit
+            conn.execute(update(model).where(model.identifier == ident).values(**values))
+
+    # plans
+    product_ids = dict(session.exec(select(Product.identifier, Product.id)).all())
+    feature_ids = {ident: fid for ident, (fid, _, _) in catalog.feature_table(session).items()}
+    created = [desired.plans[ident] for ident in idents("plan", "create")]
+    catalog.insert_plans(session, created, now=now, product_ids=product_ids, feature_ids=feature_ids,
+                         journal_entries=False)
+    updated = idents("plan", "update")
+    if updated:
+        plan_ids = {ident: pid for ident, pid in session.exec(select(Plan.identifier, Plan.id)).all()
+                    if ident in set(updated)}
+        refill = []
+        for ident in updated:
+            spec, old = desired.plans[ident], existing.plans[ident]
+            conn.execute(
+                update(Plan).where(Plan.id == plan_ids[ident]).values(
+                    product_id=product_ids[spec.product], name=spec.name, description=spec.description,
+                    trial_days=spec.trial_days, updated_at=now, **status_values(old.archived, spec.archived),
+                )
+            )
+            if (old.prices, old.grants, old.charges, old.license) != (spec.prices, spec.grants, spec.charges,
+                                                                      spec.license):
+                refill.append((plan_ids[ident], spec))
+            catalog.sync_downloads_and_links(session, plan_ids[ident], spec, old, now)
+        catalog.delete_plan_contents(session, [pid for pid, _ in refill])
+        catalog.insert_plan_contents(session, refill, feature_ids=feature_ids, now=now, downloads_and_links=False)
+
+    # archives (by --prune, or plans of an archived product)
+    for kind, model in (("product", Product), ("feature", Feature), ("plan", Plan)):
+        gone = idents(kind, "archive")
+        for chunk in catalog.chunked(gone, 500):
+            conn.execute(
+                update(model).where(col(model.identifier).in_(list(chunk))).values(
+                    status="archived", archived_at=now, updated_at=now)
+            )
+
+    journal = [
+        (f"{c.kind}.{c.action}", c.kind, c.identifier, {"import": source, **({"fields": list(c.fields)} if c.fields else {})})
+        for c in changes if c.action != "unchanged"
+    ]
+    if journal:
+        counts: dict[str, int] = {}
+        for c in changes:
+            counts[c.action] = counts.get(c.action, 0) + 1
+        journal.append(("catalog.import", "catalog", source, counts))
+        catalog.insert_many(session, Journal, catalog.journal_rows(journal, now))
+
+    if data_dir is not None:
+        _store_downloads(desired, changes, data_dir)
+
+
+def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path) -> None:
+    """Copy each new download's file into the content store (once per content)."""
+    for change in changes:
+        if change.kind != "plan" or change.action not in ("create", "update"):
+            continue
+        for download in desired.plans[change.identifier].downloads:
+            if download.source is None or blobs.has_blob(download.sha256, data_dir=data_dir):
+                continue
+            sha256, _ = blobs.store_blob(download.source, data_dir=data_dir)
+            if sha256 != download.sha256:
+                raise InvalidInput(f"{download.source} changed while it was being imported; run the import again.")
+
+
+# -- the operations ------------------------------------------------------------------------------------
+
+
+def read_document(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a catalog file (malformed TOML, invalid UTF-8, deep nesting: one InvalidInput each)."""
+    from tollgate.rowfiles import load_toml
+
+    return load_toml(str(path))
+
+
+def import_catalog(
+    session: Session, document: dict[str, Any], *, source: str, base_dir: Path, data_dir: Path,
+    dry_run: bool = False, prune: bool = False, now: datetime | None = None,
+) -> ImportResult:
+    """Validate a whole catalog document, then apply it in the caller's transaction.
+
+    `source` names the file in messages and the journal; `base_dir` is where `file` paths start;
+    on a dry run the same writes run (the caller rolls them back) and no file is stored."""
+    started = time.perf_counter()
+    existing = load_catalog(session)
+    loaded = time.perf_counter()
+    desired = parse_catalog(document, source=source, base_dir=base_dir, existing=existing, prune=prune,
+                            data_dir=data_dir)
+    validated = time.perf_counter()
+    changes, left_alone = compare(existing, desired, prune=prune)
+    result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
+    if result.changed:
+        apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
+              source=Path(source).name)
+    done = time.perf_counter()
+    result.timings = {"validate": validated - loaded, "database": (loaded - started) + (done - validated)}
+    return result
+
+
+def export_catalog(session: Session, *, assets: dict[tuple[str, str], str] | None = None) -> str:
+    """The catalog as canonical TOML text. `assets`: (plan, download name) -> the `file` to write."""
+    return dump(load_catalog(session), assets=assets)
+
+
+def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
+    """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan."""
+    result = {}
+    for ident, plan in cat.plans.items():
+        used: set[str] = set()
+        for download in plan.downloads:
+            base = identifiers.slugify(download.name, fallback="download")
+            name = identifiers.first_free(base, used)
+            used.add(name)
+            result[(ident, download.name)] = f"assets/{ident}/{name}"
+    return result
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write text to a file: a temp file in the same folder, fsync, rename (never half a file)."""
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    temp = folder / f".{target.name}.{os.getpid()}.partial"
+    try:
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except FileNotFoundError:
+        raise InvalidInput(f"The folder {folder} does not exist.") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{target} is a folder.") from None
+    except PermissionError:
+        raise InvalidInput(f"{target} cannot be written (permission denied).") from None
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+# -- writing canonical TOML ------------------------------------------------------------------------------
+
+
+def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> str:
+    """Canonical TOML: every object sorted by identifier, one spelling per value, money as strings."""
+    from tollgate.money import format_money
+    from tollgate.rating import charge_to_dict
+
+    out = [
+        "# The tollgate catalog: products, features and plans.",
+        "# Apply with `tollgate catalog import FILE` (try --dry-run first); format: docs/catalog.md.",
+        f"version = {VERSION}",
+    ]
+
+    def table(header: str, pairs: list[tuple[str, Any]], *, array: bool = False) -> None:
+        out.append("")
+        out.append(f"[[{header}]]" if array else f"[{header}]")
+        for key, value in pairs:
+            out.append(f"{_key(key)} = {_value(value)}")
+
+    for ident in sorted(cat.products):
+        spec = cat.products[ident]
+        table(key_path("products", ident), _pairs(("name", spec.name), ("description", spec.description),
+                                                   ("archived", spec.archived or None)))
+    for ident in sorted(cat.features):
+        spec = cat.features[ident]
+        table(key_path("features", ident), _pairs(("name", spec.name), ("type", spec.type), ("unit", spec.unit),
+                                                   ("description", spec.description),
+                                                   ("archived", spec.archived or None)))
+    for ident in sorted(cat.plans):
+        spec = cat.plans[ident]
+        base = key_path("plans", ident)
+        pairs = _pairs(("product", spec.product), ("name", spec.name), ("description", spec.description),
+                       ("trial_days", spec.trial_days), ("archived", spec.archived or None))
+        if spec.prices:
+            pairs.append(("prices", _Multiline([
+                {"interval": p.interval, "currency": p.currency, "amount": format_money(p.amount, p.currency)}
+                for p in spec.prices
+            ])))
+        table(base, pairs)
+        if spec.grants:
+            table(f"{base}.entitlements", [(g.feature, _grant_value(g)) for g in spec.grants])
+        for charge in spec.charges:
+            data = charge_to_dict(charge)
+            if "tiers" in data:
+                data["tiers"] = _Multiline(data["tiers"])
+            table(f"{base}.usage_charges", list(data.items()), array=True)
+        if spec.license is not None:
+            limit = spec.license.activation_limit
+            table(f"{base}.license", [("activation_limit", "unlimited" if limit is None else limit),
+                                      ("expires_after", spec.license.expires_after)])
+        for download in spec.downloads:
+            file = (assets or {}).get((ident, download.name))
+            table(f"{base}.downloads", _pairs(("name", download.name), ("file", file), ("sha256", download.sha256),
+                                              ("size", download.size),
+                                              ("enabled", None if download.enabled else False)), array=True)
+        for link in spec.links:
+            table(f"{base}.links", [("name", link.name), ("url", link.url)], array=True)
+    return "\n".join(out) + "\n"
+
+
+class _Multiline(list):
+    """A list written one element per line."""
+
+
+def _pairs(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
+    return [(key, value) for key, value in pairs if value is not None]
+
+
+def _grant_value(grant: Grant) -> Any:
+    if grant.type != "metered":
+        return grant.value
+    data: dict[str, Any] = {
+        "limit": "unlimited" if grant.limit is None else _quantity(grant.limit),
+        "reset": grant.reset,
+        "hard": grant.hard,
+    }
+    if grant.alerts:
+        data["alerts"] = list(grant.alerts)
+    return data
+
+
+def _quantity(number: Decimal) -> int | str:
+    from tollgate.money import format_decimal
+
+    return int(number) if number == number.to_integral_value() else format_decimal(number)
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _string(key)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _string(text: str) -> str:
+    def escape(ch: str) -> str:
+        if ch in _ESCAPES:
+            return _ESCAPES[ch]
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            return f"\\u{ord(ch):04x}"
+        return ch
+
+    return '"' + "".join(escape(ch) for ch in text) + '"'
+
+
+def _value(value: Any) -> str:
+    from tollgate.money import format_decimal
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):  # a config number with decimals: a TOML float, exactly these digits
+        return format_decimal(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, _Multiline):
+        return "[\n" + "".join(f"  {_value(item)},\n" for item in value) + "]"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to the catalog file")

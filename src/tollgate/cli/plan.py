@@ -1,0 +1,301 @@
+"""`tollgate plan ...`: create, list, show, archive, and charge (usage charges)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+
+app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.", no_args_is_help=True)
+
+COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
+
+
+def prices_text(prices: list[dict]) -> str:
+    if not prices:
+        return "free"
+    return ", ".join(
+        f"{p['amount']} {p['currency']} {'once' if p['interval'] == 'once' else '/ ' + p['interval']}" for p in prices
+    )
+
+
+def _row(plan: dict) -> list:
+    return [
+        plan["identifier"],
+        plan["product"],
+        plan["name"],
+        prices_text(plan["prices"]),
+        f"{plan['trial_days']}d" if plan["trial_days"] else "",
+        len(plan["entitlements"]),
+        plan["status"],
+    ]
+
+
+def entitlement_text(entitlement: dict) -> str:
+    if entitlement["type"] == "boolean":
+        return "on" if entitlement["value"] else "off"
+    if entitlement["type"] == "config":
+        return str(entitlement["value"])
+    amount = "unlimited" if entitlement["unlimited"] else entitlement["limit"]
+    per = "" if entitlement["reset"] == "never" else f" / {entitlement['reset']}"
+    return f"{amount}{per}"
+
+
+def charge_text(charge: dict) -> str:
+    """`tiered: first 1000 free; up to 10000 at 0.10; above at 0.01`."""
+    parts = []
+    if charge.get("included"):
+        parts.append(f"first {charge['included']} included")
+    model = charge["model"]
+    if model == "flat":
+        parts.append(f"{charge['unit_price']} per unit")
+    elif model == "package":
+        parts.append(f"{charge['package_price']} per {charge['package_size']} units (partial packages round up)")
+    else:
+        for tier in charge["tiers"]:
+            bound = f"up to {tier['up_to']}" if "up_to" in tier else "above"
+            prices = []
+            if "unit_price" in tier:
+                prices.append(f"{tier['unit_price']} per unit")
+            if "flat_price" in tier:
+                prices.append(f"{tier['flat_price']} flat")
+            parts.append(f"{bound}: {' + '.join(prices)}")
+    return f"{model}: " + "; ".join(parts)
+
+
+@app.command("create")
+def create(
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier, e.g. pro.")],
+    product: Annotated[str, typer.Option("--product", "-p", help="The product this plan sells.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    price: Annotated[
+        Optional[list[str]], typer.Option("--price", help='A base price, e.g. 20.00 (repeat; paired in order with --currency and --interval).')
+    ] = None,
+    currency: Annotated[
+        Optional[list[str]], typer.Option("--currency", help="ISO 4217 code of each --price (one for all, or one each).")
+    ] = None,
+    interval: Annotated[
+        Optional[list[str]],
+        typer.Option("--interval", help="month, year, 28d, quarter, half-year or once (one for all, or one each)."),
+    ] = None,
+    trial_days: Annotated[Optional[int], typer.Option("--trial-days", help="Days of free trial.")] = None,
+    feature: Annotated[
+        Optional[list[str]],
+        typer.Option("--feature", "-f", help="FEATURE=VALUE: true/false; a number or text; an allowance or unlimited."),
+    ] = None,
+    hard: Annotated[
+        Optional[list[str]], typer.Option("--hard", help="Metered FEATURE whose allowance is a hard limit.")
+    ] = None,
+    reset: Annotated[
+        Optional[list[str]], typer.Option("--reset", help="FEATURE=never|day|week|28d|month|quarter|year (default month).")
+    ] = None,
+    alert: Annotated[
+        Optional[list[str]], typer.Option("--alert", help="FEATURE=PERCENT: notify at this share of the allowance.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Create a plan: its prices (none: free) and what it grants per feature (metered: soft, monthly by default).
+
+    Example: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000 --feature sso=true --hard api-calls
+    """
+    from tollgate.errors import InvalidInput
+
+    prices = list(price or [])
+    currencies, intervals = list(currency or []), list(interval or [])
+    for label, values in (("--currency", currencies), ("--interval", intervals)):
+        if not prices and values:
+            raise InvalidInput(f"{label} is given without --price.")
+        if prices and len(values) not in (1, len(prices)):
+            raise InvalidInput(
+                f"{len(prices)} --price and {len(values)} {label}: give {label} once for all prices, or once per price.",
+                hint="Example: --price 49.00 --currency USD --interval month --price 470.00 --currency USD --interval year",
+            )
+    if prices and not currencies:
+        raise InvalidInput("Each --price needs a --currency.", hint="For example --currency USD.")
+    if prices and not intervals:
+        raise InvalidInput("Each --price needs an --interval (month, year, 28d, quarter, half-year or once).")
+    triples = [
+        (intervals[i if len(intervals) > 1 else 0], currencies[i if len(currencies) > 1 else 0], amount)
+        for i, amount in enumerate(prices)
+    ]
+    data = tollgate().create_plan(
+        identifier,
+        product=product,
+        name=name,
+        description=description,
+        prices=triples,
+        trial_days=trial_days,
+        feature_values=feature or (),
+        hard=hard or (),
+        resets=reset or (),
+        alerts=alert or (),
+    )
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(
+            f"Created plan {data['identifier']} ({data['name']}) of {data['product']}: {prices_text(data['prices'])}, "
+            f"{len(data['entitlements'])} entitlement(s)."
+        )
+
+
+@app.command("list")
+def list_(
+    product: Annotated[Optional[str], typer.Option("--product", "-p", help="Only this product's plans.")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="Only archived plans.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Active and archived plans.")] = False,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List plans (active ones unless --archived or --all), oldest first.
+
+    Example: tollgate plan list --product ai-studio
+    """
+    status = "all" if show_all else "archived" if archived else "active"
+    found = tollgate().plans(product=product, status=status)
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        output.emit_csv(COLUMNS, (_row(p) for p in found))
+    else:
+        output.table(COLUMNS, (_row(p) for p in found), right=("entitlements",))
+
+
+@app.command("show")
+def show(
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.")],
+    as_json: Json = False,
+) -> None:
+    """Show a plan: prices, entitlements, usage charges, license policy, downloads and links.
+
+    Example: tollgate plan show pro
+    """
+    plan = tollgate().plan(identifier)
+    if as_json:
+        output.emit_json(plan)
+        return
+    output.fields(
+        [
+            ("identifier", plan["identifier"]),
+            ("product", plan["product"]),
+            ("name", plan["name"]),
+            ("description", plan["description"] or "-"),
+            ("status", plan["status"]),
+            ("prices", prices_text(plan["prices"])),
+            ("trial", f"{plan['trial_days']} days" if plan["trial_days"] else "-"),
+            ("created", plan["created_at"]),
+            ("archived", plan["archived_at"] or "-"),
+        ]
+    )
+    if plan["entitlements"]:
+        output.say("")
+        output.table(
+            ("feature", "type", "grants", "limit", "alerts"),
+            (
+                [
+                    e["feature"],
+                    e["type"],
+                    entitlement_text(e),
+                    ("hard" if e["hard"] else "soft") if e["type"] == "metered" and not e["unlimited"] else "",
+                    ", ".join(f"{a}%" for a in e.get("alerts", [])),
+                ]
+                for e in plan["entitlements"]
+            ),
+            title="Entitlements",
+        )
+    if plan["usage_charges"]:
+        output.say("")
+        output.table(
+            ("feature", "currency", "charge"),
+            ([c["feature"], c["currency"], charge_text(c)] for c in plan["usage_charges"]),
+            title="Usage charges",
+        )
+    deliverables = []
+    if plan["license"]:
+        limit = plan["license"]["activation_limit"]
+        expires = plan["license"]["expires_after"]
+        deliverables.append(
+            ("license keys", f"{'unlimited' if limit is None else limit} activation(s) per key, "
+                             + ("never expire" if expires == "never" else f"expire {expires} after purchase"))
+        )
+    deliverables += [("download", f"{d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]}…)"
+                       + ("" if d["enabled"] else " disabled")) for d in plan["downloads"]]
+    deliverables += [("link", f"{ln['name']}: {ln['url']}") for ln in plan["links"]]
+    if deliverables:
+        output.say("")
+        output.fields(deliverables, title="Deliverables")
+
+
+@app.command("archive")
+def archive(
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.")],
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Archive a plan: it takes no new subscriptions; existing ones keep working.
+
+    Example: tollgate plan archive starter-2024 --yes
+    """
+    confirm_or_refuse(f"Archive plan {identifier}? It will take no new subscriptions.", yes=yes)
+    data = tollgate().archive_plan(identifier)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Archived plan {data['identifier']}; existing subscriptions keep working.")
+
+
+@app.command("charge")
+def charge(
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.")],
+    feature: Annotated[str, typer.Option("--feature", "-f", help="The metered feature whose usage is priced.")],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD.")],
+    model: Annotated[str, typer.Option("--model", help="flat, package, tiered, volume or stair-step.")],
+    unit_price: Annotated[Optional[str], typer.Option("--unit-price", help="flat: the price per unit, e.g. 0.01.")] = None,
+    package_size: Annotated[Optional[int], typer.Option("--package-size", help="package: units per package.")] = None,
+    package_price: Annotated[Optional[str], typer.Option("--package-price", help="package: price per package.")] = None,
+    tier: Annotated[
+        Optional[list[str]],
+        typer.Option("--tier", help="UP_TO:PRICE, in order; the last may leave UP_TO out (:0.01). "
+                                    "tiered/volume: price per unit; stair-step: flat price of the step."),
+    ] = None,
+    included: Annotated[Optional[str], typer.Option("--included", help="Units free before charging starts.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Price a plan's metered usage (one charge per feature and currency; giving it again replaces it).
+
+    Example: tollgate plan charge pro --feature ai-tokens --currency USD --model tiered --tier 1000:0.10 --tier 5000:0.05 --tier :0.01
+    """
+    from tollgate.errors import InvalidInput
+
+    data: dict = {"feature": feature, "currency": currency, "model": model}
+    if included is not None:
+        data["included"] = included
+    if unit_price is not None:
+        data["unit_price"] = unit_price
+    if package_size is not None:
+        data["package_size"] = package_size
+    if package_price is not None:
+        data["package_price"] = package_price
+    if tier:
+        tiers = []
+        for number, text in enumerate(tier, start=1):
+            bound, sep, amount = text.partition(":")
+            if not sep:
+                raise InvalidInput(f"--tier {text!r} is not UP_TO:PRICE.", hint="For example --tier 1000:0.10 or --tier :0.01.")
+            entry: dict = {}
+            if bound.strip():
+                entry["up_to"] = bound.strip()
+            entry["flat_price" if model == "stair-step" else "unit_price"] = amount.strip()
+            tiers.append(entry)
+        data["tiers"] = tiers
+    plan_data, action = tollgate().set_usage_charge(plan, data)
+    if as_json:
+        output.emit_json(plan_data)
+    else:
+        charged = next(c for c in plan_data["usage_charges"] if c["feature"] == feature and c["currency"] == currency.upper())
+        verb = "Added" if action == "create" else "Replaced"
+        output.say(f"{verb} the {currency.upper()} usage charge of {feature} on plan {plan}: {charge_text(charged)}.")

@@ -1,0 +1,118 @@
+"""`tollgate product ...`: create, list, show, archive."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+
+app = typer.Typer(help="Products: the things you sell (each sold through plans).", no_args_is_help=True)
+
+COLUMNS = ("identifier", "name", "status", "description")
+
+_Status = Annotated[bool, typer.Option("--archived", help="Only archived products.")]
+_All = Annotated[bool, typer.Option("--all", help="Active and archived products.")]
+
+
+@app.command("create")
+def create(
+    identifier: Annotated[
+        Optional[str], typer.Argument(help="The product's identifier (default: made from --name).")
+    ] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Create a product. Give an identifier, a --name, or both.
+
+    Example: tollgate product create --name "AI Studio" --description "Text and image generation"   (identifier: ai-studio)
+    """
+    from tollgate.catalog import default_plan_name, product_dict
+    from tollgate.errors import InvalidInput
+
+    if identifier is None and name is None:
+        raise InvalidInput("A product needs an identifier or a --name.", hint='For example: --name "AI Studio".')
+    if name is None:
+        from tollgate.identifiers import validate
+
+        name = default_plan_name(validate(identifier, kind="product identifier"))
+    data = product_dict(tollgate().create_product(name, identifier=identifier, description=description))
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Created product {data['identifier']} ({data['name']}).")
+
+
+@app.command("list")
+def list_(archived: _Status = False, show_all: _All = False, as_json: Json = False, as_csv: Csv = False) -> None:
+    """List products (active ones unless --archived or --all), by identifier.
+
+    Example: tollgate product list --all
+    """
+    from tollgate.catalog import product_dict
+
+    status = "all" if show_all else "archived" if archived else "active"
+    found = [product_dict(p) for p in tollgate().products(status=status)]
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        output.emit_csv(COLUMNS, ([p[c] for c in COLUMNS] for p in found))
+    else:
+        output.table(COLUMNS, ([p[c] for c in COLUMNS] for p in found))
+
+
+@app.command("show")
+def show(
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.")],
+    as_json: Json = False,
+) -> None:
+    """Show a product and its plans.
+
+    Example: tollgate product show ai-studio
+    """
+    from tollgate.catalog import product_dict
+
+    handle = tollgate()
+    product = handle.product(identifier)
+    plans = handle.plans(product=identifier, status="all")
+    data = product_dict(product, plans=[p["identifier"] for p in plans])
+    if as_json:
+        output.emit_json(data)
+        return
+    output.fields(
+        [
+            ("identifier", data["identifier"]),
+            ("name", data["name"]),
+            ("description", data["description"] or "-"),
+            ("status", data["status"]),
+            ("created", data["created_at"]),
+            ("archived", data["archived_at"] or "-"),
+            ("plans", ", ".join(f"{p['identifier']}{' (archived)' if p['status'] == 'archived' else ''}"
+                                for p in plans) or "-"),
+        ]
+    )
+
+
+@app.command("archive")
+def archive(
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.")],
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Archive a product and its plans: no new subscriptions; existing ones keep working.
+
+    Example: tollgate product archive ai-studio --yes
+    """
+    from tollgate.catalog import product_dict
+
+    confirm_or_refuse(f"Archive product {identifier} and all its plans?", yes=yes)
+    product, plans = tollgate().archive_product(identifier)
+    data = product_dict(product, plans=plans)
+    if as_json:
+        output.emit_json(data)
+    else:
+        also = f" and its plan(s) {', '.join(plans)}" if plans else ""
+        output.say(f"Archived product {data['identifier']}{also}.")
