@@ -92,7 +92,7 @@ def _sqlite_engine(path: Path) -> Engine:
     def _pragmas(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms:d}")  # sql-format-ok: an int; PRAGMA cannot bind
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = FULL")
