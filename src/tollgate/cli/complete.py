@@ -151,7 +151,7 @@ def _label(*parts) -> str:
     return text if len(text) <= 70 else text[:69] + "…"
 
 
-def _ranked(ctx, args, incomplete: str, *, table: str, key: str, columns: str, first: str = "0",
+def _ranked(ctx, args, incomplete: str, *, table: str, key: str, columns: str, first: str = "",
             where: str = "", params: tuple = (), joins: str = "") -> list[tuple]:
     """Rows of `table` whose `key` starts with `incomplete`, best first (`first` is a sort key).
 
@@ -169,7 +169,7 @@ def _ranked(ctx, args, incomplete: str, *, table: str, key: str, columns: str, f
             return []
         try:
             rows = conn.execute(
-                f"SELECT {table}.{key}, {columns} {base} ORDER BY {first}, {table}.{key} LIMIT ?",
+                f"SELECT {table}.{key}, {columns} {base} ORDER BY {first + ', ' if first else ''}{table}.{key} LIMIT ?",
                 bounds + (LIMIT + 1,),
             ).fetchall()
             if len(rows) > LIMIT:

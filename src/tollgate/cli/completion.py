@@ -1,9 +1,10 @@
 """`tollgate completion bash|zsh|fish`: print the shell's completion script.
 
-The scripts are Typer's own (the same protocol `--install-completion` installs: the shell runs
-`tollgate` with `_TOLLGATE_COMPLETE=complete_<shell>` and reads the candidates), so the committed
-copies in `completions/` and an `--install-completion` install behave the same. The zsh script also
-works when installed in `$fpath` as `_tollgate` (autoloaded, it completes on the first TAB too).
+The scripts are Typer's own and speak the same protocol as an `--install-completion` install (the
+shell runs `tollgate` with `_TOLLGATE_COMPLETE=complete_<shell>` and reads the candidates), with
+three small changes: bash and fish keep the order tollgate gives (active customers first, live
+subscriptions first) instead of sorting it, and the zsh script also works installed in `$fpath` as
+`_tollgate` (autoloaded, it completes on the very first TAB too).
 
 This module is imported on every run: it imports nothing beyond typer and the standard library.
 """
@@ -37,8 +38,13 @@ def script(shell: str) -> str:
     from typer._completion_shared import get_completion_script
 
     text = get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, shell=str(shell))
-    if shell == "zsh":
+    if shell == "bash":
+        text = text.replace("IFS=$'\n'", "IFS=$'\\n'")  # the same value, written readably
+        text = text.replace("complete -o default -F", "complete -o default -o nosort -F")  # our order
+    elif shell == "zsh":
         text += "\n" + _ZSH_AUTOLOAD
+    elif shell == "fish":
+        text = text.replace("complete --command", "complete --keep-order --command")  # our order
     return text + "\n"
 
 

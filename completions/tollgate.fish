@@ -1,0 +1,1 @@
+complete --keep-order --command tollgate --no-files --arguments "(env _TOLLGATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) tollgate)" --condition "env _TOLLGATE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) tollgate"

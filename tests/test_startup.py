@@ -1,0 +1,191 @@
+"""Fast start: what `--help`, `--version` and a completion request import, and how the command tree
+is built (only what a run touches). Timings live in bench/startup.py; these tests assert behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from tollgate.cli import app as app_module
+from tollgate.cli.app import app
+
+HEAVY = ("sqlmodel", "sqlalchemy", "pydantic", "pydantic_core")
+
+PROBE = """
+import json, os, runpy, sys
+sys.argv = ["tollgate", *json.loads(os.environ["PROBE_ARGS"])]
+code = 0
+try:
+    runpy.run_module("tollgate", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+with open(os.environ["PROBE_OUT"], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+
+def probe(tmp_path, args: list[str], **env: str) -> tuple[int, set[str], str]:
+    """Run `tollgate ARGS` (through python -m tollgate) with stdout piped; return the exit code, the
+    top-level packages imported by the end, and stdout."""
+    out = tmp_path / "probe.json"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**os.environ, "PROBE_ARGS": json.dumps(args), "PROBE_OUT": str(out), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    data = json.loads(out.read_text())
+    return data["code"], {name.split(".")[0] for name in data["modules"]}, result.stdout
+
+
+COMPLETIONS = {
+    "bash": {"_TOLLGATE_COMPLETE": "complete_bash", "COMP_WORDS": "tollgate customer show ac", "COMP_CWORD": "3"},
+    "zsh": {"_TOLLGATE_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "tollgate customer show ac"},
+    "fish": {
+        "_TOLLGATE_COMPLETE": "complete_fish",
+        "_TYPER_COMPLETE_FISH_ACTION": "get-args",
+        "_TYPER_COMPLETE_ARGS": "tollgate customer show ac",
+    },
+}
+
+
+@pytest.fixture
+def customers(tg, db_path):
+    tg.add_customer("Acme, Inc.")
+    tg.add_customer("Acorn Ltd")
+    tg.close()
+    return db_path
+
+
+@pytest.mark.parametrize("shell", sorted(COMPLETIONS))
+def test_completion_imports_neither_the_database_layer_nor_rich(tmp_path, customers, shell):
+    code, modules, stdout = probe(tmp_path, [], **COMPLETIONS[shell])
+    assert code == 0
+    assert "acorn-ltd" in stdout and "acme-inc" in stdout  # it did complete, from the database
+    assert not modules & {*HEAVY, "rich"}, modules & {*HEAVY, "rich"}
+    assert "sqlite3" in modules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["-h"], ["--version"], ["customer", "--help"], ["customer", "show", "--help"], ["log", "--help"],
+     ["completion", "--help"], ["db", "backup", "--help"]],
+)
+def test_help_and_version_never_import_the_database_layer_and_piped_help_skips_rich(tmp_path, args):
+    code, modules, stdout = probe(tmp_path, args)
+    assert code == 0
+    assert not modules & set(HEAVY), modules & set(HEAVY)
+    assert "rich" not in modules  # stdout is a pipe here: plain help
+    assert stdout.startswith("Usage: tollgate") or stdout.startswith("tollgate ")
+
+
+def test_completion_command_never_touches_the_database_layer(tmp_path):
+    # A real command: Typer validates its argument with pydantic, but nothing opens a database.
+    code, modules, stdout = probe(tmp_path, ["completion", "bash"])
+    assert code == 0 and "_TOLLGATE_COMPLETE=complete_bash" in stdout
+    assert not modules & {"sqlmodel", "sqlalchemy", "rich"}
+
+
+def test_a_real_command_still_works_and_loads_what_it_needs(tmp_path, customers):
+    code, modules, stdout = probe(tmp_path, ["customer", "show", "acorn-ltd", "--json"])
+    assert code == 0 and json.loads(stdout)["identifier"] == "acorn-ltd"
+    assert "sqlalchemy" in modules  # the probe can see heavy imports when they happen
+
+
+def test_piped_root_help_is_plain_and_lists_every_command(tmp_path):
+    code, modules, stdout = probe(tmp_path, ["--help"])
+    assert code == 0
+    assert "╭" not in stdout and "\x1b[" not in stdout
+    commands = stdout.split("Commands:", 1)[1]
+    listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
+    assert set(listed) == {name for name in _root().list_commands(None) if not _root().get_command(None, name).hidden}
+
+
+# -- the command tree is built on first use --------------------------------------------------------------
+
+
+def _root():
+    return typer.main.get_command(app)
+
+
+def test_building_the_root_builds_no_sub_command():
+    root = _root()
+    assert isinstance(root.commands, app_module._LazyCommands)
+    assert root.commands._built == {}
+    assert {"customer", "db", "log", "completion"} <= set(root.commands)
+    customer = root.get_command(None, "customer")
+    assert set(root.commands._built) == {"customer"}
+    assert customer.commands._built == {}
+    show = customer.get_command(None, "show")
+    assert show.name == "show" and set(customer.commands._built) == {"show"}
+    assert [p.name for p in show.params] == ["identifier", "as_json"]
+
+
+def _walk(group, path=()):
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from _walk(command, (*path, name))
+
+
+def test_lazy_listings_match_what_the_built_commands_say():
+    """The unbuilt summaries (plain --help, `tollgate <TAB>`) agree with Click on every command."""
+    lazy = _root()
+    summaries = {}
+
+    def collect(group, path=()):
+        for name, entry in group.commands.entries():
+            summaries[(*path, name)] = (entry.get_short_help_str(45), entry.get_short_help_str(80), entry.hidden)
+            command = group.get_command(None, name)
+            if isinstance(getattr(command, "commands", None), app_module._LazyCommands):
+                collect(command, (*path, name))
+
+    collect(lazy)
+    built = {path: (c.get_short_help_str(45), c.get_short_help_str(80), c.hidden) for path, c in _walk(_root())}
+    assert summaries == built
+    assert ("customer", "show") in built and ("log",) in built
+
+
+def test_lazy_commands_behave_like_a_mapping():
+    commands = app_module._LazyCommands({}, dict(app_module._DEFERRED))
+    names = list(commands)
+    assert len(commands) == len(names) and "customer" in commands and "nope" not in commands
+    assert commands.get("nope") is None
+    assert commands["log"].name == "log"
+    del commands["log"]
+    assert "log" not in commands and len(commands) == len(names) - 1
+    commands["extra"] = commands["db"]
+    assert list(commands)[-1] == "extra"
+    assert dict(commands.items())["extra"] is commands["db"]
+
+
+def test_the_cli_runner_still_drives_the_public_app(cli):
+    result = cli("--help")
+    assert result.exit_code == 0 and "customer" in result.stdout
+    added = cli("customer", "add", "Acme, Inc.", "--json")
+    assert added.exit_code == 0 and added.json()["identifier"] == "acme-inc"
+    shown = cli("customer", "show", "acme-inc", "--json")
+    assert shown.exit_code == 0 and shown.json()["name"] == "Acme, Inc."
+
+
+def test_values_are_still_checked_when_a_command_really_runs(cli):
+    missing = cli("customer", "show")
+    assert missing.exit_code == 2 and "Missing argument" in missing.stderr
+    bad = cli("customer", "list", "--limit", "lots")
+    assert bad.exit_code == 2 and "--limit" in bad.stderr
+    too_small = cli("customer", "list", "--limit", "0")
+    assert too_small.exit_code == 2
+    none = cli("customer", "list", "--json")
+    assert none.exit_code == 0 and none.json() == []
+
+
+def test_unknown_commands_are_still_suggested(cli):
+    result = cli("custmer")
+    assert result.exit_code == 2 and "customer" in result.stderr
