@@ -215,6 +215,183 @@ class Tollgate:
                 data_dir=self.data_dir, dry_run=dry_run, prune=prune,
             )
 
+    # -- subscriptions and access -------------------------------------------------------------
+    # Times may be datetimes (aware ones are converted to UTC; naive ones are UTC) or RFC 3339 text.
+
+    def add_subscription(
+        self,
+        customer: str,
+        plan: str,
+        *,
+        interval: str | None = None,
+        currency: str | None = None,
+        start: datetime | str | None = None,
+        trial_days: int | None = None,
+        trial_end: datetime | str | None = None,
+        features: Any = (),
+        without: Any = (),
+    ) -> Any:
+        """Subscribe a customer to a plan; returns a subscriptions.SubscriptionView.
+
+        `features`: {"api-calls": "20000"} or ["api-calls=20000"]; `without`: features left out."""
+        from tollgate import subscriptions
+
+        with self.db.write() as session:
+            sub = subscriptions.add_subscription(
+                session, customer=customer, plan=plan, interval=interval, currency=currency,
+                start=_moment(start, "start"), trial_days=trial_days, trial_end=_moment(trial_end, "trial end"),
+                features=_assignments(features), without=list(without),
+            )
+            return subscriptions.view(session, sub)
+
+    def edit_subscription(
+        self,
+        subscription: str,
+        *,
+        status: str | None = None,
+        trial_end: datetime | str | None = None,
+        plan: str | None = None,
+        interval: str | None = None,
+        currency: str | None = None,
+        features: Any = (),
+        without: Any = (),
+        restore: Any = (),
+    ) -> Any:
+        """Change status, trial end, plan (and price) or feature adjustments; returns the SubscriptionView."""
+        from tollgate import subscriptions
+
+        with self.db.write() as session:
+            sub = subscriptions.edit_subscription(
+                session, subscription=subscription, status=status, trial_end=_moment(trial_end, "trial end"),
+                plan=plan, interval=interval, currency=currency, features=_assignments(features),
+                without=list(without), restore=list(restore),
+            )
+            return subscriptions.view(session, sub)
+
+    def cancel_subscription(self, subscription: str, *, at_period_end: bool = False) -> Any:
+        """Cancel now, or at the end of the current billing period; returns the SubscriptionView."""
+        from tollgate import subscriptions
+
+        with self.db.write() as session:
+            sub = subscriptions.cancel_subscription(session, subscription=subscription, at_period_end=at_period_end)
+            return subscriptions.view(session, sub)
+
+    def subscriptions(
+        self, *, customer: str | None = None, status: str | None = None, at: datetime | str | None = None
+    ) -> list[Any]:
+        """SubscriptionViews in creation order; `status` filters on the status at `at` (default now)."""
+        from tollgate import subscriptions
+
+        moment = _moment(at, "time")
+        with self.db.read() as session:
+            found = subscriptions.list_subscriptions(session, customer=customer, status=status, at=moment)
+            return subscriptions.views(session, found, at=moment)
+
+    def subscription(self, subscription: str, *, at: datetime | str | None = None) -> Any:
+        from tollgate import subscriptions
+
+        with self.db.read() as session:
+            return subscriptions.view(session, subscriptions.get_subscription(session, subscription),
+                                      at=_moment(at, "time"))
+
+    def set_override(
+        self,
+        customer: str,
+        feature: str,
+        value: Any,
+        *,
+        hard: bool | None = None,
+        expires: datetime | str | None = None,
+        note: str | None = None,
+    ) -> Any:
+        """Give a customer its own value/allowance for a feature; returns an overrides.OverrideView.
+
+        `value`: True/False, a number or text, or a number / "unlimited" for metered features."""
+        from tollgate import overrides
+
+        with self.db.write() as session:
+            return overrides.set_override(session, customer=customer, feature=feature, value=_value_text(value),
+                                          hard=hard, expires=_moment(expires, "expiry"), note=note)
+
+    def unset_override(self, customer: str, feature: str) -> Any:
+        from tollgate import overrides
+
+        with self.db.write() as session:
+            return overrides.unset_override(session, customer=customer, feature=feature)
+
+    def overrides(self, customer: str | None = None, *, at: datetime | str | None = None) -> list[Any]:
+        from tollgate import overrides
+
+        with self.db.read() as session:
+            return overrides.list_overrides(session, customer=customer, at=_moment(at, "time"))
+
+    def entitlements(self, customer: str, at: datetime | str | None = None) -> list[Any]:
+        """Every effective entitlement (entitlements.EffectiveEntitlement) of the customer at `at`."""
+        from tollgate import entitlements
+
+        with self.db.read() as session:
+            return entitlements.effective_entitlements(session, customer=customer, at=_moment(at, "time"))
+
+    def entitlement(self, customer: str, feature: str, at: datetime | str | None = None) -> Any:
+        """One effective entitlement, or None when nothing grants the feature."""
+        from tollgate import entitlements
+
+        with self.db.read() as session:
+            return entitlements.effective_entitlement(session, customer=customer, feature=self._feature_ref(
+                session, feature), at=_moment(at, "time"))
+
+    def check(self, customer: str, feature: str, quantity: Any = 1, at: datetime | str | None = None) -> Any:
+        """May the customer use `quantity` of the feature now (or at `at`)? An entitlements.CheckResult
+        (truthy when allowed; `.to_dict()` is the `check --json` shape). Records nothing.
+
+        Unknown customer or feature: NotFound. Feature lookups are cached per Tollgate instance (a
+        feature's id, identifier and type never change)."""
+        from tollgate import entitlements
+
+        moment = _moment(at, "time")
+        with self.db.read() as session:
+            return entitlements.check(session, customer=customer, feature=self._feature_ref(session, feature),
+                                      quantity=quantity, at=moment)
+
+    def consume(self, customer: str, feature: str, quantity: Any = 1, key: str | None = None) -> Any:
+        """Check and record `quantity` units now, atomically (one BEGIN IMMEDIATE transaction): any number
+        of concurrent callers can never push usage past a hard limit.
+
+        Returns the CheckResult. Past a hard limit it is the DENIED result (allowed False, nothing
+        recorded): consume does not raise for a denial. `key` makes retries safe: a key already
+        recorded for the same event is not counted twice. Unknown customer or feature: NotFound."""
+        from tollgate import entitlements
+
+        with self.db.write() as session:
+            return entitlements.consume(session, customer=customer, feature=self._feature_ref(session, feature),
+                                        quantity=quantity, key=key)
+
+    def customer_profile(self, identifier: str, *, at: datetime | str | None = None) -> Any:
+        """A customer with its subscriptions and effective entitlements, read in one transaction.
+        Returns an object with `.customer`, `.subscriptions`, `.entitlements`."""
+        from types import SimpleNamespace
+
+        from tollgate import entitlements, subscriptions
+
+        moment = _moment(at, "time")
+        with self.db.read() as session:
+            customer = customers.get_customer(session, identifier)
+            subs = subscriptions.list_subscriptions(session, customer=identifier, at=moment)
+            return SimpleNamespace(
+                customer=customer,
+                subscriptions=subscriptions.views(session, subs, at=moment),
+                entitlements=entitlements.effective_entitlements(session, customer=identifier, at=moment),
+            )
+
+    def _feature_ref(self, session: Any, feature: str) -> Any:
+        cache = self.__dict__.setdefault("_features", {})
+        ref = cache.get(feature)
+        if ref is None:
+            from tollgate.entitlements import lookup_feature
+
+            ref = cache[feature] = lookup_feature(session, feature)
+        return ref
+
     # -- journal and database ------------------------------------------------------------------
 
     def journal(
@@ -229,3 +406,35 @@ class Tollgate:
 
     def backup(self, target: str | os.PathLike) -> Path:
         return self.db.backup(Path(target))
+
+
+def _moment(value: Any, what: str) -> datetime | None:
+    """None, a datetime (aware -> UTC; naive = UTC) or RFC 3339 text, as a naive UTC datetime."""
+    from tollgate.clock import parse_moment, to_utc_naive
+
+    if value is None or isinstance(value, datetime):
+        return None if value is None else to_utc_naive(value)
+    return parse_moment(value, what=what)
+
+
+def _assignments(features: Any) -> list[Any]:
+    """{"f": "v"} or ["f=v", ("f", "v")] -> a list of "f=v" / (f, v) items."""
+    if isinstance(features, dict):
+        return [(name, _value_text(value)) for name, value in features.items()]
+    return list(features)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        from tollgate.errors import InvalidInput
+
+        raise InvalidInput(f"{value!r} is a floating-point number, which is not exact; pass a string or a Decimal.")
+    from decimal import Decimal
+
+    if isinstance(value, Decimal) and value.is_finite():
+        from tollgate.money import format_decimal
+
+        return format_decimal(value)
+    return str(value)

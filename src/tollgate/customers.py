@@ -153,12 +153,20 @@ def edit_customer(
     return customer
 
 
-def live_subscription_ids(session: Session, customer_id: int) -> list[str]:
+def live_subscription_ids(session: Session, customer_id: int, at: datetime | None = None) -> list[str]:
+    """Ids of the customer's subscriptions that are, or will be, live at `at` (default now): trialing,
+    active or past_due, and not ended by a cancellation at or before `at` (a subscription canceled at
+    period end is live until then; a scheduled one, starting later, counts too)."""
+    from sqlalchemy import or_
+
     from tollgate.models import Subscription
 
+    at = at or utcnow()
     stmt = select(Subscription.public_id).where(
-        Subscription.customer_id == customer_id, col(Subscription.status).in_(LIVE_STATUSES)
-    )
+        Subscription.customer_id == customer_id,
+        col(Subscription.status).in_(LIVE_STATUSES),
+        or_(col(Subscription.cancel_at).is_(None), col(Subscription.cancel_at) > at),
+    ).order_by(Subscription.id)
     return list(session.exec(stmt).all())
 
 
@@ -167,13 +175,13 @@ def archive_customer(session: Session, *, identifier: str, now: datetime | None 
     customer = get_customer(session, identifier)
     if customer.status == "archived":
         raise RuleViolation(f"The customer '{identifier}' is already archived.")
-    live = live_subscription_ids(session, customer.id)
+    now = now or utcnow()
+    live = live_subscription_ids(session, customer.id, now)
     if live:
         raise RuleViolation(
             f"The customer '{identifier}' has a live subscription ({', '.join(live)}).",
             hint=f"Cancel it first: tollgate sub cancel {live[0]}",
         )
-    now = now or utcnow()
     customer.status = "archived"
     customer.archived_at = now
     customer.updated_at = now

@@ -288,12 +288,16 @@ _DEFERRED: dict[str, Any] = {}
 
 
 def _register() -> None:
-    from tollgate.cli import catalog, completion, customer, database, feature, journal, plan, product
+    from tollgate.cli import access, catalog, completion, customer, database, feature, journal, override, plan, product, sub
 
     app.add_typer(customer.app, name="customer")
     app.add_typer(product.app, name="product")
     app.add_typer(feature.app, name="feature")
     app.add_typer(plan.app, name="plan")
+    app.add_typer(sub.app, name="sub")
+    app.add_typer(override.app, name="override")
+    app.command("entitlements")(access.entitlements)
+    app.command("check")(access.check)
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(database.app, name="db")
     app.command("log")(journal.log)

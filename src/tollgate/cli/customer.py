@@ -131,11 +131,15 @@ def show(
 
     Example: tollgate customer show acme-inc
     """
+    from tollgate.cli import access, sub
     from tollgate.customers import customer_dict
 
-    data = customer_dict(tollgate().customer(identifier))
+    profile = tollgate().customer_profile(identifier)
+    data = customer_dict(profile.customer)
+    subscriptions = [s.to_dict() for s in profile.subscriptions]
+    entitlements = [e.to_dict() for e in profile.entitlements]
     if as_json:
-        output.emit_json(data)
+        output.emit_json({**data, "subscriptions": subscriptions, "entitlements": entitlements})
         return
     output.fields(
         [
@@ -149,6 +153,17 @@ def show(
             ("archived", data["archived_at"] or "-"),
         ]
     )
+    output.say("")
+    if subscriptions:
+        output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
+    else:
+        output.say("Subscriptions: none")
+    output.say("")
+    if entitlements:
+        output.table(access.COLUMNS, access.entitlement_rows(entitlements), title="Entitlements",
+                     right=("used", "remaining"))
+    else:
+        output.say("Entitlements: none")
 
 
 @app.command("import")

@@ -1,0 +1,98 @@
+"""`tollgate override ...`: set, unset, list per-customer exceptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
+from tollgate.cli.context import Csv, Json, tollgate
+
+app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.",
+                  no_args_is_help=True)
+
+COLUMNS = ("customer", "feature", "type", "value", "expires", "note")
+
+
+def _row(view) -> list:
+    data = view.to_dict()
+    expires = data["expires_at"] or "never"
+    if view.expired:
+        expires += " (expired)"
+    return [data["customer"], data["feature"], data["type"], view.describe(), expires, data["note"] or ""]
+
+
+@app.command("set")
+def set_(
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer)],
+    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    value: Annotated[
+        str, typer.Argument(help="true/false (boolean); a number or text (config); an allowance or unlimited (metered).")
+    ],
+    expires: Annotated[
+        Optional[str], typer.Option("--expires", metavar="DATE", help="It stops applying at this moment.")
+    ] = None,
+    note: Annotated[Optional[str], typer.Option("--note", help="Why (shown in lists and the journal).")] = None,
+    hard: Annotated[
+        Optional[bool], typer.Option("--hard/--soft", help="Metered: the allowance is a hard (or soft) limit "
+                                                           "(default: as the plans say; soft without one).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Give one customer its own value or allowance for a feature (replaces an existing override).
+
+    Example: tollgate override set acme-inc api-calls 50000 --expires 2026-12-31 --note "launch week"
+    """
+    expiry = None
+    if expires is not None:
+        from tollgate.clock import parse_moment
+
+        expiry = parse_moment(expires, what="expiry")
+    view = tollgate().set_override(customer, feature, value, hard=hard, expires=expiry, note=note)
+    if as_json:
+        output.emit_json(view.to_dict())
+        return
+    until = f" until {view.to_dict()['expires_at']}" if view.expires_at else ""
+    output.say(f"Override for {view.customer}: {view.feature} = {view.describe()}{until}.")
+
+
+@app.command("unset")
+def unset(
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    as_json: Json = False,
+) -> None:
+    """Remove a customer's override: the feature is back to what the plans grant.
+
+    Example: tollgate override unset acme-inc api-calls
+    """
+    view = tollgate().unset_override(customer, feature)
+    if as_json:
+        output.emit_json(view.to_dict())
+    else:
+        output.say(f"Removed the override of {view.feature} for {view.customer} (was {view.describe()}).")
+
+
+@app.command("list")
+def list_(
+    customer: Annotated[
+        Optional[str], typer.Argument(help="Only this customer's (default: every customer's).",
+                                      autocompletion=complete_customer)
+    ] = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List overrides (expired ones are marked), by customer and feature.
+
+    Example: tollgate override list acme-inc
+    """
+    found = tollgate().overrides(customer)
+    if as_json:
+        output.emit_json([v.to_dict() for v in found])
+    elif as_csv:
+        keys = list(found[0].to_dict()) if found else ["customer", "feature", "type", "value", "limit"]
+        output.emit_csv(keys, ([v.to_dict()[k] for k in keys] for v in found))
+    else:
+        output.table(COLUMNS, (_row(v) for v in found))

@@ -1,0 +1,253 @@
+"""`tollgate sub ...`: add, edit, cancel, list, show subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.complete import (
+    complete_active_customer,
+    complete_currency,
+    complete_customer,
+    complete_feature,
+    complete_interval,
+    complete_plan,
+    complete_subscription,
+    complete_subscription_status,
+)
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+
+app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.", no_args_is_help=True)
+
+COLUMNS = ("id", "customer", "plan", "status", "price", "start", "period end", "trial end")
+
+At = Annotated[
+    Optional[str],
+    typer.Option("--at", metavar="DATE", help="Show the state at this moment (RFC 3339 or a date; default now)."),
+]
+Features = Annotated[
+    Optional[list[str]],
+    typer.Option("--feature", "-f", metavar="F=VALUE", autocompletion=complete_feature,
+                 help="This subscription's own value or allowance for a feature of the plan (repeat)."),
+]
+Without = Annotated[
+    Optional[list[str]],
+    typer.Option("--without", metavar="F", autocompletion=complete_feature,
+                 help="Leave one of the plan's features out of this subscription (repeat)."),
+]
+
+
+def price_text(sub: dict) -> str:
+    if sub["amount"] is None:
+        return "free" if sub["interval"] is None else f"free / {sub['interval']}"
+    per = "once" if sub["interval"] == "once" else f"/ {sub['interval']}"
+    return f"{sub['amount']} {sub['currency']} {per}"
+
+
+def status_text(sub: dict) -> str:
+    if sub["cancel_at_period_end"]:
+        return f"{sub['status']} (ends {sub['cancel_at'][:10]})"
+    return sub["status"]
+
+
+def _row(sub: dict) -> list:
+    return [
+        sub["id"],
+        sub["customer"],
+        sub["plan"],
+        status_text(sub),
+        price_text(sub),
+        (sub["start"] or "")[:10],
+        (sub["current_period_end"] or "never")[:10],
+        (sub["trial_end"] or "")[:10],
+    ]
+
+
+def _moment(text: Optional[str], what: str):
+    if text is None:
+        return None
+    from tollgate.clock import parse_moment
+
+    return parse_moment(text, what=what)
+
+
+def _done(view, as_json: bool, message: str) -> None:
+    if as_json:
+        output.emit_json(view.to_dict())
+    else:
+        output.say(message)
+
+
+@app.command("add")
+def add(
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer)],
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    interval: Annotated[
+        Optional[str], typer.Option("--interval", help="Billing interval, one the plan is priced in.",
+                                    autocompletion=complete_interval)
+    ] = None,
+    currency: Annotated[
+        Optional[str], typer.Option("--currency", help="Currency, one the plan is priced in.",
+                                    autocompletion=complete_currency)
+    ] = None,
+    start: Annotated[
+        Optional[str], typer.Option("--start", metavar="DATE", help="When it starts (default now); the anniversary.")
+    ] = None,
+    trial_days: Annotated[
+        Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).")
+    ] = None,
+    trial_end: Annotated[Optional[str], typer.Option("--trial-end", metavar="DATE", help="When the trial ends.")] = None,
+    feature: Features = None,
+    without: Without = None,
+    as_json: Json = False,
+) -> None:
+    """Subscribe a customer to a plan.
+
+    The plan's price is used when it has one (a free plan needs none); with several, choose with
+    --interval and --currency. Status is trialing until the trial ends, then active.
+    Example: tollgate sub add acme-inc pro --interval month --currency USD --feature api-calls=20000 --without sso
+    """
+    view = tollgate().add_subscription(
+        customer, plan, interval=interval, currency=currency, start=_moment(start, "start date"),
+        trial_days=trial_days, trial_end=_moment(trial_end, "trial end"), features=feature or (),
+        without=without or (),
+    )
+    data = view.to_dict()
+    trial = f", trial until {data['trial_end']}" if data["trial_end"] and data["status"] == "trialing" else ""
+    _done(view, as_json,
+          f"Subscribed {data['customer']} to {data['plan']} ({price_text(data)}): {data['id']}, {data['status']}{trial}.")
+
+
+@app.command("edit")
+def edit(
+    subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
+                                                autocompletion=complete_subscription)],
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="active, past_due, canceled or expired.",
+                                    autocompletion=complete_subscription_status)
+    ] = None,
+    trial_end: Annotated[
+        Optional[str], typer.Option("--trial-end", metavar="DATE", help="Move the end of the trial.")
+    ] = None,
+    plan: Annotated[
+        Optional[str], typer.Option("--plan", help="Move to another plan (the period and its usage stay).",
+                                    autocompletion=complete_plan)
+    ] = None,
+    interval: Annotated[
+        Optional[str], typer.Option("--interval", help="With --plan: the new plan's interval.",
+                                    autocompletion=complete_interval)
+    ] = None,
+    currency: Annotated[
+        Optional[str], typer.Option("--currency", help="With --plan: the new plan's currency.",
+                                    autocompletion=complete_currency)
+    ] = None,
+    feature: Features = None,
+    without: Without = None,
+    restore: Annotated[
+        Optional[list[str]], typer.Option("--restore", metavar="F", autocompletion=complete_feature,
+                                          help="Drop this subscription's adjustment of a feature (back to the plan).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a subscription: status, trial end, plan, or its own feature adjustments.
+
+    Statuses: trialing -> active | past_due | canceled | expired; active -> past_due | canceled |
+    expired; past_due -> active | canceled | expired. Canceled and expired are final.
+    Example: tollgate sub edit sub_4f9k2m0x7q1z8w --plan team --feature api-calls=50000
+    """
+    view = tollgate().edit_subscription(
+        subscription, status=status, trial_end=_moment(trial_end, "trial end"), plan=plan, interval=interval,
+        currency=currency, features=feature or (), without=without or (), restore=restore or (),
+    )
+    data = view.to_dict()
+    _done(view, as_json, f"Updated {data['id']}: {data['plan']}, {status_text(data)}.")
+
+
+@app.command("cancel")
+def cancel(
+    subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
+                                                autocompletion=complete_subscription)],
+    at_period_end: Annotated[
+        bool, typer.Option("--at-period-end", help="Keep access until the current period ends.")
+    ] = False,
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Cancel a subscription: access ends now, or at the end of the current period.
+
+    Example: tollgate sub cancel sub_4f9k2m0x7q1z8w --at-period-end --yes
+    """
+    when = "at the end of its current period" if at_period_end else "now"
+    confirm_or_refuse(f"Cancel {subscription}? Its access ends {when}.", yes=yes)
+    view = tollgate().cancel_subscription(subscription, at_period_end=at_period_end)
+    data = view.to_dict()
+    if at_period_end:
+        message = f"Canceled {data['id']} at period end: access continues until {data['cancel_at']}."
+    else:
+        message = f"Canceled {data['id']}: access ended {data['canceled_at']}."
+    _done(view, as_json, message)
+
+
+@app.command("list")
+def list_(
+    customer: Annotated[
+        Optional[str], typer.Option("--customer", "-c", help="Only this customer's.", autocompletion=complete_customer)
+    ] = None,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="Only those with this status (at --at).",
+                                    autocompletion=complete_subscription_status)
+    ] = None,
+    at: At = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List subscriptions, oldest first (status and period as of now, or --at).
+
+    Example: tollgate sub list --customer acme-inc --status active
+    """
+    found = [v.to_dict() for v in tollgate().subscriptions(customer=customer, status=status, at=_moment(at, "time"))]
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        keys = [k for k in (found[0] if found else {"id": 0}) if k != "adjustments"]
+        output.emit_csv(keys, ([row.get(k) for k in keys] for row in found))
+    else:
+        output.table(COLUMNS, (_row(s) for s in found))
+
+
+@app.command("show")
+def show(
+    subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
+                                                autocompletion=complete_subscription)],
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Show a subscription: plan, price, status, dates, current period and its own adjustments.
+
+    Example: tollgate sub show sub_4f9k2m0x7q1z8w
+    """
+    view = tollgate().subscription(subscription, at=_moment(at, "time"))
+    data = view.to_dict()
+    if as_json:
+        output.emit_json(data)
+        return
+    output.fields(
+        [
+            ("id", data["id"]),
+            ("customer", data["customer"]),
+            ("plan", data["plan"]),
+            ("status", status_text(data)),
+            ("price", price_text(data)),
+            ("start", data["start"]),
+            ("trial end", data["trial_end"] or "-"),
+            ("current period", f"{data['current_period_start']} -> {data['current_period_end'] or 'never ends'}"),
+            ("cancel at", data["cancel_at"] or "-"),
+            ("canceled", data["canceled_at"] or "-"),
+        ]
+    )
+    if view.adjustments:
+        output.say("")
+        output.table(("feature", "type", "adjustment"), ([a.feature, a.type, a.describe()] for a in view.adjustments),
+                     title="Adjustments (win over the plan)")
