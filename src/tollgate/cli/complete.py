@@ -26,7 +26,6 @@ LIMIT = 500
 """At most this many identifier candidates per TAB (plus the first and last match, see `_ranked`)."""
 
 _TOP = "\U0010ffff"  # sorts after every character: `prefix <= x < prefix + _TOP` is "x starts with prefix"
-_LIVE = ("trialing", "active", "past_due")
 
 INTERVALS = (
     ("month", "every month"),
@@ -151,55 +150,203 @@ def _label(*parts) -> str:
     return text if len(text) <= 70 else text[:69] + "…"
 
 
-def _ranked(ctx, args, incomplete: str, *, table: str, key: str, columns: str, first: str = "",
-            where: str = "", params: tuple = (), joins: str = "") -> list[tuple]:
-    """Rows of `table` whose `key` starts with `incomplete`, best first (`first` is a sort key).
-
-    Prefix matching is a range on the indexed key, so it stays fast on 100,000 rows. When more than
-    LIMIT rows match, the lexicographically first and last matches are always included, so the
-    common prefix a shell inserts is the common prefix of all matches, not just of those shown.
-    """
-    incomplete = incomplete or ""
-    cond = f"{table}.{key} >= ? AND {table}.{key} < ?" + (f" AND ({where})" if where else "")
-    bounds = (incomplete, incomplete + _TOP) + tuple(params)
-    base = f"FROM {table} {joins} WHERE {cond}"
-    try:
-        conn = _connect(ctx, args)
-        if conn is None:
-            return []
-        try:
-            rows = conn.execute(
-                f"SELECT {table}.{key}, {columns} {base} ORDER BY {first + ', ' if first else ''}{table}.{key} LIMIT ?",
-                bounds + (LIMIT + 1,),
-            ).fetchall()
-            if len(rows) > LIMIT:
-                rows = rows[:LIMIT]
-                have = {row[0] for row in rows}
-                for order in ("ASC", "DESC"):
-                    edge = conn.execute(
-                        f"SELECT {table}.{key}, {columns} {base} ORDER BY {table}.{key} {order} LIMIT 1", bounds
-                    ).fetchone()
-                    if edge is not None and edge[0] not in have:
-                        rows.append(edge)
-                        have.add(edge[0])
-            return rows
-        finally:
-            conn.close()
-    except Exception:
-        return []
-
-
 def _fixed(choices, incomplete: str) -> list[tuple[str, str]]:
     incomplete = incomplete or ""
     return [(value, help_) for value, help_ in choices if value.startswith(incomplete)]
 
 
-def _customer_filter(ctx, column: str) -> tuple[str, tuple]:
-    """A WHERE fragment limiting rows to the customer typed earlier on the line (if any)."""
+# -- the queries ------------------------------------------------------------------------------------
+# Every statement is fixed text with bound parameters (no SQL is built from strings). Each kind of
+# identifier has two:
+#   RANKED: the rows whose key lies in [prefix, prefix + U+10FFFF) (i.e. starts with the prefix, a
+#     range on the key's unique index), in key order, whose "preferred" flag (active, live, enabled)
+#     equals ?, then any filter, then LIMIT ?. Run with 1, then with 0: preferred rows first. Each
+#     pass walks the index in key order and stops at the limit, so it stays fast on 100,000 rows.
+#   EDGES: the first and the last key in range (preferred flag >= ?), each with the same columns.
+#     When the candidates are capped, both are always included, so the common prefix a shell
+#     inserts is that of every match, not only of those shown.
+
+CUSTOMER_RANKED = """
+SELECT identifier, name, status FROM customer
+WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ?
+ORDER BY identifier LIMIT ?"""
+CUSTOMER_EDGES = """
+SELECT * FROM (SELECT identifier, name, status FROM customer
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT identifier, name, status FROM customer
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier DESC LIMIT 1)"""
+
+PRODUCT_RANKED = """
+SELECT identifier, name, status FROM product
+WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ?
+ORDER BY identifier LIMIT ?"""
+PRODUCT_EDGES = """
+SELECT * FROM (SELECT identifier, name, status FROM product
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT identifier, name, status FROM product
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier DESC LIMIT 1)"""
+
+PLAN_RANKED = """
+SELECT plan.identifier, plan.name, plan.status, product.identifier
+FROM plan LEFT JOIN product ON product.id = plan.product_id
+WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') = ?
+ORDER BY plan.identifier LIMIT ?"""
+PLAN_EDGES = """
+SELECT * FROM (SELECT plan.identifier, plan.name, plan.status, product.identifier
+               FROM plan LEFT JOIN product ON product.id = plan.product_id
+               WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') >= ?
+               ORDER BY plan.identifier LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT plan.identifier, plan.name, plan.status, product.identifier
+               FROM plan LEFT JOIN product ON product.id = plan.product_id
+               WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') >= ?
+               ORDER BY plan.identifier DESC LIMIT 1)"""
+
+# features: the last flag (? = 0: every type, ? = 1: metered only)
+FEATURE_RANKED = """
+SELECT identifier, name, type, unit, status FROM feature
+WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ? AND (type = 'metered') >= ?
+ORDER BY identifier LIMIT ?"""
+FEATURE_EDGES = """
+SELECT * FROM (SELECT identifier, name, type, unit, status FROM feature
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? AND (type = 'metered') >= ?
+               ORDER BY identifier LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT identifier, name, type, unit, status FROM feature
+               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? AND (type = 'metered') >= ?
+               ORDER BY identifier DESC LIMIT 1)"""
+
+# subscriptions and licenses: the last parameter, twice, is the customer typed earlier (or NULL)
+SUBSCRIPTION_RANKED = """
+SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
+FROM subscription
+LEFT JOIN customer ON customer.id = subscription.customer_id
+LEFT JOIN plan ON plan.id = subscription.plan_id
+WHERE subscription.public_id >= ? AND subscription.public_id < ?
+  AND (subscription.status IN ('trialing', 'active', 'past_due')) = ?
+  AND (? IS NULL OR customer.identifier = ?)
+ORDER BY subscription.public_id LIMIT ?"""
+SUBSCRIPTION_EDGES = """
+SELECT * FROM (SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
+               FROM subscription
+               LEFT JOIN customer ON customer.id = subscription.customer_id
+               LEFT JOIN plan ON plan.id = subscription.plan_id
+               WHERE subscription.public_id >= ? AND subscription.public_id < ?
+                 AND (subscription.status IN ('trialing', 'active', 'past_due')) >= ?
+                 AND (? IS NULL OR customer.identifier = ?)
+               ORDER BY subscription.public_id LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
+               FROM subscription
+               LEFT JOIN customer ON customer.id = subscription.customer_id
+               LEFT JOIN plan ON plan.id = subscription.plan_id
+               WHERE subscription.public_id >= ? AND subscription.public_id < ?
+                 AND (subscription.status IN ('trialing', 'active', 'past_due')) >= ?
+                 AND (? IS NULL OR customer.identifier = ?)
+               ORDER BY subscription.public_id DESC LIMIT 1)"""
+
+LICENSE_RANKED = """
+SELECT license.key, customer.identifier, plan.identifier, license.status
+FROM license
+LEFT JOIN customer ON customer.id = license.customer_id
+LEFT JOIN plan ON plan.id = license.plan_id
+WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') = ?
+  AND (? IS NULL OR customer.identifier = ?)
+ORDER BY license.key LIMIT ?"""
+LICENSE_EDGES = """
+SELECT * FROM (SELECT license.key, customer.identifier, plan.identifier, license.status
+               FROM license
+               LEFT JOIN customer ON customer.id = license.customer_id
+               LEFT JOIN plan ON plan.id = license.plan_id
+               WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') >= ?
+                 AND (? IS NULL OR customer.identifier = ?)
+               ORDER BY license.key LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT license.key, customer.identifier, plan.identifier, license.status
+               FROM license
+               LEFT JOIN customer ON customer.id = license.customer_id
+               LEFT JOIN plan ON plan.id = license.plan_id
+               WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') >= ?
+                 AND (? IS NULL OR customer.identifier = ?)
+               ORDER BY license.key DESC LIMIT 1)"""
+
+# downloads: enabled ones first; the customer typed earlier (or NULL, twice): the plans of their
+# live subscriptions
+DOWNLOAD_RANKED = """
+SELECT plan_download.public_id, plan_download.name, plan.identifier
+FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
+WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) = ?
+  AND (? IS NULL OR plan_download.plan_id IN (
+        SELECT subscription.plan_id FROM subscription JOIN customer ON customer.id = subscription.customer_id
+        WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
+ORDER BY plan_download.public_id LIMIT ?"""
+DOWNLOAD_EDGES = """
+SELECT * FROM (SELECT plan_download.public_id, plan_download.name, plan.identifier
+               FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
+               WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) >= ?
+                 AND (? IS NULL OR plan_download.plan_id IN (
+                       SELECT subscription.plan_id FROM subscription
+                       JOIN customer ON customer.id = subscription.customer_id
+                       WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
+               ORDER BY plan_download.public_id LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT plan_download.public_id, plan_download.name, plan.identifier
+               FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
+               WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) >= ?
+                 AND (? IS NULL OR plan_download.plan_id IN (
+                       SELECT subscription.plan_id FROM subscription
+                       JOIN customer ON customer.id = subscription.customer_id
+                       WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
+               ORDER BY plan_download.public_id DESC LIMIT 1)"""
+
+PLAN_INTERVALS = """
+SELECT DISTINCT plan_price.interval FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
+WHERE plan.identifier = ? ORDER BY plan_price.interval"""
+PLAN_CURRENCIES = """
+SELECT DISTINCT plan_price.currency FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
+WHERE plan.identifier = ? ORDER BY plan_price.currency"""
+USED_CURRENCIES = "SELECT DISTINCT currency FROM plan_price ORDER BY currency"
+
+
+def _ranked(ctx, args, incomplete: str, ranked: str, edges: str, *, filters: tuple = (),
+            preferred_only: bool = False) -> list[tuple]:
+    """Rows whose key (first column) starts with `incomplete`: preferred ones first, then the rest
+    (unless `preferred_only`), at most LIMIT plus the first and last match (see above)."""
+    low, high = incomplete or "", (incomplete or "") + _TOP
+    try:
+        conn = _connect(ctx, args)
+        if conn is None:
+            return []
+        try:
+            rows = conn.execute(ranked, (low, high, 1, *filters, LIMIT + 1)).fetchall()
+            if not preferred_only and len(rows) <= LIMIT:
+                rows += conn.execute(ranked, (low, high, 0, *filters, LIMIT + 1 - len(rows))).fetchall()
+            if len(rows) > LIMIT:
+                rows = rows[:LIMIT]
+                have = {row[0] for row in rows}
+                least = 1 if preferred_only else 0
+                for edge in conn.execute(edges, (low, high, least, *filters) * 2).fetchall():
+                    if edge[0] not in have:
+                        rows.append(edge)
+                        have.add(edge[0])
+            return rows
+        finally:
+            conn.close()
+    except Exception:  # completion must never fail loudly
+        return []
+
+
+def _customer_on_line(ctx) -> tuple[str | None, str | None]:
+    """The customer typed earlier on the line (twice, for the `? IS NULL OR ... = ?` filters)."""
     customer = _given(ctx, "customer")
-    if not customer or not isinstance(customer, str):
-        return "", ()
-    return f"{column} = (SELECT id FROM customer WHERE identifier = ?)", (customer,)
+    customer = customer if isinstance(customer, str) and customer else None
+    return customer, customer
+
+
+def _archived(status) -> str:
+    return "" if status == "active" else f"({status})"
 
 
 # -- identifiers ------------------------------------------------------------------------------------
@@ -207,117 +354,81 @@ def _customer_filter(ctx, column: str) -> tuple[str, tuple]:
 
 def complete_customer(ctx, args, incomplete):
     """Customer identifiers, active ones first; help: the name (archived ones say so)."""
-    rows = _ranked(ctx, args, incomplete, table="customer", key="identifier", columns="name, status",
-                   first="status <> 'active'")
-    return [(ident, _label(name, "(archived)" if status != "active" else "")) for ident, name, status in rows]
+    rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES)
+    return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
 def complete_active_customer(ctx, args, incomplete):
     """Active customers only (for commands that refuse archived ones: new subscriptions, usage)."""
-    rows = _ranked(ctx, args, incomplete, table="customer", key="identifier", columns="name",
-                   where="status = 'active'")
-    return [(ident, _label(name)) for ident, name in rows]
+    rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES, preferred_only=True)
+    return [(ident, _label(name)) for ident, name, _status in rows]
 
 
 def complete_product(ctx, args, incomplete):
     """Product identifiers, active ones first."""
-    rows = _ranked(ctx, args, incomplete, table="product", key="identifier", columns="name, status",
-                   first="status <> 'active'")
-    return [(ident, _label(name, "(archived)" if status != "active" else "")) for ident, name, status in rows]
+    rows = _ranked(ctx, args, incomplete, PRODUCT_RANKED, PRODUCT_EDGES)
+    return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
 def complete_plan(ctx, args, incomplete):
     """Plan identifiers, active ones first; help: the plan's name and product."""
-    rows = _ranked(ctx, args, incomplete, table="plan", key="identifier",
-                   columns="plan.name, plan.status, product.identifier",
-                   joins="LEFT JOIN product ON product.id = plan.product_id", first="plan.status <> 'active'")
+    rows = _ranked(ctx, args, incomplete, PLAN_RANKED, PLAN_EDGES)
     return [
-        (ident, _label(name, f"({product})" if product else "", "(archived)" if status != "active" else ""))
+        (ident, _label(name, f"({product})" if product else "", _archived(status)))
         for ident, name, status, product in rows
     ]
 
 
 def complete_feature(ctx, args, incomplete):
     """Feature identifiers (every type); help: name and type."""
-    rows = _ranked(ctx, args, incomplete, table="feature", key="identifier", columns="name, type, status",
-                   first="status <> 'active'")
+    rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(0,))
     return [
-        (ident, _label(name, f"({type_})", "(archived)" if status != "active" else ""))
-        for ident, name, type_, status in rows
+        (ident, _label(name, f"({type_})", _archived(status))) for ident, name, type_, _unit, status in rows
     ]
 
 
 def complete_metered_feature(ctx, args, incomplete):
     """Metered feature identifiers only (usage report/show, --hard, --reset)."""
-    rows = _ranked(ctx, args, incomplete, table="feature", key="identifier", columns="name, unit, status",
-                   where="type = 'metered'", first="status <> 'active'")
+    rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(1,))
     return [
-        (ident, _label(name, f"(per {unit})" if unit else "", "(archived)" if status != "active" else ""))
-        for ident, name, unit, status in rows
+        (ident, _label(name, f"(per {unit})" if unit else "", _archived(status)))
+        for ident, name, _type, unit, status in rows
     ]
 
 
 def complete_subscription(ctx, args, incomplete):
     """Subscription ids (sub_...), live ones first; only the customer's when one was typed earlier."""
-    where, params = _customer_filter(ctx, "subscription.customer_id")
-    live = ", ".join(f"'{s}'" for s in _LIVE)
-    rows = _ranked(ctx, args, incomplete, table="subscription", key="public_id",
-                   columns="customer.identifier, plan.identifier, subscription.status",
-                   joins="LEFT JOIN customer ON customer.id = subscription.customer_id "
-                         "LEFT JOIN plan ON plan.id = subscription.plan_id",
-                   where=where, params=params, first=f"subscription.status NOT IN ({live})")
+    rows = _ranked(ctx, args, incomplete, SUBSCRIPTION_RANKED, SUBSCRIPTION_EDGES, filters=_customer_on_line(ctx))
     return [(pid, _label(customer, "on", plan, f"({status})")) for pid, customer, plan, status in rows]
 
 
 def complete_license(ctx, args, incomplete):
     """License keys, active ones first; only the customer's when one was typed earlier."""
-    where, params = _customer_filter(ctx, "license.customer_id")
-    rows = _ranked(ctx, args, incomplete, table="license", key="key",
-                   columns="customer.identifier, plan.identifier, license.status",
-                   joins="LEFT JOIN customer ON customer.id = license.customer_id "
-                         "LEFT JOIN plan ON plan.id = license.plan_id",
-                   where=where, params=params, first="license.status <> 'active'")
+    rows = _ranked(ctx, args, incomplete, LICENSE_RANKED, LICENSE_EDGES, filters=_customer_on_line(ctx))
     return [(key, _label(customer, plan, f"({status})")) for key, customer, plan, status in rows]
 
 
 def complete_download(ctx, args, incomplete):
-    """Download ids (dl_...); for a customer typed earlier, those of the plans they subscribe to."""
-    customer = _given(ctx, "customer")
-    where, params = "", ()
-    if isinstance(customer, str) and customer:
-        live = ", ".join(f"'{s}'" for s in _LIVE)
-        where = (
-            "plan_download.plan_id IN (SELECT subscription.plan_id FROM subscription JOIN customer "
-            f"ON customer.id = subscription.customer_id WHERE customer.identifier = ? AND subscription.status IN ({live}))"
-        )
-        params = (customer,)
-    rows = _ranked(ctx, args, incomplete, table="plan_download", key="public_id",
-                   columns="plan_download.name, plan.identifier",
-                   joins="LEFT JOIN plan ON plan.id = plan_download.plan_id", where=where, params=params)
+    """Download ids (dl_...), enabled ones first; after a customer, those of the plans they are on."""
+    rows = _ranked(ctx, args, incomplete, DOWNLOAD_RANKED, DOWNLOAD_EDGES, filters=_customer_on_line(ctx))
     return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 
 # -- fixed vocabularies -----------------------------------------------------------------------------
 
 
-def _plan_prices(ctx, args, column: str) -> list[str]:
+def _plan_prices(ctx, args, sql: str) -> list[str]:
     """The intervals or currencies the plan typed earlier on the line is priced in ([] if none)."""
     plan = _given(ctx, "plan")
     if not isinstance(plan, str) or not plan:
         return []
-    rows = _rows(
-        ctx, args,
-        f"SELECT DISTINCT {column} FROM plan_price JOIN plan ON plan.id = plan_price.plan_id "
-        f"WHERE plan.identifier = ? ORDER BY {column}",
-        (plan,),
-    )
-    return [row[0] for row in rows if row[0]]
+    return [row[0] for row in _rows(ctx, args, sql, (plan,)) if row[0]]
 
 
 def complete_interval(ctx, args, incomplete):
     """Billing intervals; after a plan on the line (sub add CUSTOMER PLAN --interval), the plan's own."""
     known = dict(INTERVALS)
-    priced = _plan_prices(ctx, args, "interval")
+    priced = _plan_prices(ctx, args, PLAN_INTERVALS)
     if priced:
         return _fixed([(value, known.get(value, "") + " (priced)") for value in priced], incomplete)
     return _fixed(INTERVALS, incomplete)
@@ -335,10 +446,10 @@ def _iso_currencies() -> list[str]:
 def complete_currency(ctx, args, incomplete):
     """ISO 4217 codes: the plan's own currencies after a plan on the line; otherwise the currencies
     already used in this database first, then the rest."""
-    priced = _plan_prices(ctx, args, "currency")
+    priced = _plan_prices(ctx, args, PLAN_CURRENCIES)
     if priced:
         return _fixed([(code, "priced in this plan") for code in priced], incomplete)
-    used = [row[0] for row in _rows(ctx, args, "SELECT DISTINCT currency FROM plan_price ORDER BY currency") if row[0]]
+    used = [row[0] for row in _rows(ctx, args, USED_CURRENCIES) if row[0]]
     out = [(code, "used in this catalog") for code in used]
     out += [(code, "") for code in _iso_currencies() if code not in used]
     return _fixed(out, incomplete)
