@@ -189,3 +189,85 @@ def test_values_are_still_checked_when_a_command_really_runs(cli):
 def test_unknown_commands_are_still_suggested(cli):
     result = cli("custmer")
     assert result.exit_code == 2 and "customer" in result.stderr
+
+
+# -- every command, as it stands: help and completion stay light and never fail -----------------------
+
+SWEEP = r"""
+import io, json, os, sys
+from contextlib import redirect_stdout, redirect_stderr
+import typer
+from tollgate.cli.app import app, main
+
+report = {"failures": [], "runs": 0}
+
+def run(argv, env):
+    saved = dict(os.environ)
+    os.environ.update(env)
+    sys.argv = ["tollgate", *argv]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    report["runs"] += 1
+    if code not in (0, 1) or "Traceback" in err.getvalue() or (env and err.getvalue()):
+        report["failures"].append([argv, env, code, err.getvalue()[-500:]])
+    return out.getvalue()
+
+def walk(group, path=()):
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from walk(command, (*path, name))
+
+commands = list(walk(typer.main.get_command(app)))
+mode = os.environ["SWEEP_MODE"]
+for path, command in commands:
+    if mode == "help":
+        run([*path, "--help"], {})
+        continue
+    lines = [[*path, ""]]
+    for param in command.params:
+        if param.param_type_name == "option" and not getattr(param, "is_flag", False) and param.opts:
+            lines.append([*path, param.opts[0], ""])
+            lines.append([*path, param.opts[0], "a"])
+    for words in lines:
+        run([], {"_TOLLGATE_COMPLETE": "complete_bash", "COMP_WORDS": "\n".join(["tollgate", *words]),
+                 "COMP_CWORD": str(len(words))})
+report["commands"] = [" ".join(path) for path, _ in commands]
+report["modules"] = sorted({m.split(".")[0] for m in sys.modules})
+json.dump(report, open(os.environ["PROBE_OUT"], "w"))
+"""
+
+
+def sweep(tmp_path, mode: str) -> dict:
+    """In one fresh interpreter: `--help` of every command, or completion of every command's
+    arguments and option values; which packages got imported along the way."""
+    out = tmp_path / f"sweep-{mode}.json"
+    env = {**os.environ, "PROBE_OUT": str(out), "SWEEP_MODE": mode}
+    # walking the tree builds every command (as rich help would); the import check still holds,
+    # because building a command imports nothing beyond typer and the cli modules
+    result = subprocess.run([sys.executable, "-c", SWEEP], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_every_commands_help_imports_nothing_heavy(tmp_path):
+    report = sweep(tmp_path, "help")
+    assert report["failures"] == []
+    assert "customer show" in report["commands"] and report["runs"] == len(report["commands"])
+    assert not set(report["modules"]) & {*HEAVY, "rich"}, set(report["modules"]) & {*HEAVY, "rich"}
+
+
+def test_completing_every_argument_and_option_imports_nothing_heavy_and_never_fails(tmp_path, customers):
+    report = sweep(tmp_path, "complete")
+    assert report["failures"] == []
+    assert report["runs"] > len(report["commands"])
+    assert not set(report["modules"]) & {*HEAVY, "rich"}, set(report["modules"]) & {*HEAVY, "rich"}
