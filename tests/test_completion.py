@@ -181,6 +181,22 @@ def test_commands_options_and_choices_still_complete(seeded):
     assert '"customer":"Customers\\\\: the people and companies you..."' in zsh
 
 
+def test_values_after_a_plan_typed_earlier_come_from_that_plan(seeded):
+    # the word completed is an option's value: Click stops parsing there, yet CUSTOMER and PLAN count
+    assert bash_candidates("tollgate sub add acorn-ltd pro --currency ") == ["EUR", "USD"]
+    assert bash_candidates("tollgate sub add acorn-ltd pro --interval ") == ["month", "year"]
+    assert bash_candidates("tollgate sub add acorn-ltd --interval month pro --currency U") == ["USD"]
+    assert "quarter" in bash_candidates("tollgate sub add acorn-ltd plus --interval ")  # unpriced: all
+    assert bash_candidates("tollgate sub add a") == ["acorn-ltd"]  # new subscriptions: active customers
+    assert bash_candidates("tollgate sub add acorn-ltd p") == ["plus", "pro", "plus-legacy"]
+
+
+def test_subscriptions_and_features_through_the_protocol(seeded):
+    assert bash_candidates("tollgate sub cancel sub_") == ["sub_aaa111", "sub_aac333", "sub_aab222"]
+    assert bash_candidates("tollgate check acorn-ltd a") == ["ai-tokens", "api-calls"]
+    assert bash_candidates("tollgate override set beta s") == ["sso"]
+
+
 def test_db_on_the_command_line_wins_over_the_environment(seeded, tmp_path):
     other = tmp_path / "elsewhere.db"
     shutil.copy(seeded, other)
@@ -462,6 +478,21 @@ def test_every_completer_is_silent_and_empty_without_a_database(tmp_path, monkey
             assert completer(ctx_with(customer="x", plan="y"), [], "") == [], name
     assert capsys.readouterr() == ("", "")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_arguments_left_unassigned_by_the_parser_are_still_found():
+    arguments = [SimpleNamespace(param_type_name="argument", name="customer", nargs=1),
+                 SimpleNamespace(param_type_name="option", name="currency", nargs=1),
+                 SimpleNamespace(param_type_name="argument", name="plan", nargs=1)]
+    ctx = SimpleNamespace(params={"customer": None, "plan": None}, parent=None, args=["acme", "pro"],
+                          command=SimpleNamespace(params=arguments))
+    assert complete._given(ctx, "customer") == "acme" and complete._given(ctx, "plan") == "pro"
+    assert complete._given(ctx, "currency") is None
+    ctx.args = ["acme"]
+    assert complete._given(ctx, "plan") is None
+    variadic = SimpleNamespace(params=[SimpleNamespace(param_type_name="argument", name="files", nargs=-1),
+                                       *arguments])
+    assert complete._given(SimpleNamespace(params={}, parent=None, args=["a", "b"], command=variadic), "plan") is None
 
 
 def test_database_location_mirrors_the_library(monkeypatch, tmp_path):

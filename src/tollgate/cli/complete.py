@@ -73,11 +73,29 @@ COMMON_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "CNY", "IN
 
 def _given(ctx, name: str):
     """The value of parameter `name` already parsed on the command line, in this context or a parent."""
+    leaf = ctx
     while ctx is not None:
         value = (getattr(ctx, "params", None) or {}).get(name)
         if value not in (None, "", (), []):
             return value
         ctx = getattr(ctx, "parent", None)
+    return _positional(leaf, name)
+
+
+def _positional(ctx, name: str):
+    """An argument Click's parser left unassigned: when the word being completed is the value of an
+    option (`sub add acme-inc pro --currency <TAB>`), the parser stops at that option before it
+    assigns the positional arguments, and leaves them, in order, in `ctx.args`."""
+    command = getattr(ctx, "command", None)
+    words = list(getattr(ctx, "args", None) or ())
+    if command is None or not words:
+        return None
+    arguments = [p for p in getattr(command, "params", ()) if getattr(p, "param_type_name", "") == "argument"]
+    for index, param in enumerate(arguments):
+        if getattr(param, "nargs", 1) != 1:
+            return None  # a variadic argument: no guessing
+        if param.name == name:
+            return words[index] if index < len(words) and isinstance(words[index], str) else None
     return None
 
 
