@@ -197,6 +197,19 @@ def test_subscriptions_and_features_through_the_protocol(seeded):
     assert bash_candidates("tollgate override set beta s") == ["sso"]
 
 
+def test_catalog_commands_complete_their_identifiers_and_vocabularies(seeded):
+    assert bash_candidates("tollgate plan show p") == ["plus", "pro", "plus-legacy"]
+    assert bash_candidates("tollgate plan archive pr") == ["pro"]
+    assert bash_candidates("tollgate plan create x --product ") == ["ai-studio", "old-app"]
+    assert bash_candidates("tollgate plan create x --hard a") == ["ai-tokens", "api-calls"]
+    assert bash_candidates("tollgate plan charge pro --feature ") == ["ai-tokens", "api-calls"]
+    assert bash_candidates("tollgate plan charge pro --currency ") == ["EUR", "USD"]
+    assert bash_candidates("tollgate plan charge pro --model st") == ["stair-step"]
+    assert bash_candidates("tollgate product show o") == ["old-app"]
+    assert bash_candidates("tollgate feature archive m") == ["max-projects"]
+    assert bash_candidates("tollgate feature create --type ") == ["boolean", "metered", "config"]
+
+
 def test_db_on_the_command_line_wins_over_the_environment(seeded, tmp_path):
     other = tmp_path / "elsewhere.db"
     shutil.copy(seeded, other)

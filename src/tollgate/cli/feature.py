@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
+from tollgate.cli.complete import complete_feature, complete_feature_type
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
 app = typer.Typer(help="Features: what plans grant (boolean, metered or config).", no_args_is_help=True)
@@ -18,7 +19,8 @@ COLUMNS = ("identifier", "name", "type", "unit", "status")
 def create(
     name: Annotated[str, typer.Option("--name", help="Display name, e.g. \"API calls\".")],
     feature_type: Annotated[
-        str, typer.Option("--type", help="boolean (on/off), metered (consumed quantity) or config (a value).")
+        str, typer.Option("--type", help="boolean (on/off), metered (consumed quantity) or config (a value).",
+                     autocompletion=complete_feature_type)
     ],
     identifier: Annotated[
         Optional[str], typer.Option("--id", help="The identifier your code uses (default: made from the name).")
@@ -46,7 +48,7 @@ def create(
 
 @app.command("list")
 def list_(
-    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.")] = None,
+    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.", autocompletion=complete_feature_type)] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived features.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived features.")] = False,
     as_json: Json = False,
@@ -72,7 +74,7 @@ def list_(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The feature's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:

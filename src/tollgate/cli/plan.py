@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
+from tollgate.cli.complete import complete_currency, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
 app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.", no_args_is_help=True)
@@ -69,32 +70,38 @@ def charge_text(charge: dict) -> str:
 @app.command("create")
 def create(
     identifier: Annotated[str, typer.Argument(help="The plan's identifier, e.g. pro.")],
-    product: Annotated[str, typer.Option("--product", "-p", help="The product this plan sells.")],
+    product: Annotated[str, typer.Option("--product", "-p", help="The product this plan sells.", autocompletion=complete_product)],
     name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
     description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
     price: Annotated[
         Optional[list[str]], typer.Option("--price", help='A base price, e.g. 20.00 (repeat; paired in order with --currency and --interval).')
     ] = None,
     currency: Annotated[
-        Optional[list[str]], typer.Option("--currency", help="ISO 4217 code of each --price (one for all, or one each).")
+        Optional[list[str]], typer.Option("--currency", help="ISO 4217 code of each --price (one for all, or one each).",
+                                    autocompletion=complete_currency)
     ] = None,
     interval: Annotated[
         Optional[list[str]],
-        typer.Option("--interval", help="month, year, 28d, quarter, half-year or once (one for all, or one each)."),
+        typer.Option("--interval", help="month, year, 28d, quarter, half-year or once (one for all, or one each).",
+                     autocompletion=complete_interval),
     ] = None,
     trial_days: Annotated[Optional[int], typer.Option("--trial-days", help="Days of free trial.")] = None,
     feature: Annotated[
         Optional[list[str]],
-        typer.Option("--feature", "-f", help="FEATURE=VALUE: true/false; a number or text; an allowance or unlimited."),
+        typer.Option("--feature", "-f", help="FEATURE=VALUE: true/false; a number or text; an allowance or unlimited.",
+                     autocompletion=complete_feature),
     ] = None,
     hard: Annotated[
-        Optional[list[str]], typer.Option("--hard", help="Metered FEATURE whose allowance is a hard limit.")
+        Optional[list[str]], typer.Option("--hard", help="Metered FEATURE whose allowance is a hard limit.",
+                                    autocompletion=complete_metered_feature)
     ] = None,
     reset: Annotated[
-        Optional[list[str]], typer.Option("--reset", help="FEATURE=never|day|week|28d|month|quarter|year (default month).")
+        Optional[list[str]], typer.Option("--reset", help="FEATURE=never|day|week|28d|month|quarter|year (default month).",
+                                    autocompletion=complete_metered_feature)
     ] = None,
     alert: Annotated[
-        Optional[list[str]], typer.Option("--alert", help="FEATURE=PERCENT: notify at this share of the allowance.")
+        Optional[list[str]], typer.Option("--alert", help="FEATURE=PERCENT: notify at this share of the allowance.",
+                                    autocompletion=complete_metered_feature)
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -145,7 +152,7 @@ def create(
 
 @app.command("list")
 def list_(
-    product: Annotated[Optional[str], typer.Option("--product", "-p", help="Only this product's plans.")] = None,
+    product: Annotated[Optional[str], typer.Option("--product", "-p", help="Only this product's plans.", autocompletion=complete_product)] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived plans.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived plans.")] = False,
     as_json: Json = False,
@@ -167,7 +174,7 @@ def list_(
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The plan's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
     as_json: Json = False,
 ) -> None:
     """Show a plan: prices, entitlements, usage charges, license policy, downloads and links.
@@ -232,7 +239,7 @@ def show(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The plan's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -250,10 +257,11 @@ def archive(
 
 @app.command("charge")
 def charge(
-    plan: Annotated[str, typer.Argument(help="The plan's identifier.")],
-    feature: Annotated[str, typer.Option("--feature", "-f", help="The metered feature whose usage is priced.")],
-    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD.")],
-    model: Annotated[str, typer.Option("--model", help="flat, package, tiered, volume or stair-step.")],
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    feature: Annotated[str, typer.Option("--feature", "-f", help="The metered feature whose usage is priced.",
+                                         autocompletion=complete_metered_feature)],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD.", autocompletion=complete_currency)],
+    model: Annotated[str, typer.Option("--model", help="flat, package, tiered, volume or stair-step.", autocompletion=complete_price_model)],
     unit_price: Annotated[Optional[str], typer.Option("--unit-price", help="flat: the price per unit, e.g. 0.01.")] = None,
     package_size: Annotated[Optional[int], typer.Option("--package-size", help="package: units per package.")] = None,
     package_price: Annotated[Optional[str], typer.Option("--package-price", help="package: price per package.")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
+from tollgate.cli.complete import complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
 app = typer.Typer(help="Products: the things you sell (each sold through plans).", no_args_is_help=True)
@@ -66,7 +67,7 @@ def list_(archived: _Status = False, show_all: _All = False, as_json: Json = Fal
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
     as_json: Json = False,
 ) -> None:
     """Show a product and its plans.
@@ -98,7 +99,7 @@ def show(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.")],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
