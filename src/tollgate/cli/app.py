@@ -106,7 +106,10 @@ class _LazyCommands(MutableMapping):
         self._built[name] = command
 
     def __delitem__(self, name: str) -> None:
-        self._built.pop(name, None) if name in self._built else self._deferred.pop(name)
+        if name in self._built:
+            del self._built[name]
+        else:
+            del self._deferred[name]  # KeyError: no such command
         self._order.remove(name)
 
     def __iter__(self) -> Iterator[str]:
