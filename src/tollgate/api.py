@@ -7,6 +7,7 @@ exits: failures are TollgateError subclasses carrying the CLI's exit code.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tollgate.rowfiles import Row
 catalog = lazy_module("tollgate.catalog")
 customers = lazy_module("tollgate.customers")
 journal = lazy_module("tollgate.journal")
+invoices = lazy_module("tollgate.invoices")
 
 
 class Tollgate:
@@ -391,6 +393,28 @@ class Tollgate:
 
             ref = cache[feature] = lookup_feature(session, feature)
         return ref
+
+    # -- invoices ------------------------------------------------------------------------------
+    # Previews only: nothing is issued or stored. `period` is "YYYY-MM" (the billing periods starting in
+    # that month); `at` a datetime or RFC 3339 text (the periods containing it); neither: now.
+
+    def invoice_preview(
+        self, customer: str, *, period: str | None = None, at: datetime | str | None = None
+    ) -> invoices.InvoicePreview:
+        """What the customer owes for the selected periods: an invoices.InvoicePreview (`.lines`,
+        `.totals` per currency as Decimals, `.to_dict()` for the JSON shape)."""
+        with self.db.read() as session:
+            return invoices.preview(session, customer=customer, period=period, at=at)
+
+    def invoice_previews(
+        self, *, period: str | None = None, at: datetime | str | None = None, batch_size: int | None = None
+    ) -> Iterator[invoices.InvoicePreview]:
+        """Every customer's preview (a bill run that issues nothing), yielded customer by customer from
+        one read transaction (a consistent snapshot); batches keep memory bounded. Customers with nothing
+        to bill are left out. Close the iterator (or exhaust it) to end the transaction."""
+        with self.db.read() as session:
+            yield from invoices.previews(session, period=period, at=at,
+                                         batch_size=batch_size or invoices.BATCH)
 
     # -- journal and database ------------------------------------------------------------------
 
