@@ -110,6 +110,10 @@ def seeded(tg, db_path) -> Path:
             _insert(conn, "license", key=key, customer_id=ids[customer], plan_id=pro, status=status, created_at=NOW)
         _insert(conn, "plan_download", public_id="dl_installer", plan_id=pro, name="Installer", sha256="0" * 64,
                 size=10, enabled=True, position=0, created_at=NOW)
+        _insert(conn, "plan_link", public_id="ln_community", plan_id=pro, name="Community", url="https://x.example",
+                position=0, created_at=NOW)
+        _insert(conn, "plan_link", public_id="ln_archive", plan_id=legacy, name="Old docs", url="https://y.example",
+                position=0, created_at=NOW)
         _insert(conn, "plan_download", public_id="dl_legacy", plan_id=legacy, name="Old installer", sha256="1" * 64,
                 size=10, enabled=True, position=0, created_at=NOW)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -456,6 +460,11 @@ def test_downloads_of_the_plans_a_customer_is_on(seeded):
     assert values(complete.complete_download(ctx_with(), [], "dl_")) == ["dl_installer", "dl_legacy"]
     assert values(complete.complete_download(ctx_with(customer="acorn-ltd"), [], "")) == ["dl_installer"]
     assert values(complete.complete_download(ctx_with(customer="beta"), [], "")) == ["dl_legacy"]  # trialing
+
+
+def test_links_of_active_plans_first(seeded):
+    assert values(complete.complete_link(ctx_with(), [], "ln_")) == ["ln_community", "ln_archive"]
+    assert ("ln_archive", "Old docs (plus-legacy)") in complete.complete_link(ctx_with(), [], "")
 
 
 def test_intervals_and_currencies_follow_the_plan_on_the_line(seeded):

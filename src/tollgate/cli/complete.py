@@ -319,6 +319,23 @@ SELECT * FROM (SELECT plan_download.public_id, plan_download.name, plan.identifi
                        WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
                ORDER BY plan_download.public_id DESC LIMIT 1)"""
 
+# links: those of active plans first
+LINK_RANKED = """
+SELECT plan_link.public_id, plan_link.name, plan.identifier
+FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
+WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') = ?
+ORDER BY plan_link.public_id LIMIT ?"""
+LINK_EDGES = """
+SELECT * FROM (SELECT plan_link.public_id, plan_link.name, plan.identifier
+               FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
+               WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') >= ?
+               ORDER BY plan_link.public_id LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT plan_link.public_id, plan_link.name, plan.identifier
+               FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
+               WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') >= ?
+               ORDER BY plan_link.public_id DESC LIMIT 1)"""
+
 PLAN_INTERVALS = """
 SELECT DISTINCT plan_price.interval FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
 WHERE plan.identifier = ? ORDER BY plan_price.interval"""
@@ -432,6 +449,12 @@ def complete_download(ctx, args, incomplete):
     return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 
+def complete_link(ctx, args, incomplete):
+    """Link ids (ln_...), those of active plans first; help: the link's name and plan."""
+    rows = _ranked(ctx, args, incomplete, LINK_RANKED, LINK_EDGES)
+    return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
+
+
 # -- fixed vocabularies -----------------------------------------------------------------------------
 
 
@@ -506,6 +529,7 @@ __all__ = [
     "complete_feature_type",
     "complete_interval",
     "complete_license",
+    "complete_link",
     "complete_metered_feature",
     "complete_plan",
     "complete_price_model",
