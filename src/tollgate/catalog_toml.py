@@ -695,10 +695,48 @@ def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path) ->
 
 
 def read_document(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a catalog file (malformed TOML, invalid UTF-8, deep nesting: one InvalidInput each)."""
-    from tollgate.rowfiles import load_toml
+    """Parse a catalog file (malformed TOML, invalid UTF-8, deep nesting: one InvalidInput each).
 
-    return load_toml(str(path))
+    A table declared twice (`[plans.pro]` two times) is reported by its TOML path."""
+    import tomllib
+
+    source = str(path)
+    try:
+        with open(source, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise InvalidInput(f"There is no file '{source}'.") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"'{source}' is a folder, not a file.") from None
+    except PermissionError:
+        raise InvalidInput(f"'{source}' cannot be read (permission denied).") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{source}: the file is not UTF-8 text (line {line}).", hint="Save it as UTF-8.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source}: {_toml_error(str(exc))}", hint="Nothing was imported.") from None
+    except RecursionError:
+        raise InvalidInput(f"{source}: the TOML is nested too deeply.", hint="Nothing was imported.") from None
+
+
+_DECLARED_TWICE = re.compile(r"^Cannot declare \((.*)\) twice(.*)$")
+
+
+def _toml_error(message: str) -> str:
+    """tomllib's message, with a doubly declared table named by its TOML path."""
+    import ast
+
+    match = _DECLARED_TWICE.match(message)
+    if match:
+        try:
+            parts = ast.literal_eval(f"({match.group(1)},)")
+            dotted = ".".join(key_path("", str(p)) for p in parts)
+            return f"{dotted} is declared twice{match.group(2)}; identifiers are unique, keep one."
+        except (ValueError, SyntaxError):
+            pass
+    return f"malformed TOML ({message})."
 
 
 def import_catalog(

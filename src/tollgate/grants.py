@@ -250,6 +250,10 @@ def value_to_json(value: bool | int | Decimal | str | None) -> str | None:
     """The JSON text of a boolean/config value; Decimals are written as JSON numbers, exactly."""
     if value is None:
         return None
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
     if isinstance(value, Decimal):
         from tollgate.money import format_decimal
 
@@ -269,9 +273,15 @@ def grant_to_columns(grant: Grant) -> dict[str, Any]:
     from tollgate.money import to_micros
 
     if grant.type == "metered":
+        limit = grant.limit
+        if limit is None:
+            micros = None
+        else:
+            whole = int(limit)
+            micros = whole * 1_000_000 if whole == limit and abs(whole) < 10**12 else to_micros(limit)
         return {
             "value": None,
-            "limit_micros": None if grant.limit is None else to_micros(grant.limit),
+            "limit_micros": micros,
             "reset": grant.reset,
             "hard": bool(grant.hard),
             "alerts": ",".join(str(a) for a in grant.alerts),
