@@ -1,9 +1,10 @@
 """Shell-completion callbacks: identifiers from the database, and the fixed vocabularies.
 
-Every TAB press runs the program, so this module imports only the standard library (os, sqlite3)
-and reads the database with sqlite3 through a read-only URI. A completer never creates a database
-file, never writes, never prints, and never raises: any error (no database yet, a PostgreSQL URL,
-a file that is not a tollgate database, a lock) simply yields no candidates.
+Every TAB press runs the program, so this module imports only the standard library (os at import,
+sqlite3 once there is a database file to read) and reads the database through a read-only URI. A
+completer never creates a database file, never writes, never prints, and never raises: any error
+(no database yet, a PostgreSQL URL, a file that is not a tollgate database, a lock) simply yields
+no candidates.
 
 Use them as Typer's `autocompletion=`:
 
@@ -20,7 +21,6 @@ pro --currency <TAB>`).
 from __future__ import annotations
 
 import os
-import sqlite3
 
 LIMIT = 500
 """At most this many identifier candidates per TAB (plus the first and last match, see `_ranked`)."""
@@ -132,7 +132,7 @@ def database_file(location: str) -> str | None:
     return os.path.expanduser(location)
 
 
-def _connect(ctx, args) -> sqlite3.Connection | None:
+def _connect(ctx, args):
     """A read-only connection, or None when there is no SQLite database file to read.
 
     `mode=ro` never creates the file. On a WAL database, a read-only connection would still create
@@ -143,6 +143,8 @@ def _connect(ctx, args) -> sqlite3.Connection | None:
     path = database_file(database_location(ctx, args))
     if not path or not os.path.isfile(path):
         return None
+    import sqlite3  # only when there is a file to read: `--help` and command-name completion skip it
+
     quoted = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     mode = "mode=ro" if os.path.exists(path + "-wal") else "mode=ro&immutable=1"
     return sqlite3.connect(f"file:{quoted}?{mode}", uri=True, timeout=1.0)

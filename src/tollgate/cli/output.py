@@ -8,8 +8,6 @@ characters (escape codes) are shown escaped, never sent to the terminal.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 import sys
@@ -66,10 +64,14 @@ def console(*, stderr: bool = False):
 
 def emit_json(data: Any) -> None:
     """Stable, plain JSON (keys in the order the library built them), one document on stdout."""
+    import json  # here, not at the top: --help and completion never need it
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def emit_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    import csv
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
