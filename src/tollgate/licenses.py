@@ -1,0 +1,588 @@
+"""License keys (spec Rule 8): issued per subscription or one-time purchase of a plan with a license
+policy, then validated, activated, deactivated, regenerated, revoked and edited.
+
+Decisions (also in the README):
+- A key is 25 characters of Crockford base32 from `secrets` (125 bits), shown in five groups:
+  `7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E`. Input is forgiving: case, spaces and dashes don't matter and the
+  look-alikes O/I/L read as 0/1/1. A string that cannot be a key at all is *malformed*.
+- The expiry is a duration from the purchase (the subscription's start): "30d", "6m", "1y" (months
+  and years are calendar months, the day clamped to the month's end, like billing periods) or never.
+- Status is computed at a moment, never stale: `revoked` when revoked at or before it, else `expired`
+  when `expires_at` is at or before it, else `active`.
+- Canceling a subscription revokes its keys when its access ends, as a *stored revoke time*: an
+  immediate cancel revokes them now; a cancel at period end writes the period end into `revoked_at`
+  (the key keeps working until then, and `license show` says when it stops). The `status` column
+  says `revoked` only once a revoke is in effect at the time it was written; readers always use
+  `status_at`. Resuming a subscription (undoing a cancel at period end) lifts a scheduled revoke
+  (`restore_for_subscription`).
+- Activations: an instance name -> a random instance id (`inst_...`). Activating a name that is
+  already active on the key returns that activation (an application re-activating the same machine
+  does not use another seat). Past the activation limit, activation is refused. Deactivation keeps
+  the row (history) and frees the seat. Lowering the limit below the seats in use is allowed: those
+  instances stay activated, new ones are refused until enough are deactivated.
+- Regenerating issues a new key with the same customer, plan, subscription, limit and expiry and no
+  activations; the old key is revoked at once (its activations stop working with it) and remembers
+  its replacement (shown by `license show`, never by `validate`).
+- `validate` is an answer, never an error: unknown and malformed keys are invalid with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from tollgate import identifiers, journal
+from tollgate.clock import rfc3339, utcnow
+from tollgate.errors import Denied, InvalidInput, NotFound, RuleViolation
+from tollgate.models import (
+    Customer,
+    License,
+    LicenseActivation,
+    Plan,
+    PlanLicensePolicy,
+    Subscription,
+)
+
+KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+KEY_CHARS = 25  # 125 bits
+KEY_GROUP = 5
+KEY_BITS = KEY_CHARS * 5
+MAX_INSTANCE_NAME = 200
+MAX_ACTIVATION_LIMIT = 1_000_000
+STATUSES = ("active", "revoked", "expired")
+REASONS = ("unknown", "malformed", "revoked", "expired", "instance_not_activated")
+_READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_IGNORED = re.compile(r"[\s\-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DURATION = re.compile(r"^([1-9][0-9]{0,3})([dmy])$")
+UNCHANGED: Any = object()
+
+
+class LicenseRefused(Denied):
+    """An activation refused by the key's state (`reason`: revoked, expired, limit_reached). Exit 1."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+# -- keys ------------------------------------------------------------------------------------------
+
+
+def generate_key() -> str:
+    """A new key: 125 random bits from the OS's secure source, as five groups of Crockford base32."""
+    number = secrets.randbits(KEY_BITS)
+    chars = []
+    for _ in range(KEY_CHARS):
+        chars.append(KEY_ALPHABET[number & 31])
+        number >>= 5
+    return _grouped("".join(chars))
+
+
+def _grouped(chars: str) -> str:
+    return "-".join(chars[i : i + KEY_GROUP] for i in range(0, KEY_CHARS, KEY_GROUP))
+
+
+def normalize_key(text: Any) -> str | None:
+    """The canonical spelling of a key as typed (any case, spaces/dashes anywhere, O/I/L for 0/1/1),
+    or None when the text cannot be a key (malformed)."""
+    if not isinstance(text, str) or len(text) > 4 * KEY_CHARS:
+        return None
+    chars = _IGNORED.sub("", text).upper().translate(_READ_AS)
+    if len(chars) != KEY_CHARS or any(ch not in KEY_ALPHABET for ch in chars):
+        return None
+    return _grouped(chars)
+
+
+def parse_key(text: Any) -> str:
+    """A key given to a command: its canonical spelling, or InvalidInput (exit 2) when malformed."""
+    key = normalize_key(text)
+    if key is None:
+        raise InvalidInput(
+            f"'{text}' is not a license key (25 letters and digits in five groups, like 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E)."
+        )
+    return key
+
+
+# -- policies, durations, limits ------------------------------------------------------------------------
+
+
+def add_duration(start: datetime, duration: str) -> datetime | None:
+    """`start` + "30d" / "6m" / "1y" (calendar months, day clamped); "never" -> None."""
+    from tollgate.periods import shift_months
+
+    if duration == "never":
+        return None
+    match = _DURATION.match(duration or "")
+    if match is None:
+        raise InvalidInput(f"'{duration}' is not a duration: use e.g. 30d, 6m, 1y or never.")
+    amount, unit = int(match.group(1)), match.group(2)
+    if unit == "d":
+        return start + timedelta(days=amount)
+    return shift_months(start, amount * (12 if unit == "y" else 1))
+
+
+def parse_activation_limit(value: Any) -> int | None:
+    """A whole number of at least 1, or "unlimited" (-> None)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "unlimited":
+            return None
+        value = int(text) if text.isdigit() and len(text) <= 7 else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ACTIVATION_LIMIT:
+        raise InvalidInput(
+            f"The activation limit is a whole number from 1 to {MAX_ACTIVATION_LIMIT:,}, or unlimited."
+        )
+    return value
+
+
+def parse_expiry(value: Any) -> datetime | None:
+    """A date or time (RFC 3339, UTC) or "never" (-> None)."""
+    from tollgate.clock import parse_moment
+
+    if isinstance(value, datetime):
+        from tollgate.clock import to_utc_naive
+
+        return to_utc_naive(value)
+    if isinstance(value, str) and value.strip().lower() == "never":
+        return None
+    return parse_moment(value, what="expiry date")
+
+
+def validate_instance_name(name: Any) -> str:
+    text = name.strip() if isinstance(name, str) else ""
+    if not text:
+        raise InvalidInput("An activation needs an instance name (e.g. the machine's host name).")
+    if len(text) > MAX_INSTANCE_NAME:
+        raise InvalidInput(f"The instance name is longer than {MAX_INSTANCE_NAME} characters.")
+    if _CONTROL.search(text):
+        raise InvalidInput("The instance name contains control characters; remove them.")
+    return text
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+
+def status_at(license: License, at: datetime) -> str:
+    """active | revoked | expired, at a moment."""
+    if license.status == "revoked" or (license.revoked_at is not None and license.revoked_at <= at):
+        return "revoked"
+    if license.expires_at is not None and license.expires_at <= at:
+        return "expired"
+    return "active"
+
+
+# -- lookups ----------------------------------------------------------------------------------------
+
+
+def find_license(session: Session, key: str) -> License | None:
+    """The license with this key (any spelling), or None (unknown or malformed)."""
+    canonical = normalize_key(key)
+    if canonical is None:
+        return None
+    return session.exec(select(License).where(License.key == canonical)).first()
+
+
+def get_license(session: Session, key: str, *, lock: bool = False) -> License:
+    """The license with this key; InvalidInput when malformed, NotFound when unknown (both exit 2)."""
+    canonical = parse_key(key)
+    stmt = select(License).where(License.key == canonical)
+    if lock:
+        stmt = stmt.with_for_update()  # PostgreSQL: one activation at a time per key (SQLite: BEGIN IMMEDIATE)
+    found = session.exec(stmt).first()
+    if found is None:
+        raise NotFound(f"No license has the key '{canonical}'.", hint="See `tollgate license list`.")
+    return found
+
+
+def active_activations(session: Session, license_ids: Sequence[int]) -> dict[int, list[LicenseActivation]]:
+    """license id -> its current activations, oldest first."""
+    found: dict[int, list[LicenseActivation]] = defaultdict(list)
+    ids = list(license_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(
+            select(LicenseActivation)
+            .where(col(LicenseActivation.license_id).in_(ids[start : start + 500]),
+                   col(LicenseActivation.deactivated_at).is_(None))
+            .order_by(LicenseActivation.activated_at, LicenseActivation.id)
+        ).all()
+        for row in rows:
+            found[row.license_id].append(row)
+    return found
+
+
+def list_licenses(
+    session: Session, *, customer_id: int | None = None, plan_id: int | None = None,
+    subscription_id: int | None = None,
+) -> list[License]:
+    """Licenses (every status), oldest first."""
+    stmt = select(License)
+    if customer_id is not None:
+        stmt = stmt.where(License.customer_id == customer_id)
+    if plan_id is not None:
+        stmt = stmt.where(License.plan_id == plan_id)
+    if subscription_id is not None:
+        stmt = stmt.where(License.subscription_id == subscription_id)
+    return list(session.exec(stmt.order_by(License.created_at, License.id)).all())
+
+
+# -- JSON shapes ------------------------------------------------------------------------------------
+
+
+def activation_dict(activation: LicenseActivation, *, key: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "instance_id": activation.instance_id,
+        "name": activation.name,
+        "activated_at": rfc3339(activation.activated_at),
+    }
+    if key is not None:
+        data["key"] = key
+        data["deactivated_at"] = rfc3339(activation.deactivated_at)
+    return data
+
+
+def license_dicts(session: Session, licenses: Sequence[License], *, at: datetime | None = None) -> list[dict[str, Any]]:
+    """The stable JSON shape of each license (a handful of queries for any number of them).
+
+    `key`, `customer`, `plan`, `subscription`, `status` (active/revoked/expired at `at`),
+    `activation_limit` (a number or "unlimited"), `activations` (current ones: instance_id, name,
+    activated_at), `expires_at` (null: never), `created_at`, `revoked_at` (a future time: a scheduled
+    revoke, from a cancel at period end), `replaced_by` (the key that replaced a regenerated one)."""
+    if not licenses:
+        return []
+    at = at or utcnow()
+    customer_ids = {lic.customer_id for lic in licenses}
+    plan_ids = {lic.plan_id for lic in licenses}
+    sub_ids = {lic.subscription_id for lic in licenses if lic.subscription_id is not None}
+    customers = dict(session.exec(select(Customer.id, Customer.identifier)
+                                  .where(col(Customer.id).in_(customer_ids))).all())
+    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
+    subs = dict(session.exec(select(Subscription.id, Subscription.public_id)
+                             .where(col(Subscription.id).in_(sub_ids))).all()) if sub_ids else {}
+    activations = active_activations(session, [lic.id for lic in licenses])
+    return [
+        {
+            "key": lic.key,
+            "customer": customers.get(lic.customer_id),
+            "plan": plans.get(lic.plan_id),
+            "subscription": subs.get(lic.subscription_id),
+            "status": status_at(lic, at),
+            "activation_limit": "unlimited" if lic.activation_limit is None else lic.activation_limit,
+            "activations": [activation_dict(a) for a in activations.get(lic.id, [])],
+            "expires_at": rfc3339(lic.expires_at),
+            "created_at": rfc3339(lic.created_at),
+            "revoked_at": rfc3339(lic.revoked_at),
+            "replaced_by": lic.replaced_by,
+        }
+        for lic in licenses
+    ]
+
+
+def license_dict(session: Session, license: License, *, at: datetime | None = None) -> dict[str, Any]:
+    return license_dicts(session, [license], at=at)[0]
+
+
+# -- issuing ----------------------------------------------------------------------------------------
+
+
+def _new_license(session: Session, *, template: dict[str, Any], now: datetime) -> License:
+    while True:
+        key = generate_key()
+        if session.exec(select(License.id).where(License.key == key)).first() is None:
+            break  # (a collision among 2**125 keys is not expected; checking costs one indexed read)
+    license = License(key=key, created_at=now, **template)
+    session.add(license)
+    session.flush()
+    return license
+
+
+def issue_for_subscription(session: Session, *, subscription: Subscription, now: datetime | None = None) -> License | None:
+    """Issue the key of a new subscription (or one-time purchase) when its plan has a license policy.
+
+    Returns the license, or None when the plan issues no keys. Idempotent: a subscription that already
+    has a key is returned as is. The expiry counts from the purchase (the subscription's start)."""
+    now = now or utcnow()
+    policy = session.get(PlanLicensePolicy, subscription.plan_id)
+    if policy is None:
+        return None
+    existing = session.exec(
+        select(License).where(License.subscription_id == subscription.id, col(License.replaced_by).is_(None))
+    ).first()
+    if existing is not None:
+        return existing
+    license = _new_license(
+        session,
+        template={
+            "customer_id": subscription.customer_id,
+            "plan_id": subscription.plan_id,
+            "subscription_id": subscription.id,
+            "activation_limit": policy.activation_limit,
+            "expires_at": add_duration(subscription.start_at, policy.expires_after),
+        },
+        now=now,
+    )
+    journal.record(
+        session, action="license.issue", object_type="license", object_id=license.key,
+        customer_id=license.customer_id,
+        details={"subscription": subscription.public_id, "activation_limit": license.activation_limit,
+                 "expires_at": rfc3339(license.expires_at)},
+        at=now,
+    )
+    return license
+
+
+def revoke_for_subscription(
+    session: Session, *, subscription: Subscription, at: datetime | None = None, now: datetime | None = None
+) -> list[License]:
+    """Revoke a subscription's keys when its access ends: at `at` (default: its `cancel_at` when that
+    is later than now, else now). A moment in the future is stored as a scheduled revoke."""
+    now = now or utcnow()
+    if at is None:
+        at = subscription.cancel_at if subscription.cancel_at is not None and subscription.cancel_at > now else now
+    changed = []
+    for license in list_licenses(session, subscription_id=subscription.id):
+        if status_at(license, now) == "revoked" or (license.revoked_at is not None and license.revoked_at <= at):
+            continue  # already revoked, or revoked sooner
+        license.revoked_at = at
+        if at <= now:
+            license.status = "revoked"
+        session.add(license)
+        changed.append(license)
+        journal.record(
+            session, action="license.revoke" if at <= now else "license.revoke_scheduled",
+            object_type="license", object_id=license.key, customer_id=license.customer_id,
+            details={"subscription": subscription.public_id, "revoked_at": rfc3339(at), "reason": "subscription canceled"},
+            at=now,
+        )
+    session.flush()
+    return changed
+
+
+def restore_for_subscription(session: Session, *, subscription: Subscription, now: datetime | None = None) -> list[License]:
+    """Lift the scheduled (not yet effective) revokes of a subscription's keys: a cancel was undone."""
+    now = now or utcnow()
+    restored = []
+    for license in list_licenses(session, subscription_id=subscription.id):
+        if license.status == "active" and license.revoked_at is not None and license.revoked_at > now:
+            license.revoked_at = None
+            session.add(license)
+            restored.append(license)
+            journal.record(session, action="license.restore", object_type="license", object_id=license.key,
+                           customer_id=license.customer_id, details={"subscription": subscription.public_id}, at=now)
+    session.flush()
+    return restored
+
+
+# -- validation (for applications) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The answer to "is this key good (on this instance)?". `reason` is None when valid, else one of
+    unknown, malformed, revoked, expired, instance_not_activated; `message` says it for a person."""
+
+    key: str
+    valid: bool
+    reason: str | None
+    message: str
+    status: str | None = None
+    customer: str | None = None
+    plan: str | None = None
+    expires_at: datetime | None = None
+    activation_limit: int | None = None
+    activations: int = 0
+    instance_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "valid": self.valid,
+            "reason": self.reason,
+            "message": self.message,
+            "status": self.status,
+            "customer": self.customer,
+            "plan": self.plan,
+            "expires_at": rfc3339(self.expires_at),
+            "activation_limit": "unlimited" if self.activation_limit is None else self.activation_limit,
+            "activations": self.activations,
+            "instance_id": self.instance_id,
+        }
+
+
+def validate_license(session: Session, *, key: str, instance: str | None = None, at: datetime | None = None) -> Validation:
+    """Whether a key is valid at `at` (default now), and, with `instance`, activated on that instance."""
+    at = at or utcnow()
+    canonical = normalize_key(key)
+    shown = canonical or (key if isinstance(key, str) else repr(key))
+    if canonical is None:
+        return Validation(shown, False, "malformed", "This is not a license key (25 letters and digits in five groups).")
+    license = session.exec(select(License).where(License.key == canonical)).first()
+    if license is None:
+        return Validation(canonical, False, "unknown", "No license has this key.")
+    status = status_at(license, at)
+    current = active_activations(session, [license.id]).get(license.id, [])
+    customer = session.get(Customer, license.customer_id)
+    plan = session.get(Plan, license.plan_id)
+    facts = {
+        "status": status, "customer": customer.identifier if customer else None,
+        "plan": plan.identifier if plan else None, "expires_at": license.expires_at,
+        "activation_limit": license.activation_limit, "activations": len(current), "instance_id": instance,
+    }
+    if status == "revoked":
+        when = rfc3339(license.revoked_at) if license.revoked_at else "earlier"
+        return Validation(canonical, False, "revoked", f"This key was revoked ({when}).", **facts)
+    if status == "expired":
+        return Validation(canonical, False, "expired", f"This key expired at {rfc3339(license.expires_at)}.", **facts)
+    if instance is not None and not any(a.instance_id == instance for a in current):
+        return Validation(canonical, False, "instance_not_activated",
+                          f"The key is valid, but the instance '{instance}' is not activated on it.", **facts)
+    return Validation(canonical, True, None, "The key is valid." if instance is None
+                      else "The key is valid and activated on this instance.", **facts)
+
+
+# -- changes ------------------------------------------------------------------------------------------
+
+
+def _refuse_unless_active(license: License, now: datetime, doing: str) -> None:
+    status = status_at(license, now)
+    if status == "revoked":
+        raise LicenseRefused(f"The key {license.key} is revoked; {doing} is refused.", reason="revoked")
+    if status == "expired":
+        raise LicenseRefused(
+            f"The key {license.key} expired at {rfc3339(license.expires_at)}; {doing} is refused.",
+            reason="expired", hint="Extend it with `tollgate license edit KEY --expires DATE|never`.",
+        )
+
+
+def activate(session: Session, *, key: str, name: str, now: datetime | None = None) -> tuple[LicenseActivation, bool]:
+    """Activate the key on an instance; returns (the activation, created). A name already active on
+    the key returns its activation (created False). Refused when the key is revoked or expired, or
+    the activation limit is reached."""
+    now = now or utcnow()
+    name = validate_instance_name(name)
+    license = get_license(session, key, lock=True)
+    _refuse_unless_active(license, now, "activation")
+    current = active_activations(session, [license.id]).get(license.id, [])
+    for activation in current:
+        if activation.name == name:
+            return activation, False
+    if license.activation_limit is not None and len(current) >= license.activation_limit:
+        raise LicenseRefused(
+            f"The key {license.key} is activated on {len(current)} of {license.activation_limit} instances; "
+            "the activation limit is reached.",
+            reason="limit_reached",
+            hint="Deactivate an instance first (tollgate license deactivate KEY --instance ID), "
+                 "or raise the limit (tollgate license edit KEY --activation-limit N).",
+        )
+    activation = LicenseActivation(license_id=license.id, instance_id=identifiers.public_id("inst"), name=name,
+                                   activated_at=now)
+    session.add(activation)
+    session.flush()
+    journal.record(session, action="license.activate", object_type="license", object_id=license.key,
+                   customer_id=license.customer_id,
+                   details={"instance_id": activation.instance_id, "name": name}, at=now)
+    return activation, True
+
+
+def deactivate(session: Session, *, key: str, instance: str, now: datetime | None = None) -> LicenseActivation:
+    """Deactivate an instance of the key (the seat is freed; the history stays)."""
+    now = now or utcnow()
+    license = get_license(session, key, lock=True)
+    activation = session.exec(
+        select(LicenseActivation).where(LicenseActivation.license_id == license.id,
+                                        LicenseActivation.instance_id == (instance or "").strip())
+    ).first()
+    if activation is None:
+        raise NotFound(f"The key {license.key} has no instance '{instance}'.",
+                       hint=f"See `tollgate license show {license.key}`.")
+    if activation.deactivated_at is not None:
+        raise RuleViolation(
+            f"The instance {activation.instance_id} ({activation.name}) was already deactivated at "
+            f"{rfc3339(activation.deactivated_at)}."
+        )
+    activation.deactivated_at = now
+    session.add(activation)
+    session.flush()
+    journal.record(session, action="license.deactivate", object_type="license", object_id=license.key,
+                   customer_id=license.customer_id,
+                   details={"instance_id": activation.instance_id, "name": activation.name}, at=now)
+    return activation
+
+
+def revoke(session: Session, *, key: str, now: datetime | None = None) -> License:
+    """Revoke a key now: it and its activations stop working."""
+    now = now or utcnow()
+    license = get_license(session, key)
+    if status_at(license, now) == "revoked":
+        raise RuleViolation(f"The key {license.key} is already revoked (at {rfc3339(license.revoked_at)}).")
+    license.status = "revoked"
+    license.revoked_at = now
+    session.add(license)
+    session.flush()
+    journal.record(session, action="license.revoke", object_type="license", object_id=license.key,
+                   customer_id=license.customer_id, details={"reason": "revoked by an operator"}, at=now)
+    return license
+
+
+def regenerate(session: Session, *, key: str, now: datetime | None = None) -> License:
+    """Replace a key by a new one (same customer, plan, subscription, limit and expiry; no activations).
+    The old key is revoked at once and points at its replacement."""
+    now = now or utcnow()
+    old = get_license(session, key)
+    if status_at(old, now) == "revoked":
+        raise RuleViolation(f"The key {old.key} is revoked; a revoked key can't be regenerated.")
+    new = _new_license(
+        session,
+        template={
+            "customer_id": old.customer_id, "plan_id": old.plan_id, "subscription_id": old.subscription_id,
+            "activation_limit": old.activation_limit, "expires_at": old.expires_at,
+            "revoked_at": old.revoked_at,  # a scheduled revoke (cancel at period end) carries over
+        },
+        now=now,
+    )
+    old.status = "revoked"
+    old.revoked_at = now
+    old.replaced_by = new.key
+    session.add(old)
+    session.flush()
+    journal.record(session, action="license.regenerate", object_type="license", object_id=old.key,
+                   customer_id=old.customer_id, details={"replaced_by": new.key}, at=now)
+    return new
+
+
+def edit(
+    session: Session, *, key: str, activation_limit: Any = UNCHANGED, expires_at: Any = UNCHANGED,
+    now: datetime | None = None,
+) -> License:
+    """Change one customer's key after purchase: the activation limit (a number, or None/"unlimited")
+    and/or the expiry (a datetime or date text, or None/"never"). A revoked key can't be edited."""
+    now = now or utcnow()
+    license = get_license(session, key)
+    if status_at(license, now) == "revoked":
+        raise RuleViolation(f"The key {license.key} is revoked; it can't be edited.")
+    if activation_limit is UNCHANGED and expires_at is UNCHANGED:
+        raise InvalidInput("Nothing to change.", hint="Pass --activation-limit and/or --expires.")
+    changes: dict[str, Any] = {}
+    if activation_limit is not UNCHANGED:
+        limit = None if activation_limit is None else parse_activation_limit(activation_limit)
+        if limit != license.activation_limit:
+            changes["activation_limit"] = [license.activation_limit, limit]
+            license.activation_limit = limit
+    if expires_at is not UNCHANGED:
+        expiry = None if expires_at is None else parse_expiry(expires_at)
+        if expiry != license.expires_at:
+            changes["expires_at"] = [rfc3339(license.expires_at), rfc3339(expiry)]
+            license.expires_at = expiry
+    if changes:
+        session.add(license)
+        session.flush()
+        journal.record(session, action="license.edit", object_type="license", object_id=license.key,
+                       customer_id=license.customer_id, details=changes, at=now)
+    return license

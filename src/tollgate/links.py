@@ -1,0 +1,118 @@
+"""Links (spec Rule 9): a plan's named web addresses (a community, a dashboard), shown to customers
+entitled to the plan (a live subscription on it, as for downloads).
+
+A link's URL is an absolute http(s) address with a host and no spaces or control characters
+(`javascript:`, `file:`, `example.com` without a scheme, `https://` without a host are refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from tollgate import identifiers, journal
+from tollgate.clock import utcnow
+from tollgate.errors import Conflict, InvalidInput, NotFound
+from tollgate.models import Customer, Plan, PlanLink
+
+MAX_NAME = 200
+
+
+def validate_url(url: Any) -> str:
+    """The catalog's URL rule (http/https, a host, no spaces), plus: the host is a real host name
+    (not just a port or credentials)."""
+    from tollgate.catalog import validate_url as catalog_rule
+
+    text = catalog_rule(url)
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError on a malformed port
+    except ValueError:
+        host = None
+    if not host:
+        raise InvalidInput(f"{url!r} is not a web address: it has no host (use e.g. https://example.com/path).")
+    return text
+
+
+def validate_name(name: Any) -> str:
+    from tollgate.catalog import validate_name as catalog_rule
+
+    return catalog_rule(name, what="link name")
+
+
+def get_link(session: Session, link_id: str) -> PlanLink:
+    row = session.exec(select(PlanLink).where(PlanLink.public_id == (link_id or "").strip())).first()
+    if row is None:
+        raise NotFound(f"No link has the id '{link_id}'.", hint="See `tollgate link list PLAN`.")
+    return row
+
+
+def list_links(
+    session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
+) -> list[PlanLink]:
+    """A plan's links, or those a customer is entitled to (plans in creation order), in their order."""
+    from tollgate.downloads import entitled_plan_ids
+
+    stmt = select(PlanLink)
+    if plan is not None:
+        stmt = stmt.where(PlanLink.plan_id == plan.id)
+    if customer is not None:
+        plan_ids = entitled_plan_ids(session, customer=customer, at=at or utcnow())
+        if not plan_ids:
+            return []
+        stmt = stmt.where(col(PlanLink.plan_id).in_(plan_ids))
+    return list(session.exec(stmt.order_by(PlanLink.plan_id, PlanLink.position, PlanLink.id)).all())
+
+
+def link_dicts(session: Session, rows: Sequence[PlanLink]) -> list[dict[str, Any]]:
+    """The stable JSON shape: `id`, `plan`, `name`, `url`."""
+    plan_ids = {row.plan_id for row in rows}
+    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all()) if rows else {}
+    return [{"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "url": row.url} for row in rows]
+
+
+def link_dict(session: Session, row: PlanLink) -> dict[str, Any]:
+    return link_dicts(session, [row])[0]
+
+
+def add_link(session: Session, *, plan: str, name: str, url: str, now: datetime | None = None) -> PlanLink:
+    """Add a named link to a plan, after its others."""
+    from tollgate.catalog import get_plan
+
+    now = now or utcnow()
+    name = validate_name(name)
+    url = validate_url(url)
+    row_plan = get_plan(session, plan)
+    taken = session.exec(
+        select(PlanLink.public_id).where(PlanLink.plan_id == row_plan.id, PlanLink.name == name)
+    ).first()
+    if taken is not None:
+        raise Conflict(f"The plan '{plan}' already has a link named '{name}' ({taken}).",
+                       hint="Choose another name, or remove the old link first.")
+    last = session.exec(select(func.max(PlanLink.position)).where(PlanLink.plan_id == row_plan.id)).one()
+    row = PlanLink(public_id=identifiers.public_id("ln"), plan_id=row_plan.id, name=name, url=url,
+                   position=0 if last is None else last + 1, created_at=now)
+    session.add(row)
+    row_plan.updated_at = now
+    session.add(row_plan)
+    session.flush()
+    journal.record(session, action="link.add", object_type="link", object_id=row.public_id,
+                   details={"plan": plan, "name": name, "url": url}, at=now)
+    return row
+
+
+def remove_link(session: Session, *, link_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """Delete a link; returns its last JSON shape."""
+    now = now or utcnow()
+    row = get_link(session, link_id)
+    data = link_dict(session, row)
+    session.delete(row)
+    session.flush()
+    journal.record(session, action="link.remove", object_type="link", object_id=row.public_id,
+                   details={"plan": data["plan"], "name": row.name, "url": row.url}, at=now)
+    return data
