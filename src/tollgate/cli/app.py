@@ -292,6 +292,7 @@ _DEFERRED: dict[str, Any] = {}
 
 def _register() -> None:
     from tollgate.cli import access, catalog, completion, customer, database, feature, journal, override, plan, product, sub
+    from tollgate.cli import download, license, link
     from tollgate.cli import invoice
 
     app.add_typer(customer.app, name="customer")
@@ -302,6 +303,9 @@ def _register() -> None:
     app.add_typer(override.app, name="override")
     app.command("entitlements")(access.entitlements)
     app.command("check")(access.check)
+    app.add_typer(license.app, name="license")
+    app.add_typer(download.app, name="download")
+    app.add_typer(link.app, name="link")
     app.add_typer(invoice.app, name="invoice")
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(database.app, name="db")

@@ -138,8 +138,9 @@ def show(
     data = customer_dict(profile.customer)
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
+    goods = tollgate().deliverables(identifier)  # license keys, and the downloads and links they're entitled to
     if as_json:
-        output.emit_json({**data, "subscriptions": subscriptions, "entitlements": entitlements})
+        output.emit_json({**data, "subscriptions": subscriptions, "entitlements": entitlements, **goods})
         return
     output.fields(
         [
@@ -164,6 +165,23 @@ def show(
                      right=("used", "remaining"))
     else:
         output.say("Entitlements: none")
+    _show_deliverables(goods)
+
+
+def _show_deliverables(goods: dict) -> None:
+    """The license keys, downloads and links sections of `customer show`."""
+    from tollgate.cli import download, license, link
+
+    for title, rows, render in (
+        ("License keys", goods["licenses"], license.render_list),
+        ("Downloads", goods["downloads"], download.render_list),
+        ("Links", goods["links"], link.render_list),
+    ):
+        output.say("")
+        if rows:
+            render(rows, title=title)
+        else:
+            output.say(f"{title}: none")
 
 
 @app.command("import")

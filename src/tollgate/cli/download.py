@@ -1,0 +1,142 @@
+"""`tollgate download ...`: add, list, get, disable, enable, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.complete import complete_customer, complete_download, complete_plan
+from tollgate.cli.context import Csv, Json, tollgate
+
+app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
+                  no_args_is_help=True)
+
+COLUMNS = ("id", "plan", "name", "size", "sha256", "enabled")
+
+DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download)]
+
+
+def size_text(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(size)  # pragma: no cover
+
+
+def _row(data: dict) -> list:
+    return [data["id"], data["plan"], data["name"], size_text(data["size"]), data["sha256"][:12],
+            "yes" if data["enabled"] else "no (disabled)"]
+
+
+def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        keys = ["id", "plan", "name", "size", "sha256", "enabled"]
+        output.emit_csv(keys, ([row[k] for k in keys] for row in found))
+    else:
+        output.table(COLUMNS, (_row(row) for row in found), right=("size",), title=title)
+
+
+@app.command("add")
+def add(
+    plan: Annotated[str, typer.Argument(help="The plan that delivers the file.", autocompletion=complete_plan)],
+    file: Annotated[str, typer.Argument(help="The file to copy into the store.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="What customers see (default: the file's name).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Add a file to a plan's downloads: it is copied into the data folder, stored once per content (sha256).
+
+    Example: tollgate download add markdown-studio-2 dist/markdown-studio-2.4.dmg --name "macOS installer"
+    """
+    data = tollgate().add_download(plan, file, name=name)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Added download {data['id']} ({data['name']}, {size_text(data['size'])}, "
+                   f"sha256 {data['sha256'][:12]}...) to {data['plan']}.")
+
+
+@app.command("list")
+def list_(
+    plan: Annotated[
+        Optional[str], typer.Argument(help="The plan whose downloads to list.", autocompletion=complete_plan)
+    ] = None,
+    customer: Annotated[
+        Optional[str],
+        typer.Option("--customer", "-c", help="Instead: what this customer is entitled to (a live subscription).",
+                     autocompletion=complete_customer),
+    ] = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List a plan's downloads, or those a customer is entitled to.
+
+    Example: tollgate download list --customer acme-inc
+    """
+    from tollgate.errors import InvalidInput
+
+    if plan is None and customer is None:
+        raise InvalidInput("Say whose downloads to list.", hint="Give a PLAN, or --customer CUSTOMER.")
+    render_list(tollgate().downloads(plan, customer=customer), as_json=as_json, as_csv=as_csv)
+
+
+@app.command("get")
+def get(
+    customer: Annotated[str, typer.Argument(help="The customer fetching the file.", autocompletion=complete_customer)],
+    download_id: DownloadId,
+    to: Annotated[str, typer.Option("--to", metavar="DIR", help="The folder to write the file into (created if needed).")],
+    filename: Annotated[
+        Optional[str], typer.Option("--as", metavar="NAME", help="The file name to write (default: the download's name).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a file of the same name in DIR.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Copy a download into DIR for a customer, after checking their entitlement and the file's checksum.
+
+    Refused (exit 1) when the customer is not entitled, the download is disabled, or the stored
+    file is missing or corrupted; nothing is written then.
+    Example: tollgate download get acme-inc dl_4f9k2m0x7q1z8w --to ~/Downloads
+    """
+    data = tollgate().fetch_download(customer, download_id, to, filename=filename, overwrite=overwrite)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Wrote {data['path']} ({size_text(data['size'])}, sha256 verified).")
+
+
+@app.command("disable")
+def disable(download_id: DownloadId, as_json: Json = False) -> None:
+    """Stop delivering a download (customers are refused until it is enabled again).
+
+    Example: tollgate download disable dl_4f9k2m0x7q1z8w
+    """
+    _show_change(tollgate().disable_download(download_id), "Disabled", as_json)
+
+
+@app.command("enable")
+def enable(download_id: DownloadId, as_json: Json = False) -> None:
+    """Deliver a disabled download again.
+
+    Example: tollgate download enable dl_4f9k2m0x7q1z8w
+    """
+    _show_change(tollgate().enable_download(download_id), "Enabled", as_json)
+
+
+@app.command("remove")
+def remove(download_id: DownloadId, as_json: Json = False) -> None:
+    """Remove a download from its plan (the stored content stays in the store).
+
+    Example: tollgate download remove dl_4f9k2m0x7q1z8w
+    """
+    _show_change(tollgate().remove_download(download_id), "Removed", as_json)
+
+
+def _show_change(data: dict, verb: str, as_json: bool) -> None:
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"{verb} download {data['id']} ({data['name']}) of {data['plan']}.")

@@ -1,0 +1,81 @@
+"""`tollgate link ...`: add, list, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tollgate.cli import output
+from tollgate.cli.complete import complete_customer, complete_link, complete_plan
+from tollgate.cli.context import Csv, Json, tollgate
+
+app = typer.Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).",
+                  no_args_is_help=True)
+
+COLUMNS = ("id", "plan", "name", "url")
+
+
+def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
+    if as_json:
+        output.emit_json(found)
+    elif as_csv:
+        output.emit_csv(COLUMNS, ([row[k] for k in COLUMNS] for row in found))
+    else:
+        output.table(COLUMNS, ([row[k] for k in COLUMNS] for row in found), title=title)
+
+
+@app.command("add")
+def add(
+    plan: Annotated[str, typer.Argument(help="The plan that shows the link.", autocompletion=complete_plan)],
+    name: Annotated[str, typer.Argument(help="What customers see.")],
+    url: Annotated[str, typer.Argument(help="An http:// or https:// address.")],
+    as_json: Json = False,
+) -> None:
+    """Add a link to a plan (http/https URLs with a host only).
+
+    Example: tollgate link add markdown-studio-2 "Community forum" https://community.example.com/
+    """
+    data = tollgate().add_link(plan, name, url)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Added link {data['id']} ({data['name']}: {data['url']}) to {data['plan']}.")
+
+
+@app.command("list")
+def list_(
+    plan: Annotated[Optional[str], typer.Argument(help="The plan whose links to list.", autocompletion=complete_plan)] = None,
+    customer: Annotated[
+        Optional[str],
+        typer.Option("--customer", "-c", help="Instead: the links this customer is entitled to (a live subscription).",
+                     autocompletion=complete_customer),
+    ] = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """List a plan's links, or those a customer is entitled to.
+
+    Example: tollgate link list --customer acme-inc
+    """
+    from tollgate.errors import InvalidInput
+
+    if plan is None and customer is None:
+        raise InvalidInput("Say whose links to list.", hint="Give a PLAN, or --customer CUSTOMER.")
+    render_list(tollgate().links(plan, customer=customer), as_json=as_json, as_csv=as_csv)
+
+
+@app.command("remove")
+def remove(
+    link_id: Annotated[str, typer.Argument(help="The link's id (ln_...).", autocompletion=complete_link)],
+    as_json: Json = False,
+) -> None:
+    """Remove a link from its plan.
+
+    Example: tollgate link remove ln_4f9k2m0x7q1z8w
+    """
+    data = tollgate().remove_link(link_id)
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.say(f"Removed link {data['id']} ({data['name']}) of {data['plan']}.")
