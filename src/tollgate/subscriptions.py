@@ -461,6 +461,9 @@ def add_subscription(
                  "start": rfc3339(start_at), "trial_end": rfc3339(trial), "adjustments": summary},
         at=now,
     )
+    from tollgate import licenses
+
+    licenses.issue_for_subscription(session, subscription=sub, now=now)  # a plan with a license policy: its key
     return sub
 
 
@@ -555,6 +558,10 @@ def edit_subscription(
         session.flush()
         journal.record(session, action="subscription.update", object_type="subscription", object_id=sub.public_id,
                        customer_id=sub.customer_id, details=changes, at=now)
+    if sub.status in ENDED_STATUSES:
+        from tollgate import licenses
+
+        licenses.revoke_for_subscription(session, subscription=sub, at=sub.cancel_at, now=now)  # access ended
     return sub
 
 
@@ -633,5 +640,8 @@ def cancel_subscription(
     session.flush()
     journal.record(session, action="subscription.cancel", object_type="subscription", object_id=sub.public_id,
                    customer_id=sub.customer_id, details=details, at=now)
+    from tollgate import licenses
+
+    licenses.revoke_for_subscription(session, subscription=sub, at=sub.cancel_at, now=now)  # when access ends
     return sub
 
