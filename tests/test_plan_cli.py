@@ -198,3 +198,15 @@ def test_every_change_is_journaled(catalog, tg):
     assert actions[:5] == [("product.create", "ai-studio"), ("feature.create", "ai-tokens"),
                            ("feature.create", "sso"), ("feature.create", "max-projects"), ("feature.create", "region")]
     assert actions[5:] == [("plan.create", "pro"), ("plan.charge.create", "pro"), ("plan.archive", "pro")]
+
+
+def test_license_policy_from_the_command_line(catalog):
+    made = catalog("plan", "create", "app", "--product", "ai-studio", "--price", "39", "--currency", "USD",
+                   "--interval", "once", "--license-activations", "3", "--license-expires", "1y", "--json")
+    assert made.exit_code == 0, made
+    assert made.json()["license"] == {"activation_limit": 3, "expires_after": "1y"}
+    unlimited = catalog("plan", "create", "site", "--product", "ai-studio", "--license-expires", "never", "--json")
+    assert unlimited.json()["license"] == {"activation_limit": None, "expires_after": "never"}
+    bad = catalog("plan", "create", "bad", "--product", "ai-studio", "--license-activations", "0")
+    assert bad.exit_code == 2 and "--license.activation_limit" in bad.stderr
+    assert "never expire" in catalog("plan", "show", "site").stdout

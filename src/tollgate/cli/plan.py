@@ -103,6 +103,13 @@ def create(
         Optional[list[str]], typer.Option("--alert", help="FEATURE=PERCENT: notify at this share of the allowance.",
                                     autocompletion=complete_metered_feature)
     ] = None,
+    license_activations: Annotated[
+        Optional[str],
+        typer.Option("--license-activations", help="Issue license keys: activations per key (a number or unlimited)."),
+    ] = None,
+    license_expires: Annotated[
+        Optional[str], typer.Option("--license-expires", help="Issue license keys that expire: 30d, 6m, 1y or never.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Create a plan: its prices (none: free) and what it grants per feature (metered: soft, monthly by default).
@@ -129,8 +136,19 @@ def create(
         (intervals[i if len(intervals) > 1 else 0], currencies[i if len(currencies) > 1 else 0], amount)
         for i, amount in enumerate(prices)
     ]
+    license = None
+    if license_activations is not None or license_expires is not None:
+        from tollgate.catalog import make_license
+
+        activations = (license_activations or "unlimited").strip()
+        license = make_license(
+            int(activations) if activations.isdigit() and len(activations) < 10 else activations,
+            license_expires or "never",
+            path="--license",
+        )
     data = tollgate().create_plan(
         identifier,
+        license=license,
         product=product,
         name=name,
         description=description,
