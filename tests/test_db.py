@@ -57,6 +57,7 @@ def test_new_database_file_and_folder_are_private(tmp_path):
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
 
 
+@pytest.mark.sqlite_only("SQLite PRAGMAs")
 def test_pragmas_on_every_connection(tg):
     tg.customers()
     with tg.db.engine.connect() as conn:
@@ -66,6 +67,7 @@ def test_pragmas_on_every_connection(tg):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
 
 
+@pytest.mark.sqlite_only("BEGIN IMMEDIATE and the file lock")
 def test_write_transactions_begin_immediate(tg):
     """A write session holds the write lock from its first statement, before anything is read."""
     tg.customers()
@@ -118,6 +120,7 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
     assert db.integrity_check(copy) == "ok"
 
 
+@pytest.mark.sqlite_only("VACUUM INTO backup of the file")
 def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tmp_path):
     tg.add_customer("Acme")
     tg.close()
@@ -140,6 +143,7 @@ def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tm
     conn.close()
 
 
+@pytest.mark.sqlite_only("reads the file with sqlite3")
 def test_failed_migration_leaves_the_database_as_it_was(tg, monkeypatch):
     tg.add_customer("Acme")
     tg.close()
@@ -161,6 +165,7 @@ def test_failed_migration_leaves_the_database_as_it_was(tg, monkeypatch):
     assert "nickname" not in columns and version == str(old_version)
 
 
+@pytest.mark.sqlite_only("byte-identical file")
 def test_database_from_a_newer_version_is_refused_untouched(cli, tg, db_path):
     tg.add_customer("Acme")
     tg.close()
@@ -176,6 +181,7 @@ def test_database_from_a_newer_version_is_refused_untouched(cli, tg, db_path):
     assert sha(db_path) == before
 
 
+@pytest.mark.sqlite_only("a corrupt file")
 def test_a_file_that_is_not_a_database(cli, db_path):
     db_path.write_bytes(os.urandom(8192))
     before = sha(db_path)
@@ -185,6 +191,7 @@ def test_a_file_that_is_not_a_database(cli, db_path):
     assert sha(db_path) == before
 
 
+@pytest.mark.sqlite_only("another program's SQLite file")
 def test_a_sqlite_database_of_another_program(cli, db_path):
     conn = sqlite3.connect(db_path)
     conn.execute("CREATE TABLE notes (x)")
@@ -216,6 +223,7 @@ def test_missing_folder_that_cannot_be_created(cli, tmp_path):
 # -- info and backup -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("file size and WAL journal mode")
 def test_db_info_reports_version_size_and_counts(cli):
     cli("customer", "add", "Acme")
     data = cli("db", "info", "--json").json()
@@ -226,6 +234,7 @@ def test_db_info_reports_version_size_and_counts(cli):
     assert "schema version" in text and "customer" in text
 
 
+@pytest.mark.sqlite_only("VACUUM INTO backups")
 def test_backup_is_a_consistent_private_copy(cli, tmp_path):
     cli("customer", "add", "Acme")
     target = tmp_path / "backups" / "copy.db"
@@ -238,6 +247,7 @@ def test_backup_is_a_consistent_private_copy(cli, tmp_path):
         assert [c.identifier for c in copy.customers()] == ["acme"]
 
 
+@pytest.mark.sqlite_only("VACUUM INTO backups")
 def test_backup_never_overwrites(cli, tmp_path):
     cli("customer", "add", "Acme")
     target = tmp_path / "exists.db"

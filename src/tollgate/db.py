@@ -4,18 +4,30 @@ SQLite is opened in the driver's autocommit mode and we emit BEGIN ourselves (SQ
 connect/begin events), so that a write transaction is BEGIN IMMEDIATE: it takes the write lock
 before reading, and two writers queue on the busy timeout instead of failing with "database is
 locked" when one read before the other wrote.
+
+PostgreSQL (`postgresql://user@host/db`, driver: the `postgres` extra, psycopg 3) runs the same
+code. Write transactions are READ COMMITTED, as the server's default; where a write depends on
+what it read (check-and-record in `consume`) the library takes a transaction-scoped advisory lock
+keyed by what the decision is about (`lock_customer_feature`), which does on PostgreSQL what BEGIN
+IMMEDIATE does on SQLite, without serializing unrelated writers. Read transactions are REPEATABLE
+READ (one consistent snapshot per command, like a WAL read transaction). Schema creation and
+migrations run in one transaction (DDL is transactional there) under an advisory lock, so several
+processes opening a new database at once create it once. There is no file to back up: operators
+use pg_dump.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session, SQLModel
 
 from tollgate import models
@@ -24,6 +36,10 @@ from tollgate.errors import StorageError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 10
+# pg_advisory_xact_lock(bigint) key held while the schema is created or migrated (one bigint keys
+# never clash with the (int, int) keys of `lock_customer_feature`: PostgreSQL keeps them apart).
+SCHEMA_LOCK_KEY = 0x746F6C6C67617465  # "tollgate"
 
 # MIGRATIONS[n] upgrades a database at schema n-1 to schema n, inside one transaction.
 # Each released schema keeps a fixture in tests/fixtures/ that must upgrade without loss.
@@ -50,6 +66,29 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
+def is_postgres_url(location: str) -> bool:
+    return location.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def engine_url(location: str) -> str:
+    """The SQLAlchemy URL of a server location: `postgresql://` (or `postgres://`) means psycopg 3
+    (`postgresql+psycopg://`); an explicit `postgresql+driver://` is kept as given."""
+    scheme, rest = location.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return location
+
+
+def display_location(location: str) -> str:
+    """A location fit to show: a server URL's password is masked."""
+    if not is_url(location) or location.startswith("sqlite:"):
+        return location
+    try:
+        return make_url(location).render_as_string(hide_password=True)
+    except ArgumentError:
+        return location
+
+
 def sqlite_path(location: str) -> Path | None:
     """The file behind a location, or None for a server URL."""
     if location.startswith("sqlite:///"):
@@ -61,7 +100,10 @@ def sqlite_path(location: str) -> Path | None:
 
 def storage_error(exc: BaseException, location: str) -> StorageError:
     """Turn a driver error into one plain sentence about what went wrong with the database."""
-    message = str(getattr(exc, "orig", exc)).lower()
+    orig = getattr(exc, "orig", exc)
+    if type(orig).__module__.startswith("psycopg"):
+        return _postgres_error(orig, location)
+    message = str(orig).lower()
     where = f"the database at {location}"
     if "locked" in message or "busy" in message:
         return StorageError(f"{where} is locked by another process.", hint="Try again in a moment.")
@@ -73,7 +115,50 @@ def storage_error(exc: BaseException, location: str) -> StorageError:
         return StorageError(f"{where} is not a valid SQLite database.", hint="Point --db at a tollgate database.")
     if "unable to open" in message:
         return StorageError(f"{where} cannot be opened.", hint="Check that its folder exists and is writable.")
-    return StorageError(f"{where} failed: {getattr(exc, 'orig', exc)}.")
+    return StorageError(f"{where} failed: {orig}.")
+
+
+# SQLSTATE classes and codes of PostgreSQL errors that have a plain sentence of their own
+_PG_RETRY = {"40001", "40P01"}  # serialization failure, deadlock detected
+_PG_LOCKED = {"55P03", "57014"}  # lock not available, statement canceled (lock/statement timeout)
+
+
+def _postgres_error(orig: BaseException, location: str) -> StorageError:
+    """psycopg's errors as one sentence. Connection failures carry no SQLSTATE: they are told apart
+    by libpq's message ("Connection refused", "password authentication failed", ...)."""
+    where = f"the database at {display_location(location)}"
+    state = getattr(orig, "sqlstate", None) or ""
+    text = str(orig).strip()
+    message = text.lower()
+    first_line = text.splitlines()[0].strip().rstrip(".") if text else type(orig).__name__
+    if state in _PG_RETRY:
+        return StorageError(f"{where} refused a change that clashed with another one made at the same time.",
+                            hint="Try again; nothing was written.")
+    if state in _PG_LOCKED:
+        return StorageError(f"{where} is locked by another transaction.", hint="Try again in a moment.")
+    if state == "53100" or "no space left" in message:
+        return StorageError(f"The disk of the server holding {where} is full.", hint="Free some space and try again.")
+    if state == "25006" or "read-only transaction" in message:
+        return StorageError(f"{where} is read-only (a standby server?).", hint="Point --db at the primary server.")
+    if state == "3D000" or re.search(r'database "[^"]*" does not exist', message):
+        return StorageError(f"{where} does not exist on the server.",
+                            hint="Create it first (createdb, or CREATE DATABASE), then run tollgate again.")
+    if (state.startswith("28") or "password authentication failed" in message
+            or re.search(r'role "[^"]*" does not exist', message) or "no password supplied" in message
+            or "no pg_hba.conf entry" in message):
+        return StorageError(f"Authentication to {where} failed.",
+                            hint="Check the user name and password in the URL (or ~/.pgpass, $PGPASSWORD).")
+    if "connection refused" in message:
+        return StorageError(f"The server of {where} refused the connection.",
+                            hint="Check that PostgreSQL is running and listening on that host and port.")
+    if "failed to resolve host" in message or "could not translate host name" in message:
+        return StorageError(f"The server of {where} cannot be found.", hint="Check the host name in the URL.")
+    if "timeout expired" in message or "timed out" in message:
+        return StorageError(f"The server of {where} did not answer in time.",
+                            hint="Check the host, port and network, then try again.")
+    if "server closed the connection" in message or "terminating connection" in message or "consuming input failed" in message:
+        return StorageError(f"The connection to {where} was lost.", hint="Try again; check the server's log if it recurs.")
+    return StorageError(f"{where} failed: {first_line}.")
 
 
 def _create_private_file(path: Path) -> None:
@@ -105,6 +190,35 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def _postgres_engine(location: str) -> Engine:
+    """An engine on a PostgreSQL server (psycopg 3), checked for liveness on checkout."""
+    url = make_url(engine_url(location))
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    if "application_name" not in url.query:
+        connect_args["application_name"] = "tollgate"
+    try:
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except ModuleNotFoundError as exc:
+        raise StorageError(
+            f"Using PostgreSQL needs its driver, which is not installed ({exc.name}).",
+            hint="Install it with: pip install 'tollgate[postgres]'.",
+        ) from None
+
+
+def lock_customer_feature(session: Session, customer_id: int, feature_id: int) -> None:
+    """Hold, until the transaction ends, the lock that serializes check-and-record of one customer's
+    usage of one feature (`consume`): a second caller waits here and then reads the usage the first
+    one recorded, so together they can never pass a hard limit.
+
+    SQLite: nothing to do, the write transaction began IMMEDIATE and holds the database's write lock.
+    PostgreSQL: pg_advisory_xact_lock(customer_id, feature_id), released at COMMIT or ROLLBACK; call
+    it before reading the usage (READ COMMITTED: the reads that follow see the other's commit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(customer_id, feature_id)))
+
+
 def _vacuum_into(engine: Engine, target: Path) -> None:
     """A consistent copy of a live SQLite database (VACUUM can't run inside a transaction, so this
     uses the driver connection, which is in autocommit mode), made private (0600)."""
@@ -125,14 +239,25 @@ _HAS_META = {
 class Database:
     """One tollgate database: opened (created or migrated) on first use, then one session per command."""
 
-    def __init__(self, location: str | os.PathLike | None = None) -> None:
+    def __init__(self, location: str | os.PathLike | None = None, *, create: bool = True) -> None:
+        """`create=False`: opening a location without a tollgate database raises StorageError
+        instead of creating one (for a source that must exist, e.g. of `db copy`)."""
         self.location = resolve_location(location)
         self.path = sqlite_path(self.location)
+        self.create = create
         self._engine: Engine | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.path is not None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.path is None and is_postgres_url(self.location)
+
+    @property
+    def display_location(self) -> str:
+        return display_location(self.location)
 
     @property
     def engine(self) -> Engine:
@@ -143,13 +268,24 @@ class Database:
     def _open(self) -> Engine:
         try:
             if self.path is not None:
-                brand_new = not self.path.exists()
-                if brand_new:
+                if not self.path.exists():
+                    if not self.create:
+                        raise StorageError(f"There is no tollgate database at {self.location}.",
+                                           hint="Check the path.")
                     _create_private_file(self.path)
                 engine = _sqlite_engine(self.path)
+            elif self.is_postgres:
+                engine = _postgres_engine(self.location)
             else:
-                engine = create_engine(self.location, pool_pre_ping=True)
-            self._prepare_schema(engine)
+                raise StorageError(
+                    f"{self.display_location} is neither a SQLite file nor a PostgreSQL URL.",
+                    hint="Use a file path, sqlite:///PATH or postgresql://USER@HOST/DATABASE.",
+                )
+            try:
+                self._prepare_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
             return engine
         except DBAPIError as exc:
             raise storage_error(exc, self.location) from None
@@ -167,13 +303,16 @@ class Database:
                 tables = inspect(conn).get_table_names()
             if tables:
                 raise StorageError(
-                    f"{self.location} is a database, but not a tollgate one.",
+                    f"{self.display_location} is a database, but not a tollgate one.",
                     hint="Point --db at a tollgate database.",
                 )
+            if not self.create:
+                raise StorageError(f"There is no tollgate database at {self.display_location} (it is empty).",
+                                   hint="Check the location.")
             models.load_all()
-            with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
-                SQLModel.metadata.create_all(conn)
-                conn.execute(models.Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            with self._schema_transaction(engine) as conn:
+                if _version_in(conn) is None:  # another process may have created it while we waited
+                    create_schema(conn)
             return
         if found > SCHEMA_VERSION:
             raise StorageError(
@@ -187,11 +326,16 @@ class Database:
     def _stored_version(engine: Engine) -> int | None:
         """The schema version recorded in the database, or None when it has no meta table."""
         with engine.connect() as conn:
-            has_meta = conn.exec_driver_sql(_HAS_META[engine.dialect.name]).first() is not None
-            if not has_meta:
-                return None
-            value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar()
-        return int(value or 0)
+            return _version_in(conn)
+
+    @contextmanager
+    def _schema_transaction(self, engine: Engine) -> Iterator[Connection]:
+        """One write transaction for creating or migrating the schema: BEGIN IMMEDIATE on SQLite;
+        on PostgreSQL (transactional DDL), a transaction holding the schema's advisory lock."""
+        with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            yield conn
 
     @staticmethod
     def schema_version(engine_or_conn) -> int:
@@ -204,11 +348,15 @@ class Database:
         return int(value or 0)
 
     def _migrate(self, engine: Engine, found: int) -> None:
-        """Back the file up (VACUUM INTO), then apply every migration in one transaction."""
+        """Back the file up (VACUUM INTO; PostgreSQL: the operator's pg_dump), then apply every
+        migration in one transaction (PostgreSQL's DDL is transactional too)."""
         if self.path is not None:
             backup = self.path.with_name(f"{self.path.name}.schema-{found}.{utcnow():%Y%m%dT%H%M%S}.bak")
             _vacuum_into(engine, backup)
-        with engine.connect().execution_options(tollgate_begin=self._write_begin) as conn, conn.begin():
+        with self._schema_transaction(engine) as conn:
+            found = _version_in(conn) or 0  # another process may have migrated it while we waited
+            if found >= SCHEMA_VERSION:
+                return
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](conn)
             conn.execute(
@@ -222,8 +370,10 @@ class Database:
         return "BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"
 
     @contextmanager
-    def _session(self, begin: str, *, commit: bool) -> Iterator[Session]:
+    def _session(self, begin: str, *, commit: bool, snapshot: bool = False) -> Iterator[Session]:
         engine = self.engine.execution_options(tollgate_begin=begin)
+        if snapshot and engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
         try:
             with Session(bind=engine, expire_on_commit=False, autoflush=False) as session:
                 session.begin()
@@ -242,26 +392,35 @@ class Database:
         return self._session(self._write_begin, commit=not dry_run)
 
     def read(self) -> Any:
-        """A session in one read transaction: a consistent snapshot, never blocking writers (WAL).
-        It ends with COMMIT (nothing to write) so the objects read stay loaded."""
-        return self._session("BEGIN", commit=True)
+        """A session in one read transaction: a consistent snapshot, never blocking writers (WAL;
+        PostgreSQL: REPEATABLE READ). It ends with COMMIT (nothing to write) so the objects read
+        stay loaded."""
+        return self._session("BEGIN", commit=True, snapshot=True)
 
     def info(self) -> dict[str, Any]:
-        """Path, schema version, file size and row counts per table."""
+        """Location, engine and its version, schema version, size and row counts per table."""
         engine = self.engine
         models.load_all()
         counts: dict[str, int] = {}
+        size = None
         with engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:
                 counts[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
             version = self.schema_version(conn)
-            journal_mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar() if self.is_sqlite else None
-        size = None
+            if self.is_sqlite:
+                journal_mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                server_version = conn.exec_driver_sql("SELECT sqlite_version()").scalar()
+            else:
+                journal_mode = None
+                server_version = conn.exec_driver_sql("SHOW server_version").scalar()
+                if engine.dialect.name == "postgresql":
+                    size = conn.execute(select(func.pg_database_size(func.current_database()))).scalar()
         if self.path is not None:
             size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return {
-            "location": self.location,
+            "location": self.display_location,
             "engine": engine.dialect.name,
+            "server_version": server_version,
             "schema_version": version,
             "size_bytes": size,
             "journal_mode": journal_mode,
@@ -271,7 +430,11 @@ class Database:
     def backup(self, target: Path) -> Path:
         """A consistent copy of the whole database (VACUUM INTO), written to a temp file then renamed."""
         if self.path is None:
-            raise StorageError("db backup copies SQLite files; for PostgreSQL use pg_dump.")
+            raise StorageError(
+                "db backup copies SQLite files; back a PostgreSQL database up with pg_dump.",
+                hint="For example: pg_dump --format=custom --file=tollgate.dump 'postgresql://USER@HOST/DATABASE'"
+                " (or `tollgate db copy URL FILE` for a SQLite copy).",
+            )
         target = Path(target).expanduser()
         if target.exists():
             raise StorageError(f"{target} already exists.", hint="Choose a new file name; nothing was overwritten.")
@@ -289,6 +452,22 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _version_in(conn: Connection) -> int | None:
+    """The schema version recorded in the database, or None when it has no meta table."""
+    has_meta = conn.exec_driver_sql(_HAS_META[conn.dialect.name]).first() is not None
+    if not has_meta:
+        return None
+    value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar()
+    return int(value or 0)
+
+
+def create_schema(conn: Connection) -> None:
+    """Create every table of the current schema and record its version (in the caller's transaction)."""
+    models.load_all()
+    SQLModel.metadata.create_all(conn)
+    conn.execute(models.Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
 def integrity_check(path: Path) -> str:

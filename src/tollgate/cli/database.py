@@ -25,7 +25,7 @@ def path() -> None:
 
 @app.command("info")
 def info(as_json: Json = False) -> None:
-    """Show the database's location, schema version, size and row counts.
+    """Show the database's location, engine and its version, schema version, size and row counts.
 
     Example: tollgate db info --json
     """
@@ -37,6 +37,7 @@ def info(as_json: Json = False) -> None:
         [
             ("location", data["location"]),
             ("engine", data["engine"]),
+            ("server version" if data["engine"] == "postgresql" else "engine version", data["server_version"]),
             ("schema version", data["schema_version"]),
             ("size", f"{data['size_bytes']:,} bytes" if data["size_bytes"] is not None else "-"),
             ("journal mode", data["journal_mode"] or "-"),
