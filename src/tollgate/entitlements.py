@@ -30,9 +30,11 @@ Checks (`check`, `consume`):
 - metered: unlimited -> allowed; hard limit -> allowed while used + quantity <= limit; soft limit ->
   always allowed, and `overage` says how far past the allowance the period is (would be, for check).
 - `consume` checks and records in ONE write transaction (BEGIN IMMEDIATE, taken before the usage is
-  read), so concurrent callers can never push usage past a hard limit. Past a hard limit it RETURNS
-  the denied result (allowed False, nothing recorded); it does not raise. With an idempotency key
-  that was already recorded (a retry), nothing is recorded again and the result is allowed.
+  read; on PostgreSQL, a transaction-scoped advisory lock on the customer and feature, taken before
+  the usage is read: `db.lock_customer_feature`), so concurrent callers can never push usage past a
+  hard limit. Past a hard limit it RETURNS the denied result (allowed False, nothing recorded); it
+  does not raise. With an idempotency key that was already recorded (a retry), nothing is recorded
+  again and the result is allowed.
 - `used`/`remaining` are the period's figures before the request for `check`, after it for an
   allowed `consume`.
 """
@@ -709,6 +711,7 @@ def consume(
     same customer, feature and quantity is a retry: allowed, nothing recorded again
     (`recorded` False). The same key for a different event: Conflict."""
     from tollgate import identifiers
+    from tollgate.db import lock_customer_feature
     from tollgate.money import to_micros
     from tollgate.usage_store import insert_event, stored_event
 
@@ -721,6 +724,7 @@ def consume(
             hint="Use check without --consume.",
         )
     row, override = _customer_ref(session, customer, ref.id)
+    lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: what BEGIN IMMEDIATE does on SQLite
     if key is not None:
         _check_key(key)
         previous = stored_event(session, key)
