@@ -13,6 +13,7 @@ from tollgate.cli.context import Json, tollgate
 app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.", no_args_is_help=True)
 
 _VERBS = {"create": "Created", "update": "Updated", "archive": "Archived"}
+_SHOWN = 50
 _WOULD = {"create": "Would create", "update": "Would update", "archive": "Would archive"}
 
 
@@ -58,10 +59,12 @@ def import_(
             title=f"Plan for {file} (dry run: nothing written)",
         )
     elif result.changed:
-        for change in result.changes:
-            if change.action != "unchanged":
-                detail = f" ({', '.join(change.fields)})" if change.fields else ""
-                output.say(f"{_VERBS[change.action]} {change.kind} {change.identifier}{detail}.")
+        done = [change for change in result.changes if change.action != "unchanged"]
+        for change in done[:_SHOWN]:
+            detail = f" ({', '.join(change.fields)})" if change.fields else ""
+            output.say(f"{_VERBS[change.action]} {change.kind} {change.identifier}{detail}.")
+        if len(done) > _SHOWN:
+            output.say(f"... and {len(done) - _SHOWN} more (--json lists every change).")
     if result.not_in_file:
         shown = ", ".join(result.not_in_file[:10]) + (" ..." if len(result.not_in_file) > 10 else "")
         output.notice(
