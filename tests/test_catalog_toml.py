@@ -407,3 +407,13 @@ def test_download_checksum_is_checked(cli, tmp_path):
     sha = cli("plan", "show", "pro", "--json").json()["downloads"][0]["sha256"]
     by_content = BASE + f'\n[[plans.pro.downloads]]\nname = "App"\nsha256 = "{sha}"\nsize = 7\n'
     assert cli("catalog", "import", str(write(tmp_path, by_content, "sha.toml"))).stdout.startswith("Nothing to change")
+
+
+def test_large_imports_list_fifty_changes_for_people(cli, tmp_path):
+    features = "".join(f'\n[features.f{i}]\nname = "F{i}"\ntype = "boolean"\n' for i in range(60))
+    result = cli("catalog", "import", str(write(tmp_path, "version = 1\n" + features)))
+    assert result.exit_code == 0, result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 52
+    assert lines[-2] == "... and 10 more (--json lists every change)."
+    assert lines[-1] == "Done: created 60; 0 unchanged."
