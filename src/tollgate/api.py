@@ -223,6 +223,9 @@ class Tollgate:
     # -- subscriptions and access -------------------------------------------------------------
     # Times may be datetimes (aware ones are converted to UTC; naive ones are UTC) or RFC 3339 text.
 
+    consume_patience: float = 30.0
+    """Seconds `consume` keeps trying to take the write lock while other writers hold it."""
+
     def add_subscription(
         self,
         customer: str,
@@ -316,7 +319,7 @@ class Tollgate:
 
         with self.db.write() as session:
             return overrides.set_override(session, customer=customer, feature=feature, value=_value_text(value),
-                                          hard=hard, expires=_moment(expires, "expiry"), note=note)
+                                          hard=hard, expires=_moment(expires, "date"), note=note)
 
     def unset_override(self, customer: str, feature: str) -> Any:
         from tollgate import overrides
@@ -364,12 +367,28 @@ class Tollgate:
 
         Returns the CheckResult. Past a hard limit it is the DENIED result (allowed False, nothing
         recorded): consume does not raise for a denial. `key` makes retries safe: a key already
-        recorded for the same event is not counted twice. Unknown customer or feature: NotFound."""
-        from tollgate import entitlements
+        recorded for the same event is not counted twice. Unknown customer or feature: NotFound.
 
-        with self.db.write() as session:
-            return entitlements.consume(session, customer=customer, feature=self._feature_ref(session, feature),
-                                        quantity=quantity, key=key)
+        Waiting for the write lock: up to `consume_patience` seconds (30) in all, then StorageError."""
+        import random
+        import time
+
+        from tollgate import entitlements
+        from tollgate.errors import StorageError
+
+        deadline = time.monotonic() + self.consume_patience
+        while True:
+            try:
+                with self.db.write() as session:
+                    return entitlements.consume(session, customer=customer, quantity=quantity, key=key,
+                                                feature=self._feature_ref(session, feature))
+            except StorageError as exc:
+                # SQLite's busy handler backs off to 100 ms sleeps and is not fair: under heavy contention
+                # one caller can wait out the whole busy timeout. The transaction did nothing (it failed
+                # taking the write lock, or rolled back), so a fresh attempt is safe.
+                if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0, 0.002))
 
     def customer_profile(self, identifier: str, *, at: datetime | str | None = None) -> Any:
         """A customer with its subscriptions and effective entitlements, read in one transaction.
@@ -609,12 +628,3 @@ def _value_text(value: Any) -> str:
 
         return format_decimal(value)
     return str(value)
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    """A moment as naive UTC (deliverables' `at`); None stays None (now)."""
-    if at is None:
-        return None
-    from tollgate.clock import to_utc_naive
-
-    return to_utc_naive(at)

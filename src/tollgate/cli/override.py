@@ -49,7 +49,7 @@ def set_(
     if expires is not None:
         from tollgate.clock import parse_moment
 
-        expiry = parse_moment(expires, what="expiry")
+        expiry = parse_moment(expires, what="date")
     view = tollgate().set_override(customer, feature, value, hard=hard, expires=expiry, note=note)
     if as_json:
         output.emit_json(view.to_dict())

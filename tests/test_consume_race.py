@@ -1,0 +1,84 @@
+"""Process-level: many processes consuming at once can never push usage past a hard limit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROCESSES = 8
+ATTEMPTS = 300
+ALLOWANCE = 1000
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from tollgate import Tollgate
+
+    db, go = sys.argv[1], sys.argv[2]
+    tg = Tollgate(db)
+    tg.check("acme", "api-calls")  # open the database and warm up before the start line
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    allowed = denied = 0
+    errors = []
+    for _ in range({attempts}):
+        try:
+            result = tg.consume("acme", "api-calls", 1)
+        except Exception as exc:  # counted and reported: the test expects none
+            errors.append(f"{{type(exc).__name__}}: {{exc}}")
+            continue
+        if result.allowed:
+            allowed += 1
+        else:
+            denied += 1
+    tg.close()
+    print(json.dumps({{"allowed": allowed, "denied": denied, "errors": errors}}))
+    """
+).format(attempts=ATTEMPTS)
+
+
+@pytest.mark.slow
+def test_concurrent_consumers_never_exceed_a_hard_allowance(tmp_path):
+    from tollgate import Tollgate
+    from tollgate.db import integrity_check
+
+    db = tmp_path / "race.db"
+    with Tollgate(db) as tg:
+        tg.create_product("API", identifier="api")
+        tg.create_feature("API calls", type="metered", identifier="api-calls")
+        tg.create_plan("metered", product="api", feature_values=[f"api-calls={ALLOWANCE}"], hard=["api-calls"])
+        tg.add_customer("Acme", identifier="acme")
+        tg.add_subscription("acme", "metered")
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(go)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(PROCESSES)
+    ]
+    go.touch()
+    reports, stderr = [], ""
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        stderr += err
+        assert worker.returncode == 0, err
+        reports.append(json.loads(out))
+    errors = [e for report in reports for e in report["errors"]]
+    assert errors == []
+    assert "locked" not in stderr.lower() and "Traceback" not in stderr
+    assert sum(r["allowed"] for r in reports) == ALLOWANCE
+    assert sum(r["denied"] for r in reports) == PROCESSES * ATTEMPTS - ALLOWANCE
+    conn = sqlite3.connect(db)
+    try:
+        count, total = conn.execute("SELECT COUNT(*), SUM(quantity_micros) FROM usage_event").fetchone()
+    finally:
+        conn.close()
+    assert (count, total) == (ALLOWANCE, ALLOWANCE * 1_000_000)
+    assert integrity_check(db) == "ok"
+    with Tollgate(db) as tg:
+        final = tg.check("acme", "api-calls")
+        assert not final.allowed and final.used == ALLOWANCE and final.remaining == 0
