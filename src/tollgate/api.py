@@ -628,3 +628,12 @@ def _value_text(value: Any) -> str:
 
         return format_decimal(value)
     return str(value)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """A moment as naive UTC (deliverables' `at`); None stays None (now)."""
+    if at is None:
+        return None
+    from tollgate.clock import to_utc_naive
+
+    return to_utc_naive(at)
