@@ -637,3 +637,10 @@ def _utc(at: datetime | None) -> datetime | None:
     from tollgate.clock import to_utc_naive
 
     return to_utc_naive(at)
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    """A StorageError that means "the database is locked" (busy), as opposed to any other failure."""
+    original = getattr(exc.__context__, "orig", exc.__context__)
+    text = str(original).lower() if original is not None else str(exc).lower()
+    return "locked" in text or "busy" in text
