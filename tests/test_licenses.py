@@ -432,6 +432,28 @@ def test_canceling_one_purchase_leaves_the_other_keys_alone(shop):
     assert shop.validate_license(other).valid
 
 
+def test_a_plan_change_to_a_licensed_plan_issues_a_key(shop):
+    sub, key = buy(shop, plan="plain")
+    assert key is None
+    shop.edit_subscription(sub.id, plan="app")
+    [lic] = shop.licenses(customer="acme")
+    assert lic["subscription"] == sub.id and lic["plan"] == "app" and lic["status"] == "active"
+    shop.edit_subscription(sub.id, plan="plain")
+    shop.edit_subscription(sub.id, plan="app")
+    assert [x["key"] for x in shop.licenses(customer="acme")] == [lic["key"]]  # one key per purchase
+
+
+def test_a_key_issued_after_a_scheduled_cancel_ends_with_it(tg):
+    catalog(tg, interval="month")
+    tg.create_plan("plain-monthly", product="editor", prices=[("month", "USD", "7.00")])
+    sub, _ = buy(tg, plan="plain-monthly")
+    end = tg.cancel_subscription(sub.id, at_period_end=True).cancel_at
+    tg.edit_subscription(sub.id, plan="app")
+    [lic] = tg.licenses(customer="acme")
+    assert tg.validate_license(lic["key"]).valid
+    assert tg.validate_license(lic["key"], at=end).reason == "revoked"
+
+
 # -- customer show --------------------------------------------------------------------------------------
 
 

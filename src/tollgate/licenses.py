@@ -13,8 +13,9 @@ Decisions (also in the README):
   immediate cancel revokes them now; a cancel at period end writes the period end into `revoked_at`
   (the key keeps working until then, and `license show` says when it stops). The `status` column
   says `revoked` only once a revoke is in effect at the time it was written; readers always use
-  `status_at`. Resuming a subscription (undoing a cancel at period end) lifts a scheduled revoke
-  (`restore_for_subscription`).
+  `status_at`. Ending a subscription by status (`sub edit --status canceled|expired`) revokes too.
+- A plan change (`sub edit --plan`) to a plan with a license policy issues a key when the
+  subscription has none; a key already issued stays as it is (its plan is the one it was bought on).
 - Activations: an instance name -> a random instance id (`inst_...`). Activating a name that is
   already active on the key returns that activation (an application re-activating the same machine
   does not use another seat). Past the activation limit, activation is refused. Deactivation keeps
@@ -325,6 +326,7 @@ def issue_for_subscription(session: Session, *, subscription: Subscription, now:
             "subscription_id": subscription.id,
             "activation_limit": policy.activation_limit,
             "expires_at": add_duration(subscription.start_at, policy.expires_after),
+            "revoked_at": subscription.cancel_at,  # a subscription already set to end: its key ends with it
         },
         now=now,
     )
@@ -363,21 +365,6 @@ def revoke_for_subscription(
         )
     session.flush()
     return changed
-
-
-def restore_for_subscription(session: Session, *, subscription: Subscription, now: datetime | None = None) -> list[License]:
-    """Lift the scheduled (not yet effective) revokes of a subscription's keys: a cancel was undone."""
-    now = now or utcnow()
-    restored = []
-    for license in list_licenses(session, subscription_id=subscription.id):
-        if license.status == "active" and license.revoked_at is not None and license.revoked_at > now:
-            license.revoked_at = None
-            session.add(license)
-            restored.append(license)
-            journal.record(session, action="license.restore", object_type="license", object_id=license.key,
-                           customer_id=license.customer_id, details={"subscription": subscription.public_id}, at=now)
-    session.flush()
-    return restored
 
 
 # -- validation (for applications) ------------------------------------------------------------------------

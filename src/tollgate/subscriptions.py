@@ -558,10 +558,13 @@ def edit_subscription(
         session.flush()
         journal.record(session, action="subscription.update", object_type="subscription", object_id=sub.public_id,
                        customer_id=sub.customer_id, details=changes, at=now)
-    if sub.status in ENDED_STATUSES:
+    if sub.status in ENDED_STATUSES or "plan" in changes:
         from tollgate import licenses
 
-        licenses.revoke_for_subscription(session, subscription=sub, at=sub.cancel_at, now=now)  # access ended
+        if sub.status in ENDED_STATUSES:
+            licenses.revoke_for_subscription(session, subscription=sub, at=sub.cancel_at, now=now)  # access ended
+        else:
+            licenses.issue_for_subscription(session, subscription=sub, now=now)  # a licensed plan: its key, if none
     return sub
 
 
