@@ -387,6 +387,9 @@ class Validation:
     activations: int = 0
     instance_id: str | None = None
 
+    def __bool__(self) -> bool:
+        return self.valid
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
