@@ -267,20 +267,7 @@ class Database:
 
     def _open(self) -> Engine:
         try:
-            if self.path is not None:
-                if not self.path.exists():
-                    if not self.create:
-                        raise StorageError(f"There is no tollgate database at {self.location}.",
-                                           hint="Check the path.")
-                    _create_private_file(self.path)
-                engine = _sqlite_engine(self.path)
-            elif self.is_postgres:
-                engine = _postgres_engine(self.location)
-            else:
-                raise StorageError(
-                    f"{self.display_location} is neither a SQLite file nor a PostgreSQL URL.",
-                    hint="Use a file path, sqlite:///PATH or postgresql://USER@HOST/DATABASE.",
-                )
+            engine = self.bare_engine()
             try:
                 self._prepare_schema(engine)
             except BaseException:
@@ -289,8 +276,27 @@ class Database:
             return engine
         except DBAPIError as exc:
             raise storage_error(exc, self.location) from None
+
+    def bare_engine(self) -> Engine:
+        """An engine on the location with nothing read or created in it yet (a new SQLite file is
+        created empty, 0600). For `db copy`, which creates the target's schema in its own transaction;
+        everything else uses `engine` (created, checked, migrated)."""
+        try:
+            if self.path is not None:
+                if not self.path.exists():
+                    if not self.create:
+                        raise StorageError(f"There is no tollgate database at {self.location}.",
+                                           hint="Check the path.")
+                    _create_private_file(self.path)
+                return _sqlite_engine(self.path)
         except OSError as exc:
             raise StorageError(f"Cannot create the database at {self.location}: {exc.strerror}.") from None
+        if self.is_postgres:
+            return _postgres_engine(self.location)
+        raise StorageError(
+            f"{self.display_location} is neither a SQLite file nor a PostgreSQL URL.",
+            hint="Use a file path, sqlite:///PATH or postgresql://USER@HOST/DATABASE.",
+        )
 
     def _prepare_schema(self, engine: Engine) -> None:
         """Create a brand-new schema, check the version of an existing one, migrate an older one.
@@ -311,7 +317,7 @@ class Database:
                                    hint="Check the location.")
             models.load_all()
             with self._schema_transaction(engine) as conn:
-                if _version_in(conn) is None:  # another process may have created it while we waited
+                if schema_version_in(conn) is None:  # another process may have created it while we waited
                     create_schema(conn)
             return
         if found > SCHEMA_VERSION:
@@ -326,7 +332,7 @@ class Database:
     def _stored_version(engine: Engine) -> int | None:
         """The schema version recorded in the database, or None when it has no meta table."""
         with engine.connect() as conn:
-            return _version_in(conn)
+            return schema_version_in(conn)
 
     @contextmanager
     def _schema_transaction(self, engine: Engine) -> Iterator[Connection]:
@@ -354,7 +360,7 @@ class Database:
             backup = self.path.with_name(f"{self.path.name}.schema-{found}.{utcnow():%Y%m%dT%H%M%S}.bak")
             _vacuum_into(engine, backup)
         with self._schema_transaction(engine) as conn:
-            found = _version_in(conn) or 0  # another process may have migrated it while we waited
+            found = schema_version_in(conn) or 0  # another process may have migrated it while we waited
             if found >= SCHEMA_VERSION:
                 return
             for version in range(found + 1, SCHEMA_VERSION + 1):
@@ -454,7 +460,19 @@ class Database:
             self._engine = None
 
 
-def _version_in(conn: Connection) -> int | None:
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction on a Core connection, begun the way sessions begin (see `Database.write` and
+    `Database.read`): a write is BEGIN IMMEDIATE on SQLite; a read is a snapshot (REPEATABLE READ on
+    PostgreSQL). Committed at the end, rolled back on error."""
+    options: dict[str, Any] = {"tollgate_begin": "BEGIN IMMEDIATE" if write else "BEGIN"}
+    if engine.dialect.name == "postgresql" and not write:
+        options["isolation_level"] = "REPEATABLE READ"
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
+
+
+def schema_version_in(conn: Connection) -> int | None:
     """The schema version recorded in the database, or None when it has no meta table."""
     has_meta = conn.exec_driver_sql(_HAS_META[conn.dialect.name]).first() is not None
     if not has_meta:

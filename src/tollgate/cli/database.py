@@ -1,4 +1,4 @@
-"""`tollgate db ...`: where the database is, what is in it, and a consistent backup."""
+"""`tollgate db ...`: where the database is, what is in it, a consistent backup, and a copy to another one."""
 
 from __future__ import annotations
 
@@ -56,3 +56,57 @@ def backup(
     """
     target = tollgate().backup(file)
     output.say(f"Backed up the database to {target}.")
+
+
+@app.command("copy")
+def copy(
+    src: Annotated[str, typer.Argument(help="The database to copy: a file or a postgresql:// URL.")],
+    dst: Annotated[str, typer.Argument(help="Where to: a new file, or the URL of an empty PostgreSQL database.")],
+    as_json: Json = False,
+) -> None:
+    """Copy a whole database into a new or empty one: SQLite to PostgreSQL, PostgreSQL to SQLite.
+
+    Every table is copied in one transaction on DST, ids kept, then checked (row counts, usage
+    total, catalog export checksum) before it commits; on any difference nothing is written.
+    Downloads' files are copied into DST's data folder. SRC is read as one snapshot, so it can stay
+    in use meanwhile.
+
+    Example: tollgate db copy ~/.local/share/tollgate/tollgate.db postgresql://tollgate@db.internal/tollgate
+    """
+    from tollgate.copying import copy_database
+
+    update, bar = _copy_progress()
+    with bar:
+        result = copy_database(src, dst, progress=update)
+    if as_json:
+        output.emit_json(result.to_dict())
+        return
+    output.table(("table", "rows"), list(result.tables.items()), right=("rows",))
+    output.say(
+        f"Copied {result.rows:,} rows in {len(result.tables)} tables from {result.source} to {result.target}; "
+        f"row counts, usage total and catalog (sha256 {result.catalog_sha256[:12]}) match."
+    )
+    if result.blobs_copied:
+        output.say(f"Copied {result.blobs_copied} download file(s) into the target's data folder.")
+    if result.blobs_missing:
+        output.warn(f"{len(result.blobs_missing)} download file(s) were missing at the source and were not copied.")
+
+
+def _copy_progress():
+    """(progress callback, context) drawing one bar per table on stderr when it is a terminal."""
+    import sys
+    from contextlib import nullcontext
+
+    if not output.is_terminal(sys.stderr):
+        return None, nullcontext()
+    from rich.progress import Progress
+
+    bar = Progress(console=output.console(stderr=True), transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = bar.add_task(table, total=max(total, 1))
+        bar.update(tasks[table], completed=done if total else 1)
+
+    return update, bar
