@@ -165,8 +165,10 @@ def _rows(ctx, args, sql: str, params: tuple = ()) -> list[tuple]:
 
 def _label(*parts) -> str:
     """Help text for one candidate: one line, no control characters, not too long."""
-    text = " ".join(str(p) for p in parts if p not in (None, ""))
-    text = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    text = " ".join([str(p) for p in parts if p is not None and p != ""])
+    if not text.isprintable():  # rare: only then look at each character
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = text.strip()
     return text if len(text) <= 70 else text[:69] + "…"
 
 
