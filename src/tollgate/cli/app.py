@@ -55,8 +55,11 @@ class _LazyListing:
     def shell_complete(self, ctx: typer.Context, incomplete: str) -> list:
         from typer._click.shell_completion import CompletionItem
 
-        results = [CompletionItem(name, help=entry.get_short_help_str()) for name, entry in self._visible(incomplete)]
-        results.extend(super(TyperGroup, self).shell_complete(ctx, incomplete))  # the group's own options
+        # command names in alphabetical order (the shell scripts keep tollgate's order, which for
+        # identifiers is a ranking), then the group's own options
+        visible = sorted(self._visible(incomplete), key=lambda pair: pair[0])
+        results = [CompletionItem(name, help=entry.get_short_help_str()) for name, entry in visible]
+        results.extend(super(TyperGroup, self).shell_complete(ctx, incomplete))
         return results
 
 
