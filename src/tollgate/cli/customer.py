@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
-from tollgate.cli.complete import complete_customer
+from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
 app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
@@ -187,7 +187,8 @@ def _show_deliverables(goods: dict) -> None:
 @app.command("import")
 def import_(
     file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).",
+                                                  autocompletion=complete_row_format)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would happen; write nothing.")] = False,
     as_json: Json = False,
 ) -> None:
