@@ -47,7 +47,7 @@ from tollgate.catalog import (
     validate_name,
 )
 from tollgate.clock import utcnow
-from tollgate.errors import InvalidInput
+from tollgate.errors import InvalidInput, StorageError
 from tollgate.grants import Grant, grant_from_value, parse_feature_type
 from tollgate.models import Feature, Journal, Plan, Product
 
@@ -799,6 +799,9 @@ def write_atomic(target: Path, text: str) -> None:
         raise InvalidInput(f"{target} is a folder.") from None
     except PermissionError:
         raise InvalidInput(f"{target} cannot be written (permission denied).") from None
+    except OSError as exc:  # a full disk, a read-only file system, an I/O error
+        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
+                           hint="Nothing was written; the file was left as it was.") from None
     finally:
         if temp.exists():
             temp.unlink()
