@@ -219,15 +219,31 @@ def lock_customer_feature(session: Session, customer_id: int, feature_id: int) -
         session.execute(select(func.pg_advisory_xact_lock(customer_id, feature_id)))
 
 
-def _vacuum_into(engine: Engine, target: Path) -> None:
+def _vacuum_into(engine: Engine, target: Path, *, shown: Path | None = None) -> None:
     """A consistent copy of a live SQLite database (VACUUM can't run inside a transaction, so this
-    uses the driver connection, which is in autocommit mode), made private (0600)."""
-    raw = engine.raw_connection()
+    uses the driver connection, which is in autocommit mode), private (0600) from its first byte:
+    the file is created empty first (VACUUM INTO fills an empty file). On failure (a full disk, a
+    read-only folder) the partial copy is removed and StorageError says why (naming `shown`, the
+    file the copy is for, when `target` is a temporary name)."""
+    import sqlite3
+
+    created = False
     try:
-        raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
-    finally:
-        raw.close()
-    os.chmod(target, 0o600)
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        created = True
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+        finally:
+            raw.close()
+        os.chmod(target, 0o600)
+    except (sqlite3.Error, DBAPIError, OSError) as exc:
+        if created:
+            Path(target).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"Cannot write {shown or target}: {exc.strerror or exc}.",
+                               hint="Nothing was written.") from None
+        raise storage_error(exc, str(shown or target)) from None
 
 
 _HAS_META = {
@@ -445,13 +461,17 @@ class Database:
         if target.exists():
             raise StorageError(f"{target} already exists.", hint="Choose a new file name; nothing was overwritten.")
         partial = target.with_name(f".{target.name}.partial")
-        partial.unlink(missing_ok=True)
+        engine = self.engine
         try:
-            _vacuum_into(self.engine, partial)
+            partial.unlink(missing_ok=True)  # left by a backup that was killed
+        except OSError:
+            pass  # _vacuum_into says what is wrong with the folder
+        _vacuum_into(engine, partial, shown=target)  # removes what it wrote when it fails
+        try:
             os.replace(partial, target)
-        except DBAPIError as exc:
+        except OSError as exc:
             partial.unlink(missing_ok=True)
-            raise storage_error(exc, str(target)) from None
+            raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.", hint="Nothing was written.") from None
         return target
 
     def dispose(self) -> None:
