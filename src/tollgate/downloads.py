@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal
 from tollgate.clock import utcnow
-from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
+from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.models import Customer, Plan, PlanDownload
 
 MAX_NAME = 200
@@ -281,13 +281,17 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
         try:
             digest = hashlib.sha256()
             size = 0
-            with os.fdopen(fd, "wb") as out:
-                while chunk := handle.read(BUFFER):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := handle.read(BUFFER):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as exc:  # a full disk, an I/O error: the partial copy is removed below
+                raise StorageError(f"Cannot write {grant.name} into '{folder}': {exc.strerror or exc}.",
+                                   hint="Nothing was written; free some space and try again.") from None
             if size != grant.size or digest.hexdigest() != grant.sha256:
                 raise DownloadRefused(
                     f"The stored file of {grant.download_id} ({grant.name}) is corrupted: it is {size:,} bytes with "
