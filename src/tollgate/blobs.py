@@ -105,16 +105,20 @@ def copy_blob(sha256: str, target: str | os.PathLike, *, data_dir: Path) -> Path
     if not source.is_file():
         raise InvalidInput(f"The content {sha256} is not in the store at {data_dir / 'blobs'}.")
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    temp_name = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, _BUFFER)
             dst.flush()
             os.fsync(dst.fileno())
         os.replace(temp_name, target)
+    except OSError as exc:  # a full disk, a read-only file system, permissions
+        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
+                           hint="Nothing was written there.") from None
     finally:
-        if os.path.exists(temp_name):
+        if temp_name is not None and os.path.exists(temp_name):
             os.unlink(temp_name)
     return target
 
