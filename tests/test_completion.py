@@ -566,3 +566,15 @@ def test_many_matches_are_capped_but_keep_the_true_common_prefix(seeded, monkeyp
     # the first and last matches are always there, so a shell never inserts "acme-a" when "acz" exists
     assert "acz" in found and len(found) <= 5
     assert os.path.commonprefix(found) == "ac"
+
+
+def test_a_completer_never_raises_whatever_it_is_given(seeded):
+    class Hostile:
+        def __getattr__(self, name):
+            raise RuntimeError("boom")
+
+    completers = [getattr(complete, name) for name in complete.__all__ if name.startswith("complete_")]
+    assert len(completers) >= 18
+    for completer in completers:
+        assert completer(Hostile(), None, "x") == [], completer.__name__
+        assert completer(None, [], None) is not None, completer.__name__

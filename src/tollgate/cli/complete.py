@@ -177,6 +177,21 @@ def _fixed(choices, incomplete: str) -> list[tuple[str, str]]:
     return [(value, help_) for value, help_ in choices if value.startswith(incomplete)]
 
 
+def _never_raises(completer):
+    """Whatever goes wrong inside a completer (a strange context, a broken file), TAB just offers
+    nothing: a completion must never print a traceback into the user's shell."""
+    from functools import wraps  # already imported by typer: free
+
+    @wraps(completer)
+    def safe(ctx, args, incomplete):
+        try:
+            return completer(ctx, args, incomplete)
+        except Exception:
+            return []
+
+    return safe
+
+
 # -- the queries ------------------------------------------------------------------------------------
 # Every statement is fixed text with bound parameters (no SQL is built from strings). Each kind of
 # identifier has two:
@@ -391,24 +406,28 @@ def _archived(status) -> str:
 # -- identifiers ------------------------------------------------------------------------------------
 
 
+@_never_raises
 def complete_customer(ctx, args, incomplete):
     """Customer identifiers, active ones first; help: the name (archived ones say so)."""
     rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES)
     return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
+@_never_raises
 def complete_active_customer(ctx, args, incomplete):
     """Active customers only (for commands that refuse archived ones: new subscriptions, usage)."""
     rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES, preferred_only=True)
     return [(ident, _label(name)) for ident, name, _status in rows]
 
 
+@_never_raises
 def complete_product(ctx, args, incomplete):
     """Product identifiers, active ones first."""
     rows = _ranked(ctx, args, incomplete, PRODUCT_RANKED, PRODUCT_EDGES)
     return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
+@_never_raises
 def complete_plan(ctx, args, incomplete):
     """Plan identifiers, active ones first; help: the plan's name and product."""
     rows = _ranked(ctx, args, incomplete, PLAN_RANKED, PLAN_EDGES)
@@ -418,6 +437,7 @@ def complete_plan(ctx, args, incomplete):
     ]
 
 
+@_never_raises
 def complete_feature(ctx, args, incomplete):
     """Feature identifiers (every type); help: name and type."""
     rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(0,))
@@ -426,6 +446,7 @@ def complete_feature(ctx, args, incomplete):
     ]
 
 
+@_never_raises
 def complete_metered_feature(ctx, args, incomplete):
     """Metered feature identifiers only (usage report/show, --hard, --reset)."""
     rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(1,))
@@ -435,24 +456,28 @@ def complete_metered_feature(ctx, args, incomplete):
     ]
 
 
+@_never_raises
 def complete_subscription(ctx, args, incomplete):
     """Subscription ids (sub_...), live ones first; only the customer's when one was typed earlier."""
     rows = _ranked(ctx, args, incomplete, SUBSCRIPTION_RANKED, SUBSCRIPTION_EDGES, filters=_customer_on_line(ctx))
     return [(pid, _label(customer, "on", plan, f"({status})")) for pid, customer, plan, status in rows]
 
 
+@_never_raises
 def complete_license(ctx, args, incomplete):
     """License keys, active ones first; only the customer's when one was typed earlier."""
     rows = _ranked(ctx, args, incomplete, LICENSE_RANKED, LICENSE_EDGES, filters=_customer_on_line(ctx))
     return [(key, _label(customer, plan, f"({status})")) for key, customer, plan, status in rows]
 
 
+@_never_raises
 def complete_download(ctx, args, incomplete):
     """Download ids (dl_...), enabled ones first; after a customer, those of the plans they are on."""
     rows = _ranked(ctx, args, incomplete, DOWNLOAD_RANKED, DOWNLOAD_EDGES, filters=_customer_on_line(ctx))
     return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 
+@_never_raises
 def complete_link(ctx, args, incomplete):
     """Link ids (ln_...), those of active plans first; help: the link's name and plan."""
     rows = _ranked(ctx, args, incomplete, LINK_RANKED, LINK_EDGES)
@@ -470,6 +495,7 @@ def _plan_prices(ctx, args, sql: str) -> list[str]:
     return [row[0] for row in _rows(ctx, args, sql, (plan,)) if row[0]]
 
 
+@_never_raises
 def complete_interval(ctx, args, incomplete):
     """Billing intervals; after a plan on the line (sub add CUSTOMER PLAN --interval), the plan's own."""
     known = dict(INTERVALS)
@@ -488,6 +514,7 @@ def _iso_currencies() -> list[str]:
         return sorted(COMMON_CURRENCIES)
 
 
+@_never_raises
 def complete_currency(ctx, args, incomplete):
     """ISO 4217 codes: the plan's own currencies after a plan on the line; otherwise the currencies
     already used in this database first, then the rest."""
@@ -500,26 +527,32 @@ def complete_currency(ctx, args, incomplete):
     return _fixed(out, incomplete)
 
 
+@_never_raises
 def complete_feature_type(ctx, args, incomplete):
     return _fixed(FEATURE_TYPES, incomplete)
 
 
+@_never_raises
 def complete_reset(ctx, args, incomplete):
     return _fixed(RESETS, incomplete)
 
 
+@_never_raises
 def complete_subscription_status(ctx, args, incomplete):
     return _fixed(SUBSCRIPTION_STATUSES, incomplete)
 
 
+@_never_raises
 def complete_usage_period(ctx, args, incomplete):
     return _fixed(USAGE_PERIODS, incomplete)
 
 
+@_never_raises
 def complete_row_format(ctx, args, incomplete):
     return _fixed(ROW_FORMATS, incomplete)
 
 
+@_never_raises
 def complete_price_model(ctx, args, incomplete):
     return _fixed(PRICE_MODELS, incomplete)
 
