@@ -34,6 +34,7 @@ class Tollgate:
         self.db = Database(db)
 
     def close(self) -> None:
+        self._release_access()
         self.db.dispose()
 
     def __enter__(self) -> Tollgate:
@@ -357,8 +358,9 @@ class Tollgate:
         from tollgate import entitlements
 
         moment = _moment(at, "time")
-        with self.db.read() as session:
-            return entitlements.check(session, customer=customer, feature=self._feature_ref(session, feature),
+        access = self._access()
+        with access.transaction():
+            return entitlements.check(access, customer=customer, feature=self._feature_ref(access, feature),
                                       quantity=quantity, at=moment)
 
     def consume(self, customer: str, feature: str, quantity: Any = 1, key: str | None = None) -> Any:
@@ -406,6 +408,26 @@ class Tollgate:
                 subscriptions=subscriptions.views(session, subs, at=moment),
                 entitlements=entitlements.effective_entitlements(session, customer=identifier, at=moment),
             )
+
+    def _access(self) -> Any:
+        """This thread's entitlements.AccessConnection (check's read transactions run on it)."""
+        import os
+        import threading
+
+        from tollgate.entitlements import AccessConnection
+
+        local = self.__dict__.get("_access_local") or self.__dict__.setdefault("_access_local", threading.local())
+        access = getattr(local, "connection", None)
+        engine = self.db.engine
+        if access is None or access.engine is not engine or access.pid != os.getpid():
+            access = local.connection = AccessConnection(engine, self.db.location)
+        return access
+
+    def _release_access(self) -> None:
+        local = self.__dict__.pop("_access_local", None)
+        access = getattr(local, "connection", None) if local is not None else None
+        if access is not None:
+            access.close()
 
     def _feature_ref(self, session: Any, feature: str) -> Any:
         cache = self.__dict__.setdefault("_features", {})

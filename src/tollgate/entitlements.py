@@ -41,13 +41,14 @@ Checks (`check`, `consume`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlmodel import Session
 
 from tollgate import journal
@@ -62,10 +63,12 @@ from tollgate.models import (
     PlanEntitlement,
     Subscription,
     SubscriptionFeature,
+    UsageEvent,
 )
 from tollgate.periods import Period, reset_period
 
 LIVE_STATUSES = ("trialing", "active", "past_due")
+ENDED_STATUSES = ("canceled", "expired")
 ZERO = Decimal(0)
 
 C = Customer.__table__
@@ -75,6 +78,9 @@ P = Plan.__table__
 PE = PlanEntitlement.__table__
 S = Subscription.__table__
 SF = SubscriptionFeature.__table__
+U = UsageEvent.__table__
+OPEN_START = datetime(1, 1, 1)
+OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
 
 
 # -- results ---------------------------------------------------------------------------------------------
@@ -255,10 +261,8 @@ def live_condition(at: Any):
 
     Trialing/active/past_due subscriptions are live until their `cancel_at` (if any); canceled and
     expired ones were live until their `cancel_at` (so `--at` in the past sees them)."""
-    return and_(
-        S.c.start_at <= at,
-        or_(and_(S.c.status.in_(LIVE_STATUSES), S.c.cancel_at.is_(None)), S.c.cancel_at > at),
-    )
+    live_status = and_(*(S.c.status != status for status in ENDED_STATUSES))  # trialing/active/past_due
+    return and_(S.c.start_at <= at, or_(and_(live_status, S.c.cancel_at.is_(None)), S.c.cancel_at > at))
 
 
 _GRANT_COLUMNS = (
@@ -327,6 +331,150 @@ _OLDEST_LIVE = (
     .limit(1)
 )
 _FEATURE = select(F.c.id, F.c.identifier, F.c.type, F.c.unit).where(F.c.identifier == bindparam("identifier"))
+_USED = select(func.coalesce(func.sum(U.c.quantity_micros), 0).label("total")).where(
+    U.c.customer_id == bindparam("customer_id"),
+    U.c.feature_id == bindparam("feature_id"),
+    U.c.occurred_at >= bindparam("start"),
+    U.c.occurred_at < bindparam("end"),
+)
+
+
+class Prepared:
+    """A Core select compiled once per dialect and run on the driver's cursor of the session's own
+    connection (so inside the caller's transaction).
+
+    `check` is called hundreds of times a second; SQLAlchemy's per-execution bookkeeping (~60 µs)
+    costs several times more than these indexed queries. Parameters and results go through
+    SQLAlchemy's own bind/result processors for the dialect, so values round-trip exactly as they do
+    through Core, on SQLite and PostgreSQL alike. Driver errors are wrapped as SQLAlchemy's DBAPIError
+    (which the database layer turns into a StorageError)."""
+
+    def __init__(self, statement: Any) -> None:
+        from collections import namedtuple
+
+        self.statement = statement
+        self.row = namedtuple("Row", [c.key for c in statement.selected_columns])  # type: ignore[misc]
+        self._compiled: dict[tuple[str, str], tuple] = {}
+
+    def _for(self, dialect: Any) -> tuple:
+        key = (dialect.name, dialect.driver)
+        found = self._compiled.get(key)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = {}
+            for name, bind in compiled.binds.items():
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    binds[name] = processor
+            results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                            for c in self.statement.selected_columns)
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            found = (str(compiled), order, dict(compiled.params), binds, results if any(results) else None)
+            self._compiled[key] = found
+        return found
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        from sqlalchemy.exc import DBAPIError
+
+        dialect, driver = _driver(session)
+        sql, order, defaults, binds, results = self._for(dialect)
+        values = {**defaults, **params}
+        for name, processor in binds.items():
+            values[name] = processor(values[name])
+        args: Any = tuple(values[name] for name in order) if order is not None else values
+        try:
+            cursor = driver.cursor()
+            try:
+                cursor.execute(sql, args)
+                fetched = cursor.fetchall()
+            finally:
+                cursor.close()
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
+        make = self.row
+        if results is None:
+            return [make(*row) for row in fetched]
+        return [make(*(p(v) if p is not None else v for p, v in zip(results, row))) for row in fetched]
+
+    def first(self, session: Session, params: dict[str, Any]) -> Any:
+        found = self.rows(session, params)
+        return found[0] if found else None
+
+
+class AccessConnection:
+    """A DBAPI connection from the engine's pool (so with the database's pragmas), held for the
+    access path: `with access.transaction():` is ONE read transaction (BEGIN ... COMMIT) on it.
+
+    `Tollgate.check` keeps one per thread: an ORM Session's set-up and tear-down (~250 µs) costs more
+    than the whole check's queries, and applications call check hundreds of times a second. The
+    functions of this module accept it wherever they accept a Session on the check path. Driver
+    errors become StorageError, as in the database layer."""
+
+    def __init__(self, engine: Any, location: str) -> None:
+        import os
+
+        self.engine = engine
+        self.location = location
+        self.dialect = engine.dialect
+        self._fairy = engine.raw_connection()
+        self.driver = self._fairy.driver_connection
+        self.pid = os.getpid()
+        self.info: dict[str, Any] = {}
+        if self.dialect.name == "postgresql":  # one snapshot per check, as Database.read gives
+            self.dialect.set_isolation_level(self.driver, "REPEATABLE READ")
+
+    @contextmanager
+    def transaction(self) -> Iterator[AccessConnection]:
+        driver = self.driver
+        error = self.dialect.loaded_dbapi.Error
+        try:
+            if self.dialect.name == "sqlite":
+                driver.execute("BEGIN")
+            try:
+                yield self
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+        except error as exc:
+            from tollgate.db import storage_error
+
+            raise storage_error(exc, self.location) from None
+        except Exception as exc:  # a driver error wrapped by Prepared.rows
+            if isinstance(getattr(exc, "orig", None), error):
+                from tollgate.db import storage_error
+
+                raise storage_error(exc, self.location) from None
+            raise
+
+    def close(self) -> None:
+        try:
+            if self.dialect.name == "postgresql":  # back to the default before the pool reuses it
+                self.dialect.reset_isolation_level(self.driver)
+            self._fairy.close()
+        except Exception:  # noqa: BLE001 - closing is best effort (the pool may be gone)
+            pass
+
+
+def _driver(session: Any) -> tuple[Any, Any]:
+    """(dialect, DBAPI connection) of the session's current transaction, looked up once per transaction."""
+    if isinstance(session, AccessConnection):
+        return session.dialect, session.driver
+    transaction = session.get_transaction()
+    cached = session.info.get("tollgate.driver")
+    if cached is not None and cached[0] is transaction:
+        return cached[1], cached[2]
+    conn = session.connection()
+    found = (session.get_transaction(), conn.dialect, conn.connection.driver_connection)
+    session.info["tollgate.driver"] = found
+    return found[1], found[2]
+
+
+FAST_CUSTOMER_AND_OVERRIDE = Prepared(_CUSTOMER_AND_OVERRIDE)
+FAST_GRANTS_OF_FEATURE = Prepared(_GRANTS_OF_FEATURE)
+FAST_OLDEST_LIVE = Prepared(_OLDEST_LIVE)
+FAST_FEATURE = Prepared(_FEATURE)
+FAST_USED = Prepared(_USED)
 
 
 def _plan_grant(feature: str, ftype: str, row: Any) -> Grant:
@@ -462,14 +610,15 @@ def apply_override(feature: str, ftype: str, combined: Combined | None, override
 
 
 def lookup_feature(session: Session, identifier: str) -> FeatureRef:
-    row = session.execute(_FEATURE, {"identifier": identifier}).first()
+    row = FAST_FEATURE.first(session, {"identifier": identifier})
     if row is None:
         raise NotFound(f"No feature has the identifier '{identifier}'.", hint="See `tollgate feature list --all`.")
     return FeatureRef(row.id, row.identifier, row.type, row.unit)
 
 
 def _oldest_live_start(session: Session, customer_id: int, at: datetime) -> datetime | None:
-    return session.execute(_OLDEST_LIVE, {"customer_id": customer_id, "at": at}).scalar()
+    row = FAST_OLDEST_LIVE.first(session, {"customer_id": customer_id, "at": at})
+    return row.start_at if row is not None else None
 
 
 def _evaluate(
@@ -503,7 +652,7 @@ def _evaluate(
             remaining=None, sources=result.sources, feature_id=feature.id, unit=feature.unit, anchor=result.anchor,
             override_expires_at=override.expires_at if overridden else None,
         )
-    period = reset_period(grant.reset, at, anchor=result.anchor)
+    period = _current_period(grant.reset, at, result.anchor)
     used = usage_in(session, customer_id=customer_id, feature_id=feature.id, period=period) if with_usage else ZERO
     return EffectiveEntitlement(
         feature=feature.identifier, type="metered", value=None, limit=grant.limit, hard=grant.hard,
@@ -514,18 +663,34 @@ def _evaluate(
     )
 
 
-def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Period) -> Decimal:
-    """The sum of the customer's usage of a feature in the period (voids included)."""
-    from tollgate.money import from_micros
-    from tollgate.usage_store import period_total
+_PERIODS: dict[tuple[str, datetime | None], Period] = {}
 
-    return from_micros(period_total(session, customer_id=customer_id, feature_id=feature_id,
-                                    start=period.start, end=period.end))
+
+def _current_period(reset: str, at: datetime, anchor: datetime | None) -> Period:
+    """periods.reset_period, remembering the last period per (cadence, anchor): the answer is the same
+    for every moment inside it, and checks ask about "now" again and again."""
+    key = (reset, anchor)
+    period = _PERIODS.get(key)
+    if period is None or at not in period:
+        if len(_PERIODS) > 50_000:
+            _PERIODS.clear()
+        period = _PERIODS[key] = reset_period(reset, at, anchor=anchor)
+    return period
+
+
+def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Period) -> Decimal:
+    """The sum of the customer's usage of a feature in [period.start, period.end) (voids included):
+    `usage_store.period_total`'s sum, as a prepared statement on the hot path."""
+    from tollgate.money import from_micros
+
+    row = FAST_USED.first(session, {"customer_id": customer_id, "feature_id": feature_id,
+                                    "start": period.start or OPEN_START, "end": period.end or OPEN_END})
+    return from_micros(int(row.total))
 
 
 def _customer_ref(session: Session, customer: Customer | str, feature_id: int) -> tuple[Any, OverrideRow | None]:
     identifier = customer if isinstance(customer, str) else customer.identifier
-    row = session.execute(_CUSTOMER_AND_OVERRIDE, {"customer": identifier, "feature_id": feature_id}).first()
+    row = FAST_CUSTOMER_AND_OVERRIDE.first(session, {"customer": identifier, "feature_id": feature_id})
     if row is None:
         raise NotFound(
             f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
@@ -566,7 +731,7 @@ def _entitlement_of(
     session: Session, *, customer_id: int, feature: FeatureRef, override: OverrideRow | None, at: datetime,
     with_usage: bool = True,
 ) -> EffectiveEntitlement | None:
-    rows = session.execute(_GRANTS_OF_FEATURE, {"customer_id": customer_id, "feature_id": feature.id, "at": at}).all()
+    rows = FAST_GRANTS_OF_FEATURE.rows(session, {"customer_id": customer_id, "feature_id": feature.id, "at": at})
     contributions = [c for c in (_contribution(feature.identifier, feature.type, r) for r in rows) if c is not None]
     combined = combine(feature.identifier, feature.type, contributions)
     return _evaluate(session, customer_id=customer_id, feature=feature, combined=combined, override=override, at=at,
@@ -617,6 +782,8 @@ def effective_entitlements(
 
 def parse_quantity(quantity: Any) -> Decimal:
     """A positive exact quantity (int, decimal string or Decimal; never a float), to the millionth."""
+    if type(quantity) is int and 0 < quantity <= 1_000_000_000_000:
+        return Decimal(quantity)
     from tollgate.money import QUANTITY_PLACES, decimal_places, parse_decimal
 
     number = parse_decimal(quantity, what="the quantity")
