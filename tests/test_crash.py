@@ -1,0 +1,203 @@
+"""Crash safety: SIGKILL a real `tollgate` process at random moments and look at what is left.
+
+- `catalog import` of a large file: every time, the database passes integrity_check and holds all
+  of the import or none of it (every table's row count equals the count before or the count after
+  a complete import), and tollgate opens it again.
+- `catalog export FILE`: FILE is always the old complete file or the new complete file, never a
+  truncated one.
+
+The big inputs are generated once per module; each command's duration is measured by one complete
+run, and the kill moments are drawn from a seeded RNG, uniformly over that duration (start-up,
+parsing, validation, the write transaction and its commit all get their share).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only("SIGKILL of processes writing a SQLite file")]
+
+TRIALS = int(os.environ.get("TOLLGATE_CRASH_TRIALS", "20"))
+SEED = 20261121
+PLANS, FEATURES = 400, 20
+
+
+def catalog_text(plans: int, features: int, *, price_offset: int = 0) -> str:
+    kinds = ("metered", "boolean", "config")
+    lines = ["version = 1", "", "[products.app]", 'name = "App"', ""]
+    for f in range(features):
+        lines += [f"[features.f{f}]", f'name = "Feature {f}"', f'type = "{kinds[f % 3]}"', ""]
+    for p in range(plans):
+        lines += [f"[plans.p{p}]", 'product = "app"', f'name = "Plan {p}"', "prices = [",
+                  f'  {{ interval = "month", currency = "USD", amount = "{p + price_offset}.00" }},',
+                  f'  {{ interval = "year", currency = "EUR", amount = "{(p + price_offset) * 10}.00" }},',
+                  "]", "", f"[plans.p{p}.entitlements]"]
+        for f in range(features):
+            kind = kinds[f % 3]
+            if kind == "metered":
+                lines.append(f'f{f} = {{ limit = {1000 + p}, reset = "month", hard = {"true" if p % 2 else "false"}, '
+                             "alerts = [75, 90] }")
+            elif kind == "boolean":
+                lines.append(f"f{f} = {'true' if (p + f) % 2 else 'false'}")
+            else:
+                lines.append(f"f{f} = {p + f}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def tollgate(*args: str, db: Path) -> subprocess.Popen:
+    env = dict(os.environ, TOLLGATE_DB=str(db))
+    return subprocess.Popen([sys.executable, "-m", "tollgate", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def run_to_the_end(*args: str, db: Path) -> float:
+    """Run a command to its end; returns how long it took (seconds)."""
+    started = time.perf_counter()
+    proc = tollgate(*args, db=db)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    return time.perf_counter() - started
+
+
+class Schedule:
+    """Kill moments from a seeded RNG, uniform over the command's duration. The duration is measured
+    by a complete run, and measured again by every trial that finished before its kill (the machine
+    may have become faster since), so that the kills keep landing while the command runs."""
+
+    def __init__(self, seed: int, duration: float) -> None:
+        self.rng = random.Random(seed)
+        self.duration = duration
+
+    def kill(self, args: tuple[str, ...], db: Path) -> tuple[float, int]:
+        """Start the command and SIGKILL it at a random moment: (the moment, its exit status; -9 killed)."""
+        delay = self.rng.uniform(0, self.duration)
+        started = time.perf_counter()
+        proc = tollgate(*args, db=db)
+        try:
+            proc.wait(timeout=delay)
+            self.duration = time.perf_counter() - started  # it finished first: a fresh measurement
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -9), err.decode()
+        return delay, proc.returncode
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    """Row counts of every table, read the way the next process would (WAL recovered), after an
+    integrity check. Closing the last connection folds the WAL into the file."""
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("crash")
+
+
+@pytest.fixture(scope="module")
+def big_catalog(folder) -> Path:
+    path = folder / "big.toml"
+    path.write_text(catalog_text(PLANS, FEATURES), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def template(folder) -> Path:
+    """A tollgate database with a customer and a small catalog, closed (one file, no WAL)."""
+    from tollgate import Tollgate
+
+    path = folder / "template.db"
+    with Tollgate(path) as tg:
+        tg.add_customer("Acme", identifier="acme")
+        tg.create_product("Old", identifier="old")
+        tg.create_feature("Old feature", type="boolean", identifier="old-feature")
+        tg.create_plan("old-plan", product="old", feature_values=["old-feature=true"])
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="module")
+def imported(folder, big_catalog, template) -> tuple[Path, float, dict[str, int], dict[str, int]]:
+    """One complete import of the big catalog: (its database, how long it took, counts before, after)."""
+    before = table_counts(template)
+    complete = folder / "complete.db"
+    shutil.copy(template, complete)
+    duration = run_to_the_end("catalog", "import", str(big_catalog), db=complete)
+    after = table_counts(complete)
+    assert after["plan"] == before["plan"] + PLANS and after["plan_entitlement"] >= PLANS * FEATURES
+    return complete, duration, before, after
+
+
+def test_sigkill_during_catalog_import_leaves_all_or_nothing(folder, big_catalog, template, imported):
+    from tollgate import Tollgate
+
+    _, duration, before, after = imported
+    schedule = Schedule(SEED, duration)
+    outcomes: Counter[str] = Counter()
+    for trial in range(TRIALS):
+        db = folder / f"import-{trial}.db"
+        shutil.copy(template, db)
+        delay, status = schedule.kill(("catalog", "import", str(big_catalog)), db)
+        counts = table_counts(db)  # integrity_check ok, or it raises
+        if counts == before:
+            outcomes["none"] += 1
+        elif counts == after:
+            outcomes["all"] += 1
+        else:
+            changed = {t: (before[t], counts[t], after[t]) for t in counts if counts[t] != before[t]}
+            pytest.fail(f"trial {trial} (killed at {delay:.3f}s of {schedule.duration:.3f}s, status {status}): "
+                        f"part of the import is in the database (before, found, after): {changed}")
+        outcomes["killed" if status == -9 else "finished"] += 1
+        with Tollgate(db) as tg:  # tollgate opens what is left and works on it
+            assert tg.customer("acme").name == "Acme"
+        db.unlink()
+    print(f"catalog import ({duration:.2f}s), {TRIALS} kills: {dict(outcomes)}")
+    assert outcomes["none"] + outcomes["all"] == TRIALS
+    assert outcomes["killed"] >= TRIALS // 4, outcomes  # the kills did land while it ran
+
+
+def test_sigkill_during_catalog_export_leaves_the_old_or_the_new_file(folder, imported):
+    db = imported[0]
+    target = folder / "out" / "catalog.toml"
+    target.parent.mkdir()
+    old = catalog_text(40, 5, price_offset=7).encode()  # a different, complete catalog file
+    target.write_bytes(old)
+    duration = run_to_the_end("catalog", "export", str(target), db=db)
+    new = target.read_bytes()
+    assert new != old and new.startswith(b"# The tollgate catalog") and len(new) > 300_000
+
+    schedule = Schedule(SEED + 1, duration)
+    outcomes: Counter[str] = Counter()
+    for trial in range(TRIALS):
+        target.write_bytes(old)
+        delay, status = schedule.kill(("catalog", "export", str(target)), db)
+        found = target.read_bytes()
+        if found == old:
+            outcomes["old"] += 1
+        elif found == new:
+            outcomes["new"] += 1
+        else:
+            pytest.fail(f"trial {trial} (killed at {delay:.3f}s of {schedule.duration:.3f}s, status {status}): "
+                        f"{target} holds {len(found)} bytes, neither the old ({len(old)}) nor the new ({len(new)}) file")
+        outcomes["killed" if status == -9 else "finished"] += 1
+    leftovers = [p.name for p in target.parent.iterdir() if p != target]
+    print(f"catalog export ({duration:.2f}s), {TRIALS} kills: {dict(outcomes)}; temp files left: {len(leftovers)}")
+    assert all(name.startswith(".catalog.toml.") and name.endswith(".partial") for name in leftovers), leftovers
+    assert outcomes["killed"] >= TRIALS // 4, outcomes
