@@ -197,3 +197,30 @@ def test_library_feature_cache_still_sees_new_features(lib):
     assert not lib.check("acme", "later").allowed
     lib.set_override("acme", "later", True)
     assert lib.check("acme", "later").allowed
+
+
+def test_each_check_reads_a_fresh_snapshot_of_what_others_committed(lib, isolated_db):
+    from tollgate import Tollgate
+
+    assert lib.check("acme", "api-calls").used == 0
+    with Tollgate(isolated_db) as other:
+        other.consume("acme", "api-calls", 5)
+        other.set_override("acme", "api-calls", "7", hard=True)
+    result = lib.check("acme", "api-calls", 3)
+    assert (result.used, result.limit, result.allowed, result.source) == (Decimal(5), Decimal(7), False, "override")
+
+
+def test_check_from_many_threads_of_one_handle(lib):
+    from concurrent.futures import ThreadPoolExecutor
+
+    lib.consume("acme", "api-calls", 10)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        used = list(pool.map(lambda _: lib.check("acme", "api-calls").used, range(200)))
+    assert used == [Decimal(10)] * 200
+
+
+def test_a_closed_handle_reopens_on_the_next_check(lib):
+    assert lib.check("acme", "sso").allowed
+    lib.close()
+    assert lib.check("acme", "sso").allowed
+    assert lib.consume("acme", "api-calls", 1).recorded
