@@ -393,20 +393,18 @@ class Tollgate:
                 time.sleep(random.uniform(0, 0.002))
 
     def customer_profile(self, identifier: str, *, at: datetime | str | None = None) -> Any:
-        """A customer with its subscriptions and effective entitlements, read in one transaction.
-        Returns an object with `.customer`, `.subscriptions`, `.entitlements`."""
-        from types import SimpleNamespace
-
+        """A subscriptions.CustomerProfile: the customer, its subscriptions and effective entitlements,
+        read in one transaction."""
         from tollgate import entitlements, subscriptions
 
         moment = _moment(at, "time")
         with self.db.read() as session:
             customer = customers.get_customer(session, identifier)
             subs = subscriptions.list_subscriptions(session, customer=identifier, at=moment)
-            return SimpleNamespace(
+            return subscriptions.CustomerProfile(
                 customer=customer,
-                subscriptions=subscriptions.views(session, subs, at=moment),
-                entitlements=entitlements.effective_entitlements(session, customer=identifier, at=moment),
+                subscriptions=tuple(subscriptions.views(session, subs, at=moment)),
+                entitlements=tuple(entitlements.effective_entitlements(session, customer=identifier, at=moment)),
             )
 
     def _access(self) -> Any:

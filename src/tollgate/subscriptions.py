@@ -179,6 +179,15 @@ class SubscriptionView:
         }
 
 
+@dataclass(frozen=True)
+class CustomerProfile:
+    """A customer with its subscriptions and effective entitlements, read in one transaction."""
+
+    customer: Customer
+    subscriptions: tuple[SubscriptionView, ...]
+    entitlements: tuple[Any, ...]  # entitlements.EffectiveEntitlement
+
+
 def views(session: Session, subs: Sequence[Subscription], *, at: datetime | None = None) -> list[SubscriptionView]:
     """Views of subscriptions (in the given order), in three queries whatever their number."""
     from tollgate.grants import value_from_json
