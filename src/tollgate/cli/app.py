@@ -191,6 +191,10 @@ class TollgateGroup(_LazyListing, TyperGroup):
         except Exception as exc:  # a bug: say so in one line, details only with --debug
             if context.state.debug or _is_usage_error(exc):
                 raise
+            if _is_undecodable_text(exc):  # bad input, not a bug: exit 2 (the transaction rolled back)
+                shown = exc.object[:80].encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+                output.error(f"Some text given to tollgate is not valid UTF-8 ('{shown}'); nothing was written.")
+                raise typer.Exit(2) from None
             output.error(f"unexpected {type(exc).__name__}: {exc}. Run with --debug for details.")
             raise typer.Exit(EXIT_INTERNAL) from None
 
@@ -208,6 +212,13 @@ class TollgateGroup(_LazyListing, TyperGroup):
 def _is_usage_error(exc: Exception) -> bool:
     """Click's own usage errors (bad option, missing argument) pass through to be shown with usage."""
     return type(exc).__module__.startswith("typer")
+
+
+def _is_undecodable_text(exc: Exception) -> bool:
+    """Text that can't be stored or sent: an argument holding bytes that are not UTF-8 (Python keeps
+    them as lone surrogates, `\\udcff`), or a lone surrogate escape from a JSON file (`"\\ud800"`)."""
+    return (isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str)
+            and any("\ud800" <= ch <= "\udfff" for ch in exc.object[exc.start:exc.end]))
 
 
 app = typer.Typer(
