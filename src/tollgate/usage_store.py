@@ -4,30 +4,49 @@ batch ingest and `check --consume`.
 An event's key is its identity: `INSERT ... ON CONFLICT (key) DO NOTHING`, then, if nothing was
 inserted, the stored event is compared: the same payload is a harmless duplicate (a retry), a
 different payload under the same key is an error, never a silent skip.
+
+Batch ingest (`insert_event_rows`) hands tuples straight to the driver's executemany on SQLite, with
+times already in the text form SQLAlchemy stores (`time_encoder`): building a dict per row and
+letting SQLAlchemy convert each datetime costs more than the insert itself at a million rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, DateTime, Integer, String, column, func, select, table
 from sqlmodel import Session
 
 from tollgate.errors import Conflict
-from tollgate.models import UsageEvent
 
-EVENT = UsageEvent.__table__
+EVENT = table(
+    "usage_event",
+    column("id", Integer),
+    column("key", String),
+    column("customer_id", Integer),
+    column("feature_id", Integer),
+    column("quantity_micros", BigInteger),
+    column("occurred_at", DateTime),
+    column("recorded_at", DateTime),
+    column("voids", String),
+    column("reason", String),
+)
+"""The usage_event table (models.UsageEvent) as a lightweight Core table clause: defining the SQLModel
+classes costs ~0.1 s of start-up (usage reads pay none of it); tests/test_usage_store.py checks it
+matches the model."""
 PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 
 
 def _insert_ignoring_duplicates(session: Session):
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
 
 
 @dataclass(frozen=True)
@@ -57,10 +76,13 @@ def insert_event(
     recorded_at: datetime,
     voids: str | None = None,
     reason: str | None = None,
+    compare_time: bool = True,
 ) -> bool:
     """Record one event. True if inserted; False if the same event was already recorded under `key`.
 
-    Raises Conflict if `key` is taken by an event with a different customer, feature, quantity or time.
+    Raises Conflict if `key` is taken by an event with a different customer, feature, quantity or time
+    (the time is not compared with `compare_time=False`: for an event reported without a time, a retry
+    a moment later is the same event).
     """
     values = {
         "key": key,
@@ -75,7 +97,7 @@ def insert_event(
     inserted = session.execute(_insert_ignoring_duplicates(session), values).rowcount == 1
     if not inserted:
         existing = stored_event(session, key)
-        if existing is None or not same_payload(existing, values):
+        if existing is None or not same_payload(existing, values, compare_time=compare_time):
             raise Conflict(
                 f"The usage key '{key}' was already used for a different event.",
                 hint="Each event needs its own key; re-send an event only with exactly the same values.",
@@ -83,8 +105,9 @@ def insert_event(
     return inserted
 
 
-def same_payload(existing: StoredEvent, values: dict[str, Any]) -> bool:
-    return all(getattr(existing, name) == values[name] for name in PAYLOAD)
+def same_payload(existing: StoredEvent, values: dict[str, Any], *, compare_time: bool = True) -> bool:
+    names = PAYLOAD if compare_time else PAYLOAD[:-1]
+    return all(getattr(existing, name) == values[name] for name in names)
 
 
 def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -93,6 +116,85 @@ def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     return session.execute(_insert_ignoring_duplicates(session), list(rows)).rowcount
+
+
+ROW_COLUMNS = ("key", "customer_id", "feature_id", "quantity_micros", "occurred_at", "recorded_at")
+_SQLITE_INSERT_ROWS = (
+    "INSERT INTO usage_event (key, customer_id, feature_id, quantity_micros, occurred_at, recorded_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """The text SQLAlchemy stores for a naive datetime in SQLite: `2026-11-21 06:25:33.000000`."""
+    return moment.isoformat(" ", "microseconds")
+
+
+def time_encoder(session: Session) -> Callable[[datetime], Any]:
+    """How `insert_event_rows` wants times: text on SQLite (as SQLAlchemy writes them), else datetimes."""
+    return _sqlite_time if session.get_bind().dialect.name == "sqlite" else (lambda moment: moment)
+
+
+def insert_event_rows(session: Session, rows: Sequence[tuple]) -> int:
+    """Set-based insert of events given as `ROW_COLUMNS` tuples (times from `time_encoder`), in the
+    session's transaction; duplicates by key are skipped. Returns how many were inserted.
+
+    On SQLite this is the driver's executemany on the session's own connection (no per-row work in
+    SQLAlchemy); elsewhere a Core executemany."""
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "sqlite":
+        cursor = session.connection().connection.driver_connection.cursor()
+        try:
+            cursor.executemany(_SQLITE_INSERT_ROWS, rows)
+            return cursor.rowcount
+        finally:
+            cursor.close()
+    return insert_events(session, [dict(zip(ROW_COLUMNS, row)) for row in rows])
+
+
+BULK_CACHE_KIB = 64 * 1024
+"""SQLite page cache for a batch insert (the default 2 MiB thrashes on the unique index of keys)."""
+
+
+@contextmanager
+def bulk_cache(session: Session) -> Iterator[None]:
+    """A larger SQLite page cache on the session's connection while a batch insert runs, then the
+    previous size again (the connection goes back to the pool). Nothing on other databases."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    conn = session.connection().connection.driver_connection
+    previous = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+    conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB:d}")  # sql-format-ok: an int, not bindable
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    id: int
+    key: str
+    customer_id: int
+    feature_id: int
+    quantity_micros: int
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+def stored_rows(session: Session, keys: Iterable[str], *, batch: int = 500) -> dict[str, StoredRow]:
+    """The stored events under `keys` (those that exist), by key: set-based duplicate/conflict checks."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, StoredRow] = {}
+    columns = (EVENT.c.id, EVENT.c.key, EVENT.c.customer_id, EVENT.c.feature_id, EVENT.c.quantity_micros,
+               EVENT.c.occurred_at, EVENT.c.recorded_at)
+    for start in range(0, len(wanted), batch):
+        chunk = wanted[start : start + batch]
+        for row in session.execute(select(*columns).where(EVENT.c.key.in_(chunk))):
+            found[row.key] = StoredRow(*row)
+    return found
 
 
 def period_total(

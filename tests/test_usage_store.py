@@ -1,0 +1,81 @@
+"""usage_store: the lightweight table clauses match the models, set-based inserts, the time-blind
+duplicate check, the bulk page cache."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from tollgate.errors import Conflict
+
+
+def test_lightweight_tables_match_the_models():
+    from tollgate import usage, usage_store
+    from tollgate.models import Customer, Feature, Subscription, UsageEvent
+    from tollgate.models import Override
+
+    for clause, model in [(usage_store.EVENT, UsageEvent), (usage.C, Customer), (usage.F, Feature),
+                          (usage._SUBSCRIPTION, Subscription), (usage._OVERRIDE, Override)]:
+        real = model.__table__
+        assert clause.name == real.name
+        for column in clause.columns:
+            assert column.name in real.columns, (clause.name, column.name)
+            assert column.type._type_affinity is real.columns[column.name].type._type_affinity, column.name
+    assert set(usage_store.EVENT.columns.keys()) == set(UsageEvent.__table__.columns.keys())
+
+
+@pytest.fixture
+def ids(tg):
+    from sqlalchemy import text
+
+    tg.add_customer("Acme", identifier="acme")
+    tg.create_feature("API calls", type="metered", identifier="api-calls")
+    with tg.db.read() as session:
+        customer = session.execute(text("SELECT id FROM customer")).scalar_one()
+        feature = session.execute(text("SELECT id FROM feature")).scalar_one()
+    return customer, feature
+
+
+def test_insert_event_compares_time_only_when_asked(tg, ids):
+    from tollgate.usage_store import insert_event
+
+    customer, feature = ids
+    event = dict(customer_id=customer, feature_id=feature, quantity_micros=5_000_000,
+                 recorded_at=datetime(2026, 11, 1))
+    with tg.db.write() as session:
+        assert insert_event(session, key="k", occurred_at=datetime(2026, 11, 1, 10), **event) is True
+        assert insert_event(session, key="k", occurred_at=datetime(2026, 11, 1, 10), **event) is False
+        assert insert_event(session, key="k", occurred_at=datetime(2026, 11, 1, 11), compare_time=False,
+                            **event) is False
+        with pytest.raises(Conflict):
+            insert_event(session, key="k", occurred_at=datetime(2026, 11, 1, 11), **event)
+
+
+def test_insert_event_rows_skips_duplicates_and_counts(tg, ids):
+    from tollgate.usage_store import insert_event_rows, stored_rows, time_encoder
+
+    customer, feature = ids
+    with tg.db.write() as session:
+        encode = time_encoder(session)
+        at, now = encode(datetime(2026, 11, 1, 10, 0, 0, 5)), encode(datetime(2026, 11, 2))
+        rows = [(f"k{i}", customer, feature, i, at, now) for i in range(5)]
+        assert insert_event_rows(session, rows) == 5
+        assert insert_event_rows(session, rows[3:] + [("k9", customer, feature, 9, at, now)]) == 1
+        found = stored_rows(session, ["k1", "k9", "missing"], batch=1)
+    assert set(found) == {"k1", "k9"}
+    assert found["k1"].occurred_at == datetime(2026, 11, 1, 10, 0, 0, 5)  # read back exactly, as SQLAlchemy does
+    assert found["k9"].quantity_micros == 9
+
+
+@pytest.mark.sqlite_only("the SQLite page cache")
+def test_bulk_cache_is_raised_then_restored(tg, ids):
+    from sqlalchemy import text
+
+    from tollgate.usage_store import BULK_CACHE_KIB, bulk_cache
+
+    with tg.db.write() as session:
+        before = session.execute(text("PRAGMA cache_size")).scalar_one()
+        with bulk_cache(session):
+            assert session.execute(text("PRAGMA cache_size")).scalar_one() == -BULK_CACHE_KIB
+        assert session.execute(text("PRAGMA cache_size")).scalar_one() == before
