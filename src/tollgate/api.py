@@ -602,6 +602,114 @@ class Tollgate:
             yield from invoices.previews(session, period=period, at=at,
                                          batch_size=batch_size or invoices.BATCH)
 
+    # -- usage -----------------------------------------------------------------------------------
+
+    def report_usage(
+        self,
+        customer: str,
+        feature: str,
+        quantity: Any,
+        *,
+        at: datetime | str | None = None,
+        key: str | None = None,
+        set_total: bool = False,
+    ) -> Any:
+        """Record one usage event (never refused for a limit: Rule 5); returns a usage.ReportResult.
+
+        `quantity` is exact (int, decimal string or Decimal; never a float). `key` is the idempotency
+        key (generated when None): the same key again records nothing (`result.recorded` False); the
+        same key for a different event raises Conflict. `set_total`: record the delta that makes the
+        period's total equal `quantity`. `result.notices`/`result.warnings` are for the person."""
+        from tollgate import usage
+
+        def attempt() -> Any:
+            with self.db.write() as session:
+                return usage.report_usage(session, customer=customer, feature=feature, quantity=quantity,
+                                          at=at, key=key, set_total=set_total)
+
+        return self._retrying_lock(attempt)
+
+    def report_usage_file(
+        self,
+        source: str | os.PathLike,
+        *,
+        format: str | None = None,
+        skip_invalid: bool = False,
+        rejects: str | os.PathLike | None = None,
+        dry_run: bool = False,
+        progress: Any = None,
+    ) -> Any:
+        """Record the events of a CSV / JSON lines file ('-': stdin) in ONE transaction, streamed.
+
+        Any invalid row: usage.UsageFileErrors and nothing is recorded; with `skip_invalid`, the good
+        rows are recorded and the bad ones written to `rejects` (default: beside the input). `progress`,
+        if given, wraps the stream of rows (a progress bar). Returns a usage.IngestResult (inserted /
+        duplicates / rejected)."""
+        from tollgate import usage, usage_file
+
+        source = str(source)
+        fmt = usage_file.file_format(source, format)
+        header: list[str] = []
+        writer = None
+        if skip_invalid:
+            target = rejects if rejects is not None else usage_file.default_rejects_path(source, fmt)
+            writer = usage_file.RejectWriter(target, fmt, source=source, header=header)
+        rows = usage_file.read_items(source, fmt, header=header)
+        if progress is not None:
+            rows = progress(rows)
+        try:
+            with self.db.write(dry_run=dry_run) as session:
+                return usage.ingest(session, rows, source=source, skip_invalid=skip_invalid, rejects=writer,
+                                    dry_run=dry_run)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def void_usage(self, key: str, *, reason: str) -> Any:
+        """Reverse a recorded event (a negative event, `voids` = key; the original stays). Returns a
+        usage.VoidResult. Unknown key: NotFound; a void, or an event voided already: RuleViolation."""
+        from tollgate import usage
+
+        def attempt() -> Any:
+            with self.db.write() as session:
+                return usage.void_usage(session, key=key, reason=reason)
+
+        return self._retrying_lock(attempt)
+
+    def _retrying_lock(self, attempt: Any) -> Any:
+        """Run a one-event write transaction, trying again while another writer holds the lock, for up
+        to `consume_patience` seconds (SQLite's busy handler is not fair under contention; see
+        `consume`). Safe: a transaction that failed to get the lock did nothing."""
+        import random
+        import time
+
+        from tollgate.errors import StorageError
+
+        deadline = time.monotonic() + self.consume_patience
+        while True:
+            try:
+                return attempt()
+            except StorageError as exc:
+                if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0, 0.002))
+
+    def usage(
+        self,
+        customer: str,
+        *,
+        feature: str | None = None,
+        by: str = "day",
+        start: Any = None,
+        end: Any = None,
+    ) -> Any:
+        """A customer's usage per day / week / month (UTC) for each metered feature, with the current
+        period against the allowance and the corrections: a usage.UsageReport (`.to_dict()`)."""
+        from tollgate import usage
+
+        with self.db.read() as session:
+            return usage.usage_report(session, customer=customer, feature=feature, by=by, start=start, end=end)
+
     # -- journal and database ------------------------------------------------------------------
 
     def journal(
