@@ -308,6 +308,7 @@ def _register() -> None:
     from tollgate.cli import access, catalog, completion, customer, database, feature, journal, override, plan, product, sub
     from tollgate.cli import download, license, link
     from tollgate.cli import invoice
+    from tollgate.cli import usage
 
     app.add_typer(customer.app, name="customer")
     app.add_typer(product.app, name="product")
@@ -317,6 +318,7 @@ def _register() -> None:
     app.add_typer(override.app, name="override")
     app.command("entitlements")(access.entitlements)
     app.command("check")(access.check)
+    app.add_typer(usage.app, name="usage")
     app.add_typer(license.app, name="license")
     app.add_typer(download.app, name="download")
     app.add_typer(link.app, name="link")

@@ -165,7 +165,16 @@ def show(
                      right=("used", "remaining"))
     else:
         output.say("Entitlements: none")
+    _show_usage(identifier)
     _show_deliverables(goods)
+
+
+def _show_usage(identifier: str) -> None:
+    """The usage section of `customer show`: per metered feature, the last 30 days as a sparkline."""
+    from tollgate.cli import usage
+
+    output.say("")
+    usage.render_summary(tollgate().usage(identifier), title="Usage (last 30 days, UTC)")
 
 
 def _show_deliverables(goods: dict) -> None:
