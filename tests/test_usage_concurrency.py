@@ -1,0 +1,89 @@
+"""Process-level: 16 processes report usage at once into one SQLite file, half of the events sent
+twice (by another process, racing the first send): every event is recorded exactly once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROCESSES = 16
+EVENTS = 250
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from tollgate import Tollgate
+
+    db, go, me, processes, events = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    neighbour = (me + 1) % processes
+    tg = Tollgate(db)
+    tg.usage("acme")  # open the database and warm up before the start line
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    recorded = duplicates = 0
+    errors = []
+
+    def send(owner, i):
+        global recorded, duplicates
+        try:
+            result = tg.report_usage("acme", "api-calls", f"{i % 7 + 1}.5", key=f"p{owner}-e{i}",
+                                     at=f"2026-11-01T{owner:02d}:{i // 60:02d}:{i % 60:02d}Z")
+        except Exception as exc:  # counted and reported: the test expects none
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        if result.recorded:
+            recorded += 1
+        else:
+            duplicates += 1
+
+    for i in range(events):
+        send(me, i)
+        if i % 2 == 0:
+            send(neighbour, i)  # the same event again, as the neighbour sends it: a race on the key
+    tg.close()
+    print(json.dumps({"recorded": recorded, "duplicates": duplicates, "errors": errors}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.sqlite_only("processes sharing one SQLite file")
+def test_sixteen_processes_record_every_event_exactly_once(tmp_path):
+    from tollgate import Tollgate
+    from tollgate.db import integrity_check
+
+    db = tmp_path / "usage.db"
+    with Tollgate(db) as tg:
+        tg.add_customer("Acme", identifier="acme")
+        tg.create_feature("API calls", type="metered", identifier="api-calls")
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(go), str(p), str(PROCESSES), str(EVENTS)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for p in range(PROCESSES)
+    ]
+    go.touch()
+    reports, stderr = [], ""
+    for worker in workers:
+        out, err = worker.communicate(timeout=900)
+        stderr += err
+        assert worker.returncode == 0, err
+        reports.append(json.loads(out))
+    assert [e for r in reports for e in r["errors"]] == []
+    assert "Traceback" not in stderr
+    assert sum(r["recorded"] for r in reports) == PROCESSES * EVENTS == 4000
+    assert sum(r["duplicates"] for r in reports) == PROCESSES * EVENTS // 2 == 2000
+    conn = sqlite3.connect(db)
+    try:
+        count, total = conn.execute("SELECT COUNT(*), SUM(quantity_micros) FROM usage_event").fetchone()
+        journaled = conn.execute("SELECT COUNT(*) FROM journal WHERE action = 'usage.report'").fetchone()[0]
+    finally:
+        conn.close()
+    assert count == 4000 and journaled == 4000
+    assert total == PROCESSES * sum((i % 7 + 1) * 1_000_000 + 500_000 for i in range(EVENTS))
+    assert integrity_check(db) == "ok"
