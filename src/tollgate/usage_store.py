@@ -42,11 +42,20 @@ PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 
 
 def _insert_ignoring_duplicates(session: Session):
+    """INSERT ... ON CONFLICT (key) DO NOTHING; on PostgreSQL with RETURNING key, because psycopg's
+    rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(EVENT).on_conflict_do_nothing(index_elements=["key"]).returning(EVENT.c.key)
+    from sqlalchemy.dialects.sqlite import insert
+
     return insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
+
+
+def _inserted(result: Any) -> int:
+    """How many rows an `_insert_ignoring_duplicates` inserted."""
+    return len(result.all()) if result.returns_rows else result.rowcount
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def insert_event(
         "voids": voids,
         "reason": reason,
     }
-    inserted = session.execute(_insert_ignoring_duplicates(session), values).rowcount == 1
+    inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
     if not inserted:
         existing = stored_event(session, key)
         if existing is None or not same_payload(existing, values, compare_time=compare_time):
@@ -115,7 +124,7 @@ def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     were inserted. The caller checks skipped keys' payloads (see `conflicting_keys`)."""
     if not rows:
         return 0
-    return session.execute(_insert_ignoring_duplicates(session), list(rows)).rowcount
+    return _inserted(session.execute(_insert_ignoring_duplicates(session), list(rows)))
 
 
 ROW_COLUMNS = ("key", "customer_id", "feature_id", "quantity_micros", "occurred_at", "recorded_at")
