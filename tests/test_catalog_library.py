@@ -98,6 +98,7 @@ def test_store_blob_writes_once_privately_and_atomically(tmp_path):
         store_blob(tmp_path / "missing", data_dir=data_dir)
 
 
+@pytest.mark.sqlite_only("the data folder is the database file's folder")
 def test_store_blob_defaults_to_the_folder_of_the_database(tmp_path, db_path):
     from tollgate.blobs import store_blob
 

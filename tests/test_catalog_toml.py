@@ -87,6 +87,7 @@ def test_sample_catalog_imports_and_shows_the_three_ways_of_selling(cli, db_path
     assert plans["free"]["prices"] == []
 
 
+@pytest.mark.sqlite_only("the data folder is the database file's folder")
 def test_downloads_are_stored_by_content_owner_only(cli, db_path):
     assert cli("catalog", "import", str(SAMPLE)).exit_code == 0
     download = cli("plan", "show", "markdown-studio-2", "--json").json()["downloads"][0]
@@ -98,6 +99,7 @@ def test_downloads_are_stored_by_content_owner_only(cli, db_path):
     assert stat.S_IMODE((db_path.parent / "blobs").stat().st_mode) == 0o700
 
 
+@pytest.mark.sqlite_only("both databases use the file's folder as data folder")
 def test_export_import_into_an_empty_database_export_is_byte_identical(cli, tmp_path):
     assert cli("catalog", "import", str(SAMPLE)).exit_code == 0
     first = cli("catalog", "export")
@@ -174,6 +176,7 @@ def test_export_with_files_carries_downloads_to_another_machine(cli, tmp_path):
 # -- dry run and idempotence --------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("byte-identical file")
 def test_dry_run_prints_the_plan_and_writes_nothing(cli, db_path):
     cli("product", "list")  # the database exists, empty
     before = snapshot(db_path)
@@ -189,6 +192,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cli, db_path):
     assert cli("plan", "list", "--all", "--json").json() == []
 
 
+@pytest.mark.sqlite_only("byte-identical file")
 def test_dry_run_of_changes_lists_update_and_archive_and_writes_nothing(cli, db_path, tmp_path):
     cli("catalog", "import", str(SAMPLE))
     changed = SAMPLE.read_text(encoding="utf-8").replace('amount = "49.00"', 'amount = "59.00"')
@@ -286,6 +290,7 @@ def test_archiving_a_product_in_the_file_needs_its_plans_archived(cli, tmp_path)
 # -- refusals ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("byte-identical file")
 def test_changing_a_feature_type_is_refused(cli, db_path, tmp_path):
     cli("catalog", "import", str(write(tmp_path, BASE)))
     before = snapshot(db_path)
@@ -296,6 +301,7 @@ def test_changing_a_feature_type_is_refused(cli, db_path, tmp_path):
     assert snapshot(db_path) == before
 
 
+@pytest.mark.sqlite_only("byte-identical file")
 def test_changing_an_identifier_is_refused(cli, db_path, tmp_path):
     cli("catalog", "import", str(write(tmp_path, BASE)))
     before = snapshot(db_path)
@@ -352,6 +358,7 @@ INVALID = [
 
 
 @pytest.mark.parametrize("mutation, expected", [(m, e) for _, m, e in INVALID], ids=[n for n, _, _ in INVALID])
+@pytest.mark.sqlite_only("byte-identical file")
 def test_every_validation_error_is_exit_2_names_the_path_and_writes_nothing(cli, db_path, tmp_path, mutation, expected):
     old, new = mutation
     assert old in BASE
@@ -375,6 +382,7 @@ def test_every_validation_error_is_exit_2_names_the_path_and_writes_nothing(cli,
     ],
     ids=["invalid utf-8", "deeply nested", "malformed"],
 )
+@pytest.mark.sqlite_only("byte-identical file")
 def test_unreadable_files_are_exit_2(cli, db_path, tmp_path, content, expected):
     cli("product", "list")
     before = snapshot(db_path)

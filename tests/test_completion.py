@@ -17,6 +17,8 @@ import pytest
 
 from tollgate.cli import complete
 
+pytestmark = pytest.mark.sqlite_only("completion reads the SQLite file with sqlite3; a server URL completes nothing")
+
 REPO = Path(__file__).resolve().parent.parent
 COMPLETIONS = REPO / "completions"
 SCRIPT_FILES = {"bash": "tollgate.bash", "zsh": "_tollgate", "fish": "tollgate.fish"}

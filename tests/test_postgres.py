@@ -339,3 +339,45 @@ def _without_volatile(value):
                 if k not in ("billing_id", "created_at", "updated_at", "archived_at")}
     return value
 
+
+
+def _every_row(url: str) -> dict[str, list[tuple]]:
+    """All rows of all tables, by primary key: on a server, "nothing was written" is this, unchanged
+    (on SQLite the tests compare the file's bytes)."""
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    from tollgate import models
+
+    models.load_all()
+    with Tollgate(url) as tg, tg.db.engine.connect() as conn:
+        return {t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+                for t in SQLModel.metadata.sorted_tables}
+
+
+@server
+def test_refused_and_dry_run_imports_write_nothing(pg_url, cli, tmp_path):
+    """All-or-nothing on PostgreSQL: a bad customer row, a bad catalog, and dry runs change no row."""
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).parent.parent / "sample-catalog.toml"
+    shutil.copytree(sample.parent / "assets", tmp_path / "assets")  # the catalog's download file
+    assert cli("--db", pg_url, "catalog", "import", str(sample)).exit_code == 0
+    cli("--db", pg_url, "customer", "add", "Existing")
+    before = _every_row(pg_url)
+    customers = tmp_path / "c.csv"
+    customers.write_text("name,email\nAcme,a@acme.example\nGlobex,not-an-email\n")
+    refused = cli("--db", pg_url, "customer", "import", str(customers))
+    assert refused.exit_code == 2 and "not-an-email" in refused.stderr
+    customers.write_text("name\nAcme\nGlobex\n")
+    assert cli("--db", pg_url, "customer", "import", str(customers), "--dry-run").exit_code == 0
+    changed = tmp_path / "catalog.toml"
+    changed.write_text(sample.read_text().replace('name = "Pro"', 'name = "Pro Plus"', 1))
+    assert cli("--db", pg_url, "catalog", "import", str(changed), "--dry-run").exit_code == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text(sample.read_text() + '\n[products.extra]\nname = "Extra"\nsurprise = 1\n')
+    assert cli("--db", pg_url, "catalog", "import", str(broken)).exit_code == 2
+    assert _every_row(pg_url) == before
+    assert cli("--db", pg_url, "catalog", "import", str(changed)).exit_code == 0
+    assert _every_row(pg_url) != before  # the comparison can see a change

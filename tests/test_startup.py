@@ -64,6 +64,7 @@ def customers(tg, db_path):
 
 
 @pytest.mark.parametrize("shell", sorted(COMPLETIONS))
+@pytest.mark.sqlite_only("completion reads the file with sqlite3")
 def test_completion_imports_neither_the_database_layer_nor_rich(tmp_path, customers, shell):
     code, modules, stdout = probe(tmp_path, [], **COMPLETIONS[shell])
     assert code == 0
