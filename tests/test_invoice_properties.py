@@ -5,6 +5,7 @@ shared database, going through the real catalog import, subscriptions API and us
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -92,7 +93,7 @@ def test_figures_are_exact_strings_and_lines_add_up_to_the_subtotals(shared, pla
     data = json.loads(json.dumps(found.to_dict()), parse_float=no_float)
 
     assert not any(isinstance(v, float) for v in walk(data))
-    assert not any(isinstance(v, float) for line in found.lines for v in vars(line).values())
+    assert not any(isinstance(getattr(line, f.name), float) for line in found.lines for f in dataclasses.fields(line))
     sums: dict[str, Decimal] = {}
     for line in data["lines"]:
         assert MONEY[line["currency"]].match(line["amount"]), line
@@ -163,3 +164,43 @@ def test_proration_is_the_exact_share_rounded_half_even_once(shared, trial_secon
     assert D(base["amount"]) == D(round(price_minor * share)).scaleb(-digits)
     assert 0 <= D(base["amount"]) <= D(base["price"])
     assert MONEY["USD" if plan == "usd" else "JPY"].match(base["amount"])
+
+
+anchors = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31))
+cadences = st.sampled_from(["month", "year", "28d", "quarter", "half-year"])
+months = st.tuples(st.integers(min_value=1995, max_value=2045), st.integers(min_value=1, max_value=12))
+
+
+@settings(max_examples=500, deadline=None)
+@given(anchor=anchors, cadence=cadences, month=months)
+def test_periods_starting_in_a_month_are_the_anniversary_periods_that_start_there(anchor, cadence, month):
+    from tollgate.invoices import _periods_starting_in
+    from tollgate.periods import anniversary_period
+
+    year, number = month
+    start = datetime(year, number, 1)
+    end = datetime(year + number // 12, number % 12 + 1, 1)
+    expected = []
+    period = anniversary_period(anchor, cadence, max(start - timedelta(days=400), anchor))
+    while period.start < end:
+        if period.start >= start and period.start >= anchor:
+            expected.append(period)
+        period = anniversary_period(anchor, cadence, period.end)
+    assert _periods_starting_in(anchor, cadence, start, end) == expected
+
+
+numbers = st.decimals(min_value=-(10**12), max_value=10**12, places=12, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=numbers | st.decimals(allow_nan=False, allow_infinity=False, places=3, max_value=10**6, min_value=-(10**6))
+       .map(lambda d: d * 1000), currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]))
+def test_the_fast_formatters_write_what_money_writes(value, currency):
+    from tollgate.invoices import _money, _number, _rate
+    from tollgate.money import format_decimal, format_money, format_rate, minor_digits
+
+    digits = minor_digits(currency)
+    assert _number(value) == format_decimal(value)
+    assert _money(value, digits) == format_money(value, currency)
+    assert _money(value.normalize(), digits) == format_money(value, currency)
+    assert _rate(value, digits) == format_rate(value, currency)
