@@ -356,8 +356,14 @@ def report_usage(
     entitlement, period = _period(session, customer=row.identifier, feature=ref, at=occurred)
     before = _total(session, row.id, ref.id, period)
     delta = micros - before if set_total else micros
-    insert_event(session, key=key, customer_id=row.id, feature_id=ref.id, quantity_micros=delta,
-                 occurred_at=occurred, recorded_at=now, reason=marker, compare_time=timed)
+    if not insert_event(session, key=key, customer_id=row.id, feature_id=ref.id, quantity_micros=delta,
+                        occurred_at=occurred, recorded_at=now, reason=marker, compare_time=timed):
+        # the same event, reported at the same moment by someone else, committed between the lookup
+        # above and this insert (PostgreSQL's READ COMMITTED; on SQLite, BEGIN IMMEDIATE rules it out)
+        existing = stored_event(session, key)
+        entitlement, period = _period(session, customer=row.identifier, feature=ref, at=existing.occurred_at)
+        return _result(key, row, ref, existing.quantity_micros, existing.occurred_at, False, entitlement, period,
+                       used=_total(session, row.id, ref.id, period), set_to=micros if set_total else None)
     after = before + delta
     notices, warnings = _limit_messages(session, entitlement, customer=row.identifier, customer_id=row.id,
                                         before=from_micros(before), after=from_micros(after), now=now)
