@@ -1,10 +1,10 @@
-"""Process-level: 16 processes report usage at once into one SQLite file, half of the events sent
-twice (by another process, racing the first send): every event is recorded exactly once."""
+"""Process-level: 16 processes report usage at once into one database (a SQLite file, or PostgreSQL
+with TOLLGATE_TEST_DB), half of the events sent twice (by another process, racing the first send):
+every event is recorded exactly once."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -52,12 +52,14 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
-@pytest.mark.sqlite_only("processes sharing one SQLite file")
-def test_sixteen_processes_record_every_event_exactly_once(tmp_path):
+def test_sixteen_processes_record_every_event_exactly_once(tmp_path, isolated_db):
+    """On a SQLite file, or on the PostgreSQL database of this test when the suite runs there."""
+    from pathlib import Path
+
     from tollgate import Tollgate
     from tollgate.db import integrity_check
 
-    db = tmp_path / "usage.db"
+    db = isolated_db
     with Tollgate(db) as tg:
         tg.add_customer("Acme", identifier="acme")
         tg.create_feature("API calls", type="metered", identifier="api-calls")
@@ -78,12 +80,10 @@ def test_sixteen_processes_record_every_event_exactly_once(tmp_path):
     assert "Traceback" not in stderr
     assert sum(r["recorded"] for r in reports) == PROCESSES * EVENTS == 4000
     assert sum(r["duplicates"] for r in reports) == PROCESSES * EVENTS // 2 == 2000
-    conn = sqlite3.connect(db)
-    try:
-        count, total = conn.execute("SELECT COUNT(*), SUM(quantity_micros) FROM usage_event").fetchone()
-        journaled = conn.execute("SELECT COUNT(*) FROM journal WHERE action = 'usage.report'").fetchone()[0]
-    finally:
-        conn.close()
+    with Tollgate(db) as tg, tg.db.engine.connect() as conn:
+        count, total = conn.exec_driver_sql("SELECT COUNT(*), SUM(quantity_micros) FROM usage_event").one()
+        journaled = conn.exec_driver_sql("SELECT COUNT(*) FROM journal WHERE action = 'usage.report'").scalar()
     assert count == 4000 and journaled == 4000
     assert total == PROCESSES * sum((i % 7 + 1) * 1_000_000 + 500_000 for i in range(EVENTS))
-    assert integrity_check(db) == "ok"
+    if isinstance(db, Path):
+        assert integrity_check(db) == "ok"
