@@ -244,7 +244,10 @@ def make_license(activation_limit: Any = "unlimited", expires_after: Any = "neve
 
 def validate_url(url: Any, *, path: str | None = None) -> str:
     text = url.strip() if isinstance(url, str) else ""
-    parts = urlsplit(text) if text and len(text) <= MAX_URL else None
+    try:
+        parts = urlsplit(text) if text and len(text) <= MAX_URL else None
+    except ValueError:  # e.g. "https://[" (an unclosed IPv6 address)
+        parts = None
     if (
         parts is None
         or parts.scheme not in ("http", "https")
