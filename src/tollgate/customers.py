@@ -19,6 +19,7 @@ from tollgate.models import Customer, Journal
 from tollgate.rowfiles import Row
 
 MAX_NAME = 200
+MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
 LIVE_STATUSES = ("trialing", "active", "past_due")
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -215,7 +216,7 @@ def list_customers(
         stmt = stmt.where(col(Customer.search_text).like(_like_pattern(search), escape="\\"))
     stmt = stmt.order_by(Customer.id)
     if limit:
-        stmt = stmt.limit(limit)
+        stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
     return list(session.exec(stmt).all())
 
 
