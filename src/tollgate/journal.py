@@ -15,6 +15,8 @@ from sqlmodel import Session, select
 from tollgate.clock import utcnow
 from tollgate.models import Customer, Journal
 
+MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
+
 
 @lru_cache(maxsize=1)
 def current_actor() -> str:
@@ -72,7 +74,7 @@ def read(
         stmt = stmt.where(Journal.at >= since)
     stmt = stmt.order_by(Journal.id.desc())
     if limit:
-        stmt = stmt.limit(limit)
+        stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
     rows = session.exec(stmt).all()
     return [
         Entry(
