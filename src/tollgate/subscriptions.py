@@ -412,8 +412,15 @@ def _trial_end(start: datetime, *, plan: Plan, trial_days: int | None, trial_end
     if trial_days is not None:
         if isinstance(trial_days, bool) or not isinstance(trial_days, int) or not 0 <= trial_days <= MAX_TRIAL_DAYS:
             raise InvalidInput(f"--trial-days is a whole number of days from 0 (no trial) to {MAX_TRIAL_DAYS}.")
-        return start + timedelta(days=trial_days) if trial_days else None
-    return start + timedelta(days=plan.trial_days) if plan.trial_days else None
+    else:
+        trial_days = plan.trial_days
+    if not trial_days:
+        return None
+    try:
+        return start + timedelta(days=trial_days)
+    except OverflowError:  # a start at the very end of the calendar (datetime ends with the year 9999)
+        raise InvalidInput(f"A trial of {trial_days} days from {rfc3339(start)} would end after the year 9999.",
+                           hint="Choose an earlier start, or --trial-days 0.") from None
 
 
 def add_subscription(
