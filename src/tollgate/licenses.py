@@ -116,7 +116,8 @@ def parse_key(text: Any) -> str:
 
 
 def add_duration(start: datetime, duration: str) -> datetime | None:
-    """`start` + "30d" / "6m" / "1y" (calendar months, day clamped); "never" -> None."""
+    """`start` + "30d" / "6m" / "1y" (calendar months, day clamped); "never" -> None, and so is a
+    duration that reaches past the last date there is (the year 9999): it never expires."""
     from tollgate.periods import shift_months
 
     if duration == "never":
@@ -125,9 +126,12 @@ def add_duration(start: datetime, duration: str) -> datetime | None:
     if match is None:
         raise InvalidInput(f"'{duration}' is not a duration: use e.g. 30d, 6m, 1y or never.")
     amount, unit = int(match.group(1)), match.group(2)
-    if unit == "d":
-        return start + timedelta(days=amount)
-    return shift_months(start, amount * (12 if unit == "y" else 1))
+    try:
+        if unit == "d":
+            return start + timedelta(days=amount)
+        return shift_months(start, amount * (12 if unit == "y" else 1))
+    except (OverflowError, ValueError):  # past the year 9999
+        return None
 
 
 def parse_activation_limit(value: Any) -> int | None:
