@@ -816,22 +816,28 @@ def periods(by: str, start: date | datetime | str | None, end: date | datetime |
     `end` (both included; default: the last DEFAULT_SPAN[by] periods up to today)."""
     if by not in PERIODS:
         raise InvalidInput(f"--by must be one of {', '.join(PERIODS)}, not {by!r}.")
-    last = period_start(_as_date(end, "--to") or today, by)
-    first_day = _as_date(start, "--from")
-    if first_day is None:
-        first = last
-        for _ in range(DEFAULT_SPAN[by] - 1):
-            first = period_start(first - timedelta(days=1), by)
-    else:
-        first = period_start(first_day, by)
-    if first > last:
-        raise InvalidInput("--from is after --to.", hint="Give --from DATE earlier than --to DATE.")
-    out = [first]
-    while out[-1] < last:
-        if len(out) >= MAX_PERIODS:
-            raise InvalidInput(f"That is more than {MAX_PERIODS} periods.",
-                               hint="Narrow --from/--to, or count by week or month (--by).")
-        out.append(next_period(out[-1], by))
+    last_day, first_day = _as_date(end, "--to") or today, _as_date(start, "--from")
+    try:
+        last = period_start(last_day, by)
+        if first_day is None:
+            first = last
+            for _ in range(DEFAULT_SPAN[by] - 1):
+                first = period_start(first - timedelta(days=1), by)
+        else:
+            first = period_start(first_day, by)
+        if first > last:
+            raise InvalidInput("--from is after --to.", hint="Give --from DATE earlier than --to DATE.")
+        out = [first]
+        while out[-1] < last:
+            if len(out) >= MAX_PERIODS:
+                raise InvalidInput(f"That is more than {MAX_PERIODS} periods.",
+                                   hint="Narrow --from/--to, or count by week or month (--by).")
+            out.append(next_period(out[-1], by))
+        next_period(out[-1], by)  # the last period's end must be a date too
+    except (OverflowError, ValueError):  # the edge of the calendar: datetime holds the years 1 to 9999
+        raise InvalidInput("Those periods reach past the first or the last day of the calendar (years 1 to 9999).",
+                           hint="Choose dates further from either end (without --from, the periods shown start "
+                           "30 days, 12 weeks or 12 months before --to).") from None
     return out
 
 
