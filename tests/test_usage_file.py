@@ -216,6 +216,11 @@ def test_dry_run_counts_and_records_nothing(cli, acme, tmp_path):
     result = cli("usage", "report", "--file", str(write(tmp_path / "e.csv", EVENTS)), "--dry-run", "--json")
     assert result.exit_code == 0 and result.json()["inserted"] == 4 and result.json()["dry_run"] is True
     assert _count(acme) == 0
+    mixed = write(tmp_path / "m.csv", EVENTS + "ghost,api-calls,1,,\n")
+    skipped = cli("usage", "report", "--file", str(mixed), "--dry-run", "--skip-invalid", "--json")
+    assert skipped.exit_code == 0 and (skipped.json()["inserted"], skipped.json()["rejected"]) == (4, 1)
+    assert not (tmp_path / "m.rejects.csv").exists() and _count(acme) == 0
+    assert "Would insert 4" in cli("usage", "report", "--file", str(mixed), "--dry-run", "--skip-invalid").stdout
 
 
 # -- CSV details -----------------------------------------------------------------------------------------
@@ -437,3 +442,30 @@ def _ingest_text(tg, tmp_path_factory, text: str, fmt: str) -> None:
         assert "line 1" in str(exc) or "UTF-8" in str(exc) or "cannot read on" in str(exc), str(exc)
     else:
         assert result.inserted + result.duplicates + result.rejected == result.rows
+
+
+# -- limits and alerts crossed by a file -----------------------------------------------------------------
+
+
+def test_a_file_crossing_thresholds_notifies_and_journals_once(cli, acme, tmp_path):
+    acme.create_product("API", identifier="api")
+    acme.create_plan("pro", product="api", feature_values=["api-calls=100"], hard=["api-calls"],
+                     alerts=["api-calls=75"])
+    acme.add_subscription("acme-inc", "pro", start="2026-01-15T10:30:00Z")
+    acme.add_subscription("globex", "pro", start="2026-01-15T10:30:00Z")
+    acme.report_usage("acme-inc", "api-calls", 50)
+    rows = "customer,feature,quantity\n" + "acme-inc,api-calls,20\n" * 3 + "globex,api-calls,10\n"
+    result = cli("usage", "report", "--file", str(write(tmp_path / "cross.csv", rows)), "--json")
+    assert result.exit_code == 0, result
+    data = result.json()
+    assert data["inserted"] == 4
+    assert len(data["notices"]) == 2  # acme-inc: 75% and the limit (50 -> 110); globex stays under
+    assert any("passed 75%" in n for n in data["notices"]) and any("hard limit" in n for n in data["notices"])
+    assert len(data["warnings"]) == 1 and "past its hard limit" in data["warnings"][0]
+    assert "notice: 'acme-inc' passed 75%" in result.stderr and "warning:" in result.stderr
+    actions = [e.action for e in acme.journal(customer="acme-inc")]
+    assert actions.count("usage.alert") == 1 and actions.count("usage.limit") == 1
+    assert not [e for e in acme.journal(customer="globex") if e.action in ("usage.alert", "usage.limit")]
+    again = cli("usage", "report", "--file", str(tmp_path / "cross.csv"), "--json").json()
+    assert again["inserted"] == 0 and again["notices"] == [] and again["duplicates"] == 4
+    assert any(e.action == "usage.import" and e.details["inserted"] == 4 for e in acme.journal())

@@ -64,8 +64,33 @@ def test_insert_event_rows_skips_duplicates_and_counts(tg, ids):
         assert insert_event_rows(session, rows[3:] + [("k9", customer, feature, 9, at, now)]) == 1
         found = stored_rows(session, ["k1", "k9", "missing"], batch=1)
     assert set(found) == {"k1", "k9"}
-    assert found["k1"].occurred_at == datetime(2026, 11, 1, 10, 0, 0, 5)  # read back exactly, as SQLAlchemy does
+    assert found["k1"].occurred_at == at  # read back in the form the rows were written
     assert found["k9"].quantity_micros == 9
+
+
+def test_same_time_compares_moments_across_forms():
+    from tollgate.usage_store import same_time
+
+    moment = datetime(2026, 11, 1, 10, 0, 0, 5)
+    assert same_time("2026-11-01 10:00:00.000005", "2026-11-01 10:00:00.000005")
+    assert same_time("2026-11-01 10:00:00.000005", moment) and same_time(moment, "2026-11-01T10:00:00.000005")
+    assert not same_time("2026-11-01 10:00:00.000006", "2026-11-01 10:00:00.000005")
+    assert not same_time("garbage", "2026-11-01 10:00:00.000005")
+
+
+def test_rows_written_by_sqlalchemy_and_by_the_driver_read_back_alike(tg, ids):
+    from tollgate.usage_store import insert_event, insert_event_rows, same_time, stored_rows, time_encoder
+
+    customer, feature = ids
+    moment = datetime(2026, 11, 1, 10)
+    with tg.db.write() as session:
+        insert_event(session, key="orm", customer_id=customer, feature_id=feature, quantity_micros=1,
+                     occurred_at=moment, recorded_at=moment)
+        encode = time_encoder(session)
+        insert_event_rows(session, [("raw", customer, feature, 1, encode(moment), encode(moment))])
+        found = stored_rows(session, ["orm", "raw"])
+    assert found["orm"].occurred_at == found["raw"].occurred_at  # byte for byte: no false conflicts
+    assert same_time(found["orm"].occurred_at, moment)
 
 
 @pytest.mark.sqlite_only("the SQLite page cache")

@@ -651,7 +651,7 @@ class Tollgate:
         fmt = usage_file.file_format(source, format)
         header: list[str] = []
         writer = None
-        if skip_invalid:
+        if skip_invalid and not dry_run:  # a dry run writes nothing, not even the reject file
             target = rejects if rejects is not None else usage_file.default_rejects_path(source, fmt)
             writer = usage_file.RejectWriter(target, fmt, source=source, header=header)
         rows = usage_file.read_items(source, fmt, header=header)

@@ -30,7 +30,9 @@ memory stays bounded whatever the size of the file; customer and feature identif
 through dict caches; duplicates and conflicting keys are sorted out set-based, per chunk, only when
 a chunk inserted fewer rows than it held. By default any invalid row means nothing is written (the
 first 20 bad lines are listed, with the count); with `skip_invalid` the good rows are recorded and
-the bad ones written to a reject file.
+the bad ones written to a reject file. Alert thresholds and limits crossed by a file are worked out
+once at the end, for each customer's current period (the one access and alerts are about): before =
+the period's total less what this file added to it.
 
 A row without an id gets a key derived from its content: `row-` + a 128-bit BLAKE2b digest of
 (customer, feature, quantity, timestamp), so re-sending the same file, or the same rows in any order
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from hashlib import blake2b
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Integer, String, column, func, select, table
@@ -62,6 +65,8 @@ from tollgate.usage_store import EVENT as E
 C = table("customer", column("id", Integer), column("identifier", String), column("status", String))
 F = table("feature", column("id", Integer), column("identifier", String), column("name", String),
           column("type", String), column("unit", String))
+_SUBSCRIPTION = table("subscription", column("customer_id", Integer))
+_OVERRIDE = table("override", column("customer_id", Integer))
 ZERO = Decimal(0)
 
 MAX_KEY = 200
@@ -69,8 +74,8 @@ VOID_PREFIX = "void:"
 MAX_REASON = 500
 MAX_FUTURE = timedelta(days=1)
 """Events may be stamped at most this far ahead of now (clock skew); later ones are refused."""
-CHUNK = 10_000
-"""Rows per executemany in a file ingest."""
+CHUNK = 20_000
+"""Rows per executemany in a file ingest (memory: about 15 MB of rows in flight)."""
 MAX_LISTED = 20
 """Bad lines listed in the error of a file with invalid rows (the count covers all of them)."""
 PERIODS = ("day", "week", "month")
@@ -594,6 +599,11 @@ def ingest(
     def flush() -> None:
         if batch:
             touched.update({(row[1], row[2]) for row in batch})
+            # In key order, the unique index is updated leaf after leaf instead of at random (a fifth
+            # less work at a million rows). Both lists are sorted stably by the key, so they stay
+            # aligned, and rows with the same key keep their order in the file.
+            batch.sort(key=first)
+            meta.sort(key=first)
             _insert_chunk(session, batch, meta, result, bad, insert_event_rows, now)
             batch.clear()
             meta.clear()
@@ -607,7 +617,7 @@ def ingest(
     fromiso, utc, digest = datetime.fromisoformat, timezone.utc, blake2b
     now_stamp = now.isoformat(" ", "microseconds")
     latest_stamp = latest.isoformat(" ", "microseconds")
-    max_micros, plain = _MAX_MICROS, _plain_micros
+    max_micros, plain, first = _MAX_MICROS, _plain_micros, itemgetter(0)
     add, note = batch.append, meta.append
     rows = 0
     with bulk_cache(session):
@@ -648,7 +658,7 @@ def ingest(
                 bad(line, error, raw)
                 continue
             add((key, cid, fid, micros, stamp if text_times else fromiso(stamp), recorded))
-            note((line, timed, raw))
+            note((key, line, timed, raw))
             if len(batch) >= chunk_size:
                 flush()
         flush()
@@ -700,8 +710,9 @@ def _bulk_feature(session: Session, identifier: str) -> int:
 def _insert_chunk(
     session: Session, batch: list[tuple], meta: list[tuple], result: IngestResult, bad, insert, now: datetime
 ) -> None:
-    """Insert one chunk; when some rows were not inserted, tell duplicates from conflicts (set-based)."""
-    from tollgate.usage_store import stored_rows
+    """Insert one chunk; when some rows were not inserted, tell duplicates from conflicts (set-based:
+    one lookup of the chunk's keys; times compared in their stored form, see usage_store)."""
+    from tollgate.usage_store import same_time, stored_rows
 
     high_water = session.execute(select(func.max(E.c.id))).scalar() or 0
     inserted = insert(session, batch)
@@ -709,11 +720,12 @@ def _insert_chunk(
     if inserted == len(batch):
         return
     stored = stored_rows(session, (row[0] for row in batch))
+    recorded = batch[0][5]
     first_seen: set[str] = set()
-    for (key, cid, fid, micros, _, _), (line, timed, raw) in zip(batch, meta):
+    for (key, cid, fid, micros, occurred, _), (_, line, timed, raw) in zip(batch, meta):
         found = stored[key]
         if (found.customer_id, found.feature_id, found.quantity_micros) != (cid, fid, micros) or (
-            timed is not None and found.occurred_at != datetime.fromisoformat(timed)
+            timed is not None and not same_time(found.occurred_at, occurred)
         ):
             bad(line, f"the id '{key}' was already used for a different event.", raw, conflict=True)
             continue
@@ -721,7 +733,7 @@ def _insert_chunk(
             first_seen.add(key)  # the row this chunk inserted
             continue
         result.duplicates += 1
-        if found.id > high_water or found.recorded_at == now:  # recorded by this ingest: a twin row
+        if found.id > high_water or same_time(found.recorded_at, recorded):  # recorded by this ingest: a twin
             result.repeated_in_file += 1
 
 
@@ -730,37 +742,44 @@ def _crossings_after_ingest(
     result: IngestResult, now: datetime,
 ) -> None:
     """Alert thresholds / limits crossed by this ingest in each touched customer's current period:
-    before = the period's total less what this ingest recorded in it (its rows carry recorded_at = now)."""
-    from tollgate.entitlements import FeatureRef, effective_entitlement
+    before = the period's total less what this ingest recorded in it (its rows carry recorded_at = now).
+    Only customers with a subscription or an override can have an allowance; one entitlement lookup
+    per such customer, one prepared sum per (customer, feature) with a limit."""
+    from sqlalchemy import bindparam
+
+    from tollgate.entitlements import effective_entitlements
     from tollgate.money import from_micros
 
+    by_customer: dict[int, set[int]] = {}
+    for cid, fid in touched:
+        by_customer.setdefault(cid, set()).add(fid)
+    with_terms = {cid for (cid,) in session.execute(
+        select(_SUBSCRIPTION.c.customer_id).union(select(_OVERRIDE.c.customer_id)))}
     customer_names = {cid: ident for ident, cid in customers.items()}
-    feature_names = {fid: ident for ident, fid in features.items()}
-    refs: dict[int, FeatureRef] = {}
-    for cid, fid in sorted(touched):
-        if fid not in refs:
-            refs[fid] = FeatureRef(fid, feature_names[fid], "metered")
-        entitlement = effective_entitlement(session, customer=customer_names[cid], feature=refs[fid], at=now,
-                                            with_usage=False)
-        if entitlement is None or entitlement.limit is None:
-            continue
-        stmt = select(
-            func.coalesce(func.sum(E.c.quantity_micros), 0),
-            func.coalesce(func.sum(E.c.quantity_micros).filter(E.c.recorded_at == now), 0),
-        ).where(E.c.customer_id == cid, E.c.feature_id == fid)
-        if entitlement.period_start is not None:
-            stmt = stmt.where(E.c.occurred_at >= entitlement.period_start)
-        if entitlement.reset_at is not None:
-            stmt = stmt.where(E.c.occurred_at < entitlement.reset_at)
-        after, added = session.execute(stmt).one()
-        if not added:
-            continue
-        notices, warnings = _limit_messages(
-            session, entitlement, customer=customer_names[cid], customer_id=cid,
-            before=from_micros(int(after) - int(added)), after=from_micros(int(after)), now=now,
-        )
-        result.notices.extend(notices)
-        result.warnings.extend(warnings)
+    quantity = E.c.quantity_micros
+    sums = select(
+        func.coalesce(func.sum(quantity), 0),
+        func.coalesce(func.sum(quantity).filter(E.c.recorded_at == bindparam("now")), 0),
+    ).where(E.c.customer_id == bindparam("customer"), E.c.feature_id == bindparam("feature"),
+            E.c.occurred_at >= bindparam("start"), E.c.occurred_at < bindparam("end"))
+    for cid in sorted(by_customer.keys() & with_terms):
+        name = customer_names[cid]
+        for entitlement in effective_entitlements(session, customer=name, at=now, with_usage=False):
+            if entitlement.feature_id not in by_customer[cid] or entitlement.type != "metered" \
+                    or entitlement.limit is None:
+                continue
+            after, added = session.execute(sums, {
+                "now": now, "customer": cid, "feature": entitlement.feature_id,
+                "start": entitlement.period_start or datetime.min, "end": entitlement.reset_at or datetime.max,
+            }).one()
+            if not added:
+                continue
+            notices, warnings = _limit_messages(
+                session, entitlement, customer=name, customer_id=cid,
+                before=from_micros(int(after) - int(added)), after=from_micros(int(after)), now=now,
+            )
+            result.notices.extend(notices)
+            result.warnings.extend(warnings)
 
 
 # -- reading usage back ---------------------------------------------------------------------------------
@@ -839,10 +858,6 @@ def periods(by: str, start: date | datetime | str | None, end: date | datetime |
                            hint="Choose dates further from either end (without --from, the periods shown start "
                            "30 days, 12 weeks or 12 months before --to).") from None
     return out
-
-
-_SUBSCRIPTION = table("subscription", column("customer_id", Integer))
-_OVERRIDE = table("override", column("customer_id", Integer))
 
 
 def _metered_entitlements(session: Session, customer: Any, now: datetime) -> list[Any]:

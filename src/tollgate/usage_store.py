@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, column, func, select, table
 from sqlmodel import Session
@@ -182,28 +182,57 @@ def bulk_cache(session: Session) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
 
 
-@dataclass(frozen=True)
-class StoredRow:
+_STORED = table(
+    "usage_event",
+    column("id", Integer),
+    column("key", String),
+    column("customer_id", Integer),
+    column("feature_id", Integer),
+    column("quantity_micros", BigInteger),
+    column("occurred_at", String),
+    column("recorded_at", String),
+)
+"""usage_event with its times read as the driver gives them (no datetime parsing in Python): text on
+SQLite, datetimes on PostgreSQL, i.e. the form `time_encoder` writes."""
+
+
+class StoredRow(NamedTuple):
     id: int
     key: str
     customer_id: int
     feature_id: int
     quantity_micros: int
-    occurred_at: datetime
-    recorded_at: datetime
+    occurred_at: Any  # as stored: see _STORED
+    recorded_at: Any
 
 
 def stored_rows(session: Session, keys: Iterable[str], *, batch: int = 500) -> dict[str, StoredRow]:
-    """The stored events under `keys` (those that exist), by key: set-based duplicate/conflict checks."""
+    """The stored events under `keys` (those that exist), by key, times as `time_encoder` writes them:
+    set-based duplicate/conflict checks that cost no per-row datetime parsing."""
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRow] = {}
-    columns = (EVENT.c.id, EVENT.c.key, EVENT.c.customer_id, EVENT.c.feature_id, EVENT.c.quantity_micros,
-               EVENT.c.occurred_at, EVENT.c.recorded_at)
+    columns = [_STORED.c[name] for name in StoredRow._fields]
     for start in range(0, len(wanted), batch):
         chunk = wanted[start : start + batch]
-        for row in session.execute(select(*columns).where(EVENT.c.key.in_(chunk))):
-            found[row.key] = StoredRow(*row)
+        for row in session.execute(select(*columns).where(_STORED.c.key.in_(chunk))):
+            found[row[1]] = StoredRow(*row)
     return found
+
+
+def same_time(stored: Any, encoded: Any) -> bool:
+    """Whether a stored time (as `stored_rows` reads it) is the moment `encoded` (from time_encoder)."""
+    if stored == encoded:
+        return True
+
+    def moment(value: Any) -> datetime | None:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+
+    return moment(stored) is not None and moment(stored) == moment(encoded)
 
 
 def period_total(
