@@ -32,7 +32,7 @@ from sqlmodel import Session, SQLModel
 
 from tollgate import models
 from tollgate.clock import utcnow
-from tollgate.errors import StorageError
+from tollgate.errors import InvalidInput, StorageError, TollgateError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
@@ -98,8 +98,9 @@ def sqlite_path(location: str) -> Path | None:
     return Path(location).expanduser()
 
 
-def storage_error(exc: BaseException, location: str) -> StorageError:
-    """Turn a driver error into one plain sentence about what went wrong with the database."""
+def storage_error(exc: BaseException, location: str) -> TollgateError:
+    """Turn a driver error into one plain sentence about what went wrong with the database (a
+    StorageError; InvalidInput for text PostgreSQL cannot hold)."""
     orig = getattr(exc, "orig", exc)
     if type(orig).__module__.startswith("psycopg"):
         return _postgres_error(orig, location)
@@ -123,7 +124,7 @@ _PG_RETRY = {"40001", "40P01"}  # serialization failure, deadlock detected
 _PG_LOCKED = {"55P03", "57014"}  # lock not available, statement canceled (lock/statement timeout)
 
 
-def _postgres_error(orig: BaseException, location: str) -> StorageError:
+def _postgres_error(orig: BaseException, location: str) -> TollgateError:
     """psycopg's errors as one sentence. Connection failures carry no SQLSTATE: they are told apart
     by libpq's message ("Connection refused", "password authentication failed", ...)."""
     where = f"the database at {display_location(location)}"
@@ -131,6 +132,9 @@ def _postgres_error(orig: BaseException, location: str) -> StorageError:
     text = str(orig).strip()
     message = text.lower()
     first_line = text.splitlines()[0].strip().rstrip(".") if text else type(orig).__name__
+    if "nul (0x00)" in message:  # psycopg refuses to send such text: it can be neither stored nor found
+        return InvalidInput("The text given contains a NUL character (\\x00), which PostgreSQL can neither store "
+                            "nor look up.", hint="Remove it and try again; nothing was written.")
     if state in _PG_RETRY:
         return StorageError(f"{where} refused a change that clashed with another one made at the same time.",
                             hint="Try again; nothing was written.")
@@ -169,8 +173,28 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def explicit_busy_timeout_ms() -> int | None:
+    """TOLLGATE_BUSY_TIMEOUT_MS when it is set: how long the operator lets a command wait for another
+    process's lock (milliseconds). A value that is not a whole number is refused in one sentence."""
+    text = os.environ.get("TOLLGATE_BUSY_TIMEOUT_MS", "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        from tollgate.errors import InvalidInput
+
+        raise InvalidInput(f"TOLLGATE_BUSY_TIMEOUT_MS is {text[:40]!r}, not a number of milliseconds.",
+                           hint="Set it to a whole number such as 5000, or unset it.")
+    return int(text)
+
+
+def busy_timeout_ms() -> int:
+    """How long a connection waits for a lock: TOLLGATE_BUSY_TIMEOUT_MS, else BUSY_TIMEOUT_MS."""
+    explicit = explicit_busy_timeout_ms()
+    return BUSY_TIMEOUT_MS if explicit is None else explicit
+
+
 def _sqlite_engine(path: Path) -> Engine:
-    busy_ms = int(os.environ.get("TOLLGATE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
+    busy_ms = busy_timeout_ms()
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_ms / 1000})
 
     @event.listens_for(engine, "connect")
