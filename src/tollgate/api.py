@@ -225,7 +225,14 @@ class Tollgate:
     # Times may be datetimes (aware ones are converted to UTC; naive ones are UTC) or RFC 3339 text.
 
     consume_patience: float = 30.0
-    """Seconds `consume` keeps trying to take the write lock while other writers hold it."""
+    """Seconds `consume` (and the other one-event writes) keep trying to take the write lock while
+    other writers hold it. TOLLGATE_BUSY_TIMEOUT_MS, when set, caps it: the operator's limit."""
+
+    def _lock_patience(self) -> float:
+        from tollgate.db import explicit_busy_timeout_ms
+
+        explicit = explicit_busy_timeout_ms()
+        return self.consume_patience if explicit is None else min(self.consume_patience, explicit / 1000)
 
     def add_subscription(
         self,
@@ -378,7 +385,7 @@ class Tollgate:
         from tollgate import entitlements
         from tollgate.errors import StorageError
 
-        deadline = time.monotonic() + self.consume_patience
+        deadline = time.monotonic() + self._lock_patience()
         while True:
             try:
                 with self.db.write() as session:
@@ -685,7 +692,7 @@ class Tollgate:
 
         from tollgate.errors import StorageError
 
-        deadline = time.monotonic() + self.consume_patience
+        deadline = time.monotonic() + self._lock_patience()
         while True:
             try:
                 return attempt()
