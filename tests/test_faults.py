@@ -272,6 +272,8 @@ WRITERS = [
     ("catalog import", lambda folder: ["catalog", "import", str(folder / "c.toml")]),
     ("customer import", lambda folder: ["customer", "import", str(folder / "c.csv")]),
     ("customer add", lambda folder: ["customer", "add", "Acme"]),
+    ("usage report", lambda folder: ["usage", "report", "acme", "calls", "1"]),
+    ("usage report --file", lambda folder: ["usage", "report", "--file", str(folder / "u.csv")]),
     ("check --consume", lambda folder: ["check", "acme", "calls", "--consume"]),
     ("db backup", lambda folder: ["db", "backup", str(folder / "copy.db")]),
     ("catalog export", lambda folder: ["catalog", "export", str(folder / "out.toml")]),
@@ -285,6 +287,7 @@ def test_a_file_of_random_bytes_is_refused_untouched_by_every_command(cli, db_pa
     folder.mkdir()
     (folder / "c.toml").write_text('version = 1\n[products.app]\nname = "App"\n')
     (folder / "c.csv").write_text("name\nAcme\n")
+    (folder / "u.csv").write_text("customer,feature,quantity\nacme,calls,1\n")
     db_path.write_bytes(os.urandom(16384))
     before = digest(db_path)
     result = cli(*command(folder))
@@ -302,12 +305,20 @@ LOCKED = [
     ("customer import", ["customer", "import", "{folder}/c.csv"]),
     ("sub add", ["sub", "add", "acme", "basic"]),
     ("override set", ["override", "set", "acme", "calls", "5"]),
+    ("usage report", ["usage", "report", "acme", "calls", "1"]),
+    ("usage report --file", ["usage", "report", "--file", "{folder}/u.csv"]),
+    ("check --consume", ["check", "acme", "calls", "--consume"]),
+    ("usage void", ["usage", "void", "nope", "--reason", "r"]),
 ]
 
 
 @pytest.mark.sqlite_only("the SQLite write lock")
 @pytest.mark.parametrize("command", [c for _, c in LOCKED], ids=[n for n, _ in LOCKED])
 def test_a_database_locked_longer_than_the_busy_timeout(cli, tg, db_path, tmp_path, monkeypatch, command):
+    """Every writer gives up after the busy timeout the operator set (consume and usage report retry a
+    busy lock, for up to 30 s by default, but never longer than TOLLGATE_BUSY_TIMEOUT_MS)."""
+    import time
+
     tg.create_product("App", identifier="app")
     tg.create_feature("Calls", type="metered", identifier="calls")
     tg.create_plan("basic", product="app", feature_values=["calls=100"])
@@ -317,10 +328,12 @@ def test_a_database_locked_longer_than_the_busy_timeout(cli, tg, db_path, tmp_pa
     folder.mkdir()
     (folder / "c.toml").write_text('version = 1\n[products.other]\nname = "Other"\n')
     (folder / "c.csv").write_text("name\nGlobex\n")
+    (folder / "u.csv").write_text("customer,feature,quantity\nacme,calls,1\n")
     monkeypatch.setenv("TOLLGATE_BUSY_TIMEOUT_MS", "200")
     before = snapshot(db_path)
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
     try:
         result = cli(*(part.format(folder=folder) for part in command))
     finally:
@@ -328,6 +341,7 @@ def test_a_database_locked_longer_than_the_busy_timeout(cli, tg, db_path, tmp_pa
         holder.close()
     one_clear_sentence(result)
     assert "locked by another process" in result.stderr
+    assert time.monotonic() - started < 10, "waited far longer than TOLLGATE_BUSY_TIMEOUT_MS"
     assert snapshot(db_path) == before
 
 
@@ -382,3 +396,12 @@ def test_reading_a_closed_database_in_a_read_only_folder(tmp_path):
     assert export.returncode in (2, EXIT_STORAGE) and "Traceback" not in export.stderr, export
     assert export.stderr.startswith("error: ") and export.stderr.count("\n") == 1, export
     assert files_in(folder) == before
+
+
+@pytest.mark.sqlite_only("the SQLite busy timeout")
+@pytest.mark.parametrize("value", ["abc", "-5", "1.5", "99999999999", "٣"])
+def test_a_busy_timeout_that_is_not_a_number(cli, monkeypatch, value):
+    monkeypatch.setenv("TOLLGATE_BUSY_TIMEOUT_MS", value)
+    result = cli("customer", "list")
+    assert result.exit_code == 2, result
+    assert result.stderr.startswith("error: TOLLGATE_BUSY_TIMEOUT_MS is") and result.stderr.count("\n") == 1
