@@ -475,6 +475,9 @@ def test_a_charge_in_another_currency_is_left_out_with_a_note(cli, tg, tmp_path)
     assert data["totals"] == {"EUR": "47.00"}
     [note] = data["notes"]
     assert "'api-calls' only in USD: not charged" in note
+    table = cli("invoice", "preview", "acme", "--period", "2026-03")
+    assert table.exit_code == 0 and "api-calls" not in table.stdout
+    assert table.stderr.startswith("notice: ") and "'api-calls' only in USD: not charged" in table.stderr
 
 
 def test_totals_are_per_currency(cli, tg, tmp_path):
@@ -622,3 +625,17 @@ def test_library_preview_returns_exact_decimals(tg, tmp_path):
     assert [line.amount for line in found.lines] == [D("49.00"), D("225.00")]
     assert all(isinstance(line.amount, Decimal) for line in found.lines)
     assert json.loads(json.dumps(found.to_dict()))["totals"] == {"USD": "274.00"}
+
+
+def test_a_one_time_purchase_with_a_trial_is_charged_when_the_trial_ends(cli, tg, tmp_path):
+    setup_catalog(tg, tmp_path, plan_toml(
+        "lifetime", prices='{ interval = "once", currency = "USD", amount = "99.00" }', trial_days=14))
+    subscribe(tg, "acme", "lifetime", start="2026-03-25")
+    march = preview(cli, "acme", "--period", "2026-03")
+    [base] = base_lines(march)
+    assert (base["amount"], base["billable"]) == ("0.00", "0")
+    assert "charged when the trial ends" in base["note"]
+    april = preview(cli, "acme", "--period", "2026-04")
+    assert [(line["kind"], line["amount"], line["charged_from"]) for line in april["lines"]] == [
+        ("base", "99.00", "2026-04-08T00:00:00Z")]
+    assert preview(cli, "acme", "--period", "2026-05")["lines"] == []

@@ -92,6 +92,7 @@ S = Subscription.__table__
 SF = SubscriptionFeature.__table__
 
 ZERO = Decimal(0)
+_ONE = Decimal(1)
 _FOREVER = datetime.max
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -202,10 +203,9 @@ def _periods_starting_in(anchor: datetime, cadence: str, start: datetime, end: d
     The same periods as periods.anniversary_period, found from the first boundary at or after `start`
     (periods.boundary: a couple of date computations per subscription, which a bill run does 10,000s
     of times) instead of by locating a moment; tests check that both agree."""
-    n = _first_boundary_index(anchor, cadence, start)
     out = []
     try:
-        begin = boundary(anchor, cadence, n)
+        n, begin = _first_boundary(anchor, cadence, start)
         while begin < end:
             finish = boundary(anchor, cadence, n + 1)
             out.append(Period(begin, finish))
@@ -215,22 +215,22 @@ def _periods_starting_in(anchor: datetime, cadence: str, start: datetime, end: d
     return out
 
 
-def _first_boundary_index(anchor: datetime, cadence: str, moment: datetime) -> int:
-    """The smallest n >= 0 with boundary(anchor, cadence, n) >= moment."""
+def _first_boundary(anchor: datetime, cadence: str, moment: datetime) -> tuple[int, datetime]:
+    """The smallest n >= 0 with boundary(anchor, cadence, n) >= moment, and that boundary."""
     if moment <= anchor:
-        return 0
+        return 0, anchor
     if cadence in DAY_STEPS:
         step = timedelta(days=DAY_STEPS[cadence])
-        return -((anchor - moment) // step)  # ceiling of (moment - anchor) / step
+        n = -((anchor - moment) // step)  # ceiling of (moment - anchor) / step
+        return n, anchor + step * n
     # Month steps: n = whole steps between the months is the boundary in `moment`'s month or before
     # it, and the one before that is a whole step earlier, so only moving up can be needed.
     n = ((moment.year - anchor.year) * 12 + moment.month - anchor.month) // MONTH_STEPS[cadence]
-    try:
-        while boundary(anchor, cadence, n) < moment:
-            n += 1
-    except (OverflowError, ValueError):
-        pass
-    return n
+    found = boundary(anchor, cadence, n)
+    while found < moment:
+        n += 1
+        found = boundary(anchor, cadence, n)
+    return n, found
 
 
 def _once_periods(purchase: datetime, selection: Selection) -> list[Period]:
@@ -319,7 +319,36 @@ class InvoiceLine:
         period, charged, rated = self.period, self.charged, self.rated
         quantity = _number(self.quantity)
         amount = _money(self.amount, digits)
-        data: dict[str, Any] = {
+        if rated is None:
+            return {
+                "kind": self.kind,
+                "subscription": self.subscription,
+                "plan": self.plan,
+                "feature": self.feature,
+                "unit": self.unit,
+                "interval": self.interval,
+                "period_start": _time(period.start),
+                "period_end": _time(period.end),
+                "charged_from": _time(charged.start) if charged is not None else None,
+                "charged_to": _time(charged.end) if charged is not None else None,
+                "quantity": quantity,
+                "included": _number(self.included) if self.included else "0",
+                "billable": quantity if self.billable == self.quantity else _number(self.billable),
+                "currency": self.currency,
+                "amount": amount,
+                "exact_amount": amount,
+                "price": _money(self.price, digits) if self.price is not None else None,
+                "proration": _fraction_text(self.proration),
+                "model": None,
+                "unit_price": None,
+                "package_size": None,
+                "package_price": None,
+                "packages": None,
+                "tiers": [],
+                "note": self.note,
+            }
+        charge = _charge_fields(rated.charge)
+        return {
             "kind": self.kind,
             "subscription": self.subscription,
             "plan": self.plan,
@@ -335,22 +364,15 @@ class InvoiceLine:
             "billable": quantity if self.billable == self.quantity else _number(self.billable),
             "currency": self.currency,
             "amount": amount,
-        }
-        if rated is None:
-            data["exact_amount"] = amount
-            data["price"] = _money(self.price, digits) if self.price is not None else None
-            data["proration"] = _fraction_text(self.proration)
-            data.update(_NO_CHARGE)
-            data["packages"] = None
-            data["tiers"] = []
-        else:
-            exact = rated.exact_amount
-            data["exact_amount"] = amount if exact == self.amount else _rate(exact, digits)
-            data["price"] = None
-            data["proration"] = None
-            data.update(_charge_fields(rated.charge))
-            data["packages"] = rated.packages
-            data["tiers"] = [
+            "exact_amount": amount if rated.exact_amount == self.amount else _rate(rated.exact_amount, digits),
+            "price": None,
+            "proration": None,
+            "model": charge[0],
+            "unit_price": charge[1],
+            "package_size": charge[2],
+            "package_price": charge[3],
+            "packages": rated.packages,
+            "tiers": [
                 {
                     "from": _number(tier.start),
                     "up_to": _number(tier.up_to) if tier.up_to is not None else None,
@@ -360,16 +382,15 @@ class InvoiceLine:
                     "amount": _rate(tier.amount, digits),
                 }
                 for tier in rated.tiers
-            ]
-        data["note"] = self.note
-        return data
+            ],
+            "note": self.note,
+        }
 
 
 # The JSON of thousands of lines is written in a bill run: these are money.format_decimal /
 # format_money / format_rate (the same text, tests/test_invoice_properties.py checks it) without
 # re-validating the currency each time, and rfc3339 with a memory (lines share their periods).
 
-_NO_CHARGE = {"model": None, "unit_price": None, "package_size": None, "package_price": None}
 _EXPONENT = {digits: Decimal(1).scaleb(-digits) for digits in set(CURRENCY_EXPONENTS.values())}
 _time = lru_cache(maxsize=4096)(rfc3339)
 
@@ -381,14 +402,15 @@ def _price(value: Decimal, digits: int, money: bool = False) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _charge_fields(charge: Any) -> dict[str, Any]:
+def _charge_fields(charge: Any) -> tuple[str, str | None, int | None, str | None]:
+    """(model, unit_price, package_size, package_price) of a usage charge, as its lines show them."""
     digits = CURRENCY_EXPONENTS[charge.currency]
-    return {
-        "model": charge.model,
-        "unit_price": _rate(charge.unit_price, digits) if charge.unit_price is not None else None,
-        "package_size": charge.package_size,
-        "package_price": _money(charge.package_price, digits) if charge.package_price is not None else None,
-    }
+    return (
+        charge.model,
+        _rate(charge.unit_price, digits) if charge.unit_price is not None else None,
+        charge.package_size,
+        _money(charge.package_price, digits) if charge.package_price is not None else None,
+    )
 
 
 def _number(value: Decimal) -> str:
@@ -456,7 +478,8 @@ class InvoicePreview:
         return {
             "customer": self.customer,
             "name": self.name,
-            **self.selection.to_dict(),
+            "period": self.selection.period,
+            "at": _time(self.selection.at) if self.selection.at is not None else None,
             "period_start": _time(self.period_start),
             "period_end": _time(self.period_end),
             "lines": [line.to_dict() for line in self.lines],
@@ -488,6 +511,7 @@ class _Catalog:
     features: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     charges: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # plan -> feature -> charges
     applicable: dict[tuple[int, str | None], tuple[list, list]] = field(default_factory=dict)
+    unused: dict[int, Any] = field(default_factory=dict)  # id of a charge above -> its rating of zero units
 
     def load(self, session: Session, plan_ids: set[int]) -> None:
         from tollgate.rating import charge_from_dict
@@ -687,7 +711,13 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
                             "(a void of an earlier event): rated as 0.")
                     _note(notes, f"{line.terms.public_id} '{line.feature}': {note}")
                     quantity = ZERO
-                line = lines[index] = _usage_line(line, rate(line.charge, quantity), note)
+                if quantity:
+                    rated = rate(line.charge, quantity)
+                else:  # no usage (common: a feature not used this period): rated once per charge
+                    rated = catalog.unused.get(id(line.charge))
+                    if rated is None:
+                        rated = catalog.unused[id(line.charge)] = rate(line.charge, ZERO)
+                line = lines[index] = _usage_line(line, rated, note)
             totals[line.currency] = totals[line.currency] + line.amount if line.currency in totals else line.amount
         previews.append(InvoicePreview(customer.identifier, customer.name, selection, tuple(lines),
                                        dict(sorted(totals.items())) if len(totals) > 1 else totals, tuple(notes)))
@@ -749,36 +779,32 @@ def _older(a: Terms, b: Terms) -> bool:
 
 def _base_line(terms: Terms, period: Period, charged: Period | None) -> InvoiceLine | None:
     """The fee of one billing period (None: a one-time purchase in a month after the one it is charged in)."""
-    from tollgate.money import from_minor
-
     price = terms.price
-    zero = _ZERO_MONEY[CURRENCY_EXPONENTS[terms.currency]]
-    one = Decimal(1)
-
-    def line(amount: Decimal, billable: Decimal, **extra: Any) -> InvoiceLine:
-        return InvoiceLine("base", terms.public_id, terms.plan, None, terms.interval, period, charged, one, ZERO,
-                           billable, terms.currency, amount, price=price, **extra)
-
+    amount, billable, share, note = price, _ONE, None, None
     if terms.interval == "once":
         start = terms.chargeable.start if terms.chargeable is not None else None
-        if start is not None and start in period:
-            return line(price, one)  # bought here (or its trial ended here): the whole one-time price
-        if period.start == terms.start_at:
-            return line(zero, ZERO, note=f"in trial until {rfc3339(terms.trial_end)}: "
-                                         "the one-time price is charged when the trial ends")
-        return None
-    if charged is None:
-        return line(zero, ZERO, note=f"in trial until {rfc3339(terms.trial_end)}: not charged")
-    if charged == period or period.end is None:
-        return line(price, one)
-    share = _share(charged, period)
-    reasons = []
-    if charged.start != period.start:
-        reasons.append(f"trial until {rfc3339(charged.start)}")
-    if charged.end != period.end:
-        reasons.append(f"access ended {rfc3339(charged.end)}")
-    minor = round(terms.amount_minor * share)  # Fraction: exact, and round() is half-even
-    return line(from_minor(minor, terms.currency), one, proration=share, note="prorated: " + ", ".join(reasons))
+        if start is None or start not in period:  # the whole one-time price, in the month it is bought
+            if period.start != terms.start_at:
+                return None
+            amount, billable = _ZERO_MONEY[CURRENCY_EXPONENTS[terms.currency]], ZERO
+            note = f"in trial until {rfc3339(terms.trial_end)}: " + (
+                "the one-time price is charged when the trial ends" if start is not None
+                else "access ended in the trial: not charged")
+    elif charged is None:
+        amount, billable = _ZERO_MONEY[CURRENCY_EXPONENTS[terms.currency]], ZERO
+        note = f"in trial until {rfc3339(terms.trial_end)}: not charged"
+    elif charged is not period and charged != period and period.end is not None:
+        share = _share(charged, period)
+        reasons = []
+        if charged.start != period.start:
+            reasons.append(f"trial until {rfc3339(charged.start)}")
+        if charged.end != period.end:
+            reasons.append(f"access ended {rfc3339(charged.end)}")
+        note = "prorated: " + ", ".join(reasons)
+        minor = round(terms.amount_minor * share)  # Fraction: exact, and round() is half-even
+        amount = Decimal(minor).scaleb(-CURRENCY_EXPONENTS[terms.currency], context=WIDE)
+    return InvoiceLine("base", terms.public_id, terms.plan, None, terms.interval, period, charged, _ONE, ZERO,
+                       billable, terms.currency, amount, price, share, None, None, note)
 
 
 def _usage_line(draft: _Draft, rated: Any, note: str | None) -> InvoiceLine:
