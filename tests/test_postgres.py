@@ -381,3 +381,14 @@ def test_refused_and_dry_run_imports_write_nothing(pg_url, cli, tmp_path):
     assert _every_row(pg_url) == before
     assert cli("--db", pg_url, "catalog", "import", str(changed)).exit_code == 0
     assert _every_row(pg_url) != before  # the comparison can see a change
+
+
+@server
+def test_text_with_a_nul_character_is_bad_input_not_a_storage_failure(pg_url, cli):
+    """PostgreSQL can't hold NUL in text (SQLite can): asking for it is exit 2 in one sentence."""
+    cli("--db", pg_url, "customer", "add", "Acme")
+    for args in (("customer", "show", "ac\x00me"), ("customer", "list", "--search", "a\x00")):
+        result = cli("--db", pg_url, *args)
+        assert result.exit_code == 2, result
+        assert "NUL character" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert [c["identifier"] for c in cli("--db", pg_url, "customer", "list", "--json").json()] == ["acme"]

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 from tollgate import db, models
-from tollgate.errors import InvalidInput, StorageError
+from tollgate.errors import InvalidInput, StorageError, TollgateError
 
 CHUNK_ROWS = 5000
 """Rows per executemany (and per fetch from the source)."""
@@ -109,8 +109,10 @@ def copy_database(
     return result
 
 
-def _nothing_written(error: StorageError) -> StorageError:
-    error.hint = error.hint or "Nothing was copied."
+def _nothing_written(error: TollgateError) -> StorageError:
+    if not isinstance(error, StorageError):  # e.g. text PostgreSQL can't hold: the source's data, not input
+        error = StorageError(f"The copy failed: {error.message}")
+    error.hint = "Nothing was copied."
     return error
 
 
