@@ -688,6 +688,8 @@ def ingest(
 def _bulk_customer(session: Session, identifier: str) -> int:
     if not identifier:
         raise InvalidInput("the customer is missing.")
+    if "\x00" in identifier:  # no identifier holds one, and PostgreSQL can't even look it up
+        raise InvalidInput(f"no customer has the identifier {_show(identifier)}.")
     row = session.execute(select(C.c.id, C.c.status).where(C.c.identifier == identifier)).first()
     if row is None:
         raise InvalidInput(f"no customer has the identifier {_show(identifier)}.")
@@ -699,6 +701,8 @@ def _bulk_customer(session: Session, identifier: str) -> int:
 def _bulk_feature(session: Session, identifier: str) -> int:
     if not identifier:
         raise InvalidInput("the feature is missing.")
+    if "\x00" in identifier:  # no identifier holds one, and PostgreSQL can't even look it up
+        raise InvalidInput(f"no feature has the identifier {_show(identifier)}.")
     row = session.execute(select(F.c.id, F.c.type).where(F.c.identifier == identifier)).first()
     if row is None:
         raise InvalidInput(f"no feature has the identifier {_show(identifier)}.")
