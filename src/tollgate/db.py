@@ -173,8 +173,28 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def explicit_busy_timeout_ms() -> int | None:
+    """TOLLGATE_BUSY_TIMEOUT_MS when it is set: how long the operator lets a command wait for another
+    process's lock (milliseconds). A value that is not a whole number is refused in one sentence."""
+    text = os.environ.get("TOLLGATE_BUSY_TIMEOUT_MS", "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        from tollgate.errors import InvalidInput
+
+        raise InvalidInput(f"TOLLGATE_BUSY_TIMEOUT_MS is {text[:40]!r}, not a number of milliseconds.",
+                           hint="Set it to a whole number such as 5000, or unset it.")
+    return int(text)
+
+
+def busy_timeout_ms() -> int:
+    """How long a connection waits for a lock: TOLLGATE_BUSY_TIMEOUT_MS, else BUSY_TIMEOUT_MS."""
+    explicit = explicit_busy_timeout_ms()
+    return BUSY_TIMEOUT_MS if explicit is None else explicit
+
+
 def _sqlite_engine(path: Path) -> Engine:
-    busy_ms = int(os.environ.get("TOLLGATE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
+    busy_ms = busy_timeout_ms()
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_ms / 1000})
 
     @event.listens_for(engine, "connect")
