@@ -5,6 +5,8 @@
   a complete import), and tollgate opens it again.
 - `catalog export FILE`: FILE is always the old complete file or the new complete file, never a
   truncated one.
+- `usage report --file` of 200,000 rows: integrity_check ok, and all the rows or none of them; and
+  sending the same file again after the crash records each event exactly once.
 
 The big inputs are generated once per module; each command's duration is measured by one complete
 run, and the kill moments are drawn from a seeded RNG, uniformly over that duration (start-up,
@@ -200,4 +202,79 @@ def test_sigkill_during_catalog_export_leaves_the_old_or_the_new_file(folder, im
     leftovers = [p.name for p in target.parent.iterdir() if p != target]
     print(f"catalog export ({duration:.2f}s), {TRIALS} kills: {dict(outcomes)}; temp files left: {len(leftovers)}")
     assert all(name.startswith(".catalog.toml.") and name.endswith(".partial") for name in leftovers), leftovers
+    assert outcomes["killed"] >= TRIALS // 4, outcomes
+
+
+USAGE_ROWS = 200_000
+
+
+@pytest.fixture(scope="module")
+def usage_file(folder) -> Path:
+    """200,000 usage events (CSV with timestamps and ids) for three customers and two features."""
+    rng = random.Random(SEED)
+    path = folder / "usage.csv"
+    customers, features = ("acme", "globex", "initech"), ("calls", "tokens")
+    with path.open("w", encoding="utf-8") as out:
+        out.write("customer,feature,quantity,timestamp,id\n")
+        for i in range(USAGE_ROWS):
+            out.write(f"{customers[i % 3]},{features[rng.getrandbits(1)]},{rng.randint(1, 50)},"
+                      f"2026-11-{1 + i % 20:02d}T{i % 24:02d}:{i % 60:02d}:00Z,ev-{i}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def usage_template(folder) -> Path:
+    """Three customers on a plan metering calls (soft) and tokens (hard, alerts): closed, no WAL."""
+    from tollgate import Tollgate
+
+    path = folder / "usage-template.db"
+    with Tollgate(path) as tg:
+        tg.create_product("App", identifier="app")
+        tg.create_feature("Calls", type="metered", identifier="calls")
+        tg.create_feature("Tokens", type="metered", identifier="tokens")
+        tg.create_plan("basic", product="app", feature_values=["calls=1000000", "tokens=5000"], hard=["tokens"],
+                       alerts=["tokens=75", "tokens=90"])
+        for name in ("acme", "globex", "initech"):
+            tg.add_customer(name.title(), identifier=name)
+            tg.add_subscription(name, "basic", start="2026-11-01")
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+def test_sigkill_during_usage_report_file_leaves_all_or_nothing(folder, usage_file, usage_template):
+    from tollgate import Tollgate
+
+    before = table_counts(usage_template)
+    complete = folder / "usage-complete.db"
+    shutil.copy(usage_template, complete)
+    duration = run_to_the_end("usage", "report", "--file", str(usage_file), db=complete)
+    after = table_counts(complete)
+    assert after["usage_event"] == before["usage_event"] + USAGE_ROWS
+    complete.unlink()
+
+    schedule = Schedule(SEED + 2, duration)
+    outcomes: Counter[str] = Counter()
+    resent = False
+    for trial in range(TRIALS):
+        db = folder / f"usage-{trial}.db"
+        shutil.copy(usage_template, db)
+        delay, status = schedule.kill(("usage", "report", "--file", str(usage_file)), db)
+        counts = table_counts(db)  # integrity_check ok, or it raises
+        if counts == before:
+            outcomes["none"] += 1
+        elif counts == after:
+            outcomes["all"] += 1
+        else:
+            changed = {t: (before[t], counts[t], after[t]) for t in counts if counts[t] != before[t]}
+            pytest.fail(f"trial {trial} (killed at {delay:.3f}s of {schedule.duration:.3f}s, status {status}): "
+                        f"part of the file is in the database (before, found, after): {changed}")
+        outcomes["killed" if status == -9 else "finished"] += 1
+        if not resent and counts == before:  # after a crash, the operator sends the same file again
+            with Tollgate(db) as tg:
+                result = tg.report_usage_file(usage_file)
+            assert (result.inserted, result.duplicates) == (USAGE_ROWS, 0)
+            assert table_counts(db)["usage_event"] == after["usage_event"]
+            resent = True
+        db.unlink()
+    print(f"usage report --file ({duration:.2f}s), {TRIALS} kills: {dict(outcomes)}")
     assert outcomes["killed"] >= TRIALS // 4, outcomes
