@@ -639,3 +639,31 @@ def test_a_one_time_purchase_with_a_trial_is_charged_when_the_trial_ends(cli, tg
     assert [(line["kind"], line["amount"], line["charged_from"]) for line in april["lines"]] == [
         ("base", "99.00", "2026-04-08T00:00:00Z")]
     assert preview(cli, "acme", "--period", "2026-05")["lines"] == []
+
+
+def test_the_direct_json_is_the_json_of_the_dict(tg, tmp_path):
+    """InvoicePreview.to_json (the bill run's fast path) writes exactly json.dumps(to_dict())."""
+    from tollgate.clock import utcnow as now
+    from tollgate.models import Customer
+
+    setup_catalog(tg, tmp_path,
+                  plan_toml("pro", charges=[(f, "USD", CHARGES[m]) for m, f in
+                                            (("tiered", "ai-tokens"), ("package", "images"), ("stair-step", "emails"),
+                                             ("flat", "api-calls"))]),
+                  plan_toml("eur", prices='{ interval = "month", currency = "EUR", amount = "9.99" }',
+                            charges=[("ai-tokens", "USD", CHARGES["flat"])]))
+    stamp = now()
+    with tg.db.write() as session:  # a name the validators would refuse: the writer must still escape it
+        session.add(Customer(identifier="odd", billing_id="cus_odd", name='Ünï "Quoted" \\ Ltd\u2028\x1b',
+                             search_text="odd", created_at=stamp, updated_at=stamp))
+    subscribe(tg, "odd", "pro", start="2026-03-03T10:20:30.5Z", trial_end="2026-03-09T00:00:00Z")
+    subscribe(tg, "odd", "eur", start="2026-03-04")
+    report(tg, "odd", "ai-tokens", "1234.000001", "2026-03-10")
+    report(tg, "odd", "images", 101, "2026-03-10")
+    report(tg, "odd", "emails", 60000, "2026-03-10")
+    for selection in ({"period": "2026-03"}, {"at": "2026-03-05"}, {"period": "2026-01"}):
+        found = tg.invoice_preview("odd", **selection)
+        assert found.to_json() == json.dumps(found.to_dict(), ensure_ascii=False)
+        assert json.loads(found.to_json())["name"] == 'Ünï "Quoted" \\ Ltd\u2028\x1b'
+    assert found.lines == () and found.to_json() == json.dumps(found.to_dict(), ensure_ascii=False)
+    assert len(tg.invoice_preview("odd", period="2026-03").notes) == 1

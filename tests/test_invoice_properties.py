@@ -91,6 +91,8 @@ def test_figures_are_exact_strings_and_lines_add_up_to_the_subtotals(shared, pla
         expected[feature] = expected.get(feature, D(0)) + quantity
     found = tg.invoice_preview(customer, period="2026-04")
     data = json.loads(json.dumps(found.to_dict()), parse_float=no_float)
+    assert json.loads(found.to_json(), parse_float=no_float) == data
+    assert found.to_json() == json.dumps(found.to_dict(), ensure_ascii=False)
 
     assert not any(isinstance(v, float) for v in walk(data))
     assert not any(isinstance(getattr(line, f.name), float) for line in found.lines for f in dataclasses.fields(line))

@@ -387,6 +387,70 @@ class InvoiceLine:
         }
 
 
+    def to_json(self) -> str:
+        """`json.dumps(self.to_dict(), ensure_ascii=False)`, written directly: a bill run writes tens of
+        thousands of lines and this is ~3x faster than building the dict and encoding it (tests check
+        the two are the same text). Text that is not ours (identifiers, units, notes) goes through the
+        JSON encoder; the figures and times tollgate formats need no escaping."""
+        digits = CURRENCY_EXPONENTS[self.currency]
+        period, charged, rated = self.period, self.charged, self.rated
+        quantity = _number(self.quantity)
+        amount = _money(self.amount, digits)
+        billable = quantity if self.billable == self.quantity else _number(self.billable)
+        included = _number(self.included) if self.included else "0"
+        head = (
+            f'{{"kind": {_text(self.kind)}, "subscription": {_text(self.subscription)}, "plan": {_text(self.plan)}, '
+            f'"feature": {_text(self.feature)}, "unit": {_text(self.unit)}, "interval": {_text(self.interval)}, '
+            f'"period_start": {_time_json(period.start)}, "period_end": {_time_json(period.end)}, '
+            f'"charged_from": {_time_json(charged.start) if charged is not None else "null"}, '
+            f'"charged_to": {_time_json(charged.end) if charged is not None else "null"}, '
+            f'"quantity": "{quantity}", "included": "{included}", "billable": "{billable}", '
+            f'"currency": {_text(self.currency)}, "amount": "{amount}", '
+        )
+        if rated is None:
+            price = f'"{_money(self.price, digits)}"' if self.price is not None else "null"
+            share = f'"{_fraction_text(self.proration)}"' if self.proration is not None else "null"
+            return (f'{head}"exact_amount": "{amount}", "price": {price}, "proration": {share}, "model": null, '
+                    f'"unit_price": null, "package_size": null, "package_price": null, "packages": null, '
+                    f'"tiers": [], "note": {_text(self.note)}}}')
+        exact = amount if rated.exact_amount == self.amount else _rate(rated.exact_amount, digits)
+        model, unit_price, package_size, package_price = _charge_fields(rated.charge)
+        tiers = ", ".join(
+            f'{{"from": "{_number(tier.start)}", '
+            f'"up_to": {_quoted(_number(tier.up_to)) if tier.up_to is not None else "null"}, '
+            f'"quantity": "{_number(tier.quantity)}", '
+            f'"unit_price": {_quoted(_price(tier.unit_price, digits)) if tier.unit_price is not None else "null"}, '
+            f'"flat_price": {_quoted(_price(tier.flat_price, digits, money=True)) if tier.flat_price is not None else "null"}, '
+            f'"amount": "{_rate(tier.amount, digits)}"}}'
+            for tier in rated.tiers
+        )
+        return (f'{head}"exact_amount": "{exact}", "price": null, "proration": null, "model": {_text(model)}, '
+                f'"unit_price": {_quoted(unit_price) if unit_price is not None else "null"}, '
+                f'"package_size": {"null" if package_size is None else package_size}, '
+                f'"package_price": {_quoted(package_price) if package_price is not None else "null"}, '
+                f'"packages": {"null" if rated.packages is None else rated.packages}, '
+                f'"tiers": [{tiers}], "note": {_text(self.note)}}}')
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+@lru_cache(maxsize=4096)
+def _text(value: str | None) -> str:
+    """A JSON string (escaped by the json module) or null; remembered (identifiers repeat)."""
+    return "null" if value is None else _encode(value)
+
+
+def _quoted(figure: str) -> str:
+    """A figure tollgate formatted (digits, '.', '-'): quoted as is."""
+    return f'"{figure}"'
+
+
+@lru_cache(maxsize=4096)
+def _time_json(moment: datetime | None) -> str:
+    return "null" if moment is None else f'"{rfc3339(moment)}"'
+
+
 # The JSON of thousands of lines is written in a bill run: these are money.format_decimal /
 # format_money / format_rate (the same text, tests/test_invoice_properties.py checks it) without
 # re-validating the currency each time, and rfc3339 with a memory (lines share their periods).
@@ -401,20 +465,33 @@ def _price(value: Decimal, digits: int, money: bool = False) -> str:
     return _money(value, digits) if money else _rate(value, digits)
 
 
-@lru_cache(maxsize=1024)
 def _charge_fields(charge: Any) -> tuple[str, str | None, int | None, str | None]:
-    """(model, unit_price, package_size, package_price) of a usage charge, as its lines show them."""
+    """(model, unit_price, package_size, package_price) of a usage charge, as its lines show them;
+    remembered by identity (hashing a charge costs more than formatting it)."""
+    entry = _CHARGE_FIELDS.get(id(charge))
+    if entry is not None and entry[0] is charge:
+        return entry[1]
     digits = CURRENCY_EXPONENTS[charge.currency]
-    return (
+    fields = (
         charge.model,
         _rate(charge.unit_price, digits) if charge.unit_price is not None else None,
         charge.package_size,
         _money(charge.package_price, digits) if charge.package_price is not None else None,
     )
+    if len(_CHARGE_FIELDS) > 1024:
+        _CHARGE_FIELDS.clear()
+    _CHARGE_FIELDS[id(charge)] = (charge, fields)  # keeps the charge alive, so its id is not reused
+    return fields
+
+
+_CHARGE_FIELDS: dict[int, tuple[Any, tuple]] = {}
 
 
 def _number(value: Decimal) -> str:
     """money.format_decimal: plain notation, no trailing fractional zeros ("2.5", "15000", "0")."""
+    text = str(value)
+    if text.isdigit():  # a whole number in plain notation: the usual quantity
+        return text
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -486,6 +563,20 @@ class InvoicePreview:
             "totals": {currency: _money(amount, CURRENCY_EXPONENTS[currency]) for currency, amount in self.totals.items()},
             "notes": list(self.notes),
         }
+
+
+    def to_json(self) -> str:
+        """`json.dumps(self.to_dict(), ensure_ascii=False)`, written directly (see InvoiceLine.to_json)."""
+        totals = ", ".join(f'{_text(currency)}: "{_money(amount, CURRENCY_EXPONENTS[currency])}"'
+                           for currency, amount in self.totals.items())
+        at = self.selection.at
+        return (
+            f'{{"customer": {_text(self.customer)}, "name": {_text(self.name)}, '
+            f'"period": {_text(self.selection.period)}, "at": {_time_json(at) if at is not None else "null"}, '
+            f'"period_start": {_time_json(self.period_start)}, "period_end": {_time_json(self.period_end)}, '
+            f'"lines": [{", ".join(line.to_json() for line in self.lines)}], "totals": {{{totals}}}, '
+            f'"notes": {_encode(list(self.notes))}}}'
+        )
 
 
 CSV_COLUMNS = ("customer", "subscription", "plan", "kind", "feature", "period_start", "period_end",

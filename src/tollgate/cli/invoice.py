@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from typing import Annotated, Any, Optional
@@ -79,20 +78,18 @@ def _bill_run(previews: Iterable[Any], *, as_json: bool, as_csv: bool) -> None:
     if as_csv:
         output.emit_csv(CSV_COLUMNS, (row for found in previews for row in csv_rows(found)))
     elif as_json:
-        _stream_json_array(found.to_dict() for found in previews)
+        _stream_json_array(found.to_json() for found in previews)
     else:
         _summary(previews)
 
 
-def _stream_json_array(items: Iterable[dict]) -> None:
-    """A JSON array written as it is produced (memory stays bounded): one preview per line, each in
-    the same key order as `invoice preview CUSTOMER --json` (compact: json's C encoder, ~10x faster
-    than indented output, which matters over thousands of customers)."""
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).encode
+def _stream_json_array(items: Iterable[str]) -> None:
+    """A JSON array written as it is produced (memory stays bounded): one preview per line, each the
+    compact form of `invoice preview CUSTOMER --json` (InvoicePreview.to_json)."""
     out = sys.stdout
     first = True
     for item in items:
-        out.write(("[\n" if first else ",\n") + encode(item))
+        out.write(("[\n" if first else ",\n") + item)
         first = False
     out.write("[]\n" if first else "\n]\n")
 
