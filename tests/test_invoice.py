@@ -667,3 +667,26 @@ def test_the_direct_json_is_the_json_of_the_dict(tg, tmp_path):
         assert json.loads(found.to_json())["name"] == 'Ünï "Quoted" \\ Ltd\u2028\x1b'
     assert found.lines == () and found.to_json() == json.dumps(found.to_dict(), ensure_ascii=False)
     assert len(tg.invoice_preview("odd", period="2026-03").notes) == 1
+
+
+def test_a_bill_run_sums_usage_with_one_query_per_batch(tg, tmp_path):
+    from sqlalchemy import event
+
+    bill_run_setup(tg, tmp_path)  # 7 customers with a subscription, 2 features each at most
+    for i in range(7):  # more events and features per customer: still one usage query per batch
+        report(tg, f"c{i}", "ai-tokens" if i % 2 else "api-calls", 5, f"2026-03-{20 + i}T01:00:00Z")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = tg.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        run = list(tg.invoice_previews(period="2026-03", batch_size=3))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(run) == 7
+    reading_usage = [s for s in statements if "usage_event" in s]
+    assert len(reading_usage) == 3  # batches of 3, 3 and 1 customers
+    assert all("GROUP BY" in s for s in reading_usage)

@@ -206,3 +206,12 @@ def test_the_fast_formatters_write_what_money_writes(value, currency):
     assert _money(value, digits) == format_money(value, currency)
     assert _money(value.normalize(), digits) == format_money(value, currency)
     assert _rate(value, digits) == format_rate(value, currency)
+
+
+@settings(max_examples=500, deadline=None)
+@given(micros=st.integers(min_value=-(2**63 - 1), max_value=2**63 - 1))
+def test_quantities_from_sums_are_money_from_micros(micros):
+    from tollgate.invoices import _quantity
+    from tollgate.money import from_micros
+
+    assert str(_quantity(micros)) == str(from_micros(micros))

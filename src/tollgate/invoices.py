@@ -15,8 +15,9 @@ Decisions (the spec is silent on these; the README repeats them):
   selects each subscription's billing period containing DATE. Neither: the period containing now.
   A subscription is on the preview when the selected period overlaps its access (start to end).
 - **One-time purchases** (`once`) have no periods of their own: the one-time price is charged in the
-  calendar month (UTC) of the purchase, and usage under a `once` plan is billed per calendar month
-  (the first one starting at the purchase).
+  calendar month (UTC) in which the purchase becomes chargeable (the purchase itself, or the end of
+  its trial), and usage under a `once` plan is billed per calendar month (the first one starting at
+  the purchase). `period_start`/`period_end` of those lines are that month.
 - **Free plans** (no price) have no base line; their usage charges still bill, on their periods.
 - **Trials are not charged**: the trial is [start, trial_end); nothing in it is charged, neither the
   fee nor usage. A period the trial covers entirely still shows its base line, at zero, with a note.
@@ -44,10 +45,13 @@ Decisions (the spec is silent on these; the README repeats them):
   not charged to it.
 - **Voids**: a period whose events sum below zero (a void of an event from an earlier period) is
   rated as zero, with a note.
-- `previews()` (a bill run, `invoice preview --all`) streams customers in batches (keyset on the
-  customer id), with one grouped SQL query per batch for all the usage sums of the batch, so memory
-  stays bounded and the database does the counting. Customers with nothing on their preview are
-  left out of the run.
+- The preview's own `period_start`/`period_end` span its lines' billing periods (the earliest start,
+  the latest end); with no line, the selected month (for `at`, the calendar month containing it).
+- `previews()` (a bill run, `invoice preview --all`) streams customers in batches of BATCH (keyset on
+  the customer id, customers with a subscription only) with a fixed number of queries per batch:
+  the batch's subscriptions, their left-out features, and ONE grouped query for all the usage sums
+  of the batch (usage_sums: the windows go into a temporary table joined to the events). Memory
+  stays bounded by the batch. Customers with nothing on their preview are left out of the run.
 """
 
 from __future__ import annotations
@@ -564,7 +568,6 @@ class InvoicePreview:
             "notes": list(self.notes),
         }
 
-
     def to_json(self) -> str:
         """`json.dumps(self.to_dict(), ensure_ascii=False)`, written directly (see InvoiceLine.to_json)."""
         totals = ", ".join(f'{_text(currency)}: "{_money(amount, CURRENCY_EXPONENTS[currency])}"'
@@ -626,8 +629,9 @@ class _Catalog:
 
 
 def _applicable(catalog: _Catalog, terms: Terms, excluded: set[tuple[int, int]],
-                notes: list[str]) -> list[tuple[int, Any]]:
-    """(feature id, charge) this subscription pays, by feature identifier; notes what it does not."""
+                notes: list[str] | None) -> list[tuple[int, Any]]:
+    """(feature id, charge) this subscription pays, by feature identifier; adds to `notes` (when given:
+    the subscription is on the preview) what it does not pay."""
     key = (terms.plan_id, terms.currency)
     found = catalog.applicable.get(key)
     if found is None:
@@ -686,12 +690,13 @@ def _terms_of(session: Session, customer_ids: Sequence[int]) -> dict[int, list[T
     return found
 
 
-def _excluded(session: Session, subscription_ids: Sequence[int]) -> set[tuple[int, int]]:
-    if not subscription_ids:
-        return set()
+def _excluded(session: Session, customer_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(subscription id, feature id) of the features the customers' subscriptions leave out."""
     rows = session.execute(
-        select(SF.c.subscription_id, SF.c.feature_id)
-        .where(SF.c.subscription_id.in_(list(subscription_ids)), SF.c.excluded.is_(True))
+        select(SF.c.subscription_id, SF.c.feature_id).where(
+            SF.c.excluded.is_(True),
+            SF.c.subscription_id.in_(select(S.c.id).where(S.c.customer_id.in_(list(customer_ids)))),
+        )
     )
     return {(row.subscription_id, row.feature_id) for row in rows}
 
@@ -776,10 +781,10 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
     from tollgate.money import format_decimal
     from tollgate.rating import rate
 
-    terms_by_customer = _terms_of(session, [c.id for c in customers])
-    every = [t for subs in terms_by_customer.values() for t in subs]
-    catalog.load(session, {t.plan_id for t in every})
-    excluded = _excluded(session, [t.id for t in every])
+    customer_ids = [c.id for c in customers]
+    terms_by_customer = _terms_of(session, customer_ids)
+    catalog.load(session, {t.plan_id for subs in terms_by_customer.values() for t in subs})
+    excluded = _excluded(session, customer_ids) if terms_by_customer else set()
     drafted: list[tuple[Any, list[Any], list[str]]] = []
     windows: list[tuple[int, int, int, datetime, datetime]] = []
     for customer in customers:
@@ -857,11 +862,12 @@ def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, cata
 
 
 def _quantity(micros: int) -> Decimal:
-    """money.from_micros, with a short way for whole units (the usual case)."""
-    from tollgate.money import from_micros
-
+    """money.from_micros (a plain Decimal: "2.5", "15000"), by the shortest way for each case."""
     whole, rest = divmod(micros, 1_000_000)
-    return Decimal(whole) if not rest else from_micros(micros)
+    if not rest:
+        return Decimal(whole)
+    # not a whole number, so normalize() only drops trailing fractional zeros (never writes 1E+3)
+    return Decimal(micros).scaleb(-6, context=WIDE).normalize(context=WIDE)
 
 
 def _older(a: Terms, b: Terms) -> bool:
