@@ -1,6 +1,7 @@
 """Process-level: 16 processes report usage at once into one database (a SQLite file, or PostgreSQL
 with TOLLGATE_TEST_DB), half of the events sent twice (by another process, racing the first send):
-every event is recorded exactly once."""
+every event is recorded exactly once. Meanwhile a reader runs `usage show` in a loop and never errors
+(tests/test_load.py)."""
 
 from __future__ import annotations
 
@@ -63,19 +64,30 @@ def test_sixteen_processes_record_every_event_exactly_once(tmp_path, isolated_db
     with Tollgate(db) as tg:
         tg.add_customer("Acme", identifier="acme")
         tg.create_feature("API calls", type="metered", identifier="api-calls")
+    from test_load import ConcurrentReader
+
     go = tmp_path / "go"
     workers = [
         subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(go), str(p), str(PROCESSES), str(EVENTS)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for p in range(PROCESSES)
     ]
-    go.touch()
-    reports, stderr = [], ""
-    for worker in workers:
-        out, err = worker.communicate(timeout=900)
-        stderr += err
-        assert worker.returncode == 0, err
-        reports.append(json.loads(out))
+    reader = ConcurrentReader(db, tmp_path, "acme", "--feature", "api-calls", "--from", "2026-11-01",
+                              "--to", "2026-11-01")
+    try:
+        reader.start()
+        go.touch()
+        reports, stderr = [], ""
+        for worker in workers:
+            out, err = worker.communicate(timeout=900)
+            stderr += err
+            assert worker.returncode == 0, err
+            reports.append(json.loads(out))
+        seen = reader.finish()
+    finally:
+        reader.kill()
+    assert seen["errors"] == [] and seen["error_count"] == 0, seen
+    assert seen["runs"] >= 2
     assert [e for r in reports for e in r["errors"]] == []
     assert "Traceback" not in stderr
     assert sum(r["recorded"] for r in reports) == PROCESSES * EVENTS == 4000
@@ -85,5 +97,6 @@ def test_sixteen_processes_record_every_event_exactly_once(tmp_path, isolated_db
         journaled = conn.exec_driver_sql("SELECT COUNT(*) FROM journal WHERE action = 'usage.report'").scalar()
     assert count == 4000 and journaled == 4000
     assert total == PROCESSES * sum((i % 7 + 1) * 1_000_000 + 500_000 for i in range(EVENTS))
+    assert seen["last_total"] == str(total // 1_000_000)  # the reader's last run saw every event
     if isinstance(db, Path):
         assert integrity_check(db) == "ok"
