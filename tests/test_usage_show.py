@@ -145,3 +145,19 @@ def test_customer_show_has_the_usage_section(cli, history):
     line = next(row for row in result.stdout.splitlines() if row.startswith("api-calls"))
     assert any(ch in line for ch in SPARKS)
     assert cli("customer", "show", "acme-inc", "--json").exit_code == 0
+
+
+@pytest.mark.parametrize("width, folded", [(70, True), (200, False)])
+def test_a_narrow_terminal_gets_one_line_per_sparkline(cli, history, monkeypatch, width, folded):
+    from tollgate.cli import output
+
+    monkeypatch.setattr(output, "is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("COLUMNS", str(width))
+    output._consoles.clear()
+    result = cli("usage", "show", "acme-inc", "--from", "2026-10-01", "--to", "2026-10-30")
+    output._consoles.clear()
+    assert result.exit_code == 0, result
+    spark_lines = [line for line in result.stdout.splitlines() if any(ch in line for ch in SPARKS)]
+    assert len(spark_lines) == 2  # api-calls and ai-tokens, each sparkline whole on one line
+    assert all(len([ch for ch in line if ch in SPARKS]) == 30 for line in spark_lines)
+    assert ("  total 10.5 · this period" in result.stdout) is folded

@@ -268,10 +268,33 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
     if not report_.features:
         output.say(f"{title}: no metered usage or allowance.")
         return
-    output.table(SUMMARY_COLUMNS, summary_rows(report_), title=title, right=("total", "this period", "used"))
+    rows = summary_rows(report_)
+    if _too_wide(rows):
+        _summary_blocks(report_, rows, title)
+    else:
+        output.table(SUMMARY_COLUMNS, rows, title=title, right=("total", "this period", "used"))
     corrected = [f for f in report_.features if f.corrections]
     for f in corrected:
         output.say(f"{f.feature}: corrections (voids) in this range: {_num(f.corrections)}, included in the total.")
+
+
+def _too_wide(rows: list[list[Any]]) -> bool:
+    """Whether the summary table would not fit the terminal on one line per feature (a folded
+    sparkline reads as nonsense). Piped output is never folded, so it always gets the table."""
+    if not output.is_terminal():
+        return False
+    widths = [max(len(str(row[i])) for row in [list(SUMMARY_COLUMNS), *rows]) for i in range(len(SUMMARY_COLUMNS))]
+    return sum(widths) + 3 * len(widths) > output.console().width
+
+
+def _summary_blocks(report_: UsageReport, rows: list[list[Any]], title: str) -> None:
+    """The summary for a narrow terminal: per feature, its sparkline on one line, the figures below."""
+    output.heading(title)
+    for f, (feature, trend, total, used, allowance, percent, resets) in zip(report_.features, rows):
+        output.say(f"{feature}  {trend}")
+        share = f", {percent}" if percent != "-" else ""
+        of = f" of {allowance}" if allowance != "-" else ""
+        output.say(f"  total {total} · this period {used}{of}{share} · resets {resets}")
 
 
 def render_feature(report_: UsageReport) -> None:
