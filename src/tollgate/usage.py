@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
 from operator import itemgetter
@@ -619,7 +619,7 @@ def ingest(
     # raise the messages.
     customer_ids, feature_ids = customer_id.ids, feature_id.ids
     text_times = isinstance(recorded, str)  # SQLite: times are stored as text (usage_store.time_encoder)
-    fromiso, utc, digest = datetime.fromisoformat, timezone.utc, blake2b
+    fromiso, combine, digest = datetime.fromisoformat, datetime.combine, blake2b
     now_stamp = now.isoformat(" ", "microseconds")
     latest_stamp = latest.isoformat(" ", "microseconds")
     max_micros, plain, first = _MAX_MICROS, _plain_micros, itemgetter(0)
@@ -637,18 +637,15 @@ def ingest(
                     if not 0 < micros <= max_micros:
                         micros = quantity_micros(quantity)
                     if timestamp:
-                        # the stored text is the UTC time's first 26 characters of isoformat (the
-                        # offset, if any, cut off): no datetime is built that nobody needs
                         try:
                             if len(timestamp) > 64:
                                 raise ValueError
                             occurred = fromiso(timestamp)
-                            zone = occurred.tzinfo
-                            if zone is not None and zone is not utc:
-                                occurred = occurred.astimezone(utc)
+                            if occurred.tzinfo is not None:  # naive UTC, cheaply (isoformat is slow on aware)
+                                occurred = combine(occurred.date(), occurred.time()) - occurred.utcoffset()
                         except (ValueError, OverflowError):
                             occurred = parse_moment(timestamp, what="timestamp")
-                        timed = when = stamp = occurred.isoformat(" ", "microseconds")[:26]
+                        timed = when = stamp = occurred.isoformat(" ", "microseconds")
                         if stamp > latest_stamp:
                             event_time(fromiso(stamp), now=now)  # raises, with the message
                     else:
