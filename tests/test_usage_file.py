@@ -469,3 +469,33 @@ def test_a_file_crossing_thresholds_notifies_and_journals_once(cli, acme, tmp_pa
     again = cli("usage", "report", "--file", str(tmp_path / "cross.csv"), "--json").json()
     assert again["inserted"] == 0 and again["notices"] == [] and again["duplicates"] == 4
     assert any(e.action == "usage.import" and e.details["inserted"] == 4 for e in acme.journal())
+
+
+# -- the fast timestamp path agrees with parse_moment ---------------------------------------------------
+
+_moments = st.datetimes(min_value=__import__("datetime").datetime(1, 1, 2), max_value=__import__("datetime").datetime(9999, 12, 30))
+_offsets = st.sampled_from(["Z", "", "+00:00", "+02:00", "-05:30", "+14:00", "z", "+0100", "-23:59"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(moment=_moments, offset=_offsets,
+       shape=st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "ms", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d",
+                              "%Y-%m-%dT%H:%M", "%Y%m%dT%H%M%S", "%G-W%V-%uT%H:%M:%S"]))
+def test_the_fast_timestamp_path_agrees_with_parse_moment(moment, offset, shape):
+    from tollgate.clock import parse_moment
+    from tollgate.usage import _utc_stamp
+
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] if shape == "ms" else moment.strftime(shape)
+    if shape != "%Y-%m-%d":
+        text += offset
+    try:
+        expected = parse_moment(text).isoformat(" ", "microseconds")
+    except InvalidInput:
+        expected = None
+    try:
+        got = _utc_stamp(text)
+    except (ValueError, OverflowError):
+        got = None
+    if got is None and expected is not None:  # the fast path may pass on to parse_moment, never disagree
+        return
+    assert got == expected, text
