@@ -204,18 +204,6 @@ def test_a_sqlite_database_of_another_program(cli, db_path):
     assert result.exit_code == 3 and "not a tollgate one" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_read_only_folder(cli, tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        result = cli("--db", str(folder / "t.db"), "customer", "add", "Acme")
-        assert result.exit_code == 3 and "Cannot create the database" in result.stderr
-    finally:
-        folder.chmod(0o700)
-
-
 def test_missing_folder_that_cannot_be_created(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
