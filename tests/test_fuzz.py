@@ -639,3 +639,71 @@ def test_a_license_lasting_past_the_year_9999_never_expires(harness):
         assert result.exit_code == 0, result.stderr
         listed = json.loads(harness.run("license", "list", "--customer", "globex", "--json").stdout)
         assert [item["expires_at"] for item in listed] == [None]
+
+
+# -- user text on a terminal: shown literally, never interpreted ---------------------------------------------------
+
+MARKUP_PIECES = st.sampled_from(["[bold]", "[/]", "[/bold]", "[red]", "[link=x]", "[/link]", ":smile:", "\\[", "[i]",
+                                 "[", "]", "x", "y", " ", "=", "#", "@", "é"])
+MARKUP_TEXT = st.lists(MARKUP_PIECES, min_size=1, max_size=3).map("".join).map(str.strip).filter(bool)
+"""Short (rich folds a long cell over several lines, which would hide it from a plain `in`)."""
+
+
+@pytest.fixture
+def on_a_terminal(monkeypatch):
+    """Output drawn as for a terminal (rich tables and styles), though CliRunner captures it."""
+    from tollgate.cli import output
+
+    monkeypatch.setattr(output, "is_terminal", lambda stream=None: True)
+    monkeypatch.setattr(output, "color_enabled", lambda stream=None: True)
+    output._consoles.clear()
+    yield
+    output._consoles.clear()
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 40, 5), suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@given(text=MARKUP_TEXT)
+def test_user_text_that_looks_like_markup_is_shown_literally_on_a_terminal(harness, on_a_terminal, text):
+    with harness.steps():
+        created = [
+            ("customer", "add", text, "--id", "marked"),
+            ("product", "create", "marked-product", "--name", text),
+            ("feature", "create", "--name", text, "--type", "metered", "--id", "marked-feature"),
+            ("plan", "create", "marked-plan", "--product", "marked-product", "--name", text,
+             "--feature", "marked-feature=10"),
+            ("link", "add", "marked-plan", text, "https://example.com/x"),
+            ("sub", "add", "marked", "marked-plan"),
+            ("override", "set", "marked", "sso", "true", "--note", text),
+        ]
+        for args in created:
+            assert harness.run(*args).exit_code == 0, args
+        shown = [("customer", "list"), ("customer", "show", "marked"), ("product", "list"), ("feature", "list"),
+                 ("plan", "list"), ("plan", "show", "marked-plan"), ("link", "list", "marked-plan"),
+                 ("override", "list", "marked")]
+        for args in shown:
+            result = harness.run(*args)
+            assert result.exit_code == 0, (args, result.stderr)
+            assert text in result.stdout, (args, text, result.stdout)
+        refused = harness.run("customer", "show", text)  # user text in an error message
+        assert refused.exit_code == 2 and text in refused.stderr, refused.stderr
+
+
+@settings(FUZZ)
+@given(names=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=4, unique=True))
+def test_exported_download_files_stay_under_assets_of_their_plan(names):
+    """`catalog export --with-files` writes each download as assets/<plan>/<name>: whatever the
+    download's name (../../x, /etc/passwd, a dot, a NUL), it is one plain file name in that folder."""
+    from tollgate import catalog_toml
+    from tollgate.catalog import Download, PlanSpec
+
+    plan = PlanSpec(identifier="pro", product="app", name="Pro",
+                    downloads=tuple(Download(name=n, sha256="0" * 64, size=1) for n in names))
+    written = catalog_toml.asset_names(catalog_toml.Catalog(plans={"pro": plan}))
+    folders = set()
+    for (plan_id, name), relative in written.items():
+        parts = Path(relative).parts
+        assert parts[:2] == ("assets", "pro") and len(parts) == 3, relative
+        assert parts[2] not in (".", "..") and not parts[2].startswith(".") and "\x00" not in parts[2], relative
+        folders.add(relative)
+    assert len(folders) == len(names)  # no two downloads share a file
