@@ -405,3 +405,36 @@ def test_a_busy_timeout_that_is_not_a_number(cli, monkeypatch, value):
     result = cli("customer", "list")
     assert result.exit_code == 2, result
     assert result.stderr.startswith("error: TOLLGATE_BUSY_TIMEOUT_MS is") and result.stderr.count("\n") == 1
+
+
+# -- a permissive umask --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only("the SQLite file, its WAL and the data folder")
+def test_a_permissive_umask_still_gives_owner_only_files(tmp_path):
+    """With umask 000 (every new file world-writable by default), the database, its -wal and -shm
+    files, its folder, the content store and a backup are still owner-only (0600 files, 0700 folders)."""
+    import stat
+
+    from tollgate import Tollgate
+
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"content")
+    data = tmp_path / "data" / "tollgate.db"
+    previous = os.umask(0)
+    try:
+        with Tollgate(data) as tg:
+            tg.add_customer("Acme")
+            tg.create_product("App", identifier="app")
+            tg.create_plan("one", product="app")
+            tg.add_download("one", payload)
+            modes = {str(p.relative_to(data.parent)): stat.S_IMODE(p.stat().st_mode)
+                     for p in [data.parent, *data.parent.rglob("*")]}
+            tg.backup(tmp_path / "backup.db")
+    finally:
+        os.umask(previous)
+    assert {"tollgate.db", "tollgate.db-wal", "tollgate.db-shm", "blobs"} <= set(modes), modes
+    for name, mode in modes.items():
+        folder = (data.parent / name).is_dir()
+        assert mode == (0o700 if folder else 0o600), (name, oct(mode))
+    assert stat.S_IMODE((tmp_path / "backup.db").stat().st_mode) == 0o600
