@@ -162,8 +162,8 @@ def test_export_with_files_carries_downloads_to_another_machine(cli, tmp_path):
     out.parent.mkdir()
     assert cli("catalog", "export", str(out), "--with-files").exit_code == 0
     text = out.read_text(encoding="utf-8")
-    assert 'file = "assets/markdown-studio-2/quick-start-guide"' in text
-    assert (out.parent / "assets" / "markdown-studio-2" / "quick-start-guide").read_bytes() == (
+    assert 'file = "assets/markdown-studio-2/quick-start-guide.txt"' in text
+    assert (out.parent / "assets" / "markdown-studio-2" / "quick-start-guide.txt").read_bytes() == (
         REPO / "assets" / "markdown-studio-quickstart.txt").read_bytes()
     elsewhere = tmp_path / "elsewhere" / "tollgate.db"  # a new data directory: an empty store
     elsewhere.parent.mkdir()

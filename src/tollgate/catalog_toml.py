@@ -769,15 +769,18 @@ def export_catalog(session: Session, *, assets: dict[tuple[str, str], str] | Non
 
 
 def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
-    """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan."""
+    """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan,
+    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens."""
     result = {}
     for ident, plan in cat.plans.items():
         used: set[str] = set()
         for download in plan.downloads:
-            base = identifiers.slugify(download.name, fallback="download")
+            stem, dot, ext = download.name.rpartition(".")
+            keep_ext = bool(dot and stem and re.fullmatch(r"[A-Za-z0-9]{1,8}", ext))
+            base = identifiers.slugify(stem if keep_ext else download.name, fallback="download")
             name = identifiers.first_free(base, used)
             used.add(name)
-            result[(ident, download.name)] = f"assets/{ident}/{name}"
+            result[(ident, download.name)] = f"assets/{ident}/{name}" + (f".{ext.lower()}" if keep_ext else "")
     return result
 
 
