@@ -195,6 +195,9 @@ class TollgateGroup(_LazyListing, TyperGroup):
                 shown = exc.object[:80].encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
                 output.error(f"Some text given to tollgate is not valid UTF-8 ('{shown}'); nothing was written.")
                 raise typer.Exit(2) from None
+            if _is_file_system_failure(exc):  # a full disk, an I/O error: exit 3, not a bug
+                _file_system_failed(exc)
+                raise typer.Exit(3) from None
             output.error(f"unexpected {type(exc).__name__}: {exc}. Run with --debug for details.")
             raise typer.Exit(EXIT_INTERNAL) from None
 
@@ -212,6 +215,33 @@ class TollgateGroup(_LazyListing, TyperGroup):
 def _is_usage_error(exc: Exception) -> bool:
     """Click's own usage errors (bad option, missing argument) pass through to be shown with usage."""
     return type(exc).__module__.startswith("typer")
+
+
+_FILE_SYSTEM_ERRNOS = ("ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG")
+
+
+def _is_file_system_failure(exc: BaseException) -> bool:
+    """An OSError of the machine (full disk, quota, I/O error, read-only file system), not of tollgate:
+    e.g. writing the output to a full disk (`tollgate catalog export > catalog.toml`)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in {getattr(errno, n) for n in _FILE_SYSTEM_ERRNOS if hasattr(errno, n)}
+
+
+def _file_system_failed(exc: OSError) -> None:
+    """Say what failed in one sentence, and drop the output still buffered for stdout: flushing it at
+    exit would fail again, with a traceback."""
+    import os
+
+    where = f" ({exc.filename})" if exc.filename else " while writing the output"
+    output.error(f"The file system failed{where}: {exc.strerror}.")
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture stdout)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _is_undecodable_text(exc: Exception) -> bool:
@@ -344,4 +374,13 @@ def main() -> None:
         import typer.core
 
         typer.core.HAS_RICH = False
-    app(prog_name="tollgate")
+    try:
+        try:
+            app(prog_name="tollgate")
+        finally:
+            sys.stdout.flush()  # here, where a failure can still be told in one sentence
+    except OSError as exc:  # outside a command (--version, --help) or at the final flush
+        if not _is_file_system_failure(exc):
+            raise
+        _file_system_failed(exc)
+        sys.exit(3)
