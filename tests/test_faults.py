@@ -438,3 +438,33 @@ def test_a_permissive_umask_still_gives_owner_only_files(tmp_path):
         folder = (data.parent / name).is_dir()
         assert mode == (0o700 if folder else 0o600), (name, oct(mode))
     assert stat.S_IMODE((tmp_path / "backup.db").stat().st_mode) == 0o600
+
+
+# -- the output itself can't be written ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("--version",), ("db", "path"), ("customer", "list", "--json"), ("catalog", "export"),
+                                  ("--help",)], ids=lambda a: " ".join(a))
+def test_output_to_a_full_disk_is_one_sentence_and_exit_3(db_path, args):
+    """`tollgate ... > file` on a full disk: the shell's file can't be whole, so the exit code must say so."""
+    import sys
+
+    env = dict(os.environ, TOLLGATE_DB=str(db_path))
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "tollgate", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    assert proc.returncode == EXIT_STORAGE, proc.stderr
+    assert proc.stderr == "error: The file system failed while writing the output: No space left on device.\n"
+
+
+def test_an_io_error_inside_a_command_is_exit_3(cli, monkeypatch):
+    from tollgate.cli import output
+
+    def full(*args, **kwargs):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(output, "emit_json", full)
+    result = cli("customer", "list", "--json")
+    assert result.exit_code == EXIT_STORAGE
+    assert result.stderr == f"error: The file system failed while writing the output: {os.strerror(errno.EIO)}.\n"
