@@ -243,19 +243,26 @@ def make_license(activation_limit: Any = "unlimited", expires_after: Any = "neve
 
 
 def validate_url(url: Any, *, path: str | None = None) -> str:
+    """An http(s) web address with a real host name: no spaces, no control characters, no other schemes."""
     text = url.strip() if isinstance(url, str) else ""
     try:
         parts = urlsplit(text) if text and len(text) <= MAX_URL else None
     except ValueError:  # e.g. "https://[" (an unclosed IPv6 address)
         parts = None
+    try:
+        host = parts.hostname if parts and parts.port is not False else None  # .port raises on a bad port
+    except ValueError:
+        host = None
     if (
         parts is None
         or parts.scheme not in ("http", "https")
-        or not parts.netloc
         or _CONTROL.search(text)
         or any(ch.isspace() for ch in text)
     ):
         raise InvalidInput(f"{url!r} is not a web address (use http:// or https://).", path=path)
+    if not host:
+        raise InvalidInput(f"{url!r} is not a web address: it has no host (use e.g. https://example.com/path).",
+                           path=path)
     return text
 
 
