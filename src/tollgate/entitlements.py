@@ -46,39 +46,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlmodel import Session
 
-from tollgate import journal
+from tollgate import journal, tables
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.grants import Grant, value_from_json
-from tollgate.models import (
-    Customer,
-    Feature,
-    Override,
-    Plan,
-    PlanEntitlement,
-    Subscription,
-    SubscriptionFeature,
-    UsageEvent,
-)
 from tollgate.periods import Period, reset_period
+
+if TYPE_CHECKING:
+    from tollgate.models import Customer, Feature
 
 LIVE_STATUSES = ("trialing", "active", "past_due")
 ENDED_STATUSES = ("canceled", "expired")
 ZERO = Decimal(0)
 
-C = Customer.__table__
-F = Feature.__table__
-O = Override.__table__  # noqa: E741 - the table's initial, like the others
-P = Plan.__table__
-PE = PlanEntitlement.__table__
-S = Subscription.__table__
-SF = SubscriptionFeature.__table__
-U = UsageEvent.__table__
+# Core only, over the light table clauses (no model classes to define at start-up): see tables.py.
+C = tables.customer
+F = tables.feature
+O = tables.override  # noqa: E741 - the table's initial, like the others
+P = tables.plan
+PE = tables.plan_entitlement
+S = tables.subscription
+SF = tables.subscription_feature
+U = tables.usage_event
 OPEN_START = datetime(1, 1, 1)
 OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
 

@@ -54,20 +54,19 @@ from hashlib import blake2b
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Integer, String, column, func, select, table
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from tollgate import tables
 from tollgate.clock import parse_moment, rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.usage_store import EVENT as E
 
-# Lightweight Core clauses of the columns read here (models.Customer / models.Feature): defining the
-# SQLModel classes costs start-up time that `usage show` can't afford (tests check they match).
-C = table("customer", column("id", Integer), column("identifier", String), column("status", String))
-F = table("feature", column("id", Integer), column("identifier", String), column("name", String),
-          column("type", String), column("unit", String))
-_SUBSCRIPTION = table("subscription", column("customer_id", Integer))
-_OVERRIDE = table("override", column("customer_id", Integer))
+# Core over the light table clauses (no model classes to define at start-up): see tables.py.
+C = tables.customer
+F = tables.feature
+_SUBSCRIPTION = tables.subscription
+_OVERRIDE = tables.override
 ZERO = Decimal(0)
 
 MAX_KEY = 200

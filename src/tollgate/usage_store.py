@@ -18,26 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, column, func, select, table
+from sqlalchemy import BigInteger, Integer, String, column, func, select, table
 from sqlmodel import Session
 
+from tollgate import tables
 from tollgate.errors import Conflict
 
-EVENT = table(
-    "usage_event",
-    column("id", Integer),
-    column("key", String),
-    column("customer_id", Integer),
-    column("feature_id", Integer),
-    column("quantity_micros", BigInteger),
-    column("occurred_at", DateTime),
-    column("recorded_at", DateTime),
-    column("voids", String),
-    column("reason", String),
-)
-"""The usage_event table (models.UsageEvent) as a lightweight Core table clause: defining the SQLModel
-classes costs ~0.1 s of start-up (usage reads pay none of it); tests/test_usage_store.py checks it
-matches the model."""
+EVENT = tables.usage_event
 PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 
 
