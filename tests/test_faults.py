@@ -266,6 +266,63 @@ def test_download_with_an_injected_full_disk_writes_no_partial_file(cli, entitle
     assert files_in(folder) == {}
 
 
+# -- the database's own disk fills up in the middle of a write ------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs for the database itself (root only)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.sqlite_only("the SQLite file on a small disk")
+@pytest.mark.parametrize("what", ["usage report --file", "catalog import"])
+def test_the_database_disk_filling_up_mid_transaction_writes_nothing(cli, tmp_path, small_disk, what):
+    from tollgate import Tollgate
+
+    db = small_disk / "t.db"
+    with Tollgate(db) as tg:
+        tg.create_product("App", identifier="app")
+        tg.create_feature("Calls", type="metered", identifier="calls")
+        tg.add_customer("Acme", identifier="acme")
+    source = tmp_path / ("u.csv" if what.startswith("usage") else "c.toml")
+    if what.startswith("usage"):
+        source.write_text("customer,feature,quantity,id\n" + "".join(f"acme,calls,{i % 9 + 1},e{i}\n" for i in range(40_000)))
+        command = ("usage", "report", "--file", str(source))
+    else:
+        source.write_text(catalog_text(1500))
+        command = ("catalog", "import", str(source))
+    before = {table: n for table, n in _counts(db).items()}
+    result = cli("--db", str(db), *command)
+    one_clear_sentence(result)
+    assert "is full" in result.stderr
+    close_handle()
+    assert _counts(db) == before  # nothing of it, and integrity_check ok
+    again = cli("--db", str(db), "customer", "list", "--json")
+    assert again.exit_code == 0 and '"acme"' in again.stdout
+
+
+def _counts(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        conn.close()
+
+
 # -- a database file that is not SQLite ----------------------------------------------------------------------
 
 WRITERS = [
