@@ -56,7 +56,7 @@ def files_in(folder: Path) -> dict[str, bytes]:
 
 def one_clear_sentence(result) -> None:
     assert result.exit_code == EXIT_STORAGE, result
-    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "error: unexpected " not in result.stderr, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert result.stdout == "", result
 

@@ -147,7 +147,7 @@ class Harness:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise AssertionError(f"uncaught {result.exception!r}: {shown}") from result.exception
         assert result.exit_code in DOCUMENTED, shown
-        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, shown
+        assert "Traceback" not in result.stderr and "error: unexpected " not in result.stderr, shown
         if result.exit_code in (2, 3):
             assert result.stderr.startswith("error: ") or result.stderr.startswith("Usage: "), shown
         after = self.state()
