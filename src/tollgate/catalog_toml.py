@@ -700,16 +700,10 @@ def read_document(path: str | os.PathLike) -> dict[str, Any]:
     A table declared twice (`[plans.pro]` two times) is reported by its TOML path."""
     import tomllib
 
+    from tollgate.rowfiles import read_bytes
+
     source = str(path)
-    try:
-        with open(source, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file '{source}'.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"'{source}' is a folder, not a file.") from None
-    except PermissionError:
-        raise InvalidInput(f"'{source}' cannot be read (permission denied).") from None
+    raw = read_bytes(source)
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -124,17 +124,22 @@ def read_jsonl(stream: TextIO) -> Iterator[Row]:
     yield from _decoding_guard(rows(), lambda: f"line {state['line']}")
 
 
-def load_toml(path: str) -> dict[str, Any]:
-    """Parse a TOML file, turning every way it can be broken into one InvalidInput."""
+def read_bytes(path: str) -> bytes:
+    """A whole input file's bytes; a missing, unreadable or folder path is one InvalidInput."""
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            return handle.read()
     except FileNotFoundError:
         raise InvalidInput(f"There is no file '{path}'.") from None
     except IsADirectoryError:
         raise InvalidInput(f"'{path}' is a folder, not a file.") from None
     except PermissionError:
         raise InvalidInput(f"'{path}' cannot be read (permission denied).") from None
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Parse a TOML file, turning every way it can be broken into one InvalidInput."""
+    raw = read_bytes(path)
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -527,34 +527,17 @@ def complete_currency(ctx, args, incomplete):
     return _fixed(out, incomplete)
 
 
-@_never_raises
-def complete_feature_type(ctx, args, incomplete):
-    return _fixed(FEATURE_TYPES, incomplete)
+def _choices(values):
+    """A completer for a fixed vocabulary (the value, its help)."""
+    return _never_raises(lambda ctx, args, incomplete: _fixed(values, incomplete))
 
 
-@_never_raises
-def complete_reset(ctx, args, incomplete):
-    return _fixed(RESETS, incomplete)
-
-
-@_never_raises
-def complete_subscription_status(ctx, args, incomplete):
-    return _fixed(SUBSCRIPTION_STATUSES, incomplete)
-
-
-@_never_raises
-def complete_usage_period(ctx, args, incomplete):
-    return _fixed(USAGE_PERIODS, incomplete)
-
-
-@_never_raises
-def complete_row_format(ctx, args, incomplete):
-    return _fixed(ROW_FORMATS, incomplete)
-
-
-@_never_raises
-def complete_price_model(ctx, args, incomplete):
-    return _fixed(PRICE_MODELS, incomplete)
+complete_feature_type = _choices(FEATURE_TYPES)
+complete_reset = _choices(RESETS)
+complete_subscription_status = _choices(SUBSCRIPTION_STATUSES)
+complete_usage_period = _choices(USAGE_PERIODS)
+complete_row_format = _choices(ROW_FORMATS)
+complete_price_model = _choices(PRICE_MODELS)
 
 
 __all__ = [
