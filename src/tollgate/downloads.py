@@ -113,25 +113,41 @@ def entitled_plan_ids(session: Session, *, customer: Customer, at: datetime) -> 
     return sorted(row[0] for row in rows)
 
 
-def list_downloads(
-    session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
-) -> list[PlanDownload]:
-    """A plan's downloads, or those a customer is entitled to (plans in creation order), in their order."""
-    stmt = select(PlanDownload)
+def entitled_rows(
+    session: Session, model: Any, *, plan: Plan | None = None, customer: Customer | None = None,
+    at: datetime | None = None,
+) -> list[Any]:
+    """A plan's deliverables of one kind (PlanDownload, PlanLink), or those a customer is entitled to,
+    plans in creation order, each plan's in their own order."""
+    stmt = select(model)
     if plan is not None:
-        stmt = stmt.where(PlanDownload.plan_id == plan.id)
+        stmt = stmt.where(model.plan_id == plan.id)
     if customer is not None:
         plan_ids = entitled_plan_ids(session, customer=customer, at=at or utcnow())
         if not plan_ids:
             return []
-        stmt = stmt.where(col(PlanDownload.plan_id).in_(plan_ids))
-    return list(session.exec(stmt.order_by(PlanDownload.plan_id, PlanDownload.position, PlanDownload.id)).all())
+        stmt = stmt.where(col(model.plan_id).in_(plan_ids))
+    return list(session.exec(stmt.order_by(model.plan_id, model.position, model.id)).all())
+
+
+def plan_identifiers(session: Session, rows: Sequence[Any]) -> dict[int, str]:
+    """plan id -> identifier for the plans of some deliverable rows."""
+    plan_ids = {row.plan_id for row in rows}
+    if not plan_ids:
+        return {}
+    return dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
+
+
+def list_downloads(
+    session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
+) -> list[PlanDownload]:
+    """A plan's downloads, or those a customer is entitled to."""
+    return entitled_rows(session, PlanDownload, plan=plan, customer=customer, at=at)
 
 
 def download_dicts(session: Session, rows: Sequence[PlanDownload]) -> list[dict[str, Any]]:
     """The stable JSON shape: `id`, `plan`, `name`, `size`, `sha256`, `enabled`."""
-    plan_ids = {row.plan_id for row in rows}
-    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all()) if rows else {}
+    plans = plan_identifiers(session, rows)
     return [
         {"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "size": row.size,
          "sha256": row.sha256, "enabled": row.enabled}

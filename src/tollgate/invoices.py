@@ -323,36 +323,7 @@ class InvoiceLine:
         period, charged, rated = self.period, self.charged, self.rated
         quantity = _number(self.quantity)
         amount = _money(self.amount, digits)
-        if rated is None:
-            return {
-                "kind": self.kind,
-                "subscription": self.subscription,
-                "plan": self.plan,
-                "feature": self.feature,
-                "unit": self.unit,
-                "interval": self.interval,
-                "period_start": _time(period.start),
-                "period_end": _time(period.end),
-                "charged_from": _time(charged.start) if charged is not None else None,
-                "charged_to": _time(charged.end) if charged is not None else None,
-                "quantity": quantity,
-                "included": _number(self.included) if self.included else "0",
-                "billable": quantity if self.billable == self.quantity else _number(self.billable),
-                "currency": self.currency,
-                "amount": amount,
-                "exact_amount": amount,
-                "price": _money(self.price, digits) if self.price is not None else None,
-                "proration": _fraction_text(self.proration),
-                "model": None,
-                "unit_price": None,
-                "package_size": None,
-                "package_price": None,
-                "packages": None,
-                "tiers": [],
-                "note": self.note,
-            }
-        charge = _charge_fields(rated.charge)
-        return {
+        line = {
             "kind": self.kind,
             "subscription": self.subscription,
             "plan": self.plan,
@@ -368,13 +339,29 @@ class InvoiceLine:
             "billable": quantity if self.billable == self.quantity else _number(self.billable),
             "currency": self.currency,
             "amount": amount,
+        }
+        if rated is None:  # a base fee
+            return line | {
+                "exact_amount": amount,
+                "price": _money(self.price, digits) if self.price is not None else None,
+                "proration": _fraction_text(self.proration),
+                "model": None,
+                "unit_price": None,
+                "package_size": None,
+                "package_price": None,
+                "packages": None,
+                "tiers": [],
+                "note": self.note,
+            }
+        model, unit_price, package_size, package_price = _charge_fields(rated.charge)
+        return line | {
             "exact_amount": amount if rated.exact_amount == self.amount else _rate(rated.exact_amount, digits),
             "price": None,
             "proration": None,
-            "model": charge[0],
-            "unit_price": charge[1],
-            "package_size": charge[2],
-            "package_price": charge[3],
+            "model": model,
+            "unit_price": unit_price,
+            "package_size": package_size,
+            "package_price": package_price,
             "packages": rated.packages,
             "tiers": [
                 {

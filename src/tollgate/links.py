@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from tollgate import identifiers, journal
 from tollgate.clock import utcnow
@@ -44,24 +44,17 @@ def get_link(session: Session, link_id: str) -> PlanLink:
 def list_links(
     session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
 ) -> list[PlanLink]:
-    """A plan's links, or those a customer is entitled to (plans in creation order), in their order."""
-    from tollgate.downloads import entitled_plan_ids
+    """A plan's links, or those a customer is entitled to."""
+    from tollgate.downloads import entitled_rows
 
-    stmt = select(PlanLink)
-    if plan is not None:
-        stmt = stmt.where(PlanLink.plan_id == plan.id)
-    if customer is not None:
-        plan_ids = entitled_plan_ids(session, customer=customer, at=at or utcnow())
-        if not plan_ids:
-            return []
-        stmt = stmt.where(col(PlanLink.plan_id).in_(plan_ids))
-    return list(session.exec(stmt.order_by(PlanLink.plan_id, PlanLink.position, PlanLink.id)).all())
+    return entitled_rows(session, PlanLink, plan=plan, customer=customer, at=at)
 
 
 def link_dicts(session: Session, rows: Sequence[PlanLink]) -> list[dict[str, Any]]:
     """The stable JSON shape: `id`, `plan`, `name`, `url`."""
-    plan_ids = {row.plan_id for row in rows}
-    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all()) if rows else {}
+    from tollgate.downloads import plan_identifiers
+
+    plans = plan_identifiers(session, rows)
     return [{"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "url": row.url} for row in rows]
 
 
