@@ -90,14 +90,12 @@ def big_catalog(cli, tmp_path) -> str:
     return exported.stdout
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs, mounted for the test (root only; skipped where mount is not allowed)."""
-    folder = tmp_path / "tiny"
+def mounted_tmpfs(folder, options: str):
+    """Mount a small tmpfs on `folder` for a test (root only; skipped where mount is not allowed)."""
     folder.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (the injected ENOSPC tests still run)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(folder)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -105,23 +103,18 @@ def tiny_disk(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB file system: full after a few writes."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=64k,mode=0700")
 
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    """An empty read-only file system (a read-only tmpfs; root only)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    """An empty read-only file system."""
+    yield from mounted_tmpfs(tmp_path / "ro", "size=64k,ro")
 
 
 @pytest.fixture
