@@ -345,9 +345,26 @@ class Database:
         """
         found = self._stored_version(engine)
         if found is None:
-            with engine.connect() as conn:
-                tables = inspect(conn).get_table_names()
-            if tables:
+            found = self._create_schema(engine)
+            if found is None:
+                return
+        if found > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.location} was written by a newer tollgate (schema {found}; this one knows {SCHEMA_VERSION}).",
+                hint="Upgrade tollgate to use it; nothing was changed.",
+            )
+        if found < SCHEMA_VERSION:
+            self._migrate(engine, found)
+
+    def _create_schema(self, engine: Engine) -> int | None:
+        """Create the schema in an empty database, under the schema lock. Returns None when it created
+        it, or the version found if another process created it first (checked again under the lock:
+        several processes may open a brand-new database at once)."""
+        with self._schema_transaction(engine) as conn:
+            found = schema_version_in(conn)
+            if found is not None:
+                return found
+            if inspect(conn).get_table_names():
                 raise StorageError(
                     f"{self.display_location} is a database, but not a tollgate one.",
                     hint="Point --db at a tollgate database.",
@@ -356,17 +373,8 @@ class Database:
                 raise StorageError(f"There is no tollgate database at {self.display_location} (it is empty).",
                                    hint="Check the location.")
             models.load_all()
-            with self._schema_transaction(engine) as conn:
-                if schema_version_in(conn) is None:  # another process may have created it while we waited
-                    create_schema(conn)
-            return
-        if found > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.location} was written by a newer tollgate (schema {found}; this one knows {SCHEMA_VERSION}).",
-                hint="Upgrade tollgate to use it; nothing was changed.",
-            )
-        if found < SCHEMA_VERSION:
-            self._migrate(engine, found)
+            create_schema(conn)
+        return None
 
     @staticmethod
     def _stored_version(engine: Engine) -> int | None:
