@@ -47,6 +47,9 @@ step tollgate invoice preview globex --period 2026-10
 # A one-time purchase delivers a license key, a download and links.
 step tollgate sub add zoe markdown-studio-2 --currency USD
 step tollgate license list --customer zoe
+KEY="$(tollgate license list --customer zoe --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')"
+step tollgate license activate "$KEY" --name zoe-laptop
+step tollgate license validate "$KEY"
 step tollgate download list --customer zoe
 step tollgate link list --customer zoe
 step tollgate download get zoe "$(tollgate download list --customer zoe --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" --to "$WORK/zoe"
