@@ -469,6 +469,9 @@ FAST_GRANTS_OF_FEATURE = Prepared(_GRANTS_OF_FEATURE)
 FAST_OLDEST_LIVE = Prepared(_OLDEST_LIVE)
 FAST_FEATURE = Prepared(_FEATURE)
 FAST_USED = Prepared(_USED)
+FAST_CUSTOMER = Prepared(select(C.c.id, C.c.status).where(C.c.identifier == bindparam("identifier")))
+FAST_GRANTS_OF_CUSTOMER = Prepared(_GRANTS_OF_CUSTOMER)
+FAST_OVERRIDES_OF_CUSTOMER = Prepared(_OVERRIDES_OF_CUSTOMER)
 
 
 def _plan_grant(feature: str, ftype: str, row: Any) -> Grant:
@@ -740,7 +743,7 @@ def effective_entitlements(
     A boolean turned off (by an adjustment or an override) is listed, with value False."""
     at = at or utcnow()
     identifier = customer if isinstance(customer, str) else customer.identifier
-    row = session.execute(select(C.c.id, C.c.status).where(C.c.identifier == identifier)).first()
+    row = FAST_CUSTOMER.first(session, {"identifier": identifier})
     if row is None:
         raise NotFound(
             f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
@@ -750,7 +753,7 @@ def effective_entitlements(
     customer_id = row.id
     by_feature: dict[int, list[Contribution]] = {}
     refs: dict[int, FeatureRef] = {}
-    for grant_row in session.execute(_GRANTS_OF_CUSTOMER, {"customer_id": customer_id, "at": at}).all():
+    for grant_row in FAST_GRANTS_OF_CUSTOMER.rows(session, {"customer_id": customer_id, "at": at}):
         ref = refs.setdefault(grant_row.feature_id, FeatureRef(grant_row.feature_id, grant_row.feature,
                                                                 grant_row.ftype, grant_row.unit))
         contribution = _contribution(ref.identifier, ref.type, grant_row)
@@ -758,7 +761,7 @@ def effective_entitlements(
         if contribution is not None:
             bucket.append(contribution)
     overrides: dict[int, OverrideRow] = {}
-    for o_row in session.execute(_OVERRIDES_OF_CUSTOMER, {"customer_id": customer_id}).all():
+    for o_row in FAST_OVERRIDES_OF_CUSTOMER.rows(session, {"customer_id": customer_id}):
         refs.setdefault(o_row.feature_id, FeatureRef(o_row.feature_id, o_row.feature, o_row.ftype, o_row.unit))
         overrides[o_row.feature_id] = _override_row(o_row)
     out: list[EffectiveEntitlement] = []
