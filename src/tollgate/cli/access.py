@@ -130,10 +130,7 @@ def check(
         verb = "is" if result.recorded else "would be"
         output.warn(f"{data['customer']} {verb} over the soft limit of {data['limit']} for {data['feature']} by "
                     f"{data['overage']} (allowed; the overage is reported).")
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(_summary(data, consumed=consume))
+    output.result(data, as_json=as_json, message=_summary(data, consumed=consume))
     if not result.allowed:
         raise typer.Exit(1)
 

@@ -35,10 +35,10 @@ def add(
     from tollgate.customers import customer_dict
 
     data = customer_dict(tollgate().add_customer(name, identifier=identifier, email=email))
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Added customer {data['identifier']} ({data['name']}), billing id {data['billing_id']}.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Added customer {data['identifier']} ({data['name']}), billing id {data['billing_id']}.",
+    )
 
 
 @app.command("edit")
@@ -67,10 +67,10 @@ def edit(
         raise InvalidInput("Nothing to change.", hint="Pass --name and/or --email.")
     customer = tollgate().edit_customer(identifier, name=name, email=email)
     data = customer_dict(customer)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Updated customer {data['identifier']}: {data['name']} <{data['email'] or 'no email'}>.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Updated customer {data['identifier']}: {data['name']} <{data['email'] or 'no email'}>.",
+    )
 
 
 @app.command("archive")
@@ -88,10 +88,7 @@ def archive(
 
     confirm_or_refuse(f"Archive customer {identifier}? They lose all access.", yes=yes)
     data = customer_dict(tollgate().archive_customer(identifier))
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Archived customer {data['identifier']}.")
+    output.result(data, as_json=as_json, message=f"Archived customer {data['identifier']}.")
 
 
 @app.command("list")

@@ -53,11 +53,11 @@ def add(
     Example: tollgate download add markdown-studio-2 dist/markdown-studio-2.4.dmg --name "macOS installer"
     """
     data = tollgate().add_download(plan, file, name=name)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Added download {data['id']} ({data['name']}, {size_text(data['size'])}, "
-                   f"sha256 {data['sha256'][:12]}...) to {data['plan']}.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Added download {data['id']} ({data['name']}, {size_text(data['size'])}, "
+                f"sha256 {data['sha256'][:12]}...) to {data['plan']}.",
+    )
 
 
 @app.command("list")
@@ -102,10 +102,10 @@ def get(
     Example: tollgate download get acme-inc dl_4f9k2m0x7q1z8w --to ~/Downloads
     """
     data = tollgate().fetch_download(customer, download_id, to, filename=filename, overwrite=overwrite)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Wrote {data['path']} ({size_text(data['size'])}, sha256 verified).")
+    output.result(
+        data, as_json=as_json,
+        message=f"Wrote {data['path']} ({size_text(data['size'])}, sha256 verified).",
+    )
 
 
 @app.command("disable")
@@ -136,7 +136,4 @@ def remove(download_id: DownloadId, as_json: Json = False) -> None:
 
 
 def _show_change(data: dict, verb: str, as_json: bool) -> None:
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"{verb} download {data['id']} ({data['name']}) of {data['plan']}.")
+    output.result(data, as_json=as_json, message=f"{verb} download {data['id']} ({data['name']}) of {data['plan']}.")

@@ -86,7 +86,4 @@ def archive(
 
     confirm_or_refuse(f"Archive feature {identifier}?", yes=yes)
     data = feature_dict(tollgate().archive_feature(identifier))
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Archived feature {data['identifier']}.")
+    output.result(data, as_json=as_json, message=f"Archived feature {data['identifier']}.")

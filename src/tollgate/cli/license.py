@@ -156,10 +156,10 @@ def deactivate(
     Example: tollgate license deactivate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --instance inst_4f9k2m0x7q1z8w
     """
     data = tollgate().deactivate_license(key, instance)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Deactivated {data['instance_id']} ({data['name']}) on {data['key']}.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Deactivated {data['instance_id']} ({data['name']}) on {data['key']}.",
+    )
 
 
 @app.command("regenerate")
@@ -169,10 +169,10 @@ def regenerate(key: Key, as_json: Json = False) -> None:
     Example: tollgate license regenerate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
     """
     data = tollgate().regenerate_license(key)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"New key {data['key']} for {data['customer']} ({data['plan']}); the old key no longer works.")
+    output.result(
+        data, as_json=as_json,
+        message=f"New key {data['key']} for {data['customer']} ({data['plan']}); the old key no longer works.",
+    )
 
 
 @app.command("revoke")
@@ -182,10 +182,7 @@ def revoke(key: Key, as_json: Json = False) -> None:
     Example: tollgate license revoke 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
     """
     data = tollgate().revoke_license(key)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Revoked {data['key']} ({data['customer']}, {data['plan']}).")
+    output.result(data, as_json=as_json, message=f"Revoked {data['key']} ({data['customer']}, {data['plan']}).")
 
 
 @app.command("edit")

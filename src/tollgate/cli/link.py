@@ -37,10 +37,10 @@ def add(
     Example: tollgate link add markdown-studio-2 "Community forum" https://community.example.com/
     """
     data = tollgate().add_link(plan, name, url)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Added link {data['id']} ({data['name']}: {data['url']}) to {data['plan']}.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Added link {data['id']} ({data['name']}: {data['url']}) to {data['plan']}.",
+    )
 
 
 @app.command("list")
@@ -75,7 +75,4 @@ def remove(
     Example: tollgate link remove ln_4f9k2m0x7q1z8w
     """
     data = tollgate().remove_link(link_id)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Removed link {data['id']} ({data['name']}) of {data['plan']}.")
+    output.result(data, as_json=as_json, message=f"Removed link {data['id']} ({data['name']}) of {data['plan']}.")

@@ -137,6 +137,14 @@ def say(text: str) -> None:
     sys.stdout.write(safe(text) + "\n")
 
 
+def result(data: Any, *, as_json: bool, message: str) -> None:
+    """What a mutating command did: the resulting object with --json, else one sentence for a person."""
+    if as_json:
+        emit_json(data)
+    else:
+        say(message)
+
+
 # -- messages on stderr ----------------------------------------------------------------------------
 
 

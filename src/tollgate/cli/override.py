@@ -69,10 +69,10 @@ def unset(
     Example: tollgate override unset acme-inc api-calls
     """
     view = tollgate().unset_override(customer, feature)
-    if as_json:
-        output.emit_json(view.to_dict())
-    else:
-        output.say(f"Removed the override of {view.feature} for {view.customer} (was {view.describe()}).")
+    output.result(
+        view.to_dict(), as_json=as_json,
+        message=f"Removed the override of {view.feature} for {view.customer} (was {view.describe()}).",
+    )
 
 
 @app.command("list")

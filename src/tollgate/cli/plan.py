@@ -267,10 +267,10 @@ def archive(
     """
     confirm_or_refuse(f"Archive plan {identifier}? It will take no new subscriptions.", yes=yes)
     data = tollgate().archive_plan(identifier)
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Archived plan {data['identifier']}; existing subscriptions keep working.")
+    output.result(
+        data, as_json=as_json,
+        message=f"Archived plan {data['identifier']}; existing subscriptions keep working.",
+    )
 
 
 @app.command("charge")

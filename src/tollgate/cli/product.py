@@ -41,10 +41,7 @@ def create(
 
         name = default_plan_name(validate(identifier, kind="product identifier"))
     data = product_dict(tollgate().create_product(name, identifier=identifier, description=description))
-    if as_json:
-        output.emit_json(data)
-    else:
-        output.say(f"Created product {data['identifier']} ({data['name']}).")
+    output.result(data, as_json=as_json, message=f"Created product {data['identifier']} ({data['name']}).")
 
 
 @app.command("list")

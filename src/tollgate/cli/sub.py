@@ -74,10 +74,7 @@ def _moment(text: Optional[str], what: str):
 
 
 def _done(view, as_json: bool, message: str) -> None:
-    if as_json:
-        output.emit_json(view.to_dict())
-    else:
-        output.say(message)
+    output.result(view.to_dict(), as_json=as_json, message=message)
 
 
 @app.command("add")
