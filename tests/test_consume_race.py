@@ -3,8 +3,6 @@ reader runs `usage show` in a loop and never errors (tests/test_load.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
 
@@ -61,27 +59,13 @@ def test_concurrent_consumers_never_exceed_a_hard_allowance(isolated_db, tmp_pat
         tg.create_plan("metered", product="api", feature_values=[f"api-calls={ALLOWANCE}"], hard=["api-calls"])
         tg.add_customer("Acme", identifier="acme")
         tg.add_subscription("acme", "metered")
-    from test_load import ConcurrentReader
+    from test_load import ConcurrentReader, storm_with_reader
 
     go = tmp_path / "go"
-    workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(go)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(PROCESSES)
-    ]
-    reader = ConcurrentReader(db, tmp_path, "acme", "--feature", "api-calls")
-    try:
-        reader.start()
-        go.touch()
-        reports, stderr = [], ""
-        for worker in workers:
-            out, err = worker.communicate(timeout=600)
-            stderr += err
-            assert worker.returncode == 0, err
-            reports.append(json.loads(out))
-        seen = reader.finish()
-    finally:
-        reader.kill()
+    reports, stderr, seen = storm_with_reader(
+        [[sys.executable, "-c", WORKER, str(db), str(go)] for _ in range(PROCESSES)], go,
+        ConcurrentReader(db, tmp_path, "acme", "--feature", "api-calls"), timeout=600,
+    )
     assert seen["errors"] == [] and seen["error_count"] == 0, seen
     assert seen["runs"] >= 2 and seen["last_total"] == str(ALLOWANCE)
     errors = [e for report in reports for e in report["errors"]]

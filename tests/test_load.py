@@ -96,6 +96,30 @@ class ConcurrentReader:
             self.proc.communicate()
 
 
+def storm_with_reader(workers: list[list[str]], go: Path, reader: ConcurrentReader,
+                      *, timeout: float) -> tuple[list[dict], str, dict]:
+    """Start every worker (each waits for `go` to exist, then prints a JSON report), start the reader,
+    release the workers at once, and collect: (the workers' reports, their stderr, the reader's report).
+    Every worker must exit 0."""
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in workers]
+    try:
+        reader.start()
+        go.touch()
+        reports, stderr = [], ""
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            stderr += err
+            assert proc.returncode == 0, err
+            reports.append(json.loads(out))
+        return reports, stderr, reader.finish()
+    finally:
+        reader.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
 @pytest.mark.slow
 @pytest.mark.sqlite_only("a file of random bytes")
 def test_the_reader_reports_what_goes_wrong(tmp_path):

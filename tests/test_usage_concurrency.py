@@ -5,8 +5,6 @@ every event is recorded exactly once. Meanwhile a reader runs `usage show` in a 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
 
@@ -64,28 +62,16 @@ def test_sixteen_processes_record_every_event_exactly_once(tmp_path, isolated_db
     with Tollgate(db) as tg:
         tg.add_customer("Acme", identifier="acme")
         tg.create_feature("API calls", type="metered", identifier="api-calls")
-    from test_load import ConcurrentReader
+    from test_load import ConcurrentReader, storm_with_reader
 
     go = tmp_path / "go"
-    workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(go), str(p), str(PROCESSES), str(EVENTS)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for p in range(PROCESSES)
-    ]
-    reader = ConcurrentReader(db, tmp_path, "acme", "--feature", "api-calls", "--from", "2026-11-01",
-                              "--to", "2026-11-01")
-    try:
-        reader.start()
-        go.touch()
-        reports, stderr = [], ""
-        for worker in workers:
-            out, err = worker.communicate(timeout=900)
-            stderr += err
-            assert worker.returncode == 0, err
-            reports.append(json.loads(out))
-        seen = reader.finish()
-    finally:
-        reader.kill()
+    reports, stderr, seen = storm_with_reader(
+        [[sys.executable, "-c", WORKER, str(db), str(go), str(p), str(PROCESSES), str(EVENTS)]
+         for p in range(PROCESSES)], go,
+        ConcurrentReader(db, tmp_path, "acme", "--feature", "api-calls", "--from", "2026-11-01",
+                         "--to", "2026-11-01"),
+        timeout=900,
+    )
     assert seen["errors"] == [] and seen["error_count"] == 0, seen
     assert seen["runs"] >= 2
     assert [e for r in reports for e in r["errors"]] == []
