@@ -448,18 +448,25 @@ def _license(table: dict[str, Any], *, path: str) -> LicensePolicy | None:
                                 path=section)
 
 
-def _downloads(table: dict[str, Any], *, path: str, base_dir: Path, data_dir: Path) -> tuple[Download, ...]:
-    result = []
+def _named_entries(table: dict[str, Any], key: str, allowed: Any, *, path: str, what: str):
+    """Each table of the array `key` (downloads, links): (its TOML path, the table, its name), names
+    checked to be unique within the plan."""
     names: set[str] = set()
-    for index, item in enumerate(_list(table, "downloads", path=path)):
-        item_path = f"{path}.downloads[{index}]"
-        entry = _table(item, path=item_path, what="a download")
-        _known_keys(entry, DOWNLOAD_KEYS, path=item_path, what="a download")
-        name = validate_name(entry.get("name"), what="download name", path=f"{item_path}.name")
+    for index, item in enumerate(_list(table, key, path=path)):
+        item_path = f"{path}.{key}[{index}]"
+        entry = _table(item, path=item_path, what=f"a {what}")
+        _known_keys(entry, allowed, path=item_path, what=f"a {what}")
+        name = validate_name(entry.get("name"), what=f"{what} name", path=f"{item_path}.name")
         if name in names:
-            raise InvalidInput(f"two downloads are named '{name}'; names are unique within a plan.",
+            raise InvalidInput(f"two {key} are named '{name}'; names are unique within a plan.",
                                path=f"{item_path}.name")
         names.add(name)
+        yield item_path, entry, name
+
+
+def _downloads(table: dict[str, Any], *, path: str, base_dir: Path, data_dir: Path) -> tuple[Download, ...]:
+    result = []
+    for item_path, entry, name in _named_entries(table, "downloads", DOWNLOAD_KEYS, path=path, what="download"):
         enabled = _bool(entry, "enabled", True, path=item_path)
         sha256 = None
         if "sha256" in entry:
@@ -508,16 +515,7 @@ def _downloads(table: dict[str, Any], *, path: str, base_dir: Path, data_dir: Pa
 
 def _links(table: dict[str, Any], *, path: str) -> tuple[Link, ...]:
     result = []
-    names: set[str] = set()
-    for index, item in enumerate(_list(table, "links", path=path)):
-        item_path = f"{path}.links[{index}]"
-        entry = _table(item, path=item_path, what="a link")
-        _known_keys(entry, LINK_KEYS, path=item_path, what="a link")
-        name = validate_name(entry.get("name"), what="link name", path=f"{item_path}.name")
-        if name in names:
-            raise InvalidInput(f"two links are named '{name}'; names are unique within a plan.",
-                               path=f"{item_path}.name")
-        names.add(name)
+    for item_path, entry, name in _named_entries(table, "links", LINK_KEYS, path=path, what="link"):
         result.append(Link(name=name, url=catalog.validate_url(entry.get("url"), path=f"{item_path}.url")))
     return tuple(result)
 
