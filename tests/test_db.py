@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tollgate import Tollgate, db
+from tollgate import Tollgate, db, migrations
 from tollgate.errors import StorageError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -133,7 +133,7 @@ def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tm
         conn.exec_driver_sql("UPDATE customer SET nickname = 'ac'")
 
     monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, add_column)
+    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, add_column)
     with Tollgate(tg.db.path) as upgraded:
         assert upgraded.db_info()["schema_version"] == db.SCHEMA_VERSION
         assert upgraded.customer("acme").name == "Acme"
@@ -157,7 +157,7 @@ def test_failed_migration_leaves_the_database_as_it_was(tg, monkeypatch):
 
     old_version = db.SCHEMA_VERSION
     monkeypatch.setattr(db, "SCHEMA_VERSION", old_version + 1)
-    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, broken)
+    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, broken)
     with pytest.raises(sqlite3.OperationalError):
         Tollgate(tg.db.path).customers()
     monkeypatch.setattr(db, "SCHEMA_VERSION", old_version)

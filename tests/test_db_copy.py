@@ -42,10 +42,10 @@ def populate(location) -> None:
             feature = session.execute(
                 select(models.Feature.id).where(models.Feature.identifier == "api-calls")).scalar_one()
             start = datetime(2026, 3, 1, 12, 0, 0, 123456)
-            usage_store.insert_events(session, [
-                {"key": f"evt-{i}", "customer_id": ids["acme-inc"], "feature_id": feature,
-                 "quantity_micros": 1_000_000 * (i % 7 + 1) + 250_000, "occurred_at": start + timedelta(minutes=i),
-                 "recorded_at": start + timedelta(minutes=i, seconds=1), "voids": None, "reason": None}
+            encode = usage_store.time_encoder(session)
+            usage_store.insert_event_rows(session, [
+                (f"evt-{i}", ids["acme-inc"], feature, 1_000_000 * (i % 7 + 1) + 250_000,
+                 encode(start + timedelta(minutes=i)), encode(start + timedelta(minutes=i, seconds=1)))
                 for i in range(EVENTS)
             ])
         tg.consume("acme-inc", "api-calls", 3, key="consumed-1")

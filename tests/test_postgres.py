@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tollgate import Tollgate, db
+from tollgate import Tollgate, db, migrations
 from tollgate.errors import StorageError
 
 # -- without a server ------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_migrations_run_in_one_transaction_with_transactional_ddl(pg_url, monkey
         conn.exec_driver_sql("UPDATE customer SET nickname = 'ac'")
 
     monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, add_column)
+    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, add_column)
     with Tollgate(pg_url) as upgraded:
         assert upgraded.db_info()["schema_version"] == db.SCHEMA_VERSION
         with upgraded.db.engine.connect() as conn:
@@ -210,7 +210,7 @@ def test_a_failed_migration_leaves_no_trace(pg_url, monkeypatch):
         raise RuntimeError("the migration failed half-way")
 
     monkeypatch.setattr(db, "SCHEMA_VERSION", old_version + 1)
-    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, broken)
+    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, broken)
     with pytest.raises(RuntimeError):
         Tollgate(pg_url).customers()
     monkeypatch.setattr(db, "SCHEMA_VERSION", old_version)

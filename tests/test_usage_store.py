@@ -45,8 +45,10 @@ def test_insert_event_rows_skips_duplicates_and_counts(tg, ids):
         encode = time_encoder(session)
         at, now = encode(datetime(2026, 11, 1, 10, 0, 0, 5)), encode(datetime(2026, 11, 2))
         rows = [(f"k{i}", customer, feature, i, at, now) for i in range(5)]
-        assert insert_event_rows(session, rows) == 5
-        assert insert_event_rows(session, rows[3:] + [("k9", customer, feature, 9, at, now)]) == 1
+        assert len(insert_event_rows(session, rows).rows) == 5
+        again = insert_event_rows(session, rows[3:] + [("k9", customer, feature, 9, at, now), rows[0]])
+        assert [row[0] for row in again.rows] == ["k9"]  # only the new key, counted in the rollups once
+        assert sum(again.by_day.values()) == 9
         found = stored_rows(session, ["k1", "k9", "missing"], batch=1)
     assert set(found) == {"k1", "k9"}
     assert found["k1"].occurred_at == at  # read back in the form the rows were written

@@ -34,7 +34,6 @@ class Tollgate:
         self.db = Database(db)
 
     def close(self) -> None:
-        self._release_access()
         self.db.dispose()
 
     def __enter__(self) -> Tollgate:
@@ -365,9 +364,8 @@ class Tollgate:
         from tollgate import entitlements
 
         moment = _moment(at, "time")
-        access = self._access()
-        with access.transaction():
-            return entitlements.check(access, customer=customer, feature=self._feature_ref(access, feature),
+        with self.db.connect() as conn:
+            return entitlements.check(conn, customer=customer, feature=self._feature_ref(conn, feature),
                                       quantity=quantity, at=moment)
 
     def consume(self, customer: str, feature: str, quantity: Any = 1, key: str | None = None) -> Any:
@@ -413,26 +411,6 @@ class Tollgate:
                 subscriptions=tuple(subscriptions.views(session, subs, at=moment)),
                 entitlements=tuple(entitlements.effective_entitlements(session, customer=identifier, at=moment)),
             )
-
-    def _access(self) -> Any:
-        """This thread's entitlements.AccessConnection (check's read transactions run on it)."""
-        import os
-        import threading
-
-        from tollgate.entitlements import AccessConnection
-
-        local = self.__dict__.get("_access_local") or self.__dict__.setdefault("_access_local", threading.local())
-        access = getattr(local, "connection", None)
-        engine = self.db.engine
-        if access is None or access.engine is not engine or access.pid != os.getpid():
-            access = local.connection = AccessConnection(engine, self.db.location)
-        return access
-
-    def _release_access(self) -> None:
-        local = self.__dict__.pop("_access_local", None)
-        access = getattr(local, "connection", None) if local is not None else None
-        if access is not None:
-            access.close()
 
     def _feature_ref(self, session: Any, feature: str) -> Any:
         cache = self.__dict__.setdefault("_features", {})
@@ -728,6 +706,11 @@ class Tollgate:
 
     def db_info(self) -> dict[str, Any]:
         return self.db.info()
+
+    def check_database(self) -> dict[str, Any]:
+        """`db check`: integrity and every usage rollup against the events (see db.Database.check);
+        `ok` is False when anything differs."""
+        return self.db.check()
 
     def backup(self, target: str | os.PathLike) -> Path:
         return self.db.backup(Path(target))

@@ -11,6 +11,7 @@ How (`copy_database`):
    every table is copied in dependency order (parents before children) with Core executemany
    inserts in chunks (bounded memory), primary keys as they are, and PostgreSQL's sequences are
    moved past the largest id copied, so the next row gets a fresh id.
+   The usage rollups are not copied: they are rebuilt from the copied events.
 3. Before committing, the copy is verified: row counts per table, the sum of all usage, and the
    sha256 of the catalog export (`catalog export` text) are compared with the source's. Any
    difference rolls everything back (a new target file is removed) and raises StorageError.
@@ -36,6 +37,9 @@ from tollgate.errors import InvalidInput, StorageError, TollgateError
 
 CHUNK_ROWS = 5000
 """Rows per executemany (and per fetch from the source)."""
+
+ROLLUPS = "usage_rollup"
+"""Not copied: the target's rollups are rebuilt from the copied events (usage_rollups.rebuild)."""
 
 Progress = Callable[[str, int, int], None]
 """progress(table, rows copied so far, rows in the table): called after every chunk."""
@@ -143,13 +147,19 @@ def _copy(
     writer.execute(meta.delete())  # the target's own schema_version row: the source's rows replace it
     copied: dict[str, int] = {}
     for table in tables:
+        if table.name == ROLLUPS:  # recomputed from the copied events below, never trusted from the source
+            copied[table.name] = 0
+            continue
         copied[table.name] = _copy_table(reader, writer, table, chunk_rows=chunk_rows, progress=progress)
+    from tollgate.usage_rollups import rebuild
+
+    copied[ROLLUPS] = rebuild(writer)
     if writer.dialect.name == "postgresql":
         _move_sequences_past_copied_ids(writer, tables)
     facts_source = _facts(reader, tables)
     facts_target = _facts(writer, tables)
     for name, count in copied.items():
-        if not facts_source["counts"][name] == facts_target["counts"][name] == count:
+        if name != ROLLUPS and not facts_source["counts"][name] == facts_target["counts"][name] == count:
             raise StorageError(
                 f"The copy of table {name} does not match its source ({facts_source['counts'][name]} rows there, "
                 f"{facts_target['counts'][name]} here); nothing was written.",
@@ -232,8 +242,8 @@ def _facts(conn: Connection, tables: list[Table]) -> dict[str, Any]:
     from tollgate import catalog_toml
 
     counts = {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one() for table in tables}
-    events = models.UsageEvent.__table__
-    usage = conn.execute(select(func.coalesce(func.sum(events.c.quantity_micros), 0))).scalar_one()
+    days = models.UsageRollup.__table__
+    usage = sum(total for (total,) in conn.execute(select(days.c.total_micros).where(days.c.level == 0)))
     with Session(bind=conn, autoflush=False) as session:
         text = catalog_toml.export_catalog(session)
     return {"counts": counts, "usage": int(usage), "catalog": hashlib.sha256(text.encode("utf-8")).hexdigest()}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,22 +28,19 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel
 
 from tollgate import models
 from tollgate.clock import utcnow
 from tollgate.errors import InvalidInput, StorageError, TollgateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock(bigint) key held while the schema is created or migrated (one bigint keys
 # never clash with the (int, int) keys of `lock_customer_feature`: PostgreSQL keeps them apart).
 SCHEMA_LOCK_KEY = 0x746F6C6C67617465  # "tollgate"
-
-# MIGRATIONS[n] upgrades a database at schema n-1 to schema n, inside one transaction.
-# Each released schema keeps a fixture in tests/fixtures/ that must upgrade without loss.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 
 def default_data_dir() -> Path:
@@ -101,6 +98,9 @@ def sqlite_path(location: str) -> Path | None:
 def storage_error(exc: BaseException, location: str) -> TollgateError:
     """Turn a driver error into one plain sentence about what went wrong with the database (a
     StorageError; InvalidInput for text PostgreSQL cannot hold)."""
+    if isinstance(exc, PoolTimeout):
+        return StorageError(f"Every connection to {display_location(location)} stayed busy too long (the pool of "
+                            "this process is exhausted).", hint="Use fewer threads at once, or try again.")
     orig = getattr(exc, "orig", exc)
     if type(orig).__module__.startswith("psycopg"):
         return _postgres_error(orig, location)
@@ -411,6 +411,8 @@ class Database:
             found = schema_version_in(conn) or 0  # another process may have migrated it while we waited
             if found >= SCHEMA_VERSION:
                 return
+            from tollgate.migrations import MIGRATIONS
+
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](conn)
             conn.execute(
@@ -437,7 +439,17 @@ class Database:
                     session.rollback()
                     raise
                 session.commit() if commit else session.rollback()
-        except DBAPIError as exc:
+        except (DBAPIError, PoolTimeout) as exc:
+            raise storage_error(exc, self.location) from None
+
+    @contextmanager
+    def connect(self, *, write: bool = False) -> Iterator[Connection]:
+        """A Core connection from the engine's pool in one transaction (see `transaction`): the access
+        path (`check`), which runs Core statements only and costs no ORM session."""
+        try:
+            with transaction(self.engine, write=write) as conn:
+                yield conn
+        except (DBAPIError, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from None
 
     def write(self, *, dry_run: bool = False) -> Any:
@@ -479,6 +491,30 @@ class Database:
             "size_bytes": size,
             "journal_mode": journal_mode,
             "tables": counts,
+        }
+
+    def check(self) -> dict[str, Any]:
+        """`tollgate db check`: the engine's own integrity check (SQLite: PRAGMA integrity_check;
+        PostgreSQL keeps its own and has none to run) and every usage rollup recomputed from the events
+        and compared (usage_rollups.differences), in one read snapshot."""
+        from tollgate.usage_rollups import differences
+
+        engine = self.engine
+        with transaction(engine, write=False) as conn:
+            integrity = None
+            if self.is_sqlite:
+                integrity = "; ".join(str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check"))
+            rollups = conn.exec_driver_sql("SELECT count(*) FROM usage_rollup").scalar_one()
+            events = conn.exec_driver_sql("SELECT count(*) FROM usage_event").scalar_one()
+            differing, shown = differences(conn)
+        return {
+            "location": self.display_location,
+            "integrity": integrity,
+            "events": events,
+            "rollups": rollups,
+            "rollup_differences": differing,
+            "differences": shown,
+            "ok": integrity in (None, "ok") and differing == 0,
         }
 
     def backup(self, target: Path) -> Path:

@@ -41,14 +41,13 @@ Checks (`check`, `consume`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import Session
 
 from tollgate import journal, tables
@@ -72,7 +71,6 @@ P = tables.plan
 PE = tables.plan_entitlement
 S = tables.subscription
 SF = tables.subscription_feature
-U = tables.usage_event
 OPEN_START = datetime(1, 1, 1)
 OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
 
@@ -325,155 +323,7 @@ _OLDEST_LIVE = (
     .limit(1)
 )
 _FEATURE = select(F.c.id, F.c.identifier, F.c.type, F.c.unit).where(F.c.identifier == bindparam("identifier"))
-_USED = select(func.coalesce(func.sum(U.c.quantity_micros), 0).label("total")).where(
-    U.c.customer_id == bindparam("customer_id"),
-    U.c.feature_id == bindparam("feature_id"),
-    U.c.occurred_at >= bindparam("start"),
-    U.c.occurred_at < bindparam("end"),
-)
-
-
-class Prepared:
-    """A Core select compiled once per dialect and run on the driver's cursor of the session's own
-    connection (so inside the caller's transaction).
-
-    `check` is called hundreds of times a second; SQLAlchemy's per-execution bookkeeping (~60 µs)
-    costs several times more than these indexed queries. Parameters and results go through
-    SQLAlchemy's own bind/result processors for the dialect, so values round-trip exactly as they do
-    through Core, on SQLite and PostgreSQL alike. Driver errors are wrapped as SQLAlchemy's DBAPIError
-    (which the database layer turns into a StorageError)."""
-
-    def __init__(self, statement: Any) -> None:
-        from collections import namedtuple
-
-        self.statement = statement
-        self.row = namedtuple("Row", [c.key for c in statement.selected_columns])  # type: ignore[misc]
-        self._compiled: dict[tuple[str, str], tuple] = {}
-
-    def _for(self, dialect: Any) -> tuple:
-        key = (dialect.name, dialect.driver)
-        found = self._compiled.get(key)
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect)
-            binds = {}
-            for name, bind in compiled.binds.items():
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    binds[name] = processor
-            results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
-                            for c in self.statement.selected_columns)
-            order = tuple(compiled.positiontup) if compiled.positional else None
-            found = (str(compiled), order, dict(compiled.params), binds, results if any(results) else None)
-            self._compiled[key] = found
-        return found
-
-    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
-        from sqlalchemy.exc import DBAPIError
-
-        dialect, driver = _driver(session)
-        sql, order, defaults, binds, results = self._for(dialect)
-        values = {**defaults, **params}
-        for name, processor in binds.items():
-            values[name] = processor(values[name])
-        args: Any = tuple(values[name] for name in order) if order is not None else values
-        try:
-            cursor = driver.cursor()
-            try:
-                cursor.execute(sql, args)
-                fetched = cursor.fetchall()
-            finally:
-                cursor.close()
-        except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
-        make = self.row
-        if results is None:
-            return [make(*row) for row in fetched]
-        return [make(*(p(v) if p is not None else v for p, v in zip(results, row))) for row in fetched]
-
-    def first(self, session: Session, params: dict[str, Any]) -> Any:
-        found = self.rows(session, params)
-        return found[0] if found else None
-
-
-class AccessConnection:
-    """A DBAPI connection from the engine's pool (so with the database's pragmas), held for the
-    access path: `with access.transaction():` is ONE read transaction (BEGIN ... COMMIT) on it.
-
-    `Tollgate.check` keeps one per thread: an ORM Session's set-up and tear-down (~250 µs) costs more
-    than the whole check's queries, and applications call check hundreds of times a second. The
-    functions of this module accept it wherever they accept a Session on the check path. Driver
-    errors become StorageError, as in the database layer."""
-
-    def __init__(self, engine: Any, location: str) -> None:
-        import os
-
-        self.engine = engine
-        self.location = location
-        self.dialect = engine.dialect
-        self._fairy = engine.raw_connection()
-        self.driver = self._fairy.driver_connection
-        self.pid = os.getpid()
-        self.info: dict[str, Any] = {}
-        if self.dialect.name == "postgresql":  # one snapshot per check, as Database.read gives
-            self.dialect.set_isolation_level(self.driver, "REPEATABLE READ")
-
-    @contextmanager
-    def transaction(self) -> Iterator[AccessConnection]:
-        driver = self.driver
-        error = self.dialect.loaded_dbapi.Error
-        try:
-            if self.dialect.name == "sqlite":
-                driver.execute("BEGIN")
-            try:
-                yield self
-            except BaseException:
-                driver.rollback()
-                raise
-            driver.commit()
-        except error as exc:
-            from tollgate.db import storage_error
-
-            raise storage_error(exc, self.location) from None
-        except Exception as exc:  # a driver error wrapped by Prepared.rows
-            if isinstance(getattr(exc, "orig", None), error):
-                from tollgate.db import storage_error
-
-                raise storage_error(exc, self.location) from None
-            raise
-
-    def close(self) -> None:
-        try:
-            if self.dialect.name == "postgresql":  # back to the default before the pool reuses it
-                self.dialect.reset_isolation_level(self.driver)
-            self._fairy.close()
-        except Exception:  # noqa: BLE001 - closing is best effort (the pool may be gone)
-            pass
-
-
-def _driver(session: Any) -> tuple[Any, Any]:
-    """(dialect, DBAPI connection) of the session's current transaction, looked up once per transaction."""
-    if isinstance(session, AccessConnection):
-        return session.dialect, session.driver
-    transaction = session.get_transaction()
-    cached = session.info.get("tollgate.driver")
-    if cached is not None and cached[0] is transaction:
-        return cached[1], cached[2]
-    conn = session.connection()
-    found = (session.get_transaction(), conn.dialect, conn.connection.driver_connection)
-    session.info["tollgate.driver"] = found
-    return found[1], found[2]
-
-
-FAST_CUSTOMER_AND_OVERRIDE = Prepared(_CUSTOMER_AND_OVERRIDE)
-FAST_GRANTS_OF_FEATURE = Prepared(_GRANTS_OF_FEATURE)
-FAST_OLDEST_LIVE = Prepared(_OLDEST_LIVE)
-FAST_FEATURE = Prepared(_FEATURE)
-FAST_USED = Prepared(_USED)
-FAST_CUSTOMER = Prepared(select(C.c.id, C.c.status).where(C.c.identifier == bindparam("identifier")))
-FAST_GRANTS_OF_CUSTOMER = Prepared(_GRANTS_OF_CUSTOMER)
-FAST_OVERRIDES_OF_CUSTOMER = Prepared(_OVERRIDES_OF_CUSTOMER)
-
-
+_CUSTOMER = select(C.c.id, C.c.status).where(C.c.identifier == bindparam("identifier"))
 def _plan_grant(feature: str, ftype: str, row: Any) -> Grant:
     from tollgate.money import from_micros
 
@@ -607,14 +457,14 @@ def apply_override(feature: str, ftype: str, combined: Combined | None, override
 
 
 def lookup_feature(session: Session, identifier: str) -> FeatureRef:
-    row = FAST_FEATURE.first(session, {"identifier": identifier})
+    row = session.execute(_FEATURE, {"identifier": identifier}).first()
     if row is None:
         raise NotFound(f"No feature has the identifier '{identifier}'.", hint="See `tollgate feature list --all`.")
     return FeatureRef(row.id, row.identifier, row.type, row.unit)
 
 
 def _oldest_live_start(session: Session, customer_id: int, at: datetime) -> datetime | None:
-    row = FAST_OLDEST_LIVE.first(session, {"customer_id": customer_id, "at": at})
+    row = session.execute(_OLDEST_LIVE, {"customer_id": customer_id, "at": at}).first()
     return row.start_at if row is not None else None
 
 
@@ -676,18 +526,18 @@ def _current_period(reset: str, at: datetime, anchor: datetime | None) -> Period
 
 
 def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Period) -> Decimal:
-    """The sum of the customer's usage of a feature in [period.start, period.end) (voids included):
-    `usage_store.period_total`'s sum, as a prepared statement on the hot path."""
+    """The sum of the customer's usage of a feature in [period.start, period.end) (voids included),
+    from the rollups (usage_rollups.window_total: a few bounded queries, whatever the history)."""
     from tollgate.money import from_micros
+    from tollgate.usage_rollups import window_total
 
-    row = FAST_USED.first(session, {"customer_id": customer_id, "feature_id": feature_id,
-                                    "start": period.start or OPEN_START, "end": period.end or OPEN_END})
-    return from_micros(int(row.total))
+    return from_micros(window_total(session, customer_id=customer_id, feature_id=feature_id,
+                                    start=period.start, end=period.end))
 
 
 def _customer_ref(session: Session, customer: Customer | str, feature_id: int) -> tuple[Any, OverrideRow | None]:
     identifier = customer if isinstance(customer, str) else customer.identifier
-    row = FAST_CUSTOMER_AND_OVERRIDE.first(session, {"customer": identifier, "feature_id": feature_id})
+    row = session.execute(_CUSTOMER_AND_OVERRIDE, {"customer": identifier, "feature_id": feature_id}).first()
     if row is None:
         raise NotFound(
             f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
@@ -728,7 +578,7 @@ def _entitlement_of(
     session: Session, *, customer_id: int, feature: FeatureRef, override: OverrideRow | None, at: datetime,
     with_usage: bool = True,
 ) -> EffectiveEntitlement | None:
-    rows = FAST_GRANTS_OF_FEATURE.rows(session, {"customer_id": customer_id, "feature_id": feature.id, "at": at})
+    rows = session.execute(_GRANTS_OF_FEATURE, {"customer_id": customer_id, "feature_id": feature.id, "at": at}).all()
     contributions = [c for c in (_contribution(feature.identifier, feature.type, r) for r in rows) if c is not None]
     combined = combine(feature.identifier, feature.type, contributions)
     return _evaluate(session, customer_id=customer_id, feature=feature, combined=combined, override=override, at=at,
@@ -743,7 +593,7 @@ def effective_entitlements(
     A boolean turned off (by an adjustment or an override) is listed, with value False."""
     at = at or utcnow()
     identifier = customer if isinstance(customer, str) else customer.identifier
-    row = FAST_CUSTOMER.first(session, {"identifier": identifier})
+    row = session.execute(_CUSTOMER, {"identifier": identifier}).first()
     if row is None:
         raise NotFound(
             f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
@@ -753,7 +603,7 @@ def effective_entitlements(
     customer_id = row.id
     by_feature: dict[int, list[Contribution]] = {}
     refs: dict[int, FeatureRef] = {}
-    for grant_row in FAST_GRANTS_OF_CUSTOMER.rows(session, {"customer_id": customer_id, "at": at}):
+    for grant_row in session.execute(_GRANTS_OF_CUSTOMER, {"customer_id": customer_id, "at": at}):
         ref = refs.setdefault(grant_row.feature_id, FeatureRef(grant_row.feature_id, grant_row.feature,
                                                                 grant_row.ftype, grant_row.unit))
         contribution = _contribution(ref.identifier, ref.type, grant_row)
@@ -761,7 +611,7 @@ def effective_entitlements(
         if contribution is not None:
             bucket.append(contribution)
     overrides: dict[int, OverrideRow] = {}
-    for o_row in FAST_OVERRIDES_OF_CUSTOMER.rows(session, {"customer_id": customer_id}):
+    for o_row in session.execute(_OVERRIDES_OF_CUSTOMER, {"customer_id": customer_id}):
         refs.setdefault(o_row.feature_id, FeatureRef(o_row.feature_id, o_row.feature, o_row.ftype, o_row.unit))
         overrides[o_row.feature_id] = _override_row(o_row)
     out: list[EffectiveEntitlement] = []

@@ -688,64 +688,12 @@ def _excluded(session: Session, customer_ids: Sequence[int]) -> set[tuple[int, i
     return {(row.subscription_id, row.feature_id) for row in rows}
 
 
-_WINDOWS = Table(
-    "tollgate_invoice_window",
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("c", Integer, nullable=False),
-    Column("f", Integer, nullable=False),
-    Column("s", DateTime, nullable=False),
-    Column("e", DateTime, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-"""The usage windows of one batch: a temporary table (private to the connection, never in the schema),
-filled with one executemany and joined to the events in one grouped query. Grouping by its primary
-key lets SQLite read the windows in order and sum each one's index range without sorting: the query
-costs what a plain GROUP BY over the same events does."""
-
-
-_INSERT_WINDOWS = {  # executemany straight to the driver: SQLAlchemy's per-row parameter handling costs
-    # more than the insert itself (~20 us a row). Fixed text, bound values; per paramstyle.
-    "qmark": "INSERT INTO tollgate_invoice_window (id, c, f, s, e) VALUES (?, ?, ?, ?, ?)",
-    "format": "INSERT INTO tollgate_invoice_window (id, c, f, s, e) VALUES (%s, %s, %s, %s, %s)",
-    "pyformat": "INSERT INTO tollgate_invoice_window (id, c, f, s, e) VALUES (%s, %s, %s, %s, %s)",
-}
-_SUMS = (
-    select(_WINDOWS.c.id, func.sum(E.c.quantity_micros))
-    .select_from(_WINDOWS.join(E, and_(E.c.customer_id == _WINDOWS.c.c, E.c.feature_id == _WINDOWS.c.f,
-                                       E.c.occurred_at >= _WINDOWS.c.s, E.c.occurred_at < _WINDOWS.c.e)))
-    .group_by(_WINDOWS.c.id)
-)
-
-
 def usage_sums(session: Session, windows: Sequence[tuple[int, int, int, datetime, datetime]]) -> dict[int, int]:
-    """Sum of usage (millionths) per key, for windows (key, customer id, feature id, start, end): the
-    windows go into a temporary table (one executemany), then ONE grouped query joins them to the events
-    through the index on (customer, feature, time). (A VALUES list in the query instead costs SQLAlchemy
-    ~0.4 ms per row to compile.)"""
-    if not windows:
-        return {}
-    conn = session.connection()
-    dialect = conn.dialect
-    processor = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda moment: moment)
-    seen: dict[datetime, Any] = {}  # windows share their times (a period's features): convert each once
+    """Sum of usage (millionths) per key, for windows (key, customer id, feature id, start, end), from
+    the rollups (usage_rollups.window_totals: a few bounded queries per window, whatever the history)."""
+    from tollgate.usage_rollups import window_totals
 
-    def as_time(moment: datetime) -> Any:
-        value = seen.get(moment)
-        if value is None:
-            value = seen[moment] = processor(moment)
-        return value
-
-    _WINDOWS.create(conn, checkfirst=True)
-    try:
-        conn.exec_driver_sql(_INSERT_WINDOWS[dialect.paramstyle],
-                             [(i, c, f, as_time(start), as_time(end)) for i, (_, c, f, start, end) in enumerate(windows)])
-        totals: dict[int, int] = defaultdict(int)
-        for window, micros in conn.execute(_SUMS):
-            totals[windows[window][0]] += int(micros or 0)
-        return totals
-    finally:
-        _WINDOWS.drop(conn)
+    return window_totals(session, windows)
 
 
 @dataclass(slots=True)

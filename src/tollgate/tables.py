@@ -123,4 +123,15 @@ usage_event = table(
     column("reason", String),
 )
 
-ALL = (customer, feature, plan, plan_entitlement, subscription, subscription_feature, override, usage_event)
+usage_rollup = table(
+    "usage_rollup",
+    column("customer_id", Integer),
+    column("feature_id", Integer),
+    column("level", Integer),
+    column("start", DateTime),
+    column("total_micros", BigInteger),
+    column("events", BigInteger),
+)
+
+ALL = (customer, feature, plan, plan_entitlement, subscription, subscription_feature, override, usage_event,
+       usage_rollup)

@@ -520,6 +520,7 @@ class IngestResult:
     dry_run: bool = False
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    added_by_day: dict[tuple[int, int], dict[datetime, int]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -764,18 +765,20 @@ def _bulk_feature(session: Session, identifier: str) -> int:
 def _insert_chunk(
     session: Session, batch: list[tuple], meta: list[tuple], result: IngestResult, bad, insert, now: datetime
 ) -> None:
-    """Insert one chunk; when some rows were not inserted, tell duplicates from conflicts (set-based:
-    one lookup of the chunk's keys; times compared in their stored form, see usage_store)."""
+    """Insert one chunk (and count it in the rollups); when some rows were not inserted, tell
+    duplicates from conflicts (set-based: one lookup of the chunk's keys; times compared in their
+    stored form, see usage_store)."""
     from tollgate.usage_store import same_time, stored_rows
 
-    high_water = session.execute(select(func.max(E.c.id))).scalar() or 0
-    inserted = insert(session, batch)
-    result.inserted += inserted
-    if inserted == len(batch):
+    inserted, by_day = insert(session, batch)
+    result.inserted += len(inserted)
+    _count_added(result, by_day)
+    if len(inserted) == len(batch):
         return
+    inserted_keys = {row[0] for row in inserted}
+    ours = set(inserted_keys)
     stored = stored_rows(session, (row[0] for row in batch))
     recorded = batch[0][5]
-    first_seen: set[str] = set()
     for (key, cid, fid, micros, occurred, _), (_, line, timed, raw) in zip(batch, meta):
         found = stored[key]
         if (found.customer_id, found.feature_id, found.quantity_micros) != (cid, fid, micros) or (
@@ -783,12 +786,19 @@ def _insert_chunk(
         ):
             bad(line, f"the id '{key}' was already used for a different event.", raw, conflict=True)
             continue
-        if found.id > high_water and key not in first_seen:
-            first_seen.add(key)  # the row this chunk inserted
+        if key in ours:
+            ours.discard(key)  # the row this chunk inserted
             continue
         result.duplicates += 1
-        if found.id > high_water or same_time(found.recorded_at, recorded):  # recorded by this ingest: a twin
-            result.repeated_in_file += 1
+        if key in inserted_keys or same_time(found.recorded_at, recorded):
+            result.repeated_in_file += 1  # recorded by this ingest: a twin
+
+
+def _count_added(result: IngestResult, by_day: dict[tuple[int, int, datetime], int]) -> None:
+    """Keep what this ingest added per customer, feature and UTC day (for the alerts worked out at the end)."""
+    for (cid, fid, day), micros in by_day.items():
+        days = result.added_by_day.setdefault((cid, fid), {})
+        days[day] = days.get(day, 0) + micros
 
 
 def _crossings_after_ingest(
@@ -796,13 +806,11 @@ def _crossings_after_ingest(
     result: IngestResult, now: datetime,
 ) -> None:
     """Alert thresholds / limits crossed by this ingest in each touched customer's current period:
-    before = the period's total less what this ingest recorded in it (its rows carry recorded_at = now).
-    Only customers with a subscription or an override can have an allowance; one entitlement lookup
-    per such customer, one prepared sum per (customer, feature) with a limit."""
-    from sqlalchemy import bindparam
-
-    from tollgate.entitlements import Prepared, effective_entitlements
+    before = the period's total less what this ingest recorded in it. Only customers with a
+    subscription or an override can have an allowance; one entitlement lookup per such customer."""
+    from tollgate.entitlements import effective_entitlements
     from tollgate.money import from_micros
+    from tollgate.usage_rollups import window_total
 
     by_customer: dict[int, set[int]] = {}
     for cid, fid in touched:
@@ -810,30 +818,45 @@ def _crossings_after_ingest(
     with_terms = {cid for (cid,) in session.execute(
         select(_SUBSCRIPTION.c.customer_id).union(select(_OVERRIDE.c.customer_id)))}
     customer_names = {cid: ident for ident, cid in customers.items()}
-    quantity = E.c.quantity_micros
-    sums = Prepared(select(  # run on the driver: a thousand small queries (see entitlements.Prepared)
-        func.coalesce(func.sum(quantity), 0).label("after"),
-        func.coalesce(func.sum(quantity).filter(E.c.recorded_at == bindparam("now")), 0).label("added"),
-    ).where(E.c.customer_id == bindparam("customer"), E.c.feature_id == bindparam("feature"),
-            E.c.occurred_at >= bindparam("start"), E.c.occurred_at < bindparam("end")))
     for cid in sorted(by_customer.keys() & with_terms):
         name = customer_names[cid]
         for entitlement in effective_entitlements(session, customer=name, at=now, with_usage=False):
             if entitlement.feature_id not in by_customer[cid] or entitlement.type != "metered" \
                     or entitlement.limit is None:
                 continue
-            after, added = sums.first(session, {
-                "now": now, "customer": cid, "feature": entitlement.feature_id,
-                "start": entitlement.period_start or datetime.min, "end": entitlement.reset_at or datetime.max,
-            })
+            start, end = entitlement.period_start, entitlement.reset_at
+            added = _added_in(session, result, cid, entitlement.feature_id, start, end, now)
             if not added:
                 continue
+            after = window_total(session, customer_id=cid, feature_id=entitlement.feature_id, start=start, end=end)
             notices, warnings = _limit_messages(
                 session, entitlement, customer=name, customer_id=cid,
-                before=from_micros(int(after) - int(added)), after=from_micros(int(after)), now=now,
+                before=from_micros(after - added), after=from_micros(after), now=now,
             )
             result.notices.extend(notices)
             result.warnings.extend(warnings)
+
+
+def _added_in(session: Session, result: IngestResult, customer_id: int, feature_id: int,
+              start: datetime | None, end: datetime | None, now: datetime) -> int:
+    """What this ingest added to [start, end): its sums per UTC day for the days inside, and for a
+    day cut by an edge, its own events there (recorded_at = now: a bounded scan of one day)."""
+    from tollgate.usage_rollups import OPEN_END, OPEN_START
+
+    lo, hi = start or OPEN_START, end or OPEN_END
+    total = 0
+    for day, micros in result.added_by_day.get((customer_id, feature_id), {}).items():
+        if day >= hi or day + timedelta(days=1) <= lo:
+            continue
+        if day >= lo and hi - day >= timedelta(days=1):
+            total += micros
+            continue
+        part_lo, part_hi = max(lo, day), min(hi, day + timedelta(days=1))
+        total += sum(q for (q,) in session.execute(
+            select(E.c.quantity_micros).where(E.c.customer_id == customer_id, E.c.feature_id == feature_id,
+                                              E.c.occurred_at >= part_lo, E.c.occurred_at < part_hi,
+                                              E.c.recorded_at == now)))
+    return total
 
 
 # -- reading usage back ---------------------------------------------------------------------------------
@@ -1055,18 +1078,17 @@ def usage_report(
     begin = datetime.combine(starts[0], datetime.min.time())
     finish = datetime.combine(next_period(starts[-1], by), datetime.min.time())
 
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    day = func.substr(E.c.occurred_at, 1, 10) if sqlite else func.date(E.c.occurred_at)
+    from tollgate.usage_rollups import day_totals
+
+    sums: dict[int, dict[date, int]] = {}
+    for fid, day, micros in day_totals(session, customer_id=row.id, start=begin, end=finish,
+                                       feature_id=only.id if only is not None else None):
+        bucket = period_start(day.date(), by)
+        per_feature = sums.setdefault(fid, {})
+        per_feature[bucket] = per_feature.get(bucket, 0) + micros
     where = [E.c.customer_id == row.id, E.c.occurred_at >= begin, E.c.occurred_at < finish]
     if only is not None:
         where.append(E.c.feature_id == only.id)
-    sums: dict[int, dict[date, int]] = {}
-    for fid, day_text, micros in session.execute(
-        select(E.c.feature_id, day, func.sum(E.c.quantity_micros)).where(*where).group_by(E.c.feature_id, day)
-    ):
-        bucket = period_start(date.fromisoformat(str(day_text)[:10]), by)
-        per_feature = sums.setdefault(fid, {})
-        per_feature[bucket] = per_feature.get(bucket, 0) + int(micros)
 
     corrections = [
         Correction(r.key, r.voids, r.feature, from_micros(r.quantity_micros), r.occurred_at, r.recorded_at, r.reason)

@@ -91,7 +91,11 @@ def insert_event(
         "reason": reason,
     }
     inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
-    if not inserted:
+    if inserted:
+        from tollgate.usage_rollups import add_events
+
+        add_events(session, [(customer_id, feature_id, occurred_at, quantity_micros)])
+    else:
         existing = stored_event(session, key)
         if existing is None or not same_payload(existing, values, compare_time=compare_time):
             raise Conflict(
@@ -104,14 +108,6 @@ def insert_event(
 def same_payload(existing: StoredEvent, values: dict[str, Any], *, compare_time: bool = True) -> bool:
     names = PAYLOAD if compare_time else PAYLOAD[:-1]
     return all(getattr(existing, name) == values[name] for name in names)
-
-
-def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Set-based insert of many events (executemany); duplicates by key are skipped. Returns how many
-    were inserted. The caller checks skipped keys' payloads (see `conflicting_keys`)."""
-    if not rows:
-        return 0
-    return _inserted(session.execute(_insert_ignoring_duplicates(session), list(rows)))
 
 
 ROW_COLUMNS = ("key", "customer_id", "feature_id", "quantity_micros", "occurred_at", "recorded_at")
@@ -131,22 +127,54 @@ def time_encoder(session: Session) -> Callable[[datetime], Any]:
     return _sqlite_time if session.get_bind().dialect.name == "sqlite" else (lambda moment: moment)
 
 
-def insert_event_rows(session: Session, rows: Sequence[tuple]) -> int:
+class Inserted(NamedTuple):
+    rows: list[tuple]
+    """The rows inserted: the first row of each new key."""
+    by_day: dict[tuple[int, int, datetime], int]
+    """What they added per (customer, feature, UTC day), in millionths."""
+
+
+def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
     """Set-based insert of events given as `ROW_COLUMNS` tuples (times from `time_encoder`), in the
-    session's transaction; duplicates by key are skipped. Returns how many were inserted.
+    session's transaction; duplicates by key are skipped. The rows inserted are counted in the
+    rollups here, so no batch of events reaches the table without them (usage_rollups.add_events).
 
     On SQLite this is the driver's executemany on the session's own connection (no per-row work in
-    SQLAlchemy); elsewhere a Core executemany."""
+    SQLAlchemy; one writer at a time, so the rows inserted are those whose stored id is past the
+    largest id before); elsewhere a Core executemany that returns the keys it inserted."""
     if not rows:
-        return 0
+        return Inserted([], {})
+    from tollgate.usage_rollups import add_events
+
     if session.get_bind().dialect.name == "sqlite":
+        high_water = session.execute(select(func.max(EVENT.c.id))).scalar() or 0
         cursor = session.connection().connection.driver_connection.cursor()
         try:
             cursor.executemany(_SQLITE_INSERT_ROWS, rows)
-            return cursor.rowcount
+            count = cursor.rowcount
         finally:
             cursor.close()
-    return insert_events(session, [dict(zip(ROW_COLUMNS, row)) for row in rows])
+        if count == len(rows):
+            inserted = list(rows)
+        else:
+            stored = stored_rows(session, (row[0] for row in rows))
+            inserted = _first_of_each(row for row in rows if stored[row[0]].id > high_water)
+    else:
+        result = session.execute(_insert_ignoring_duplicates(session), [dict(zip(ROW_COLUMNS, row)) for row in rows])
+        new_keys = set(result.scalars())
+        inserted = _first_of_each(row for row in rows if row[0] in new_keys)
+    return Inserted(inserted, add_events(session, [(row[1], row[2], row[4], row[3]) for row in inserted]))
+
+
+def _first_of_each(rows: Iterable[tuple]) -> list[tuple]:
+    """The first row of each key (a key repeated in one batch was inserted once)."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            out.append(row)
+    return out
 
 
 BULK_CACHE_KIB = 64 * 1024
@@ -225,12 +253,8 @@ def same_time(stored: Any, encoded: Any) -> bool:
 def period_total(
     session: Session, *, customer_id: int, feature_id: int, start: datetime | None, end: datetime | None = None
 ) -> int:
-    """The sum of a customer's usage of a feature in [start, end), in millionths (voids included)."""
-    stmt = select(func.coalesce(func.sum(EVENT.c.quantity_micros), 0)).where(
-        EVENT.c.customer_id == customer_id, EVENT.c.feature_id == feature_id
-    )
-    if start is not None:
-        stmt = stmt.where(EVENT.c.occurred_at >= start)
-    if end is not None:
-        stmt = stmt.where(EVENT.c.occurred_at < end)
-    return int(session.execute(stmt).scalar_one())
+    """The sum of a customer's usage of a feature in [start, end), in millionths (voids included),
+    from the rollups (usage_rollups.window_total)."""
+    from tollgate.usage_rollups import window_total
+
+    return window_total(session, customer_id=customer_id, feature_id=feature_id, start=start, end=end)

@@ -41,9 +41,36 @@ def info(as_json: Json = False) -> None:
             ("schema version", data["schema_version"]),
             ("size", f"{data['size_bytes']:,} bytes" if data["size_bytes"] is not None else "-"),
             ("journal mode", data["journal_mode"] or "-"),
+            ("checked by", "tollgate db check (integrity, and every usage rollup against the events)"),
         ]
     )
     output.table(("table", "rows"), sorted(data["tables"].items()), right=("rows",))
+
+
+@app.command("check")
+def check(as_json: Json = False) -> None:
+    """Check the database: SQLite's PRAGMA integrity_check, and every usage rollup recomputed from the
+    events and compared. Exit 0 when all agree, 1 with what differs.
+
+    Example: tollgate db check
+    """
+    data = tollgate().check_database()
+    if as_json:
+        output.emit_json(data)
+    else:
+        integrity = data["integrity"]
+        output.fields([
+            ("location", data["location"]),
+            ("integrity", "ok (PRAGMA integrity_check)" if integrity == "ok" else
+             "not run (PostgreSQL checks its own pages)" if integrity is None else integrity),
+            ("usage events", f"{data['events']:,}"),
+            ("usage rollups", f"{data['rollups']:,} rows, recomputed from the events: "
+             + ("all agree" if not data["rollup_differences"] else f"{data['rollup_differences']:,} differ")),
+        ])
+        for line in data["differences"]:
+            output.warn(line)
+    if not data["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command("backup")

@@ -38,6 +38,7 @@ _MODULE_OF = {
     "SubscriptionFeature": "billing",
     "Override": "billing",
     "UsageEvent": "usage",
+    "UsageRollup": "usage",
     "License": "licensing",
     "LicenseActivation": "licensing",
 }

@@ -1,0 +1,434 @@
+"""Usage rollups: the usage of any window of time, exact, without summing the events.
+
+Every event write (a report, a file, `consume`, a void, `db copy`) adds the event to the rollups in
+the same transaction (`add_events`), so the sum of any window [start, end) of one customer's usage of
+one feature is read from a bounded number of rows (`window_total`), whatever the number of events.
+
+The design: fixed UTC buckets, refined where events are dense.
+- Every event counts in its UTC day's bucket (level 0): `usage_rollup(customer, feature, level, start)
+  -> (total_micros, events)`.
+- A bucket that holds more than REFINE_AFTER events is split into its children (an hour's buckets in
+  a day, a minute's in an hour, then seconds, then milliseconds): from the moment a bucket passes the
+  threshold, every event in it also counts in its child, and the children are built once from the
+  bucket's events then (a bounded scan: the bucket holds REFINE_AFTER + a few events at that moment).
+  Invariant: a bucket with more than REFINE_AFTER events has all its children (those with an event).
+- A window's usage is the sum of the days that lie wholly inside it; at each edge, the partial day is
+  the sum of its whole children inside the window plus, recursively, the partial child at the edge;
+  a partial bucket that is not refined holds at most REFINE_AFTER events and is summed from the
+  events themselves (a covering index: customer, feature, time, quantity). So a window costs at most
+  (days in it) + 2 x (24 + 60 + 60 + 1000) bucket rows and 2 x REFINE_AFTER events, read in a few
+  range queries; in practice about five queries for a period with a million events.
+
+Why not counters per billing period: periods follow anchors that change (a plan change, a second
+subscription, an override), events arrive backdated and voids land at the original time, so any
+window must be exact, not only the one that was current when an event arrived. Why not hour or
+minute buckets everywhere: a sparse customer (a few events a day) would pay one bucket row per event
+at every level, doubling the cost of a bulk import; refinement costs only where events are dense.
+
+Counts only grow (a void is an event of its own, with a negative quantity), so a refined bucket never
+becomes unrefined. Writers of one bucket are serialized by the database (SQLite: the write lock;
+PostgreSQL: the row lock the upsert of the day's bucket takes, held to COMMIT), so exactly one writer
+sees a bucket pass the threshold, and it builds the children from events every earlier writer has
+committed.
+
+Bounds (no accepted sequence of events can overflow a 64-bit sum): an event is at most 10**12 units
+(usage.quantity_micros), and one customer's usage of one feature in one UTC day stays within
+MAX_DAY_UNITS either way; a report that would pass it is refused (InvalidInput, exit 2). Every bucket
+lies inside a day, so no stored sum can overflow; window sums are added up in Python.
+
+`rebuild` recomputes every rollup from the events (schema migration, `db copy`), and `differences`
+compares the stored rollups with that recomputation (`tollgate db check`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, tuple_
+
+from tollgate.errors import InvalidInput
+
+REFINE_AFTER = 64
+"""A bucket holding more events than this is split into the buckets of the next level."""
+LEVEL_NAMES = ("day", "hour", "minute", "second", "millisecond")
+LAST = len(LEVEL_NAMES) - 1
+_SIZE = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=1), timedelta(seconds=1),
+         timedelta(milliseconds=1))
+_TEXT_CUT = (10, 13, 16, 19, 23)
+"""How much of a stored time text (`2026-11-21 06:25:33.123456`) names its bucket at each level."""
+_TEXT_PAD = (" 00:00:00.000000", ":00:00.000000", ":00.000000", ".000000", "000")
+MAX_DAY_MICROS = 2**62 - 1
+"""The most (and, negated, the least) one customer's usage of one feature may add up to in one UTC day,
+in millionths (4,611,686,018,427 units): twice it still fits a signed 64-bit integer."""
+MAX_DAY_UNITS = MAX_DAY_MICROS // 1_000_000
+OPEN_START = datetime(1, 1, 1)
+OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
+_BATCH = 400
+"""Bucket keys per lookup query (well under SQLite's limit of bound parameters)."""
+
+
+def _tables() -> tuple[Any, Any]:
+    from tollgate import tables
+
+    return tables.usage_rollup, tables.usage_event
+
+
+# -- buckets ---------------------------------------------------------------------------------------------
+
+
+def floor(moment: datetime, level: int) -> datetime:
+    """The start of the level's UTC bucket holding `moment` (naive UTC)."""
+    if level == 0:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if level == 1:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    if level == 2:
+        return moment.replace(second=0, microsecond=0)
+    if level == 3:
+        return moment.replace(microsecond=0)
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
+def _bucket_of(moment: Any, level: int) -> Any:
+    """`floor`, for a time given as a datetime or as SQLite's stored text (then the bucket's text)."""
+    if type(moment) is str:
+        return moment[: _TEXT_CUT[level]] + _TEXT_PAD[level]
+    return floor(moment, level)
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _connection(db: Any) -> Any:
+    """The Core connection of a Session (or the Connection itself)."""
+    return db.connection() if hasattr(db, "connection") and not hasattr(db, "dialect") else db
+
+
+def _encode_time(conn: Any) -> Any:
+    """Times as the driver is given them on raw executemany: SQLite's stored text, else datetimes."""
+    if conn.dialect.name == "sqlite":
+        return lambda moment: moment if type(moment) is str else moment.isoformat(" ", "microseconds")
+    return _as_datetime
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+
+Event = tuple  # (customer_id, feature_id, occurred_at (datetime, or SQLite's stored text), quantity_micros)
+
+
+def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetime], int]:
+    """Count `events` (already inserted into usage_event, in this transaction) in the rollups. Returns
+    what they added per (customer, feature, UTC day).
+
+    Raises InvalidInput when a day's total of one customer's feature would pass MAX_DAY_MICROS either
+    way (the caller's transaction rolls back: nothing is recorded)."""
+    if not events:
+        return {}
+    conn = _connection(db)
+    groups = _add_at_level(conn, 0, events, _encode_time(conn))
+    return {(c, f, _as_datetime(day)): group[0] for (c, f, day), group in groups.items()}
+
+
+def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -> dict[tuple, list]:
+    groups: dict[tuple, list] = {}
+    for event in events:
+        key = (event[0], event[1], encode(_bucket_of(event[2], level)))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [event[3], 1, [event]]
+        else:
+            group[0] += event[3]
+            group[1] += 1
+            group[2].append(event)
+    if level == 0:
+        for key, (micros, _, _) in groups.items():
+            if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
+                _refuse_overflow(conn, key)
+    rows = [(key[0], key[1], level, key[2], micros, count) for key, (micros, count, _) in groups.items()]
+    before = _add_to_buckets(conn, level, rows, encode)
+    deeper: list[Event] = []
+    for key, (micros, count, members) in groups.items():
+        old_total, old_count = before.get(key, (0, 0))
+        if level == 0 and not -MAX_DAY_MICROS <= old_total + micros <= MAX_DAY_MICROS:
+            _refuse_overflow(conn, key)
+        if level < LAST and old_count + count > REFINE_AFTER:
+            if old_count > REFINE_AFTER:
+                deeper.extend(members)
+            else:  # it just passed the threshold: its children, from its events (these included)
+                _refine(conn, key[0], key[1], level, _as_datetime(key[2]), encode)
+    if deeper:
+        _add_at_level(conn, level + 1, deeper, encode)
+    return groups
+
+
+def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> dict[tuple, tuple[int, int]]:
+    """Add (customer, feature, level, start, micros, events) rows to their buckets; returns each
+    bucket's (total, events) before, by (customer, feature, start).
+
+    SQLite (one writer at a time): the stored buckets are read, then the driver's executemany upserts.
+    PostgreSQL: the upsert comes first and returns the new figures, so the bucket's row lock is held
+    before anything is decided (another writer of the bucket waits for this one's COMMIT)."""
+    rows.sort(key=lambda row: (row[0], row[1], row[2], str(row[3])))  # one lock order for every writer
+    if conn.dialect.name != "postgresql":
+        before = _stored_buckets(conn, level, [(r[0], r[1], r[3]) for r in rows], encode)
+        conn.exec_driver_sql(_UPSERT_SQLITE, rows)
+        return before
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from tollgate.models import UsageRollup
+
+    rollup = UsageRollup.__table__  # a full Table: RETURNING in executemany needs its primary key
+    stmt = pg_insert(rollup)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[rollup.c.customer_id, rollup.c.feature_id, rollup.c.level, rollup.c.start],
+        set_={"total_micros": rollup.c.total_micros + stmt.excluded.total_micros,
+              "events": rollup.c.events + stmt.excluded.events},
+    ).returning(rollup.c.total_micros, rollup.c.events, sort_by_parameter_order=True)
+    result = conn.execute(stmt, [dict(zip(_ROLLUP_COLUMNS, row)) for row in rows])
+    return {(r[0], r[1], r[3]): (total - r[4], count - r[5]) for r, (total, count) in zip(rows, result.all())}
+
+
+_ROLLUP_COLUMNS = ("customer_id", "feature_id", "level", "start", "total_micros", "events")
+
+
+def _refuse_overflow(conn: Any, key: tuple) -> None:
+    from tollgate import tables
+
+    customer = conn.execute(select(tables.customer.c.identifier).where(tables.customer.c.id == key[0])).scalar()
+    feature = conn.execute(select(tables.feature.c.identifier).where(tables.feature.c.id == key[1])).scalar()
+    day = _as_datetime(key[2]).date().isoformat()
+    raise InvalidInput(
+        f"That would bring the usage of '{feature}' by '{customer}' on {day} (UTC) past "
+        f"{MAX_DAY_UNITS:,} units, the most tollgate keeps for one customer's feature in one day.",
+        hint="Check the quantities (a unit mix-up?); nothing was recorded.",
+    )
+
+
+def _stored_buckets(conn: Any, level: int, keys: list[tuple], encode: Any) -> dict[tuple, tuple[int, int]]:
+    """(total, events) of the stored buckets among `keys` (customer, feature, start), by key with the
+    start as `encode` gives it."""
+    rollup, _ = _tables()
+    found: dict[tuple, tuple[int, int]] = {}
+    key_columns = tuple_(rollup.c.customer_id, rollup.c.feature_id, rollup.c.start)
+    for offset in range(0, len(keys), _BATCH):
+        chunk = [(c, f, _as_datetime(s)) for c, f, s in keys[offset: offset + _BATCH]]
+        for row in conn.execute(
+            select(rollup.c.customer_id, rollup.c.feature_id, rollup.c.start, rollup.c.total_micros,
+                   rollup.c.events).where(rollup.c.level == level, key_columns.in_(chunk))
+        ):
+            found[(row[0], row[1], encode(row[2]))] = (row[3], row[4])
+    return found
+
+
+_UPSERT_SQLITE = (
+    "INSERT INTO usage_rollup (customer_id, feature_id, level, start, total_micros, events) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, feature_id, level, start) DO UPDATE SET "
+    "total_micros = usage_rollup.total_micros + excluded.total_micros, "
+    "events = usage_rollup.events + excluded.events"
+)
+"""Fixed text, bound values, straight to the driver's executemany: SQLAlchemy's per-row parameter
+handling would cost more than the upsert itself in a million-row import."""
+
+
+def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: datetime, encode: Any) -> None:
+    """Build every child bucket of a bucket that just passed REFINE_AFTER events (recursively, for
+    children that hold more than that too), from its events: a scan of a few more than REFINE_AFTER."""
+    _, event = _tables()
+    end = start + _SIZE[level]
+    members = [
+        (customer_id, feature_id, _as_datetime(at), micros)
+        for at, micros in conn.execute(
+            select(event.c.occurred_at, event.c.quantity_micros).where(
+                event.c.customer_id == customer_id, event.c.feature_id == feature_id,
+                event.c.occurred_at >= start, event.c.occurred_at < end)
+        )
+    ]
+    rows: list[tuple] = []
+    _subtree(members, level + 1, rows, encode)
+    if rows:
+        conn.execute(insert(_tables()[0]), [dict(zip(_ROLLUP_COLUMNS, (*r[:3], _as_datetime(r[3]), *r[4:])))
+                                            for r in rows])
+
+
+def _subtree(members: Sequence[Event], level: int, rows: list[tuple], encode: Any) -> None:
+    """The bucket rows at `level` and below for events that all lie in one bucket of `level - 1`."""
+    groups: dict[Any, list] = {}
+    for member in members:
+        start = _bucket_of(member[2], level)
+        group = groups.setdefault(start, [0, []])
+        group[0] += member[3]
+        group[1].append(member)
+    for start, (micros, inside) in groups.items():
+        rows.append((members[0][0], members[0][1], level, encode(start), micros, len(inside)))
+        if level < LAST and len(inside) > REFINE_AFTER:
+            _subtree(inside, level + 1, rows, encode)
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+_BUCKETS = None
+_EVENTS = None
+
+
+def _queries() -> tuple[Any, Any]:
+    """The two statements of the read path, built once (SQLAlchemy caches their compiled form)."""
+    global _BUCKETS, _EVENTS
+    if _BUCKETS is None:
+        rollup, event = _tables()
+        _BUCKETS = select(rollup.c.start, rollup.c.total_micros, rollup.c.events).where(
+            rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"),
+            rollup.c.level == bindparam("level"), rollup.c.start >= bindparam("lo"),
+            rollup.c.start < bindparam("hi"),
+        )
+        _EVENTS = select(event.c.quantity_micros).where(
+            event.c.customer_id == bindparam("c"), event.c.feature_id == bindparam("f"),
+            event.c.occurred_at >= bindparam("lo"), event.c.occurred_at < bindparam("hi"),
+        )
+    return _BUCKETS, _EVENTS
+
+
+def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime | None,
+                 end: datetime | None) -> int:
+    """The exact sum, in millionths, of a customer's usage of a feature in [start, end) (None: open),
+    voids included, read from the rollups (see the module docstring for the cost)."""
+    lo = start or OPEN_START
+    hi = end or OPEN_END
+    if hi <= lo:
+        return 0
+    return _range_total(_connection(db), customer_id, feature_id, 0, lo, hi)
+
+
+def _range_total(conn: Any, customer_id: int, feature_id: int, level: int, lo: datetime, hi: datetime) -> int:
+    buckets, events = _queries()
+    size = _SIZE[level]
+    total = 0
+    params = {"c": customer_id, "f": feature_id, "level": level, "lo": floor(lo, level), "hi": hi}
+    for start, micros, count in conn.execute(buckets, params).all():
+        start = _as_datetime(start)
+        if start >= lo and hi - start >= size:
+            total += micros
+            continue
+        part_lo, part_hi = max(lo, start), (hi if hi - start < size else start + size)
+        if count > REFINE_AFTER and level < LAST:
+            total += _range_total(conn, customer_id, feature_id, level + 1, part_lo, part_hi)
+        else:
+            total += sum(q for (q,) in conn.execute(events, {"c": customer_id, "f": feature_id, "lo": part_lo,
+                                                             "hi": part_hi}))
+    return total
+
+
+def day_totals(db: Any, *, customer_id: int, start: datetime, end: datetime,
+               feature_id: int | None = None) -> Iterator[tuple[int, datetime, int]]:
+    """(feature id, UTC day, total in millionths) of each day with usage in [start, end), which are
+    whole UTC days: the day buckets themselves."""
+    rollup, _ = _tables()
+    where = [rollup.c.customer_id == customer_id, rollup.c.level == 0, rollup.c.start >= start,
+             rollup.c.start < end]
+    if feature_id is not None:
+        where.append(rollup.c.feature_id == feature_id)
+    for fid, day, micros in _connection(db).execute(
+        select(rollup.c.feature_id, rollup.c.start, rollup.c.total_micros).where(*where)
+    ):
+        yield fid, _as_datetime(day), micros
+
+
+def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | None, datetime | None]]) -> dict[Any, int]:
+    """`window_total` of many windows (key, customer id, feature id, start, end), summed per key."""
+    conn = _connection(db)
+    out: dict[Any, int] = {}
+    for key, customer_id, feature_id, start, end in windows:
+        out[key] = out.get(key, 0) + window_total(conn, customer_id=customer_id, feature_id=feature_id,
+                                                  start=start, end=end)
+    return out
+
+
+# -- rebuilding and checking -----------------------------------------------------------------------------
+
+
+def expected_rows(db: Any) -> Iterator[tuple[int, int, int, datetime, int, int]]:
+    """Every rollup row the events call for, recomputed from the events alone (streamed one customer's
+    feature-day at a time): (customer, feature, level, start, total, events)."""
+    _, event = _tables()
+    conn = _connection(db)
+    stream = conn.execute(  # streamed (a server-side cursor on PostgreSQL); options on the statement only
+        select(event.c.customer_id, event.c.feature_id, event.c.occurred_at, event.c.quantity_micros)
+        .order_by(event.c.customer_id, event.c.feature_id, event.c.occurred_at)
+        .execution_options(stream_results=True, yield_per=10_000)
+    )
+    day_key = None
+    members: list[Event] = []
+    identity = lambda moment: moment  # noqa: E731 - rows come out as datetimes here
+
+    def finish() -> Iterator[tuple]:
+        rows: list[tuple] = []
+        rows.append((day_key[0], day_key[1], 0, day_key[2], sum(m[3] for m in members), len(members)))
+        if len(members) > REFINE_AFTER:
+            _subtree(members, 1, rows, identity)
+        return iter(rows)
+
+    for customer_id, feature_id, occurred_at, micros in stream:
+        occurred_at = _as_datetime(occurred_at)
+        key = (customer_id, feature_id, floor(occurred_at, 0))
+        if key != day_key:
+            if members:
+                yield from finish()
+            day_key, members = key, []
+        members.append((customer_id, feature_id, occurred_at, micros))
+    if members:
+        yield from finish()
+
+
+def rebuild(db: Any, *, batch: int = 5_000) -> int:
+    """Replace every rollup with one recomputed from the events (in the caller's transaction). Returns
+    the number of rows written."""
+    rollup, _ = _tables()
+    conn = _connection(db)
+    conn.execute(delete(rollup))
+    written = 0
+    pending: list[dict[str, Any]] = []
+    for row in expected_rows(conn):
+        pending.append(dict(zip(_ROLLUP_COLUMNS, row)))
+        if len(pending) >= batch:
+            conn.execute(insert(rollup), pending)
+            written += len(pending)
+            pending = []
+    if pending:
+        conn.execute(insert(rollup), pending)
+        written += len(pending)
+    return written
+
+
+def differences(db: Any, *, limit: int = 20) -> tuple[int, list[str]]:
+    """Compare the stored rollups with the events: (how many rows differ, up to `limit` descriptions)."""
+    rollup, _ = _tables()
+    conn = _connection(db)
+    expected = {(c, f, lv, s): (t, n) for c, f, lv, s, t, n in expected_rows(conn)}
+    count = 0
+    shown: list[str] = []
+
+    def note(text: str) -> None:
+        nonlocal count
+        count += 1
+        if len(shown) < limit:
+            shown.append(text)
+
+    for c, f, lv, s, t, n in conn.execute(
+        select(rollup.c.customer_id, rollup.c.feature_id, rollup.c.level, rollup.c.start, rollup.c.total_micros,
+               rollup.c.events)
+    ):
+        key = (c, f, lv, _as_datetime(s))
+        want = expected.pop(key, None)
+        where = f"customer id {c}, feature id {f}, {LEVEL_NAMES[lv]} {key[3].isoformat(sep=' ')}"
+        if want is None:
+            note(f"{where}: stored {t} millionths in {n} event(s), but no event lies there")
+        elif want != (t, n):
+            note(f"{where}: stored {t} millionths in {n} event(s), the events sum to {want[0]} in {want[1]}")
+    for (c, f, lv, s), (t, n) in expected.items():
+        note(f"customer id {c}, feature id {f}, {LEVEL_NAMES[lv]} {s.isoformat(sep=' ')}: missing "
+             f"(the events sum to {t} millionths in {n} event(s))")
+    return count, shown
