@@ -253,3 +253,93 @@ def test_download_get_refuses_a_crafted_checksum(cli, crafted, tmp_path, secret)
     assert "not a sha256" in result.stderr
     assert not out.exists()
     assert files_holding(tmp_path, secret.read_bytes()) == [secret]
+
+
+# -- item 10: export --with-files decides everything, then writes ------------------------------------------
+
+
+@pytest.fixture
+def two_downloads(shop, tmp_path):
+    first, second = tmp_path / "src" / "guide.txt", tmp_path / "src" / "setup.zip"
+    first.parent.mkdir()
+    first.write_text("the guide\n")
+    second.write_bytes(b"PK\x03\x04 installer")
+    shop.add_download("pro", first, name="Guide.txt")
+    shop.add_download("pro", second, name="Setup.zip")
+    return shop
+
+
+def exported(tmp_path) -> Path:
+    out = tmp_path / "repo" / "catalog.toml"
+    out.parent.mkdir(exist_ok=True)
+    return out
+
+
+def test_export_refuses_to_replace_a_different_asset_and_writes_nothing(cli, two_downloads, tmp_path):
+    out = exported(tmp_path)
+    mine = out.parent / "assets" / "pro" / "setup.zip"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the operator's own file")
+    result = cli("catalog", "export", out, "--with-files")
+    assert result.exit_code == 2, result
+    assert str(mine) in result.stderr and "--overwrite" in result.stderr
+    assert mine.read_bytes() == b"the operator's own file"
+    assert sorted(p.name for p in out.parent.rglob("*")) == ["assets", "pro", "setup.zip"]  # guide.txt not written
+
+    replaced = cli("catalog", "export", out, "--with-files", "--overwrite")
+    assert replaced.exit_code == 0, replaced
+    assert mine.read_bytes() == b"PK\x03\x04 installer"
+    assert (out.parent / "assets" / "pro" / "guide.txt").read_text() == "the guide\n"
+    assert 'file = "assets/pro/setup.zip"' in out.read_text()
+
+
+def test_re_exporting_identical_assets_needs_no_overwrite(cli, two_downloads, tmp_path):
+    out = exported(tmp_path)
+    assert cli("catalog", "export", out, "--with-files").exit_code == 0
+    again = cli("catalog", "export", out, "--with-files")
+    assert again.exit_code == 0, again
+    assert sorted(p.name for p in (out.parent / "assets" / "pro").iterdir()) == ["guide.txt", "setup.zip"]
+
+
+def test_a_symlink_where_an_asset_goes_is_refused_without_overwrite(cli, two_downloads, tmp_path, secret):
+    out = exported(tmp_path)
+    (out.parent / "assets" / "pro").mkdir(parents=True)
+    (out.parent / "assets" / "pro" / "guide.txt").symlink_to(secret)
+    result = cli("catalog", "export", out, "--with-files")
+    assert result.exit_code == 2 and "--overwrite" in result.stderr, result
+    assert secret.read_text().startswith("root:")
+    assert not out.exists() and not (out.parent / "assets" / "pro" / "setup.zip").exists()
+
+
+def test_a_refused_export_writes_no_asset(cli, two_downloads, tmp_path):
+    """The second download's content is gone from the store: the first one is not written either."""
+    setup = two_downloads.downloads("pro")[1]
+    (two_downloads.data_dir / "blobs" / setup["sha256"][:2] / setup["sha256"]).unlink()
+    out = exported(tmp_path)
+    result = cli("catalog", "export", out, "--with-files")
+    assert result.exit_code == 2, result
+    assert setup["sha256"] in result.stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_file_where_the_assets_folder_goes_is_refused(cli, two_downloads, tmp_path):
+    out = exported(tmp_path)
+    (out.parent / "assets").write_text("not a folder")
+    result = cli("catalog", "export", out, "--with-files")
+    assert result.exit_code == 2, result
+    assert str(out.parent / "assets") in result.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["assets"]
+
+
+def test_a_crafted_plan_identifier_never_leads_an_asset_out_of_the_folder(cli, two_downloads, tmp_path):
+    from tollgate.models import Plan
+
+    with two_downloads.db.write() as session:
+        plan = session.exec(select(Plan).where(Plan.identifier == "pro")).one()
+        plan.identifier = "../../escaped"
+        session.add(plan)
+    out = exported(tmp_path)
+    result = cli("catalog", "export", out, "--with-files")
+    assert result.exit_code == 3, result
+    assert "damaged" in result.stderr
+    assert list(out.parent.iterdir()) == [] and not (tmp_path / "escaped").exists()

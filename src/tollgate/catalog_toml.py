@@ -766,9 +766,17 @@ def export_catalog(session: Session, *, assets: dict[tuple[str, str], str] | Non
 
 def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
     """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan,
-    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens."""
+    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens.
+
+    Every part is made of [a-z0-9-.] only: a plan identifier from the database that is not a valid
+    identifier (a damaged or crafted row, `../../x`) is a StorageError, never a path."""
     result = {}
     for ident, plan in cat.plans.items():
+        try:
+            identifiers.validate(ident, kind="plan identifier")
+        except InvalidInput:
+            raise StorageError(f"The plan identifier {ident[:80]!r} in the database is not a valid identifier; "
+                               "the database is damaged (or was edited by hand), and nothing was written.") from None
         used: set[str] = set()
         for download in plan.downloads:
             stem, dot, ext = download.name.rpartition(".")
@@ -778,32 +786,6 @@ def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
             used.add(name)
             result[(ident, download.name)] = f"assets/{ident}/{name}" + (f".{ext.lower()}" if keep_ext else "")
     return result
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write text to a file: a temp file in the same folder, fsync, rename (never half a file)."""
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    temp = folder / f".{target.name}.{os.getpid()}.partial"
-    try:
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except FileNotFoundError:
-        raise InvalidInput(f"The folder {folder} does not exist.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{target} is a folder.") from None
-    except PermissionError:
-        raise InvalidInput(f"{target} cannot be written (permission denied).") from None
-    except OSError as exc:  # a full disk, a read-only file system, an I/O error
-        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
-                           hint="Nothing was written; the file was left as it was.") from None
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 # -- writing canonical TOML ------------------------------------------------------------------------------
