@@ -183,10 +183,12 @@ class Tollgate:
 
         return data_dir_for(self.db.location)
 
-    def export_catalog(self, path: str | os.PathLike | None = None, *, with_files: bool = False) -> str:
+    def export_catalog(self, path: str | os.PathLike | None = None, *, with_files: bool = False,
+                       overwrite: bool = False) -> str:
         """The catalog as canonical TOML; with `path`, also written there atomically. `with_files` copies
-        each download next to it (assets/<plan>/<name>) and writes `file` keys."""
-        from tollgate import blobs, catalog_toml
+        each download next to it (assets/<plan>/<name>) and writes `file` keys: every asset is decided
+        first, and an existing file with other content is replaced only with `overwrite`."""
+        from tollgate import catalog_assets, catalog_toml, files
 
         if with_files and path is None:
             from tollgate.errors import InvalidInput
@@ -196,14 +198,13 @@ class Tollgate:
             current = catalog_toml.load_catalog(session)
         assets = None
         if with_files:
-            assets = catalog_toml.asset_names(current)
-            folder = Path(path).parent
-            for (plan, name), relative in assets.items():
-                download = next(d for d in current.plans[plan].downloads if d.name == name)
-                blobs.copy_blob(download.sha256, folder / relative, data_dir=self.data_dir)
+            planned = catalog_assets.plan_assets(current, catalog_file=Path(path), data_dir=self.data_dir,
+                                                 overwrite=overwrite)
+            catalog_assets.write_assets(planned, data_dir=self.data_dir)
+            assets = planned.files
         text = catalog_toml.dump(current, assets=assets)
         if path is not None:
-            catalog_toml.write_atomic(Path(path), text)
+            files.write_text_atomic(Path(path), text)
         return text
 
     def import_catalog(

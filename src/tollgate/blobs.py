@@ -4,19 +4,32 @@ The data directory is the folder of the SQLite database file (for a server URL: 
 data folder). Blobs are written once (the same content is stored once), owner-only (files 0600,
 folders 0700), through a temp file in the same folder, fsync and rename, so a blob is either whole
 or absent, never half-written.
+
+A checksum becomes a path in one place, `blob_path`, and only when it is exactly 64 lowercase hex
+digits: a damaged or crafted row (`sha256 = '../../etc/passwd'`) is a StorageError there, so no
+caller (export --with-files, db copy, download get, import) can be led out of the store. Files
+are read by the one rule of files.open_regular (regular files only, never a FIFO or device).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from tollgate.errors import InvalidInput, StorageError
+from tollgate.files import fsync_folder, open_regular, write_atomic
 
 _BUFFER = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(value: object) -> bool:
+    """Exactly 64 lowercase hex digits (the only shape a stored checksum has)."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def data_dir_for(location: str | os.PathLike | None = None) -> Path:
@@ -28,6 +41,11 @@ def data_dir_for(location: str | os.PathLike | None = None) -> Path:
 
 
 def blob_path(sha256: str, *, data_dir: Path) -> Path:
+    """Where the content `sha256` is stored; anything but a sha256 is a damaged record (StorageError)."""
+    if not is_sha256(sha256):
+        raise StorageError(f"A download's recorded checksum {str(sha256)[:80]!r} is not a sha256; the database is "
+                           "damaged (or was edited by hand), and nothing was read or written for it.",
+                           hint="Restore the database from a backup, or remove that download and add its file again.")
     return Path(data_dir) / "blobs" / sha256[:2] / sha256
 
 
@@ -35,11 +53,12 @@ def has_blob(sha256: str, *, data_dir: Path) -> bool:
     return blob_path(sha256, data_dir=data_dir).is_file()
 
 
-def hash_file(src_path: str | os.PathLike) -> tuple[str, int]:
-    """(sha256 hex, size in bytes) of a file, read in 1 MiB pieces."""
+def hash_file(src_path: str | os.PathLike, *, inside: Path | None = None) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of a regular file (within the folder `inside`, if given), read in
+    1 MiB pieces."""
     digest = hashlib.sha256()
     size = 0
-    with _open_source(src_path) as handle:
+    with _open_source(src_path, inside) as handle:
         while chunk := handle.read(_BUFFER):
             digest.update(chunk)
             size += len(chunk)
@@ -52,12 +71,14 @@ def _private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None) -> tuple[str, int]:
-    """Copy a file into the content store; returns (sha256, size). Already stored content is not rewritten.
+def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None,
+               inside: Path | None = None) -> tuple[str, int]:
+    """Copy a regular file (within the folder `inside`, if given) into the content store; returns
+    (sha256, size). Already stored content is not rewritten.
 
     `data_dir` defaults to the data directory of the current database location ($TOLLGATE_DB ...)."""
     data_dir = Path(data_dir) if data_dir is not None else data_dir_for(None)
-    source = _open_source(src_path)
+    source = _open_source(src_path, inside)
     try:
         with source:
             blobs = data_dir / "blobs"
@@ -79,7 +100,7 @@ def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None) -> 
                     return sha256, size  # the same content is stored once
                 _private_dir(final.parent)
                 os.replace(temp_name, final)
-                _fsync_dir(final.parent)
+                fsync_folder(final.parent)
                 return sha256, size
             finally:
                 if os.path.exists(temp_name):
@@ -88,49 +109,30 @@ def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None) -> 
         raise StorageError(f"Cannot store '{src_path}' in {data_dir / 'blobs'}: {exc.strerror or exc}.") from None
 
 
-def _open_source(src_path: str | os.PathLike):
-    try:
-        return open(src_path, "rb")
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file '{src_path}'.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"'{src_path}' is a folder, not a file.") from None
-    except PermissionError:
-        raise InvalidInput(f"'{src_path}' cannot be read (permission denied).") from None
+def _open_source(src_path: str | os.PathLike, inside: Path | None = None):
+    return open_regular(src_path, inside=inside, folder_name="the catalog's folder")
+
+
+def open_blob(sha256: str, *, data_dir: Path):
+    """The stored content `sha256`, open for reading; FileNotFoundError when it is not in the store."""
+    path = blob_path(sha256, data_dir=data_dir)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(path)
+    return open_regular(path)
 
 
 def copy_blob(sha256: str, target: str | os.PathLike, *, data_dir: Path) -> Path:
-    """Write a stored blob to `target` atomically (temp file in the same folder, fsync, rename)."""
-    source = blob_path(sha256, data_dir=data_dir)
-    if not source.is_file():
-        raise InvalidInput(f"The content {sha256} is not in the store at {data_dir / 'blobs'}.")
-    target = Path(target)
-    temp_name = None
+    """Write a stored blob to `target` (its folders created if needed) by files.write_atomic."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst, _BUFFER)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(temp_name, target)
-    except OSError as exc:  # a full disk, a read-only file system, permissions
-        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
-                           hint="Nothing was written there.") from None
-    finally:
-        if temp_name is not None and os.path.exists(temp_name):
-            os.unlink(temp_name)
-    return target
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        source = open_blob(sha256, data_dir=data_dir)
+    except FileNotFoundError:
+        raise InvalidInput(f"The content {sha256} is not in the store at {data_dir / 'blobs'}.") from None
+    with source:
+        folder = Path(target).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise InvalidInput(f"Cannot create the folder {folder} (permission denied).") from None
+        except OSError as exc:  # a full disk, a read-only file system, a file in the way
+            raise StorageError(f"Cannot create the folder {folder}: {exc.strerror or exc}.") from None
+        return write_atomic(target, lambda out: shutil.copyfileobj(source, out, _BUFFER))

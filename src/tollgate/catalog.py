@@ -63,7 +63,6 @@ MAX_TRIAL_DAYS = 3650
 CHUNK = 2000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _EXPIRES = re.compile(r"^[1-9][0-9]{0,3}[dmy]$")
 
 
@@ -267,7 +266,9 @@ def validate_url(url: Any, *, path: str | None = None) -> str:
 
 
 def validate_sha256(value: Any, *, path: str | None = None) -> str:
-    if not isinstance(value, str) or not _SHA256.match(value.strip().lower()):
+    from tollgate.blobs import is_sha256
+
+    if not isinstance(value, str) or not is_sha256(value.strip().lower()):
         raise InvalidInput("sha256 is 64 hexadecimal characters.", path=path)
     return value.strip().lower()
 

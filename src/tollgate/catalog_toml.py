@@ -14,10 +14,12 @@ Rules (also in docs/catalog.md):
   disappeared from the file (same content, another key) is refused as a rename.
 - Archiving a product (in the file or by --prune) archives its plans; an active plan of an archived
   product is refused.
-- Downloads: `file` (relative to the catalog file) is hashed, checked against `sha256` when both are
-  given, and copied into the content store on import; a download with only `sha256` (+ `size`)
-  must already be in the store. Export writes name, sha256 and size; with `with_files` it also copies
-  each download next to the exported file as `assets/<plan>/<name>` and writes `file`.
+- Downloads: `file` (relative to the catalog file) must be a regular file inside the catalog's folder
+  once symlinks are resolved (files.open_regular: never an absolute path elsewhere, `../`, a symlink
+  out, a FIFO or a device); it is hashed, checked against `sha256` when both are given, and copied
+  into the content store on import; a download with only `sha256` (+ `size`) must already be in the
+  store. Export writes name, sha256 and size; with `with_files` it also copies each download next to
+  the exported file as `assets/<plan>/<name>` (catalog_assets.py) and writes `file`.
 """
 
 from __future__ import annotations
@@ -479,9 +481,9 @@ def _downloads(table: dict[str, Any], *, path: str, base_dir: Path, data_dir: Pa
             file_value = entry["file"]
             if not isinstance(file_value, str) or not file_value.strip() or "\x00" in file_value:
                 raise InvalidInput("file is a path relative to the catalog file.", path=f"{item_path}.file")
-            source = (base_dir / file_value).resolve()
+            source = base_dir / file_value
             try:
-                found_sha, found_size = blobs.hash_file(source)
+                found_sha, found_size = blobs.hash_file(source, inside=base_dir)
             except InvalidInput as exc:
                 raise InvalidInput(f"{exc.message[:1].lower()}{exc.message[1:]}", path=f"{item_path}.file") from None
             if sha256 is not None and sha256 != found_sha:
@@ -588,9 +590,10 @@ def compare(existing: Catalog, desired: Catalog, *, prune: bool) -> tuple[list[C
 
 def apply(
     session: Session, existing: Catalog, desired: Catalog, changes: list[Change], *, now: datetime,
-    data_dir: Path | None, source: str,
+    data_dir: Path | None, source: str, base_dir: Path | None = None,
 ) -> None:
-    """Write the changes, set-based, in the session's transaction. `data_dir` None: store no blobs (dry run)."""
+    """Write the changes, set-based, in the session's transaction. `data_dir` None: store no blobs (dry run);
+    `base_dir`: the catalog's folder, which downloads' files must be in."""
     conn = session.connection()
     by = {(c.kind, c.action): [] for c in changes}
     for change in changes:
@@ -673,18 +676,19 @@ def apply(
         catalog.insert_many(session, Journal, catalog.journal_rows(journal, now))
 
     if data_dir is not None:
-        _store_downloads(desired, changes, data_dir)
+        _store_downloads(desired, changes, data_dir, base_dir)
 
 
-def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path) -> None:
-    """Copy each new download's file into the content store (once per content)."""
+def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path, base_dir: Path | None) -> None:
+    """Copy each new download's file into the content store (once per content), opened by the same
+    rule as when it was hashed (a regular file inside the catalog's folder)."""
     for change in changes:
         if change.kind != "plan" or change.action not in ("create", "update"):
             continue
         for download in desired.plans[change.identifier].downloads:
             if download.source is None or blobs.has_blob(download.sha256, data_dir=data_dir):
                 continue
-            sha256, _ = blobs.store_blob(download.source, data_dir=data_dir)
+            sha256, _ = blobs.store_blob(download.source, data_dir=data_dir, inside=base_dir)
             if sha256 != download.sha256:
                 raise InvalidInput(f"{download.source} changed while it was being imported; run the import again.")
 
@@ -749,7 +753,7 @@ def import_catalog(
     result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
     if result.changed:
         apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
-              source=Path(source).name)
+              source=Path(source).name, base_dir=base_dir)
     done = time.perf_counter()
     result.timings = {"validate": validated - loaded, "database": (loaded - started) + (done - validated)}
     return result
@@ -762,9 +766,17 @@ def export_catalog(session: Session, *, assets: dict[tuple[str, str], str] | Non
 
 def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
     """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan,
-    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens."""
+    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens.
+
+    Every part is made of [a-z0-9-.] only: a plan identifier from the database that is not a valid
+    identifier (a damaged or crafted row, `../../x`) is a StorageError, never a path."""
     result = {}
     for ident, plan in cat.plans.items():
+        try:
+            identifiers.validate(ident, kind="plan identifier")
+        except InvalidInput:
+            raise StorageError(f"The plan identifier {ident[:80]!r} in the database is not a valid identifier; "
+                               "the database is damaged (or was edited by hand), and nothing was written.") from None
         used: set[str] = set()
         for download in plan.downloads:
             stem, dot, ext = download.name.rpartition(".")
@@ -774,32 +786,6 @@ def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
             used.add(name)
             result[(ident, download.name)] = f"assets/{ident}/{name}" + (f".{ext.lower()}" if keep_ext else "")
     return result
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write text to a file: a temp file in the same folder, fsync, rename (never half a file)."""
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    temp = folder / f".{target.name}.{os.getpid()}.partial"
-    try:
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except FileNotFoundError:
-        raise InvalidInput(f"The folder {folder} does not exist.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{target} is a folder.") from None
-    except PermissionError:
-        raise InvalidInput(f"{target} cannot be written (permission denied).") from None
-    except OSError as exc:  # a full disk, a read-only file system, an I/O error
-        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
-                           hint="Nothing was written; the file was left as it was.") from None
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 # -- writing canonical TOML ------------------------------------------------------------------------------

@@ -259,6 +259,8 @@ def _copy_blobs(reader: Connection, source_db: db.Database, target_db: db.Databa
     wanted = sorted(set(reader.execute(select(downloads.c.sha256)).scalars()))
     if not wanted or source_dir.resolve() == target_dir.resolve():
         return 0, []
+    for sha256 in wanted:  # a damaged checksum (StorageError) stops the copy before any file is copied
+        blobs.blob_path(sha256, data_dir=source_dir)
     copied, missing = 0, []
     for sha256 in wanted:
         if blobs.has_blob(sha256, data_dir=target_dir):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,13 +35,12 @@ from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal
 from tollgate.clock import utcnow
-from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation, StorageError
+from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Plan, PlanDownload
 
 MAX_NAME = 200
 MAX_FILENAME_BYTES = 200
 BUFFER = 1 << 20
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
@@ -84,9 +82,11 @@ def safe_filename(name: str, *, fallback: str) -> str:
 
 
 def check_sha256(value: str) -> str:
-    """A stored checksum, checked before it becomes part of a path."""
-    if not isinstance(value, str) or not _SHA256.match(value):
-        raise DownloadRefused(f"The recorded checksum {value!r} is not a sha256; the record is damaged.",
+    """A stored checksum: refused (corrupted) unless it is a sha256 (blobs.blob_path checks it again)."""
+    from tollgate.blobs import is_sha256
+
+    if not is_sha256(value):
+        raise DownloadRefused(f"The recorded checksum {str(value)[:80]!r} is not a sha256; the record is damaged.",
                               reason="corrupted")
     return value
 
@@ -260,23 +260,24 @@ def customer_is_archived(customer: Customer) -> bool:
 def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filename: str | None = None,
             overwrite: bool = False) -> Path:
     """Copy the stored file into `to_dir` (created if needed) under a safe name, streaming and hashing
-    as it goes (bounded memory); it is renamed into place only when size and sha256 match."""
-    from tollgate.blobs import blob_path
+    as it goes (bounded memory), by files.write_atomic: it is renamed into place only when size and
+    sha256 match."""
+    from tollgate.blobs import open_blob
+    from tollgate.files import write_atomic
 
-    source = blob_path(grant.sha256, data_dir=data_dir)
     folder = Path(to_dir).expanduser()
     name = safe_filename(filename if filename is not None else grant.name, fallback=grant.download_id)
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"'{folder}' is a file, not a folder.", hint="Give --to a folder.")
     try:
-        handle = open(source, "rb")
+        handle = open_blob(grant.sha256, data_dir=data_dir)
     except FileNotFoundError:
         raise DownloadRefused(
             f"The stored file of {grant.download_id} ({grant.name}) is missing from {data_dir / 'blobs'}.",
             reason="missing", hint="Add the file again: tollgate download add PLAN FILE (or re-import the catalog).",
         ) from None
-    except OSError as exc:
-        raise DownloadRefused(f"The stored file of {grant.download_id} can't be read: {exc.strerror}.",
+    except InvalidInput as exc:  # unreadable, or no longer a regular file
+        raise DownloadRefused(f"The stored file of {grant.download_id} can't be read: {exc.message}",
                               reason="missing") from None
     with handle:
         try:
@@ -290,24 +291,14 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
             raise Conflict(f"'{target}' already exists; nothing was written.", hint="Pass --overwrite to replace it.")
         if target.is_dir():
             raise Conflict(f"'{target}' is a folder; nothing was written.", hint="Choose another name with --as.")
-        try:
-            fd, temp_name = tempfile.mkstemp(prefix=f".{name[:60]}.", suffix=".partial", dir=folder)
-        except OSError as exc:
-            raise InvalidInput(f"Cannot write into '{folder}': {exc.strerror}.") from None
-        try:
+
+        def copy_verified(out) -> None:
             digest = hashlib.sha256()
             size = 0
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := handle.read(BUFFER):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except OSError as exc:  # a full disk, an I/O error: the partial copy is removed below
-                raise StorageError(f"Cannot write {grant.name} into '{folder}': {exc.strerror or exc}.",
-                                   hint="Nothing was written; free some space and try again.") from None
+            while chunk := handle.read(BUFFER):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
             if size != grant.size or digest.hexdigest() != grant.sha256:
                 raise DownloadRefused(
                     f"The stored file of {grant.download_id} ({grant.name}) is corrupted: it is {size:,} bytes with "
@@ -316,12 +307,8 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
                     reason="corrupted",
                     hint="Add the original file again: tollgate download add PLAN FILE (or re-import the catalog).",
                 )
-            os.chmod(temp_name, 0o644)
-            os.replace(temp_name, target)
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
-    return target
+
+        return write_atomic(target, copy_verified)
 
 
 def record_delivery(session: Session, *, grant: Delivery, target: Path, now: datetime | None = None) -> None:

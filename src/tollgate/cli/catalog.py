@@ -23,12 +23,17 @@ def export(
     with_files: Annotated[
         bool, typer.Option("--with-files", help="Also copy each download next to FILE (assets/<plan>/<name>) and write `file` keys.")
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="With --with-files: replace asset files that hold other content.")
+    ] = False,
 ) -> None:
     """Write the whole catalog as canonical TOML (sorted, stable: exports diff cleanly in git).
 
+    With --with-files, every asset is checked before any is written; an existing asset file with
+    other content is refused (exit 2) unless --overwrite.
     Example: tollgate catalog export catalog.toml
     """
-    text = tollgate().export_catalog(file, with_files=with_files)
+    text = tollgate().export_catalog(file, with_files=with_files, overwrite=overwrite)
     if file is None:
         sys.stdout.write(text)
     else:
