@@ -1,0 +1,324 @@
+"""Process-level races of every read-then-write path: processes started at one barrier run the same
+step on the same rows, round after round, and the invariant the step must keep is checked after.
+
+On SQLite a write transaction is BEGIN IMMEDIATE (one writer at a time), so these pass by
+construction; on PostgreSQL (TOLLGATE_TEST_DB) write transactions are READ COMMITTED and each path
+must lock what its decision is about first (src/tollgate/locks.py). Each test's workers are forked
+processes with their own Tollgate handle; a step's outcome is "ok", the class of the TollgateError it
+raised (a refusal), or "BUG ..." for any other exception. No step may end in BUG or StorageError:
+the losers of a race are refused by the rule they lost to, in one sentence.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tollgate import Tollgate
+from tollgate.catalog import LicensePolicy
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample-catalog.toml"
+Step = Callable[[Tollgate, int], object]
+
+
+def race(db: Path | str, rounds: int, *steps: Step, timeout: float = 60) -> list[list[str]]:
+    """Run each step in its own process, `rounds` times, every round started by all at once (a
+    barrier). Returns each step's outcomes, round by round."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(steps))
+    results = ctx.Queue()
+
+    def worker(index: int, step: Step) -> None:
+        from tollgate.errors import TollgateError
+
+        outcomes = []
+        try:
+            tg = Tollgate(db)
+            tg.db.engine  # open (and warm up) before the first round
+            for round_ in range(rounds):
+                barrier.wait(timeout)
+                try:
+                    step(tg, round_)
+                    outcomes.append("ok")
+                except TollgateError as exc:
+                    outcomes.append(f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # reported: the test expects none
+                    outcomes.append(f"BUG {type(exc).__name__}: {exc} {traceback.format_exc()[-800:]}")
+            tg.close()
+        except Exception as exc:
+            outcomes.append(f"BUG worker: {exc!r}")
+            barrier.abort()
+        results.put((index, outcomes))
+
+    procs = [ctx.Process(target=worker, args=(i, step)) for i, step in enumerate(steps)]
+    for proc in procs:
+        proc.start()
+    try:
+        collected = dict(results.get(timeout=timeout * rounds) for _ in procs)
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+    return [collected[i] for i in range(len(steps))]
+
+
+def kinds(outcomes: list[list[str]]) -> Counter:
+    """How many outcomes of each kind ("ok", "RuleViolation", ...), over all steps and rounds."""
+    return Counter(o.split(":", 1)[0] for step in outcomes for o in step)
+
+
+def assert_clean(outcomes: list[list[str]], *allowed: str) -> Counter:
+    found = kinds(outcomes)
+    bad = [o for step in outcomes for o in step if o.split(":", 1)[0] not in ("ok", *allowed)]
+    assert bad == [], bad[:5]
+    return found
+
+
+def _catalog(tg: Tollgate, *, license: LicensePolicy | None = None, trial_days: int | None = None) -> None:
+    tg.create_product("App", identifier="app")
+    tg.create_feature("API calls", type="metered", identifier="api-calls")
+    tg.create_plan("pro", product="app", feature_values=["api-calls=1000"], license=license,
+                   prices=[("month", "USD", "10.00")], trial_days=trial_days)
+
+
+def _journal_count(tg: Tollgate, action: str) -> Counter:
+    from tollgate.models import Journal
+
+    with tg.db.read() as session:
+        rows = session.execute(select(Journal.object_id).where(Journal.action == action)).all()
+    return Counter(object_id for (object_id,) in rows)
+
+
+# -- customer archive vs sub add ------------------------------------------------------------------------
+
+
+def test_archive_racing_subscribe_never_leaves_an_archived_customer_with_a_live_subscription(isolated_db):
+    rounds = 40
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg, trial_days=14)
+        for r in range(rounds):
+            tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.archive_customer(f"c{r}"),
+                    lambda tg, r: tg.add_subscription(f"c{r}", "pro"))
+    assert_clean(outcomes, "RuleViolation")
+    from tollgate.customers import live_subscription_ids
+    from tollgate.models import Customer
+
+    with Tollgate(isolated_db) as tg, tg.db.read() as session:
+        customers = session.execute(select(Customer)).scalars().all()
+        broken = [c.identifier for c in customers
+                  if c.status == "archived" and live_subscription_ids(session, c.id)]
+        billed = [p.customer for p in tg.invoice_previews() if p.customer in {c.identifier for c in customers
+                                                                                if c.status == "archived"}]
+    assert broken == [] and billed == []
+    for r, (archive, subscribe) in enumerate(zip(*outcomes)):
+        assert (archive == "ok") != (subscribe == "ok"), (r, archive, subscribe)  # exactly one wins
+
+
+# -- licenses: regenerate, regenerate vs cancel, activate ------------------------------------------------
+
+
+def _licensed_subscriptions(tg: Tollgate, count: int, *, limit: int | None = None) -> list[tuple[str, str]]:
+    _catalog(tg, license=LicensePolicy(activation_limit=limit))
+    made = []
+    for r in range(count):
+        tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+        sub = tg.add_subscription(f"c{r}", "pro")
+        made.append((sub.id, tg.licenses(customer=f"c{r}")[0]["key"]))
+    return made
+
+
+def _live_keys(tg: Tollgate) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for lic in tg.licenses():
+        if lic["status"] == "active":
+            found.setdefault(lic["subscription"], []).append(lic["key"])
+    return found
+
+
+def test_concurrent_regenerates_leave_exactly_one_live_key_per_subscription(isolated_db):
+    rounds, racers = 25, 3
+    with Tollgate(isolated_db) as tg:
+        made = _licensed_subscriptions(tg, rounds)
+    outcomes = race(isolated_db, rounds, *[lambda tg, r: tg.regenerate_license(made[r][1])] * racers)
+    assert_clean(outcomes, "RuleViolation")
+    with Tollgate(isolated_db) as tg:
+        live = _live_keys(tg)
+        assert {sub: len(live.get(sub, [])) for sub, _ in made} == {sub: 1 for sub, _ in made}
+        assert sum(_journal_count(tg, "license.regenerate").values()) == rounds
+    for r in range(rounds):
+        assert [step[r] for step in outcomes].count("ok") == 1, [step[r] for step in outcomes]
+
+
+def test_regenerate_racing_cancel_never_leaves_a_live_key_on_a_canceled_subscription(isolated_db):
+    rounds = 30
+    with Tollgate(isolated_db) as tg:
+        made = _licensed_subscriptions(tg, rounds)
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.regenerate_license(made[r][1]),
+                    lambda tg, r: tg.cancel_subscription(made[r][0]))
+    assert_clean(outcomes, "RuleViolation")
+    assert all(o == "ok" for o in outcomes[1])  # a cancel never loses
+    with Tollgate(isolated_db) as tg:
+        assert _live_keys(tg) == {}
+
+
+def test_concurrent_activations_never_pass_the_activation_limit(isolated_db):
+    rounds, racers, limit = 20, 4, 2
+    with Tollgate(isolated_db) as tg:
+        made = _licensed_subscriptions(tg, rounds, limit=limit)
+    outcomes = race(isolated_db, rounds,
+                    *[lambda tg, r, i=i: tg.activate_license(made[r][1], f"host-{i}") for i in range(racers)])
+    assert_clean(outcomes, "LicenseRefused")
+    with Tollgate(isolated_db) as tg:
+        assert [len(tg.license(key)["activations"]) for _, key in made] == [limit] * rounds
+    for r in range(rounds):
+        assert [step[r] for step in outcomes].count("ok") == limit
+
+
+# -- subscriptions: cancel vs edit, edit vs edit --------------------------------------------------------
+
+
+def test_cancel_racing_edit_is_never_lost(isolated_db):
+    """An immediate cancel and `sub edit --status expired` of the same subscription: exactly one ends it
+    (the other is refused: it is already ended); two edits of the same adjustment: both apply, in turn."""
+    rounds = 30
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        subs = []
+        for r in range(rounds):
+            tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+            subs.append(tg.add_subscription(f"c{r}", "pro").id)
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.cancel_subscription(subs[r]),
+                    lambda tg, r: tg.edit_subscription(subs[r], status="expired"),
+                    lambda tg, r: tg.edit_subscription(subs[r], features=["api-calls=5"]))
+    assert_clean(outcomes, "RuleViolation")
+    with Tollgate(isolated_db) as tg:
+        final = {s.id: s.status for s in tg.subscriptions()}
+        ended = _journal_count(tg, "subscription.cancel") + Counter(
+            e.object_id for e in tg.journal() if e.action == "subscription.update" and "status" in e.details)
+    for r, sub in enumerate(subs):
+        cancel, expire, _ = (step[r] for step in outcomes)
+        assert (cancel == "ok") != (expire == "ok"), (r, cancel, expire)
+        assert final[sub] == ("canceled" if cancel == "ok" else "expired")
+        assert ended[sub] == 1
+
+
+# -- overrides ---------------------------------------------------------------------------------------------
+
+
+def test_concurrent_override_sets_keep_one_override_per_customer_and_feature(isolated_db):
+    rounds, racers = 30, 3
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        for r in range(rounds):
+            tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+    outcomes = race(isolated_db, rounds,
+                    *[lambda tg, r, i=i: tg.set_override(f"c{r}", "api-calls", 100 + i) for i in range(racers)],
+                    lambda tg, r: tg.archive_customer(f"c{r}"))
+    assert_clean(outcomes, "RuleViolation")
+    from tollgate.models import Journal, Override
+
+    with Tollgate(isolated_db) as tg, tg.db.read() as session:
+        per_pair = session.execute(select(Override.customer_id, func.count()).group_by(Override.customer_id)).all()
+        assert all(count == 1 for _, count in per_pair)
+        entries = session.execute(select(Journal.object_id, Journal.action).order_by(Journal.id)).all()
+    archived_at: dict[str, int] = {}
+    for index, (object_id, action) in enumerate(entries):  # the journal is in commit order per customer
+        customer = object_id.split("/")[0]
+        if action == "customer.archive":
+            archived_at[customer] = index
+        elif action.startswith("override.") and customer in archived_at:
+            raise AssertionError(f"{action} of {object_id} after {customer} was archived")
+
+
+# -- imports ---------------------------------------------------------------------------------------------
+
+
+def test_concurrent_customer_imports_of_the_same_identifiers_serialize(isolated_db, tmp_path):
+    rounds, racers, size = 6, 3, 150
+    files = []
+    for r in range(rounds):
+        path = tmp_path / f"customers-{r}.csv"
+        path.write_text("identifier,name,email\n" + "".join(
+            f"r{r}-c{i},Customer {r}-{i},c{i}@r{r}.example\n" for i in range(size)))
+        files.append(path)
+
+    def step(tg: Tollgate, r: int) -> object:
+        from tollgate.rowfiles import read_rows
+
+        return tg.import_customers(read_rows(str(files[r]), "csv"))
+
+    outcomes = race(isolated_db, rounds, *[step] * racers)
+    assert_clean(outcomes)  # every import succeeds: the first creates, the others find them unchanged
+    with Tollgate(isolated_db) as tg:
+        assert len(tg.customers()) == rounds * size
+        created = _journal_count(tg, "customer.create")
+        assert set(created.values()) == {1} and len(created) == rounds * size
+
+
+def test_concurrent_catalog_imports_serialize(isolated_db, tmp_path):
+    rounds, racers = 3, 3
+    text = SAMPLE.read_text()
+    files = []
+    for r in range(rounds):  # the sample, then changes to it: a renamed product, a new feature
+        folder = tmp_path / f"catalog-{r}"
+        (folder / "assets").mkdir(parents=True)
+        for asset in (REPO / "assets").glob("*"):
+            (folder / "assets" / asset.name).write_bytes(asset.read_bytes())
+        changed = text if r == 0 else text.replace('name = "Lumen AI"', f'name = "Lumen AI {r}"') + (
+            f'\n[features.extra-{r}]\nname = "Extra {r}"\ntype = "boolean"\n')
+        (folder / "catalog.toml").write_text(changed)
+        files.append(folder / "catalog.toml")
+    outcomes = race(isolated_db, rounds, *[lambda tg, r: tg.import_catalog(files[r])] * racers)
+    assert_clean(outcomes)
+    with Tollgate(isolated_db) as tg:
+        again = tg.import_catalog(files[-1], dry_run=True)
+        assert not again.changed  # everything of the last file is in, once
+        assert tg.product("lumen-ai").name == f"Lumen AI {rounds - 1}"
+
+
+# -- usage: void and consume (library paths owned elsewhere; the tests say what must hold) ---------------
+
+
+def test_concurrent_voids_of_one_event_void_it_once(isolated_db):
+    rounds, racers = 30, 3
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        tg.add_customer("Acme", identifier="acme")
+        tg.add_subscription("acme", "pro")
+        for r in range(rounds):
+            tg.report_usage("acme", "api-calls", 1, key=f"e{r}")
+    outcomes = race(isolated_db, rounds, *[lambda tg, r: tg.void_usage(f"e{r}", reason="test")] * racers)
+    assert_clean(outcomes, "RuleViolation")
+    with Tollgate(isolated_db) as tg:
+        assert _journal_count(tg, "usage.void") == Counter({f"e{r}": 1 for r in range(rounds)})
+        assert tg.check("acme", "api-calls").used == 0
+    for r in range(rounds):
+        assert [step[r] for step in outcomes].count("ok") == 1, [step[r] for step in outcomes]
+
+
+def test_concurrent_consumes_with_one_key_record_it_once(isolated_db):
+    """The same idempotency key consumed by several processes at once: one event, whoever wins."""
+    rounds, racers = 30, 3
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        tg.add_customer("Acme", identifier="acme")
+        tg.add_subscription("acme", "pro")
+    outcomes = race(isolated_db, rounds,
+                    *[lambda tg, r: tg.consume("acme", "api-calls", 1, key=f"k{r}")] * racers)
+    assert_clean(outcomes)
+    with Tollgate(isolated_db) as tg:
+        assert tg.check("acme", "api-calls").used == rounds
