@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import ON_POSTGRES
 from sqlalchemy import func, select
 
 from tollgate import Tollgate
@@ -124,6 +125,49 @@ def test_archive_racing_subscribe_never_leaves_an_archived_customer_with_a_live_
     assert broken == [] and billed == []
     for r, (archive, subscribe) in enumerate(zip(*outcomes)):
         assert (archive == "ok") != (subscribe == "ok"), (r, archive, subscribe)  # exactly one wins
+
+
+def _journal_order(tg: Tollgate) -> list[tuple[str, str, dict]]:
+    """(action, object id, details) of every journal entry, in the order they were written."""
+    return [(e.action, e.object_id, e.details) for e in tg.journal()]
+
+
+def test_plan_archive_racing_subscribe_never_subscribes_to_an_archived_plan(isolated_db):
+    """Both may succeed only as if the subscription came first (its journal entry is the earlier one)."""
+    rounds = 30
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        for r in range(rounds):
+            tg.create_plan(f"p{r}", product="app")
+            tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.archive_plan(f"p{r}"),
+                    lambda tg, r: tg.add_subscription(f"c{r}", f"p{r}"))
+    assert_clean(outcomes, "RuleViolation")
+    assert all(o == "ok" for o in outcomes[0])
+    with Tollgate(isolated_db) as tg:
+        archived: set[str] = set()
+        for action, object_id, details in _journal_order(tg):
+            if action == "plan.archive":
+                archived.add(object_id)
+            elif action == "subscription.create":
+                assert details["plan"] not in archived, f"{object_id} subscribed to {details['plan']} after its archive"
+
+
+def test_concurrent_customer_adds_never_clash_on_identifiers(isolated_db):
+    """Two adds of one name get two generated identifiers; two adds of one given identifier: one is
+    refused (Conflict, exit 1), never a duplicate-key error."""
+    rounds = 30
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.add_customer(f"Acme {r}"),
+                    lambda tg, r: tg.add_customer(f"Acme {r}"),
+                    lambda tg, r: tg.add_customer("Given", identifier=f"given-{r}"),
+                    lambda tg, r: tg.add_customer("Given", identifier=f"given-{r}"))
+    assert_clean(outcomes, "Conflict")
+    assert all(o == "ok" for o in outcomes[0] + outcomes[1])
+    with Tollgate(isolated_db) as tg:
+        names = Counter(c.name for c in tg.customers())
+    assert names == Counter({**{f"Acme {r}": 2 for r in range(rounds)}, "Given": rounds})
 
 
 # -- licenses: regenerate, regenerate vs cancel, activate ------------------------------------------------
@@ -293,6 +337,10 @@ def test_concurrent_catalog_imports_serialize(isolated_db, tmp_path):
 # -- usage: void and consume (library paths owned elsewhere; the tests say what must hold) ---------------
 
 
+@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=(
+    "usage.void_usage reads the original event and its earlier void unlocked: two voids both pass and "
+    "both journal (insert_event skips the second row). Needs the original event's row locked first "
+    "(locks.locked(session, select(...).where(key == KEY)) before the check), in usage.py (the lead's)."))
 def test_concurrent_voids_of_one_event_void_it_once(isolated_db):
     rounds, racers = 30, 3
     with Tollgate(isolated_db) as tg:
