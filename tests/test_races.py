@@ -334,6 +334,19 @@ def test_concurrent_catalog_imports_serialize(isolated_db, tmp_path):
         assert tg.product("lumen-ai").name == f"Lumen AI {rounds - 1}"
 
 
+def test_concurrent_link_adds_of_one_name_add_it_once(isolated_db):
+    """The plan-attached catalog changes (links, downloads, usage charges) take the catalog's lock too."""
+    rounds, racers = 25, 3
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+    outcomes = race(isolated_db, rounds,
+                    *[lambda tg, r, i=i: tg.add_link("pro", f"Link {r}", f"https://example.com/{r}/{i}")
+                      for i in range(racers)])
+    assert_clean(outcomes, "Conflict")
+    with Tollgate(isolated_db) as tg:
+        assert sorted(link["name"] for link in tg.links(plan="pro")) == sorted(f"Link {r}" for r in range(rounds))
+
+
 # -- usage: void and consume (library paths owned elsewhere; the tests say what must hold) ---------------
 
 
