@@ -565,6 +565,7 @@ def set_usage_charge(session: Session, *, plan: str, charge: Any, now: datetime 
     """Add (or replace) the usage charge of a plan for one metered feature and currency.
 
     Returns the plan and "create" or "update"."""
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_plan(session, plan)
     feature = get_feature(session, charge.feature)
     if feature.type != "metered":
