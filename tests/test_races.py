@@ -383,3 +383,35 @@ def test_concurrent_consumes_with_one_key_record_it_once(isolated_db):
     assert_clean(outcomes)
     with Tollgate(isolated_db) as tg:
         assert tg.check("acme", "api-calls").used == rounds
+
+
+# -- schema migration ------------------------------------------------------------------------------------
+
+
+def test_processes_opening_an_older_database_at_once_migrate_it_once(isolated_db):
+    """Each round adds a migration (a new column) and every process opens the database at once: one
+    applies it, the others wait for the schema lock (SQLite: BEGIN IMMEDIATE) and find it done."""
+    from sqlalchemy import text
+
+    from tollgate import db
+
+    added = [text("ALTER TABLE customer ADD COLUMN race_a INTEGER"), text("ALTER TABLE customer ADD COLUMN race_b INTEGER"),
+             text("ALTER TABLE customer ADD COLUMN race_c INTEGER"), text("ALTER TABLE customer ADD COLUMN race_d INTEGER")]
+    rounds, racers, base = len(added), 4, db.SCHEMA_VERSION
+    with Tollgate(isolated_db) as tg:
+        tg.add_customer("Acme", identifier="acme")
+
+    def open_newer(tg: Tollgate, r: int) -> None:
+        version = base + 1 + r
+        db.SCHEMA_VERSION = version  # (a forked worker: this process only)
+        db.MIGRATIONS[version] = lambda conn: conn.execute(added[r])
+        with Tollgate(isolated_db) as newer:
+            assert newer.db.schema_version(newer.db.engine) == version
+            newer.customer("acme")
+
+    outcomes = race(isolated_db, rounds, *[open_newer] * racers)
+    assert_clean(outcomes)
+    with Tollgate(isolated_db).db.bare_engine().connect() as conn:
+        assert db.schema_version_in(conn) == base + rounds
+    if isinstance(isolated_db, Path):  # one backup per migration, made by the process that migrated
+        assert len(list(isolated_db.parent.glob(f"{isolated_db.name}.schema-*.bak"))) == rounds
