@@ -231,6 +231,38 @@ def test_concurrent_activations_never_pass_the_activation_limit(isolated_db):
         assert [step[r] for step in outcomes].count("ok") == limit
 
 
+def test_concurrent_revokes_and_deactivations_happen_once(isolated_db):
+    """Two `license revoke` of a key, two `license deactivate` of one instance: one of each is done
+    (and journaled), the other refused."""
+    rounds = 25
+    with Tollgate(isolated_db) as tg:
+        made = _licensed_subscriptions(tg, rounds * 2)
+        instances = [tg.activate_license(made[rounds + r][1], "host")["instance_id"] for r in range(rounds)]
+    outcomes = race(isolated_db, rounds,
+                    *[lambda tg, r: tg.revoke_license(made[r][1])] * 2,
+                    *[lambda tg, r: tg.deactivate_license(made[rounds + r][1], instances[r])] * 2)
+    assert_clean(outcomes, "RuleViolation")
+    with Tollgate(isolated_db) as tg:
+        assert _journal_count(tg, "license.revoke") == Counter({key: 1 for _, key in made[:rounds]})
+        assert _journal_count(tg, "license.deactivate") == Counter({key: 1 for _, key in made[rounds:]})
+
+
+def test_concurrent_customer_edits_keep_the_search_text_right(isolated_db):
+    """`customer edit --name` racing `customer edit --email`: both apply, and search finds both."""
+    rounds = 30
+    with Tollgate(isolated_db) as tg:
+        for r in range(rounds):
+            tg.add_customer(f"Old {r}", identifier=f"c{r}", email=f"old{r}@example.com")
+    outcomes = race(isolated_db, rounds,
+                    lambda tg, r: tg.edit_customer(f"c{r}", name=f"Renamed {r} end"),
+                    lambda tg, r: tg.edit_customer(f"c{r}", email=f"new{r}@example.com"))
+    assert_clean(outcomes)
+    with Tollgate(isolated_db) as tg:
+        for r in range(rounds):
+            assert [c.identifier for c in tg.customers(search=f"Renamed {r} end")] == [f"c{r}"]
+            assert [c.identifier for c in tg.customers(search=f"new{r}@")] == [f"c{r}"]
+
+
 # -- subscriptions: cancel vs edit, edit vs edit --------------------------------------------------------
 
 
@@ -276,6 +308,8 @@ def test_concurrent_override_sets_keep_one_override_per_customer_and_feature(iso
                     *[lambda tg, r, i=i: tg.set_override(f"c{r}", "api-calls", 100 + i) for i in range(racers)],
                     lambda tg, r: tg.archive_customer(f"c{r}"))
     assert_clean(outcomes, "RuleViolation")
+    unset = race(isolated_db, rounds, *[lambda tg, r: tg.unset_override(f"c{r}", "api-calls")] * 2)
+    assert_clean(unset, "NotFound")
     from tollgate.models import Journal, Override
 
     with Tollgate(isolated_db) as tg, tg.db.read() as session:
@@ -287,8 +321,11 @@ def test_concurrent_override_sets_keep_one_override_per_customer_and_feature(iso
         customer = object_id.split("/")[0]
         if action == "customer.archive":
             archived_at[customer] = index
-        elif action.startswith("override.") and customer in archived_at:
+        elif action in ("override.set", "override.update") and customer in archived_at:
             raise AssertionError(f"{action} of {object_id} after {customer} was archived")
+    with Tollgate(isolated_db) as tg:
+        assert tg.overrides() == []
+        assert sum(_journal_count(tg, "override.unset").values()) == sum(o == "ok" for step in unset for o in step)
 
 
 # -- imports ---------------------------------------------------------------------------------------------
