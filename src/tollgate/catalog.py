@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.grants import (
@@ -295,15 +295,19 @@ def get_product(session: Session, identifier: str) -> Product:
     return product
 
 
-def get_feature(session: Session, identifier: str) -> Feature:
-    feature = session.exec(select(Feature).where(Feature.identifier == identifier)).first()
+def get_feature(session: Session, identifier: str, *, lock: locks.Mode | None = None) -> Feature:
+    """The feature with this identifier; NotFound when none. `lock`: see locks.locked."""
+    stmt = select(Feature).where(Feature.identifier == identifier)
+    feature = session.exec(locks.locked(session, stmt, lock)).first()
     if feature is None:
         raise NotFound(f"No feature has the identifier '{identifier}'.", hint="See `tollgate feature list --all`.")
     return feature
 
 
-def get_plan(session: Session, identifier: str) -> Plan:
-    plan = session.exec(select(Plan).where(Plan.identifier == identifier)).first()
+def get_plan(session: Session, identifier: str, *, lock: locks.Mode | None = None) -> Plan:
+    """The plan with this identifier; NotFound when none. `lock`: see locks.locked."""
+    stmt = select(Plan).where(Plan.identifier == identifier)
+    plan = session.exec(locks.locked(session, stmt, lock)).first()
     if plan is None:
         raise NotFound(f"No plan has the identifier '{identifier}'.", hint="See `tollgate plan list --all`.")
     return plan
@@ -317,6 +321,7 @@ def _taken(session: Session, model: Any):
 
 
 def _claim_identifier(session: Session, model: Any, *, identifier: str | None, name: str, kind: str) -> str:
+    locks.namespace(session, "catalog")  # a free identifier stays free until we commit
     if identifier is None:
         return identifiers.first_free(identifiers.slugify(name, fallback=kind), _taken(session, model))
     identifiers.validate(identifier, kind=f"{kind} identifier")
@@ -359,6 +364,7 @@ def create_product(
 
 def archive_product(session: Session, *, identifier: str, now: datetime | None = None) -> tuple[Product, list[str]]:
     """Archive a product and its active plans (they take no new subscriptions). Returns the plans archived."""
+    locks.namespace(session, "catalog")
     product = get_product(session, identifier)
     if product.status == "archived":
         raise RuleViolation(f"The product '{identifier}' is already archived.")
@@ -436,6 +442,7 @@ def create_feature(
 
 def archive_feature(session: Session, *, identifier: str, now: datetime | None = None) -> Feature:
     """Archive a feature: no new plan can grant it; plans that grant it keep doing so."""
+    locks.namespace(session, "catalog")
     feature = get_feature(session, identifier)
     if feature.status == "archived":
         raise RuleViolation(f"The feature '{identifier}' is already archived.")
@@ -489,6 +496,7 @@ def create_plan(
 ) -> Plan:
     """Create a plan of a product, with its prices (none: free) and what it grants per feature."""
     identifiers.validate(identifier, kind="plan identifier")
+    locks.namespace(session, "catalog")
     if _taken(session, Plan)(identifier):
         raise Conflict(
             f"The plan identifier '{identifier}' is already taken (identifiers are never reused, even after archiving).",
@@ -535,6 +543,7 @@ def create_plan(
 
 def archive_plan(session: Session, *, identifier: str, now: datetime | None = None) -> Plan:
     """Archive a plan: it takes no new subscriptions; existing ones keep working."""
+    locks.namespace(session, "catalog")
     plan = get_plan(session, identifier)
     if plan.status == "archived":
         raise RuleViolation(f"The plan '{identifier}' is already archived.")
@@ -557,6 +566,7 @@ def set_usage_charge(session: Session, *, plan: str, charge: Any, now: datetime 
     """Add (or replace) the usage charge of a plan for one metered feature and currency.
 
     Returns the plan and "create" or "update"."""
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_plan(session, plan)
     feature = get_feature(session, charge.feature)
     if feature.type != "metered":

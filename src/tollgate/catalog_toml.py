@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from tollgate import blobs, catalog, identifiers
+from tollgate import blobs, catalog, identifiers, locks
 from tollgate.catalog import (
     Download,
     FeatureSpec,
@@ -744,6 +744,7 @@ def import_catalog(
     `source` names the file in messages and the journal; `base_dir` is where `file` paths start;
     on a dry run the same writes run (the caller rolls them back) and no file is stored."""
     started = time.perf_counter()
+    locks.namespace(session, "catalog")  # concurrent imports: one at a time, each reads what the last wrote
     existing = load_catalog(session)
     loaded = time.perf_counter()
     desired = parse_catalog(document, source=source, base_dir=base_dir, existing=existing, prune=prune,

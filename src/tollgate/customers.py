@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Journal
@@ -53,8 +53,10 @@ def _search_text(identifier: str, name: str, email: str | None) -> str:
     return " ".join(filter(None, (identifier, name, email))).casefold()
 
 
-def get_customer(session: Session, identifier: str) -> Customer:
-    customer = session.exec(select(Customer).where(Customer.identifier == identifier)).first()
+def get_customer(session: Session, identifier: str, *, lock: locks.Mode | None = None) -> Customer:
+    """The customer with this identifier; NotFound when none. `lock`: see locks.locked."""
+    stmt = select(Customer).where(Customer.identifier == identifier)
+    customer = session.exec(locks.locked(session, stmt, lock)).first()
     if customer is None:
         raise NotFound(
             f"No customer has the identifier '{identifier}'.",
@@ -81,6 +83,7 @@ def add_customer(
     """Create a customer; the identifier is generated from the name when not given."""
     name = validate_name(name)
     email = validate_email(email)
+    locks.namespace(session, "customers")  # a taken or free identifier stays so until we commit
     if identifier is not None:
         identifiers.validate(identifier, kind="customer identifier")
         if _taken(session)(identifier):
@@ -126,7 +129,7 @@ def edit_customer(
     now: datetime | None = None,
 ) -> Customer:
     """Change the name and/or email (an empty email clears it). The identifier never changes."""
-    customer = get_customer(session, identifier)
+    customer = get_customer(session, identifier, lock="update")
     changes: dict[str, Any] = {}
     if name is not None:
         new_name = validate_name(name)
@@ -172,8 +175,11 @@ def live_subscription_ids(session: Session, customer_id: int, at: datetime | Non
 
 
 def archive_customer(session: Session, *, identifier: str, now: datetime | None = None) -> Customer:
-    """Archive: no more access, subscriptions or usage; history stays. Refused while a subscription is live."""
-    customer = get_customer(session, identifier)
+    """Archive: no more access, subscriptions or usage; history stays. Refused while a subscription is live.
+
+    The customer row is locked first: a concurrent `sub add` either committed before (its subscription
+    is seen, and refuses the archive) or waits and then finds the customer archived."""
+    customer = get_customer(session, identifier, lock="update")
     if customer.status == "archived":
         raise RuleViolation(f"The customer '{identifier}' is already archived.")
     now = now or utcnow()
@@ -252,6 +258,7 @@ def import_customers(
     that gives identifiers is safe. Rows without an identifier always create a customer.
     """
     now = now or utcnow()
+    locks.namespace(session, "customers")  # concurrent imports of the same identifiers: one at a time
     existing = {
         ident: (name, email)
         for ident, name, email in session.exec(select(Customer.identifier, Customer.name, Customer.email)).all()

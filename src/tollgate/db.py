@@ -402,15 +402,18 @@ class Database:
         return int(value or 0)
 
     def _migrate(self, engine: Engine, found: int) -> None:
-        """Back the file up (VACUUM INTO; PostgreSQL: the operator's pg_dump), then apply every
-        migration in one transaction (PostgreSQL's DDL is transactional too)."""
-        if self.path is not None:
-            backup = self.path.with_name(f"{self.path.name}.schema-{found}.{utcnow():%Y%m%dT%H%M%S}.bak")
-            _vacuum_into(engine, backup)
+        """Under the schema lock, if the schema is still older: back the file up (VACUUM INTO, from
+        another connection: a reader beside our write lock, so the copy is the unmigrated database;
+        PostgreSQL: the operator's pg_dump), then apply every migration in one transaction
+        (PostgreSQL's DDL is transactional too). Processes opening the database at once wait for the
+        lock and find it migrated: one backup, one migration."""
         with self._schema_transaction(engine) as conn:
             found = schema_version_in(conn) or 0  # another process may have migrated it while we waited
             if found >= SCHEMA_VERSION:
                 return
+            if self.path is not None:
+                backup = self.path.with_name(f"{self.path.name}.schema-{found}.{utcnow():%Y%m%dT%H%M%S}.bak")
+                _vacuum_into(engine, backup)
             from tollgate.migrations import MIGRATIONS
 
             for version in range(found + 1, SCHEMA_VERSION + 1):

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Plan, PlanDownload
@@ -171,6 +171,7 @@ def add_download(
     now = now or utcnow()
     name = validate_name(name)
     check_sha256(sha256)
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row_plan = get_plan(session, plan)
     taken = session.exec(
         select(PlanDownload.public_id).where(PlanDownload.plan_id == row_plan.id, PlanDownload.name == name)
@@ -192,6 +193,7 @@ def add_download(
 
 def set_enabled(session: Session, *, download_id: str, enabled: bool, now: datetime | None = None) -> PlanDownload:
     now = now or utcnow()
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_download(session, download_id)
     if row.enabled == enabled:
         raise RuleViolation(f"The download {row.public_id} is already {'enabled' if enabled else 'disabled'}.")
@@ -206,6 +208,7 @@ def set_enabled(session: Session, *, download_id: str, enabled: bool, now: datet
 def remove_download(session: Session, *, download_id: str, now: datetime | None = None) -> dict[str, Any]:
     """Delete a download's record (its stored content stays); returns its last JSON shape."""
     now = now or utcnow()
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_download(session, download_id)
     data = download_dict(session, row)
     session.delete(row)

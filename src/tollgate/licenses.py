@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import (
@@ -196,11 +196,17 @@ def find_license(session: Session, key: str) -> License | None:
 
 
 def get_license(session: Session, key: str, *, lock: bool = False) -> License:
-    """The license with this key; InvalidInput when malformed, NotFound when unknown (both exit 2)."""
+    """The license with this key; InvalidInput when malformed, NotFound when unknown (both exit 2).
+
+    `lock`: for a change of the key, lock its subscription and then the key itself (locks.py: the
+    subscription comes first, as `sub cancel` holds it while it revokes the subscription's keys), so
+    changes of one key run one at a time and each sees what the one before did."""
     canonical = parse_key(key)
     stmt = select(License).where(License.key == canonical)
     if lock:
-        stmt = stmt.with_for_update()  # PostgreSQL: one activation at a time per key (SQLite: BEGIN IMMEDIATE)
+        owner = session.exec(select(License.subscription_id).where(License.key == canonical)).first()
+        locks.lock_ids(session, Subscription, [owner])  # (a key's subscription never changes)
+        stmt = locks.locked(session, stmt)
     found = session.exec(stmt).first()
     if found is None:
         raise NotFound(f"No license has the key '{canonical}'.", hint="See `tollgate license list`.")
@@ -513,7 +519,7 @@ def deactivate(session: Session, *, key: str, instance: str, now: datetime | Non
 def revoke(session: Session, *, key: str, now: datetime | None = None) -> License:
     """Revoke a key now: it and its activations stop working."""
     now = now or utcnow()
-    license = get_license(session, key)
+    license = get_license(session, key, lock=True)
     if status_at(license, now) == "revoked":
         raise RuleViolation(f"The key {license.key} is already revoked (at {rfc3339(license.revoked_at)}).")
     license.status = "revoked"
@@ -529,7 +535,7 @@ def regenerate(session: Session, *, key: str, now: datetime | None = None) -> Li
     """Replace a key by a new one (same customer, plan, subscription, limit and expiry; no activations).
     The old key is revoked at once and points at its replacement."""
     now = now or utcnow()
-    old = get_license(session, key)
+    old = get_license(session, key, lock=True)
     if status_at(old, now) == "revoked":
         raise RuleViolation(f"The key {old.key} is revoked; a revoked key can't be regenerated.")
     new = _new_license(
@@ -558,7 +564,7 @@ def edit(
     """Change one customer's key after purchase: the activation limit (a number, or None/"unlimited")
     and/or the expiry (a datetime or date text, or None/"never"). A revoked key can't be edited."""
     now = now or utcnow()
-    license = get_license(session, key)
+    license = get_license(session, key, lock=True)
     if status_at(license, now) == "revoked":
         raise RuleViolation(f"The key {license.key} is revoked; it can't be edited.")
     if activation_limit is UNCHANGED and expires_at is UNCHANGED:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound
 from tollgate.models import Customer, Plan, PlanLink
@@ -69,6 +69,7 @@ def add_link(session: Session, *, plan: str, name: str, url: str, now: datetime 
     now = now or utcnow()
     name = validate_name(name)
     url = validate_url(url)
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row_plan = get_plan(session, plan)
     taken = session.exec(
         select(PlanLink.public_id).where(PlanLink.plan_id == row_plan.id, PlanLink.name == name)
@@ -91,6 +92,7 @@ def add_link(session: Session, *, plan: str, name: str, url: str, now: datetime 
 def remove_link(session: Session, *, link_id: str, now: datetime | None = None) -> dict[str, Any]:
     """Delete a link; returns its last JSON shape."""
     now = now or utcnow()
+    locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_link(session, link_id)
     data = link_dict(session, row)
     session.delete(row)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from tollgate import journal
+from tollgate import journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import parse_grant, value_from_json, value_to_json
@@ -124,9 +124,9 @@ def set_override(
     from tollgate.money import to_micros
 
     now = now or utcnow()
-    owner = get_customer(session, customer)
+    owner = get_customer(session, customer, lock="update")  # one change of its overrides at a time
     require_active(owner, doing="get overrides")
-    row_feature = get_feature(session, feature)
+    row_feature = get_feature(session, feature, lock="share")
     if row_feature.status == "archived":
         raise RuleViolation(f"The feature '{feature}' is archived; it can't be given to customers any more.")
     grant = parse_grant(row_feature.identifier, row_feature.type, value, path="VALUE")
@@ -171,7 +171,7 @@ def unset_override(session: Session, *, customer: str, feature: str, now: dateti
     from tollgate.customers import get_customer
 
     now = now or utcnow()
-    owner = get_customer(session, customer)
+    owner = get_customer(session, customer, lock="update")
     row_feature = get_feature(session, feature)
     row = session.exec(
         select(Override).where(Override.customer_id == owner.id, Override.feature_id == row_feature.id)

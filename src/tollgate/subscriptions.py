@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_to_json
@@ -252,8 +252,10 @@ def view(session: Session, sub: Subscription, *, at: datetime | None = None) -> 
 # -- lookups ---------------------------------------------------------------------------------------------
 
 
-def get_subscription(session: Session, public_id: str) -> Subscription:
-    sub = session.exec(select(Subscription).where(Subscription.public_id == public_id)).first()
+def get_subscription(session: Session, public_id: str, *, lock: locks.Mode | None = None) -> Subscription:
+    """The subscription with this id; NotFound when none. `lock`: see locks.locked."""
+    stmt = select(Subscription).where(Subscription.public_id == public_id)
+    sub = session.exec(locks.locked(session, stmt, lock)).first()
     if sub is None:
         raise NotFound(f"No subscription has the id '{public_id}'.", hint="See `tollgate sub list --customer ...`.")
     return sub
@@ -440,14 +442,15 @@ def add_subscription(
     """Subscribe a customer to a plan (see the module docstring for prices, trials and adjustments).
 
     Refused for archived customers and archived plans. The start defaults to now (whole seconds);
-    the trial to the plan's (`trial_days=0` for none)."""
+    the trial to the plan's (`trial_days=0` for none). The customer is locked first (a concurrent
+    `customer archive` waits, then sees this subscription), the plan shared (`plan archive` waits)."""
     from tollgate.catalog import get_plan
     from tollgate.customers import get_customer, require_active
 
     now = now or utcnow()
-    owner = get_customer(session, customer)
+    owner = get_customer(session, customer, lock="update")
     require_active(owner, doing="get new subscriptions")
-    plan_row = get_plan(session, plan)
+    plan_row = get_plan(session, plan, lock="share")
     if plan_row.status == "archived":
         raise RuleViolation(f"The plan '{plan}' is archived; it takes no new subscriptions.")
     chosen_interval, chosen_currency, amount = choose_price(session, plan_row, interval=interval, currency=currency)
@@ -521,7 +524,7 @@ def edit_subscription(
     if (interval is not None or currency is not None) and plan is None:
         raise InvalidInput("--interval and --currency choose the price of a new plan; pass --plan too.")
     now = now or utcnow()
-    sub = get_subscription(session, subscription)
+    sub = get_subscription(session, subscription, lock="update")  # edits and cancels of it: one at a time
     current = effective_status(sub, now)
     _require_not_ended(sub, current)
     changes: dict[str, Any] = {}
@@ -554,7 +557,7 @@ def edit_subscription(
         sub.trial_end = trial_end
     plan_row = None
     if plan is not None:
-        plan_row = get_plan(session, plan)
+        plan_row = get_plan(session, plan, lock="share")
         if plan_row.id != sub.plan_id:
             if plan_row.status == "archived":
                 raise RuleViolation(f"The plan '{plan}' is archived; it takes no new subscriptions.")
@@ -634,7 +637,7 @@ def cancel_subscription(
 
     A cancellation already scheduled can be made immediate; a one-time purchase has no period end."""
     now = now or utcnow()
-    sub = get_subscription(session, subscription)
+    sub = get_subscription(session, subscription, lock="update")
     current = effective_status(sub, now)
     if current in ENDED_STATUSES:
         raise RuleViolation(f"The subscription {sub.public_id} is already {current}.")
