@@ -132,3 +132,23 @@ def test_customer_page_with_a_hostile_name(browser, cli, history, tmp_path):
     browser.hover(*browser.evaluate(CENTER % last))
     assert browser.evaluate(TIP)[0].splitlines()[0].endswith(" image")
     _loaded_cleanly(browser, target.as_uri(), mark)
+
+
+def test_the_checks_see_a_request_and_a_refused_script(browser, tmp_path):
+    """The two ways a page could reach out are caught: a plain page's image request is seen (and
+    fails: the browser is offline), and the report's policy refuses a script it does not know."""
+    from tollgate.report_html import document
+
+    plain = tmp_path / "plain.html"
+    plain.write_text('<!DOCTYPE html><title>t</title><img src="http://192.0.2.1/pixel.png" alt="">')
+    mark = len(browser.events)
+    browser.open(plain.as_uri(), width=400)
+    with pytest.raises(AssertionError):
+        _loaded_cleanly(browser, plain.as_uri(), mark)
+    smuggled = tmp_path / "smuggled.html"
+    smuggled.write_text(document("t", "<script>document.title = 'ran';</script>"))
+    mark = len(browser.events)
+    browser.open(smuggled.as_uri(), width=400)
+    assert browser.evaluate("document.title") == "t"  # the injected script did not run ...
+    with pytest.raises(AssertionError):
+        _loaded_cleanly(browser, smuggled.as_uri(), mark)  # ... and the refusal is seen
