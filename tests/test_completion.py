@@ -182,7 +182,7 @@ def test_commands_options_and_choices_still_complete(seeded):
     assert bash_candidates("tollgate customer ") == ["add", "archive", "edit", "import", "list", "show"]
     assert root[: len(set(root) - {"--db", "--debug", "--version", "--install-completion", "--show-completion",
                                     "--help", "-h"})] == sorted(c for c in root if not c.startswith("-"))
-    assert bash_candidates("tollgate customer show --") == ["--json", "--help"]
+    assert bash_candidates("tollgate customer show --") == ["--html", "--json", "--help"]
     assert bash_candidates("tollgate completion ") == ["bash", "zsh", "fish"]
     assert "--db" in bash_candidates("tollgate --")
     zsh = run_complete("zsh", "tollgate cu").stdout

@@ -125,7 +125,7 @@ def test_building_the_root_builds_no_sub_command():
     assert customer.commands._built == {}
     show = customer.get_command(None, "show")
     assert show.name == "show" and set(customer.commands._built) == {"show"}
-    assert [p.name for p in show.params] == ["identifier", "as_json"]
+    assert [p.name for p in show.params] == ["identifier", "html", "as_json"]
 
 
 def _walk(group, path=()):

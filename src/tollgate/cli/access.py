@@ -9,19 +9,9 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_feature
 from tollgate.cli.context import Json, tollgate
+from tollgate.texts import grants_text
 
 COLUMNS = ("feature", "type", "grants", "used", "remaining", "usage", "resets", "limit", "source")
-
-
-def grants_text(e: dict) -> str:
-    if e["type"] == "boolean":
-        return "on" if e["value"] else "off"
-    if e["type"] == "config":
-        return str(e["value"])
-    amount = "unlimited" if e["unlimited"] else e["limit"]
-    unit = f" {e['unit']}" if e.get("unit") else ""
-    per = "" if e["reset"] == "never" else f" / {e['reset']}"
-    return f"{amount}{unit}{per}"
 
 
 def usage_bar(e: dict) -> str:

@@ -9,6 +9,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.usage import HtmlFile, write_html
 
 app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
 
@@ -122,9 +123,11 @@ def list_(
 @app.command("show")
 def show(
     identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    html: HtmlFile = None,
     as_json: Json = False,
 ) -> None:
-    """Show a customer's whole profile.
+    """Show a customer's whole profile. --html FILE writes it as one self-contained page, with a
+    usage chart per metered feature (the last 30 days).
 
     Example: tollgate customer show acme-inc
     """
@@ -136,8 +139,15 @@ def show(
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
     goods = tollgate().deliverables(identifier)  # license keys, and the downloads and links they're entitled to
+    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, **goods}
+    if html is not None:
+        from tollgate import report_html
+
+        page = report_html.customer_page(whole, tollgate().usage(identifier).to_dict())
+        write_html(html, page, as_json=as_json)
+        return
     if as_json:
-        output.emit_json({**data, "subscriptions": subscriptions, "entitlements": entitlements, **goods})
+        output.emit_json(whole)
         return
     output.fields(
         [

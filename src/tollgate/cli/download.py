@@ -9,6 +9,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_download, complete_plan
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.texts import size_text
 
 app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
                   no_args_is_help=True)
@@ -16,14 +17,6 @@ app = typer.Typer(help="Digital downloads: files a plan delivers, stored by chec
 COLUMNS = ("id", "plan", "name", "size", "sha256", "enabled")
 
 DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download)]
-
-
-def size_text(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return str(size)  # pragma: no cover
 
 
 def _row(data: dict) -> list:

@@ -9,6 +9,9 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.texts import activations_text as limit_text
+from tollgate.texts import expires_text
+from tollgate.texts import license_status_text as status_text
 
 app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.",
                   no_args_is_help=True)
@@ -16,23 +19,6 @@ app = typer.Typer(help="License keys: issued by plans with a license policy; val
 COLUMNS = ("key", "customer", "plan", "status", "activations", "expires")
 
 Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license)]
-
-
-def limit_text(data: dict) -> str:
-    used = len(data["activations"])
-    return f"{used} / {data['activation_limit']}" if data["activation_limit"] != "unlimited" else f"{used} / unlimited"
-
-
-def expires_text(data: dict) -> str:
-    return data["expires_at"] or "never"
-
-
-def status_text(data: dict) -> str:
-    if data["status"] == "active" and data["revoked_at"]:
-        return f"active (revoked at {data['revoked_at']})"  # a cancel at period end
-    if data["status"] == "revoked" and data["replaced_by"]:
-        return "revoked (regenerated)"
-    return data["status"]
 
 
 def _row(data: dict) -> list:

@@ -18,6 +18,8 @@ from tollgate.cli.complete import (
     complete_subscription_status,
 )
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.texts import price_text
+from tollgate.texts import subscription_status_text as status_text
 
 app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.", no_args_is_help=True)
 
@@ -37,19 +39,6 @@ Without = Annotated[
     typer.Option("--without", metavar="F", autocompletion=complete_feature,
                  help="Leave one of the plan's features out of this subscription (repeat)."),
 ]
-
-
-def price_text(sub: dict) -> str:
-    if sub["amount"] is None:
-        return "free" if sub["interval"] is None else f"free / {sub['interval']}"
-    per = "once" if sub["interval"] == "once" else f"/ {sub['interval']}"
-    return f"{sub['amount']} {sub['currency']} {per}"
-
-
-def status_text(sub: dict) -> str:
-    if sub["cancel_at_period_end"]:
-        return f"{sub['status']} (ends {sub['cancel_at'][:10]})"
-    return sub["status"]
 
 
 def _row(sub: dict) -> list:

@@ -195,15 +195,23 @@ def show(
         Optional[str], typer.Option("--from", metavar="DATE", help="First day shown (default: 30 days, 12 weeks or 12 months back).")
     ] = None,
     end: Annotated[Optional[str], typer.Option("--to", metavar="DATE", help="Last day shown (default: today).")] = None,
+    html: HtmlFile = None,
     as_json: Json = False,
 ) -> None:
     """Show a customer's usage: per metered feature, a sparkline over the periods, the total, the
     allowance, % used and the reset date. With --feature, one row per period with the exact figure
     and a bar, then the allowance. --json gives the series and the corrections (voids).
+    --html FILE writes the same data as one self-contained page: a bar chart per feature (hover or
+    focus a bar for its exact figure), the allowance line, reset dates, and the table of figures.
 
     Example: tollgate usage show acme-inc --feature api-calls --by week --from 2026-09-01
     """
     report_ = tollgate().usage(customer, feature=feature, by=by, start=start, end=end)
+    if html is not None:
+        from tollgate import report_html
+
+        write_html(html, report_html.usage_page(report_.to_dict()), as_json=as_json)
+        return
     if as_json:
         output.emit_json(report_.to_dict())
         return
@@ -214,6 +222,21 @@ def show(
 
 
 # -- rendering (also used by `customer show`) --------------------------------------------------------------
+
+
+HtmlFile = Annotated[
+    Optional[str],
+    typer.Option("--html", metavar="FILE", help="Write one self-contained HTML page there instead (replaced atomically, as catalog export does)."),
+]
+
+
+def write_html(path: str, page: str, *, as_json: bool) -> None:
+    """Write an HTML report (atomically) and say so: with --json, {"html": FILE, "bytes": N}."""
+    from tollgate import report_html
+
+    report_html.write(path, page)
+    size = len(page.encode())
+    output.result({"html": path, "bytes": size}, as_json=as_json, message=f"Wrote {path} ({size:,} bytes).")
 
 
 def _when(moment) -> str:

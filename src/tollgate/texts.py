@@ -1,0 +1,56 @@
+"""Plain-text renderings of the `to_dict()` shapes, shared by the terminal (cli/) and the HTML
+reports (report_html): one wording of a price, a status or a size wherever it is shown."""
+
+from __future__ import annotations
+
+
+def price_text(sub: dict) -> str:
+    """A subscription's price: `49.00 USD / month`, `39.00 USD once`, `free`."""
+    if sub["amount"] is None:
+        return "free" if sub["interval"] is None else f"free / {sub['interval']}"
+    per = "once" if sub["interval"] == "once" else f"/ {sub['interval']}"
+    return f"{sub['amount']} {sub['currency']} {per}"
+
+
+def subscription_status_text(sub: dict) -> str:
+    if sub["cancel_at_period_end"]:
+        return f"{sub['status']} (ends {sub['cancel_at'][:10]})"
+    return sub["status"]
+
+
+def license_status_text(data: dict) -> str:
+    if data["status"] == "active" and data["revoked_at"]:
+        return f"active (revoked at {data['revoked_at']})"  # a cancel at period end
+    if data["status"] == "revoked" and data["replaced_by"]:
+        return "revoked (regenerated)"
+    return data["status"]
+
+
+def activations_text(data: dict) -> str:
+    """A license key's activations against its limit: `1 / 3`, `2 / unlimited`."""
+    return f"{len(data['activations'])} / {data['activation_limit']}"
+
+
+def expires_text(data: dict) -> str:
+    return data["expires_at"] or "never"
+
+
+def size_text(size: int) -> str:
+    """A file size for people: `559 bytes`, `2.4 MiB`."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(size)  # pragma: no cover
+
+
+def grants_text(e: dict) -> str:
+    """What an effective entitlement grants: `on`, `eu`, `100000 call / month`, `unlimited GB`."""
+    if e["type"] == "boolean":
+        return "on" if e["value"] else "off"
+    if e["type"] == "config":
+        return str(e["value"])
+    amount = "unlimited" if e["unlimited"] else e["limit"]
+    unit = f" {e['unit']}" if e.get("unit") else ""
+    per = "" if e["reset"] == "never" else f" / {e['reset']}"
+    return f"{amount}{unit}{per}"
