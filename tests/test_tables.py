@@ -176,20 +176,32 @@ def test_the_generator_writes_any_new_model_faithfully(models_metadata):
     composite key, a foreign key, a unique constraint, a multi-column index, a default."""
     metadata = _copy(models_metadata)
     Table(
-        "usage_rollup_demo",
+        "gen_tables_probe",
         metadata,
         Column("customer_id", Integer, ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True),
         Column("feature_id", Integer, ForeignKey("feature.id"), primary_key=True),
         Column("period_start", DateTime, primary_key=True),
         Column("total_micros", BigInteger, nullable=False, default=0),
         Column("label", String(40), server_default="none"),
-        UniqueConstraint("customer_id", "label", name="uq_demo_label"),
-        Index("ix_demo_feature_period", "feature_id", "period_start", unique=True),
+        UniqueConstraint("customer_id", "label", name="uq_gen_tables_probe_label"),
+        Index("ix_gen_tables_probe_feature_period", "feature_id", "period_start", unique=True),
     )
     module = types.ModuleType("generated_tables")
     exec(compile(gen.render(metadata), "generated_tables", "exec"), module.__dict__)  # noqa: S102
     assert differences(metadata, module.metadata) == []
-    assert module.usage_rollup_demo.c.total_micros.default.arg == 0
+    assert module.gen_tables_probe.c.total_micros.default.arg == 0
+
+
+def test_tables_built_from_many_threads_at_once_are_built_once(models_metadata):
+    from concurrent.futures import ThreadPoolExecutor
+
+    module = types.ModuleType("generated_tables")
+    exec(compile(gen.render(models_metadata), "generated_tables", "exec"), module.__dict__)  # noqa: S102
+    names = ["license_activation", "subscription_feature", "usage_event", "customer"] * 8
+    with ThreadPoolExecutor(8) as pool:
+        built = list(pool.map(lambda name: getattr(module, name), names))
+    assert all(table is getattr(module, table.name) for table in built)
+    assert differences(models_metadata, module.metadata) == []
 
 
 def test_what_the_generator_cannot_spell_stops_it_with_a_message():
