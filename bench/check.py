@@ -1,21 +1,24 @@
-"""`Tollgate.check` and `Tollgate.consume`, in process, against hand-written raw sqlite3.
+"""`Tollgate.check` and `Tollgate.consume`, in process, against a hand-written O(1) design in raw sqlite3.
 
 The database: 100,000 customers, each with a live subscription to a plan granting a metered feature
 (a hard monthly allowance), anniversaries spread over the month, and 1,000,000 usage events over the
 last 60 days (10 per customer), built with raw sqlite3 executemany into the real schema that
 tollgate creates (the catalog itself through the library).
 
-Baselines, on their own connection to the same file:
-- check: what a careful hand-written check does: the customer (by identifier), the override row, the
-  live subscriptions' grants joined with the subscription's adjustment, the monthly anniversary
-  period computed in Python, and the usage sum over the (customer, feature, time) index, in one read
-  transaction; the feature's id cached like tollgate's.
-- consume: the same inside BEGIN IMMEDIATE, then the INSERT of the event and COMMIT, with tollgate's
-  pragmas (WAL, synchronous=FULL, foreign_keys=ON, busy_timeout).
+The baseline is what a careful hand-written design does, on its own connection to the same file: it
+keeps a counter per (customer, feature, period start) in a table of its own, `raw_usage_counter`
+(filled from the events at the start of each run, then kept by its own consume), so that
+- check is three indexed reads in one read transaction: the customer by identifier (with its
+  override of the feature), the live subscriptions' grants joined with the subscription's
+  adjustment, and ONE counter row for the period (the monthly anniversary, computed in Python); the
+  feature's id cached like tollgate's;
+- consume is the same inside BEGIN IMMEDIATE, then an upsert of the counter row and the INSERT of
+  the event, and COMMIT, with tollgate's pragmas (WAL, synchronous=FULL, foreign_keys=ON,
+  busy_timeout).
 Customers are drawn at random (the same sequence for both); rounds alternate so that noise on this
 shared machine hits both alike. The figure is the rate (calls per second) over all rounds.
 
-Targets: check and consume each at >= 25% of the raw rate. Run: python bench/check.py [--reuse]
+Targets: check at >= 50% of the raw rate, consume at >= 40%. Run: python bench/check.py [--reuse]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ EVENTS = 1_000_000
 ALLOWANCE = 1_000_000  # units per month: the benchmark never runs out
 CHECK_ROUNDS, CHECK_CALLS = 7, 1_500
 CONSUME_ROUNDS, CONSUME_CALLS = 5, 150
-TARGET = 0.25
+TARGETS = {"check": 0.5, "consume": 0.4}
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -100,8 +103,10 @@ def _month_anniversary(anchor: datetime, moment: datetime) -> tuple[datetime, da
     return shift(n), shift(n + 1)
 
 
-RAW_CUSTOMER = "SELECT id, status FROM customer WHERE identifier = ?"
-RAW_OVERRIDE = "SELECT value, limit_micros, unlimited, hard, expires_at FROM override WHERE customer_id = ? AND feature_id = ?"
+RAW_CUSTOMER = (
+    "SELECT c.id, c.status, o.limit_micros, o.unlimited, o.expires_at FROM customer c"
+    " LEFT JOIN override o ON o.customer_id = c.id AND o.feature_id = ? WHERE c.identifier = ?"
+)
 RAW_GRANTS = (
     "SELECT s.start_at, pe.limit_micros, pe.hard, pe.reset, sf.excluded, sf.limit_micros, sf.unlimited"
     " FROM subscription s JOIN plan p ON p.id = s.plan_id"
@@ -111,14 +116,47 @@ RAW_GRANTS = (
     " AND ((s.status IN ('trialing', 'active', 'past_due') AND s.cancel_at IS NULL) OR s.cancel_at > ?)"
     " ORDER BY s.start_at, s.id"
 )
-RAW_USED = (
-    "SELECT COALESCE(SUM(quantity_micros), 0) FROM usage_event"
-    " WHERE customer_id = ? AND feature_id = ? AND occurred_at >= ? AND occurred_at < ?"
+RAW_COUNTER = "SELECT total FROM raw_usage_counter WHERE customer_id = ? AND feature_id = ? AND period_start = ?"
+RAW_COUNT = (
+    "INSERT INTO raw_usage_counter (customer_id, feature_id, period_start, total) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE SET total = total + excluded.total"
 )
 RAW_INSERT = (
     "INSERT INTO usage_event (key, customer_id, feature_id, quantity_micros, occurred_at, recorded_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+RAW_USED = (
+    "SELECT COALESCE(SUM(quantity_micros), 0) FROM usage_event"
+    " WHERE customer_id = ? AND feature_id = ? AND occurred_at >= ? AND occurred_at < ?"
+)
+
+
+def fill_counters(path: Path, now: datetime) -> None:
+    """The baseline's own counters, from the events: each customer's total in its current period
+    (what a design that keeps counters on every write would hold; tollgate's consume in an earlier
+    run added events the counters did not see, so they are filled anew each run)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("DROP TABLE IF EXISTS raw_usage_counter")
+    conn.execute(
+        "CREATE TABLE raw_usage_counter (customer_id INTEGER NOT NULL, feature_id INTEGER NOT NULL,"
+        " period_start TEXT NOT NULL, total BIGINT NOT NULL, PRIMARY KEY (customer_id, feature_id, period_start))"
+    )
+    conn.execute("CREATE TEMP TABLE period (customer_id INTEGER PRIMARY KEY, start TEXT, end TEXT)")
+    periods = []
+    for cid, start_at in conn.execute("SELECT customer_id, MIN(start_at) FROM subscription GROUP BY customer_id"):
+        start, end = _month_anniversary(datetime.strptime(start_at, SQLITE_TIME), now)
+        periods.append((cid, start.strftime(SQLITE_TIME), end.strftime(SQLITE_TIME)))
+    conn.executemany("INSERT INTO period VALUES (?, ?, ?)", periods)
+    conn.execute(
+        "INSERT INTO raw_usage_counter (customer_id, feature_id, period_start, total)"
+        " SELECT e.customer_id, e.feature_id, p.start, SUM(e.quantity_micros) FROM period p"
+        " JOIN usage_event e ON e.customer_id = p.customer_id AND e.occurred_at >= p.start AND e.occurred_at < p.end"
+        " GROUP BY e.customer_id, e.feature_id, p.start"
+    )
+    conn.execute("COMMIT")
+    conn.execute("DROP TABLE period")
+    conn.close()
 
 
 class Raw:
@@ -134,11 +172,10 @@ class Raw:
         fid = self.features.get(feature)
         if fid is None:
             fid = self.features[feature] = conn.execute("SELECT id FROM feature WHERE identifier = ?", (feature,)).fetchone()[0]
-        cid, status = conn.execute(RAW_CUSTOMER, (customer,)).fetchone()
+        cid, status, o_limit, o_unlimited, o_expires = conn.execute(RAW_CUSTOMER, (fid, customer)).fetchone()
         if status == "archived":
-            return False, cid, fid
+            return False, cid, fid, None
         stamp = now.strftime(SQLITE_TIME)
-        override = conn.execute(RAW_OVERRIDE, (cid, fid)).fetchone()
         rows = conn.execute(RAW_GRANTS, (fid, cid, stamp, stamp)).fetchall()
         limit, hard, anchor = 0, True, None
         for start, plan_limit, plan_hard, _reset, excluded, adj_limit, adj_unlimited in rows:
@@ -148,14 +185,15 @@ class Raw:
             this = None if adj_unlimited else (adj_limit if adj_limit is not None else plan_limit)
             limit = None if this is None or limit is None else limit + this
             hard = hard and bool(plan_hard)
-        if override is not None and (override[4] is None or override[4] > stamp):
-            limit = None if override[2] else override[1]
+        if o_unlimited is not None and (o_expires is None or o_expires > stamp):
+            limit = None if o_unlimited else o_limit
         if anchor is None:
-            return False, cid, fid
-        start, end = _month_anniversary(anchor, now)
-        used = conn.execute(RAW_USED, (cid, fid, start.strftime(SQLITE_TIME), end.strftime(SQLITE_TIME))).fetchone()[0]
+            return False, cid, fid, None
+        period = _month_anniversary(anchor, now)[0].strftime(SQLITE_TIME)
+        counter = conn.execute(RAW_COUNTER, (cid, fid, period)).fetchone()
+        used = counter[0] if counter else 0
         allowed = limit is None or not hard or used + quantity_micros <= limit
-        return allowed, cid, fid
+        return allowed, cid, fid, period
 
     def check(self, customer: str, feature: str) -> bool:
         self.conn.execute("BEGIN")
@@ -169,10 +207,11 @@ class Raw:
         conn.execute("BEGIN IMMEDIATE")
         try:
             now = datetime.utcnow()
-            allowed, cid, fid = self._decide(customer, feature, 1_000_000, now)
+            allowed, cid, fid, period = self._decide(customer, feature, 1_000_000, now)
             if allowed:
                 self.serial += 1
                 stamp = now.strftime(SQLITE_TIME)
+                conn.execute(RAW_COUNT, (cid, fid, period, 1_000_000))
                 conn.execute(RAW_INSERT, (f"raw-{time.time_ns()}-{self.serial}", cid, fid, 1_000_000, stamp, stamp))
             conn.execute("COMMIT")
             return allowed
@@ -212,15 +251,18 @@ def main() -> int:
         build(path, now)
         print(f"built {CUSTOMERS:,} customers, {CUSTOMERS:,} subscriptions, {EVENTS:,} usage events "
               f"in {time.perf_counter() - started:.1f} s")
+    fill_counters(path, now)
     raw = Raw(path)
     tg = Tollgate(path)
-    # sanity: both give the same answer and the same usage
+    # sanity: both give the same answer, and the baseline's counter holds tollgate's usage (the events' sum)
     sample = "customer-4242"
     ours = tg.check(sample, "api-calls")
     assert ours.allowed and raw.check(sample, "api-calls")
-    used = raw.conn.execute(RAW_USED, (raw.conn.execute(RAW_CUSTOMER, (sample,)).fetchone()[0], raw.features["api-calls"],
-                                       ours.period_start.strftime(SQLITE_TIME), ours.reset_at.strftime(SQLITE_TIME))).fetchone()[0]
-    assert used == int(ours.used * 1_000_000), (used, ours.used)
+    cid, fid = raw.conn.execute(RAW_CUSTOMER, (raw.features["api-calls"], sample)).fetchone()[0], raw.features["api-calls"]
+    counted = raw.conn.execute(RAW_COUNTER, (cid, fid, ours.period_start.strftime(SQLITE_TIME))).fetchone()[0]
+    summed = raw.conn.execute(RAW_USED, (cid, fid, ours.period_start.strftime(SQLITE_TIME),
+                                         ours.reset_at.strftime(SQLITE_TIME))).fetchone()[0]
+    assert counted == summed == int(ours.used * 1_000_000), (counted, summed, ours.used)
     # warm-up (caches, compiled statements)
     for i in range(300):
         tg.check(f"customer-{i}", "api-calls")
@@ -239,11 +281,11 @@ def main() -> int:
     for name, rates, calls in (("check", check_rates, CHECK_ROUNDS * CHECK_CALLS),
                                ("consume", consume_rates, CONSUME_ROUNDS * CONSUME_CALLS)):
         ratio = rates["tollgate"] / rates["raw"]
-        ok = ratio >= TARGET
+        ok = ratio >= TARGETS[name]
         results.append(ok)
-        print(f"{name:8s} raw sqlite3: {rates['raw']:9,.0f}/s   Tollgate.{name}: {rates['tollgate']:9,.0f}/s   "
+        print(f"{name:8s} raw O(1) sqlite3: {rates['raw']:9,.0f}/s   Tollgate.{name}: {rates['tollgate']:9,.0f}/s   "
               f"({calls:,} calls each)")
-        print(f"{name:8s} ratio {ratio:.2f} (target >= {TARGET}) {'OK' if ok else 'MISSED'}")
+        print(f"{name:8s} ratio {ratio:.2f} (target >= {TARGETS[name]}) {'OK' if ok else 'MISSED'}")
     tg.close()
     raw.conn.close()
     return 0 if all(results) else 1

@@ -30,16 +30,23 @@ def median_seconds(argv: list[str], *, runs: int = 15, env: dict | None = None) 
     return statistics.median(samples)
 
 
-def interleaved_medians(commands: dict[str, list[str]], *, runs: int = 15, env: dict | None = None) -> dict[str, float]:
-    """Median wall time of each command, runs interleaved so machine noise hits all of them alike."""
+def interleaved_samples(commands: dict, *, runs: int = 15, env: dict | None = None) -> dict:
+    """Wall seconds of each run of each command (after one warm-up round), runs interleaved so machine
+    noise hits all of them alike."""
     env = {**os.environ, **(env or {})}
-    samples: dict[str, list[float]] = {name: [] for name in commands}
+    samples: dict = {name: [] for name in commands}
     for i in range(runs + 1):
         for name, argv in commands.items():
             start = time.perf_counter()
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
             if i:
                 samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def interleaved_medians(commands: dict[str, list[str]], *, runs: int = 15, env: dict | None = None) -> dict[str, float]:
+    """Median wall time of each command, runs interleaved so machine noise hits all of them alike."""
+    samples = interleaved_samples(commands, runs=runs, env=env)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

@@ -179,9 +179,7 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> di
         return before
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    from tollgate.models import UsageRollup
-
-    rollup = UsageRollup.__table__  # a full Table: RETURNING in executemany needs its primary key
+    rollup, _ = _tables()
     stmt = pg_insert(rollup)
     stmt = stmt.on_conflict_do_update(
         index_elements=[rollup.c.customer_id, rollup.c.feature_id, rollup.c.level, rollup.c.start],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Integer, String, column, func, select, table
+from sqlalchemy import String, func, select, type_coerce
 from sqlmodel import Session
 
 from tollgate import tables
@@ -197,18 +197,9 @@ def bulk_cache(session: Session) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
 
 
-_STORED = table(
-    "usage_event",
-    column("id", Integer),
-    column("key", String),
-    column("customer_id", Integer),
-    column("feature_id", Integer),
-    column("quantity_micros", BigInteger),
-    column("occurred_at", String),
-    column("recorded_at", String),
-)
-"""usage_event with its times read as the driver gives them (no datetime parsing in Python): text on
-SQLite, datetimes on PostgreSQL, i.e. the form `time_encoder` writes."""
+_AS_STORED = {"occurred_at", "recorded_at"}
+"""usage_event's times, read as the driver gives them (no datetime parsing in Python): text on SQLite,
+datetimes on PostgreSQL, i.e. the form `time_encoder` writes."""
 
 
 class StoredRow(NamedTuple):
@@ -217,7 +208,7 @@ class StoredRow(NamedTuple):
     customer_id: int
     feature_id: int
     quantity_micros: int
-    occurred_at: Any  # as stored: see _STORED
+    occurred_at: Any  # as stored: see _AS_STORED
     recorded_at: Any
 
 
@@ -226,10 +217,10 @@ def stored_rows(session: Session, keys: Iterable[str], *, batch: int = 500) -> d
     set-based duplicate/conflict checks that cost no per-row datetime parsing."""
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRow] = {}
-    columns = [_STORED.c[name] for name in StoredRow._fields]
+    columns = [type_coerce(EVENT.c[n], String) if n in _AS_STORED else EVENT.c[n] for n in StoredRow._fields]
     for start in range(0, len(wanted), batch):
         chunk = wanted[start : start + batch]
-        for row in session.execute(select(*columns).where(_STORED.c.key.in_(chunk))):
+        for row in session.execute(select(*columns).where(EVENT.c.key.in_(chunk))):
             found[row[1]] = StoredRow(*row)
     return found
 
