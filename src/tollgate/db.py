@@ -301,7 +301,7 @@ def _file_schema_version(path: Path, location: str) -> int:
 
 
 def _foreign(location: str) -> StorageError:
-    return ForeignDatabase(f"{display_location(location)} is a database, but not a tollgate one.",
+    return ForeignDatabase(f"{display_location(location)} is a database of another program, not a tollgate one.",
                            hint="Point --db at a tollgate database; it was left as it is.")
 
 
