@@ -303,3 +303,21 @@ def test_every_message_shows_a_location_through_display_location():
             if raw.search(line):
                 offenders.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+@pytest.mark.sqlite_only("a new file")
+def test_processes_creating_a_new_file_at_once_make_one_whole_database(tmp_path):
+    """A new file appears whole (built beside it, then linked to the name): 6 processes starting on a
+    file that does not exist yet all succeed, on one database, and leave no temporary file."""
+    target = tmp_path / "new.db"
+    env = dict(os.environ, TOLLGATE_DB=str(target))
+    procs = [subprocess.Popen([sys.executable, "-m", "tollgate", "customer", "add", f"C{i}"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert all(code == 0 for code, _ in results), results
+    assert set(os.listdir(tmp_path)) <= {"new.db", "new.db-wal", "new.db-shm"}
+    with Tollgate(target) as tg:
+        assert len(tg.customers()) == 6

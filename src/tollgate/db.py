@@ -1,4 +1,4 @@
-"""Where the database is, how it is opened, and how every change is made: one transaction each.
+"""How the database is opened (its location: `tollgate.location`), and how every change is made: one transaction each.
 
 SQLite is opened in the driver's autocommit mode and we emit BEGIN ourselves (SQLAlchemy's
 connect/begin events), so that a write transaction is BEGIN IMMEDIATE: it takes the write lock
@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +36,18 @@ from sqlmodel import Session, SQLModel
 from tollgate import models
 from tollgate.clock import utcnow
 from tollgate.errors import InvalidInput, StorageError, TollgateError
+from tollgate.location import (  # noqa: F401 - the location API is also db's (db.resolve_location, ...)
+    create_private_file,
+    default_data_dir,
+    display_location,
+    engine_url,
+    existing_file,
+    is_postgres_url,
+    is_url,
+    readonly_uri,
+    resolve_location,
+    sqlite_path,
+)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
@@ -48,68 +59,6 @@ SCHEMA_LOCK_KEY = 0x746F6C6C67617465  # "tollgate"
 # MIGRATIONS[n] upgrades a database at schema n-1 to schema n, inside one transaction.
 # Each released schema keeps a fixture in tests/fixtures/ that must upgrade without loss.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
-
-
-def default_data_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("tollgate", appauthor=False))
-
-
-def resolve_location(db: str | os.PathLike | None = None) -> str:
-    """The database to use: `db` (from --db) > $TOLLGATE_DB > the platform's user data directory."""
-    if db:
-        return str(db)
-    from_env = os.environ.get("TOLLGATE_DB")
-    if from_env:
-        return from_env
-    return str(default_data_dir() / "tollgate.db")
-
-
-def is_url(location: str) -> bool:
-    return "://" in location
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
-
-
-def engine_url(location: str) -> str:
-    """The SQLAlchemy URL of a server location: `postgresql://` (or `postgres://`) means psycopg 3
-    (`postgresql+psycopg://`); an explicit `postgresql+driver://` is kept as given."""
-    scheme, rest = location.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    return location
-
-
-_PASSWORD_PARAMETER = re.compile(r"(?i)([?&]password=)[^&#]*")
-
-
-def display_location(location: str) -> str:
-    """A location fit to show in any message or output: a SQLite file as its path; a URL as given,
-    with its password (in the user part, or a `password=` parameter) masked as ***, whether or not
-    the URL parses. Every message that names a location goes through here."""
-    path = sqlite_path(location)
-    if path is not None:
-        return str(path)
-    scheme, rest = location.split("://", 1)
-    at = rest.rfind("@")  # a password may hold an unescaped @: the user part ends at the last one
-    if at != -1:
-        user, colon, _password = rest[:at].partition(":")
-        if colon:
-            rest = f"{user}:***{rest[at:]}"
-    return f"{scheme}://" + _PASSWORD_PARAMETER.sub(lambda m: m.group(1) + "***", rest)
-
-
-def sqlite_path(location: str) -> Path | None:
-    """The file behind a location, or None for a server URL. A path is taken literally (`?`, `#`,
-    `%41` are part of the name), and so is what follows `sqlite:///`."""
-    if location.startswith("sqlite:///"):
-        return Path(location.removeprefix("sqlite:///"))
-    if is_url(location):
-        return None
-    return Path(location).expanduser()
 
 
 def storage_error(exc: BaseException, location: str) -> TollgateError:
@@ -179,14 +128,6 @@ def _postgres_error(orig: BaseException, location: str) -> TollgateError:
     return StorageError(f"{where} failed: {first_line}.")
 
 
-def _create_private_file(path: Path) -> None:
-    """Create an empty database file readable by its owner only (0600), its folder 0700 if new."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-
-
 def explicit_busy_timeout_ms() -> int | None:
     """TOLLGATE_BUSY_TIMEOUT_MS when it is set: how long the operator lets a command wait for another
     process's lock (milliseconds). A value that is not a whole number is refused in one sentence."""
@@ -236,37 +177,6 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
-def _readonly_uri(path: Path) -> str:
-    """A read-only `file:` URI of exactly this file (percent-encoded, so `?`, `#` and `%` stay part
-    of the name). Without a -wal file beside it, the file holds every committed change and is opened
-    immutable: SQLite then creates no -wal, -shm or -journal file beside it."""
-    mode = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
-    return f"{Path(path).absolute().as_uri()}?{mode}"
-
-
-_NOT_A_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
-               (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
-
-
-def _existing_file(path: Path, shown: str) -> bool:
-    """Whether a database file is at `path` (False: nothing yet). Anything there that is not a
-    regular file (a folder, /dev/null, a FIFO, a link to nothing) is refused before SQLite opens it,
-    so nothing is written beside it."""
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        if os.path.lexists(path):
-            raise StorageError(f"{shown} is a symbolic link to nothing, not a database file.",
-                               hint="Point --db (or TOLLGATE_DB) at a file; nothing was written.") from None
-        return False
-    except OSError as exc:
-        raise StorageError(f"Cannot open the database at {shown}: {exc.strerror}.") from None
-    if not stat.S_ISREG(mode):
-        what = next((name for test, name in _NOT_A_FILE if test(mode)), "not a regular file")
-        raise StorageError(f"{shown} is {what}, not a database file.",
-                           hint="Point --db (or TOLLGATE_DB) at a file; nothing was written.")
-    return True
-
 
 def _file_schema_version(path: Path, location: str) -> int:
     """The schema version of the tollgate database in an existing file, read without writing a
@@ -283,7 +193,7 @@ def _file_schema_version(path: Path, location: str) -> int:
                            hint="Point --db at a new file or a tollgate database; it was left as it is.")
     if header != b"SQLite format 3\x00":
         raise StorageError(f"{shown} is not a valid SQLite database.", hint="Point --db at a tollgate database.")
-    uri = _readonly_uri(path)
+    uri = readonly_uri(path)
     engine = create_engine("sqlite://", poolclass=NullPool,
                            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
     try:
@@ -311,7 +221,7 @@ def _create_sqlite_database(path: Path) -> None:
     meanwhile: its database is used). So the name never holds an empty or half-made database, and
     an empty file found there is never one of ours."""
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
-    _create_private_file(temp)
+    create_private_file(temp)
     try:
         engine = _sqlite_engine(temp)
         try:
@@ -434,7 +344,7 @@ class Database:
 
     def _open(self) -> Engine:
         try:
-            if self.path is not None and self.create and not _existing_file(self.path, self.display_location):
+            if self.path is not None and self.create and not existing_file(self.path, self.display_location):
                 try:
                     _create_sqlite_database(self.path)
                 except OSError as exc:
@@ -459,14 +369,14 @@ class Database:
         checked first without writing a byte: anything but a tollgate database of this version or
         older is refused untouched."""
         if self.path is not None:
-            if _existing_file(self.path, self.display_location):
+            if existing_file(self.path, self.display_location):
                 self._file_version = _file_schema_version(self.path, self.location)
                 self._refuse_newer(self._file_version)
             elif not self.create:
                 raise StorageError(f"There is no tollgate database at {self.display_location}.", hint="Check the path.")
             else:
                 try:
-                    _create_private_file(self.path)
+                    create_private_file(self.path)
                 except OSError as exc:
                     raise StorageError(f"Cannot create the database at {self.display_location}: "
                                        f"{exc.strerror}.") from None
@@ -675,7 +585,7 @@ def create_schema(conn: Connection) -> None:
 
 def integrity_check(path: Path) -> str:
     """PRAGMA integrity_check through the standard library (used by tests and `db info`)."""
-    conn = sqlite3.connect(_readonly_uri(path), uri=True)
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
     try:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
