@@ -269,6 +269,12 @@ def test_no_command_prints_a_password(tmp_path, location, args):
         assert proc.returncode == 0 and ("bob" in proc.stdout or "user" in proc.stdout)
 
 
+def test_db_copy_between_urls_that_do_not_parse_is_one_sentence(tmp_path):
+    proc = tollgate("db", "copy", "postgresql://bob:S3cret@h:notaport/d", "postgresql://bob:S3cret@h2/d")
+    stderr = one_sentence_error(proc)
+    assert "not a valid PostgreSQL URL" in stderr and "S3cret" not in stderr
+
+
 @server
 def test_no_message_about_a_real_server_shows_its_password(pg_url, tmp_path):
     """The test server trusts local connections, so a URL with a password connects: every message

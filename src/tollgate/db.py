@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session, SQLModel
@@ -241,13 +241,19 @@ def _create_sqlite_database(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _postgres_engine(location: str) -> Engine:
-    """An engine on a PostgreSQL server (psycopg 3), checked for liveness on checkout."""
+def postgres_url(location: str) -> URL:
+    """The SQLAlchemy URL of a PostgreSQL location; one sentence (the password masked) for one that
+    does not parse (a port that is not a number, an unclosed [)."""
     try:
-        url = make_url(engine_url(location))
+        return make_url(engine_url(location))
     except (ArgumentError, ValueError):
         raise StorageError(f"{display_location(location)} is not a valid PostgreSQL URL.",
                            hint="Use postgresql://USER@HOST:PORT/DATABASE.") from None
+
+
+def _postgres_engine(location: str) -> Engine:
+    """An engine on a PostgreSQL server (psycopg 3), checked for liveness on checkout."""
+    url = postgres_url(location)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
@@ -321,6 +327,8 @@ class Database:
         self.location = resolve_location(location)
         self.path = sqlite_path(self.location)
         self.create = create
+        if self.is_postgres:
+            postgres_url(self.location)  # a URL that does not parse is refused before anything uses it
         self._engine: Engine | None = None
         self._file_version: int | None = None  # a SQLite file's version, as read (read-only) before opening it
 
