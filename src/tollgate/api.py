@@ -711,7 +711,9 @@ class Tollgate:
     def check_database(self) -> dict[str, Any]:
         """`db check`: integrity and every usage rollup against the events (see db.Database.check);
         `ok` is False when anything differs."""
-        return self.db.check()
+        from tollgate.dbcheck import check_database
+
+        return check_database(self.db)
 
     def backup(self, target: str | os.PathLike) -> Path:
         return self.db.backup(Path(target))

@@ -1,4 +1,4 @@
-"""Where the database is, how it is opened, and how every change is made: one transaction each.
+"""How the database is opened (its location: `tollgate.location`), and how every change is made: one transaction each.
 
 SQLite is opened in the driver's autocommit mode and we emit BEGIN ourselves (SQLAlchemy's
 connect/begin events), so that a write transaction is BEGIN IMMEDIATE: it takes the write lock
@@ -20,20 +20,35 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session, SQLModel
 
 from tollgate import models
 from tollgate.clock import utcnow
 from tollgate.errors import InvalidInput, StorageError, TollgateError
+from tollgate.location import (  # noqa: F401 - the location API is also db's (db.resolve_location, ...)
+    create_private_file,
+    default_data_dir,
+    display_location,
+    engine_url,
+    existing_file,
+    is_postgres_url,
+    is_url,
+    readonly_uri,
+    resolve_location,
+    sqlite_path,
+)
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
@@ -41,58 +56,6 @@ PG_CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock(bigint) key held while the schema is created or migrated (one bigint keys
 # never clash with the (int, int) keys of `lock_customer_feature`: PostgreSQL keeps them apart).
 SCHEMA_LOCK_KEY = 0x746F6C6C67617465  # "tollgate"
-
-
-def default_data_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("tollgate", appauthor=False))
-
-
-def resolve_location(db: str | os.PathLike | None = None) -> str:
-    """The database to use: `db` (from --db) > $TOLLGATE_DB > the platform's user data directory."""
-    if db:
-        return str(db)
-    from_env = os.environ.get("TOLLGATE_DB")
-    if from_env:
-        return from_env
-    return str(default_data_dir() / "tollgate.db")
-
-
-def is_url(location: str) -> bool:
-    return "://" in location
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
-
-
-def engine_url(location: str) -> str:
-    """The SQLAlchemy URL of a server location: `postgresql://` (or `postgres://`) means psycopg 3
-    (`postgresql+psycopg://`); an explicit `postgresql+driver://` is kept as given."""
-    scheme, rest = location.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    return location
-
-
-def display_location(location: str) -> str:
-    """A location fit to show: a server URL's password is masked."""
-    if not is_url(location) or location.startswith("sqlite:"):
-        return location
-    try:
-        return make_url(location).render_as_string(hide_password=True)
-    except ArgumentError:
-        return location
-
-
-def sqlite_path(location: str) -> Path | None:
-    """The file behind a location, or None for a server URL."""
-    if location.startswith("sqlite:///"):
-        return Path(location.removeprefix("sqlite:///"))
-    if is_url(location):
-        return None
-    return Path(location).expanduser()
 
 
 def storage_error(exc: BaseException, location: str) -> TollgateError:
@@ -105,7 +68,7 @@ def storage_error(exc: BaseException, location: str) -> TollgateError:
     if type(orig).__module__.startswith("psycopg"):
         return _postgres_error(orig, location)
     message = str(orig).lower()
-    where = f"the database at {location}"
+    where = f"the database at {display_location(location)}"
     if "locked" in message or "busy" in message:
         return StorageError(f"{where} is locked by another process.", hint="Try again in a moment.")
     if "readonly" in message or "read-only" in message:
@@ -165,14 +128,6 @@ def _postgres_error(orig: BaseException, location: str) -> TollgateError:
     return StorageError(f"{where} failed: {first_line}.")
 
 
-def _create_private_file(path: Path) -> None:
-    """Create an empty database file readable by its owner only (0600), its folder 0700 if new."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-
-
 def explicit_busy_timeout_ms() -> int | None:
     """TOLLGATE_BUSY_TIMEOUT_MS when it is set: how long the operator lets a command wait for another
     process's lock (milliseconds). A value that is not a whole number is refused in one sentence."""
@@ -194,8 +149,16 @@ def busy_timeout_ms() -> int:
 
 
 def _sqlite_engine(path: Path) -> Engine:
+    """An engine on exactly this file. The driver is handed the path itself, never a URL that would
+    be parsed again (where `?`, `#` or `%41` would name another file); absolute, so that no name
+    means something else to SQLite (`:memory:`, `file:...`)."""
     busy_ms = busy_timeout_ms()
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_ms / 1000})
+    filename = str(Path(path).absolute())
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(filename, timeout=busy_ms / 1000, check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
@@ -214,9 +177,83 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+
+def _file_schema_version(path: Path, location: str) -> int:
+    """The schema version of the tollgate database in an existing file, read without writing a
+    byte (no connection at all for a file that is not SQLite; then a read-only one). StorageError
+    for an empty file, a file that is not SQLite, a database of another program."""
+    shown = display_location(location)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+    except OSError as exc:
+        raise StorageError(f"Cannot open the database at {shown}: {exc.strerror}.") from None
+    if not header:
+        raise StorageError(f"{shown} is an empty file, not a tollgate database.",
+                           hint="Point --db at a new file or a tollgate database; it was left as it is.")
+    if header != b"SQLite format 3\x00":
+        raise StorageError(f"{shown} is not a valid SQLite database.", hint="Point --db at a tollgate database.")
+    uri = readonly_uri(path)
+    engine = create_engine("sqlite://", poolclass=NullPool,
+                           creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    try:
+        with engine.connect() as conn:
+            version = schema_version_in(conn)
+    except ForeignDatabase:
+        version = None
+    except DBAPIError as exc:
+        raise storage_error(exc, location) from None
+    finally:
+        engine.dispose()
+    if version is None:
+        raise _foreign(location)
+    return version
+
+
+def _foreign(location: str) -> StorageError:
+    return ForeignDatabase(f"{display_location(location)} is a database of another program, not a tollgate one.",
+                           hint="Point --db at a tollgate database; it was left as it is.")
+
+
+def _create_sqlite_database(path: Path) -> None:
+    """Create a new tollgate database file whole: the schema is written into a private temporary
+    file beside it, which is then linked to the name (this fails if another process took the name
+    meanwhile: its database is used). So the name never holds an empty or half-made database, and
+    an empty file found there is never one of ours."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    create_private_file(temp)
+    try:
+        engine = _sqlite_engine(temp)
+        try:
+            with transaction(engine, write=True) as conn:
+                create_schema(conn)
+        finally:
+            engine.dispose()
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError:  # a file system without hard links
+            if not os.path.lexists(path):
+                os.rename(temp, path)
+    finally:
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm"), Path(f"{temp}-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+def postgres_url(location: str) -> URL:
+    """The SQLAlchemy URL of a PostgreSQL location; one sentence (the password masked) for one that
+    does not parse (a port that is not a number, an unclosed [)."""
+    try:
+        return make_url(engine_url(location))
+    except (ArgumentError, ValueError):
+        raise StorageError(f"{display_location(location)} is not a valid PostgreSQL URL.",
+                           hint="Use postgresql://USER@HOST:PORT/DATABASE.") from None
+
+
 def _postgres_engine(location: str) -> Engine:
     """An engine on a PostgreSQL server (psycopg 3), checked for liveness on checkout."""
-    url = make_url(engine_url(location))
+    url = postgres_url(location)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
@@ -249,15 +286,13 @@ def _vacuum_into(engine: Engine, target: Path, *, shown: Path | None = None) -> 
     the file is created empty first (VACUUM INTO fills an empty file). On failure (a full disk, a
     read-only folder) the partial copy is removed and StorageError says why (naming `shown`, the
     file the copy is for, when `target` is a temporary name)."""
-    import sqlite3
-
     created = False
     try:
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         created = True
         raw = engine.raw_connection()
         try:
-            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+            raw.driver_connection.execute("VACUUM INTO ?", (str(Path(target).absolute()),))  # a name, never a URI
         finally:
             raw.close()
         os.chmod(target, 0o600)
@@ -270,10 +305,17 @@ def _vacuum_into(engine: Engine, target: Path, *, shown: Path | None = None) -> 
         raise storage_error(exc, str(shown or target)) from None
 
 
-_HAS_META = {
-    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-    "postgresql": "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'",
+class ForeignDatabase(StorageError):
+    """The database holds tables of another program (e.g. a `meta` table that is not tollgate's)."""
+
+
+_META_COLUMNS = {
+    "sqlite": "SELECT name FROM pragma_table_info('meta')",
+    "postgresql": "SELECT column_name FROM information_schema.columns "
+                  "WHERE table_schema = current_schema() AND table_name = 'meta'",
 }
+# CASTs: another program's meta table may have columns of other types; reading it must not fail
+_STORED_VERSION = "SELECT CAST(value AS TEXT) FROM meta WHERE CAST(key AS TEXT) = 'schema_version'"
 
 
 class Database:
@@ -285,7 +327,10 @@ class Database:
         self.location = resolve_location(location)
         self.path = sqlite_path(self.location)
         self.create = create
+        if self.is_postgres:
+            postgres_url(self.location)  # a URL that does not parse is refused before anything uses it
         self._engine: Engine | None = None
+        self._file_version: int | None = None  # a SQLite file's version, as read (read-only) before opening it
 
     @property
     def is_sqlite(self) -> bool:
@@ -307,6 +352,12 @@ class Database:
 
     def _open(self) -> Engine:
         try:
+            if self.path is not None and self.create and not existing_file(self.path, self.display_location):
+                try:
+                    _create_sqlite_database(self.path)
+                except OSError as exc:
+                    raise StorageError(f"Cannot create the database at {self.display_location}: "
+                                       f"{exc.strerror}.") from None
             engine = self.bare_engine()
             try:
                 self._prepare_schema(engine)
@@ -314,23 +365,30 @@ class Database:
                 engine.dispose()
                 raise
             return engine
+        except ForeignDatabase:
+            raise _foreign(self.location) from None
         except DBAPIError as exc:
             raise storage_error(exc, self.location) from None
 
     def bare_engine(self) -> Engine:
-        """An engine on the location with nothing read or created in it yet (a new SQLite file is
-        created empty, 0600). For `db copy`, which creates the target's schema in its own transaction;
-        everything else uses `engine` (created, checked, migrated)."""
-        try:
-            if self.path is not None:
-                if not self.path.exists():
-                    if not self.create:
-                        raise StorageError(f"There is no tollgate database at {self.location}.",
-                                           hint="Check the path.")
-                    _create_private_file(self.path)
-                return _sqlite_engine(self.path)
-        except OSError as exc:
-            raise StorageError(f"Cannot create the database at {self.location}: {exc.strerror}.") from None
+        """An engine on the location with nothing created in it yet (a new SQLite file is created
+        empty, 0600). For `db copy`, which creates the target's schema in its own transaction;
+        everything else uses `engine` (created, checked, migrated). An existing SQLite file is
+        checked first without writing a byte: anything but a tollgate database of this version or
+        older is refused untouched."""
+        if self.path is not None:
+            if existing_file(self.path, self.display_location):
+                self._file_version = _file_schema_version(self.path, self.location)
+                self._refuse_newer(self._file_version)
+            elif not self.create:
+                raise StorageError(f"There is no tollgate database at {self.display_location}.", hint="Check the path.")
+            else:
+                try:
+                    create_private_file(self.path)
+                except OSError as exc:
+                    raise StorageError(f"Cannot create the database at {self.display_location}: "
+                                       f"{exc.strerror}.") from None
+            return _sqlite_engine(self.path)
         if self.is_postgres:
             return _postgres_engine(self.location)
         raise StorageError(
@@ -343,18 +401,23 @@ class Database:
 
         The common case (an existing, current database) costs one plain query: start-up time matters.
         """
-        found = self._stored_version(engine)
+        found = self._file_version  # a SQLite file's, read before it was opened
+        if found is None:
+            with engine.connect() as conn:
+                found = schema_version_in(conn)
         if found is None:
             found = self._create_schema(engine)
             if found is None:
                 return
-        if found > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.location} was written by a newer tollgate (schema {found}; this one knows {SCHEMA_VERSION}).",
-                hint="Upgrade tollgate to use it; nothing was changed.",
-            )
+        self._refuse_newer(found)
         if found < SCHEMA_VERSION:
             self._migrate(engine, found)
+
+    def _refuse_newer(self, found: int) -> None:
+        if found > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.display_location} was written by a newer tollgate (schema {found}; this one knows "
+                f"{SCHEMA_VERSION}).", hint="Upgrade tollgate to use it; nothing was changed.")
 
     def _create_schema(self, engine: Engine) -> int | None:
         """Create the schema in an empty database, under the schema lock. Returns None when it created
@@ -365,22 +428,13 @@ class Database:
             if found is not None:
                 return found
             if inspect(conn).get_table_names():
-                raise StorageError(
-                    f"{self.display_location} is a database, but not a tollgate one.",
-                    hint="Point --db at a tollgate database.",
-                )
+                raise _foreign(self.location)
             if not self.create:
                 raise StorageError(f"There is no tollgate database at {self.display_location} (it is empty).",
                                    hint="Check the location.")
             models.load_all()
             create_schema(conn)
         return None
-
-    @staticmethod
-    def _stored_version(engine: Engine) -> int | None:
-        """The schema version recorded in the database, or None when it has no meta table."""
-        with engine.connect() as conn:
-            return schema_version_in(conn)
 
     @contextmanager
     def _schema_transaction(self, engine: Engine) -> Iterator[Connection]:
@@ -390,16 +444,6 @@ class Database:
             if engine.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
             yield conn
-
-    @staticmethod
-    def schema_version(engine_or_conn) -> int:
-        stmt = select(models.Meta.value).where(models.Meta.key == "schema_version")
-        if isinstance(engine_or_conn, Engine):
-            with engine_or_conn.connect() as conn:
-                value = conn.execute(stmt).scalar()
-        else:
-            value = engine_or_conn.execute(stmt).scalar()
-        return int(value or 0)
 
     def _migrate(self, engine: Engine, found: int) -> None:
         """Under the schema lock, if the schema is still older: back the file up (VACUUM INTO, from
@@ -475,7 +519,7 @@ class Database:
         with engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:
                 counts[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
-            version = self.schema_version(conn)
+            version = schema_version_in(conn)
             if self.is_sqlite:
                 journal_mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
                 server_version = conn.exec_driver_sql("SELECT sqlite_version()").scalar()
@@ -494,30 +538,6 @@ class Database:
             "size_bytes": size,
             "journal_mode": journal_mode,
             "tables": counts,
-        }
-
-    def check(self) -> dict[str, Any]:
-        """`tollgate db check`: the engine's own integrity check (SQLite: PRAGMA integrity_check;
-        PostgreSQL keeps its own and has none to run) and every usage rollup recomputed from the events
-        and compared (usage_rollups.differences), in one read snapshot."""
-        from tollgate.usage_rollups import differences
-
-        engine = self.engine
-        with transaction(engine, write=False) as conn:
-            integrity = None
-            if self.is_sqlite:
-                integrity = "; ".join(str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check"))
-            rollups = conn.exec_driver_sql("SELECT count(*) FROM usage_rollup").scalar_one()
-            events = conn.exec_driver_sql("SELECT count(*) FROM usage_event").scalar_one()
-            differing, shown = differences(conn)
-        return {
-            "location": self.display_location,
-            "integrity": integrity,
-            "events": events,
-            "rollups": rollups,
-            "rollup_differences": differing,
-            "differences": shown,
-            "ok": integrity in (None, "ok") and differing == 0,
         }
 
     def backup(self, target: Path) -> Path:
@@ -564,12 +584,19 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
 
 
 def schema_version_in(conn: Connection) -> int | None:
-    """The schema version recorded in the database, or None when it has no meta table."""
-    has_meta = conn.exec_driver_sql(_HAS_META[conn.dialect.name]).first() is not None
-    if not has_meta:
+    """The schema version recorded in the database: the one reader of it (opening, migrating, `db
+    info`, `db copy`). None when there is no meta table (an empty database); ForeignDatabase when
+    the meta table is another program's (other columns, no version, a version that is not a number).
+    It only reads, with queries that cannot fail on a foreign table: safe on a read-only connection,
+    and inside a PostgreSQL transaction."""
+    columns = {row[0] for row in conn.exec_driver_sql(_META_COLUMNS[conn.dialect.name])}
+    if not columns:
         return None
-    value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar()
-    return int(value or 0)
+    value = conn.exec_driver_sql(_STORED_VERSION).scalar() if {"key", "value"} <= columns else None
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
+        raise ForeignDatabase("The database holds a meta table that is not tollgate's.",
+                              hint="Point --db at a tollgate database; it was left as it is.")
+    return int(value)
 
 
 def create_schema(conn: Connection) -> None:
@@ -581,9 +608,7 @@ def create_schema(conn: Connection) -> None:
 
 def integrity_check(path: Path) -> str:
     """PRAGMA integrity_check through the standard library (used by tests and `db info`)."""
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
     try:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:

@@ -14,13 +14,13 @@ app = typer.Typer(help="The database: its location, contents and backups.", no_a
 
 @app.command("path")
 def path() -> None:
-    """Print where the database is (--db, then $TOLLGATE_DB, then the user data folder).
+    """Print where the database is (--db, then $TOLLGATE_DB, then the user data folder); a password is masked.
 
     Example: tollgate db path
     """
-    from tollgate.db import resolve_location
+    from tollgate.db import display_location, resolve_location
 
-    output.say(resolve_location(state.db))
+    output.say(display_location(resolve_location(state.db)))
 
 
 @app.command("info")

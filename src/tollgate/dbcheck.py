@@ -1,0 +1,31 @@
+"""`tollgate db check`: the database engine's own integrity check (SQLite: PRAGMA integrity_check;
+PostgreSQL keeps its own and has none to run) and every usage rollup recomputed from the events and
+compared (usage_rollups.differences), in one read snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollgate.db import Database, transaction
+
+
+def check_database(database: Database) -> dict[str, Any]:
+    """What `db check` reports; `ok` is False when anything differs."""
+    from tollgate.usage_rollups import differences
+
+    with transaction(database.engine, write=False) as conn:
+        integrity = None
+        if database.is_sqlite:
+            integrity = "; ".join(str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check"))
+        rollups = conn.exec_driver_sql("SELECT count(*) FROM usage_rollup").scalar_one()
+        events = conn.exec_driver_sql("SELECT count(*) FROM usage_event").scalar_one()
+        differing, shown = differences(conn)
+    return {
+        "location": database.display_location,
+        "integrity": integrity,
+        "events": events,
+        "rollups": rollups,
+        "rollup_differences": differing,
+        "differences": shown,
+        "ok": integrity in (None, "ok") and differing == 0,
+    }
