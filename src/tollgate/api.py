@@ -709,7 +709,7 @@ class Tollgate:
         return self.db.info()
 
     def check_database(self) -> dict[str, Any]:
-        """`db check`: integrity and every usage rollup against the events (see db.Database.check);
+        """`db check`: integrity and every usage rollup against the events (see dbcheck.py);
         `ok` is False when anything differs."""
         from tollgate.dbcheck import check_database
 
