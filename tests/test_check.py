@@ -224,3 +224,24 @@ def test_a_closed_handle_reopens_on_the_next_check(lib):
     lib.close()
     assert lib.check("acme", "sso").allowed
     assert lib.consume("acme", "api-calls", 1).recorded
+
+
+def test_a_denied_check_past_a_hard_limit_warns_of_no_soft_limit(shop):
+    """Issue #14, item 15: usage past a hard limit (reported, never dropped), then a check: denied,
+    exit 1, and no 'over the soft limit ... (allowed; ...)' warning beside the denial."""
+    ok(shop("usage", "report", "acme", "api-calls", "150"))
+    denied = ok(shop("check", "acme", "api-calls"), 1)
+    assert denied.stdout.startswith("denied:")
+    assert "soft limit" not in denied.stderr and "allowed" not in denied.stderr
+    consumed = ok(shop("check", "acme", "api-calls", "--consume"), 1)
+    assert "soft limit" not in consumed.stderr
+
+
+@pytest.mark.parametrize("key", ["void:evt-1", "", " ", "x" * 201, "tab\there"])
+def test_consume_takes_keys_through_the_one_key_parser(shop, key):
+    """Issue #14, item 14: consume had a weaker copy of the key rule; `void:` keys are reserved for voids."""
+    result = ok(shop("check", "acme", "tokens", "--consume", "--key", key), 2)
+    assert "key" in result.stderr.lower() or "reserved for voids" in result.stderr
+    assert ok(shop("check", "acme", "tokens", "--json")).json()["used"] == "0"  # nothing was recorded
+    ok(shop("usage", "report", "acme", "tokens", "1", "--id", "evt-1"))
+    ok(shop("usage", "void", "evt-1", "--reason", "sent twice"))  # its void key was never taken

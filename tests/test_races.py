@@ -387,13 +387,9 @@ def test_concurrent_link_adds_of_one_name_add_it_once(isolated_db):
         assert sorted(link["name"] for link in tg.links(plan="pro")) == sorted(f"Link {r}" for r in range(rounds))
 
 
-# -- usage: void and consume (library paths owned elsewhere; the tests say what must hold) ---------------
+# -- usage: void, --set and consume -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=(
-    "usage.void_usage reads the original event and its earlier void unlocked: two voids both pass and "
-    "both journal (insert_event skips the second row). Needs the original event's row locked first "
-    "(locks.locked(session, select(...).where(key == KEY)) before the check), in usage.py (the lead's)."))
 def test_concurrent_voids_of_one_event_void_it_once(isolated_db):
     rounds, racers = 30, 3
     with Tollgate(isolated_db) as tg:
@@ -425,10 +421,6 @@ def test_concurrent_consumes_with_one_key_record_it_once(isolated_db):
         assert tg.check("acme", "api-calls").used == rounds
 
 
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=(
-    "usage.report_usage(set_total=True) reads the period's total and records the difference without "
-    "a lock: two at once both count from the same total. Needs db.lock_customer_feature (as consume "
-    "takes) before the total is read, in usage.py (the lead's)."))
 def test_concurrent_set_totals_leave_one_of_the_totals_set(isolated_db):
     rounds, racers = 20, 3
     with Tollgate(isolated_db) as tg:

@@ -85,13 +85,16 @@ def test_rows_without_an_id_get_the_documented_derived_key(acme, tmp_path):
 
     from sqlalchemy import text
 
+    import hashlib
+
     acme.report_usage_file(write(tmp_path / "e.csv", EVENTS))
+    file_id = hashlib.blake2b(EVENTS.encode(), digest_size=16).hexdigest()
     with acme.db.read() as session:
         keys = set(session.execute(text("SELECT key FROM usage_event")).scalars())
     assert "e-1" in keys
     assert derived_key("acme-inc", "api-calls", 2_500_000, datetime(2026, 11, 1, 11), 3) in keys
     assert derived_key("globex", "ai-tokens", 1_000_000_000, datetime(2026, 11, 1, 22), 4) in keys
-    assert derived_key("acme-inc", "ai-tokens", 7_000_000, None, 5) in keys  # no time: the line counts
+    assert derived_key("acme-inc", "ai-tokens", 7_000_000, None, 5, file_id) in keys  # no time: file and line
 
 
 def test_reordered_rows_with_times_are_still_duplicates(acme, tmp_path):
@@ -499,3 +502,18 @@ def test_the_fast_timestamp_path_agrees_with_parse_moment(moment, offset, shape)
     if got is None and expected is not None:  # the fast path may pass on to parse_moment, never disagree
         return
     assert got == expected, text
+
+
+def test_untimed_rows_of_two_files_are_two_events_and_a_resent_file_is_idempotent(acme, tmp_path, cli):
+    """Issue #14, item 2: day1.csv and day2.csv share their first line (no id, no timestamp): day 2's
+    event must not be dropped as a duplicate of day 1's; re-sending either file records nothing."""
+    day1 = write(tmp_path / "day1.csv", "customer,feature,quantity\nacme-inc,api-calls,5\n")
+    day2 = write(tmp_path / "day2.csv", "customer,feature,quantity\nacme-inc,api-calls,5\nacme-inc,api-calls,1\n")
+    assert acme.report_usage_file(day1).inserted == 1
+    second = acme.report_usage_file(day2)
+    assert (second.inserted, second.duplicates) == (2, 0)
+    assert acme.report_usage_file(day1).inserted == 0 and acme.report_usage_file(day2).inserted == 0
+    assert _count(acme) == 3
+    piped = cli("usage", "report", "--file", "-", "--format", "csv",
+                input="customer,feature,quantity\nacme-inc,api-calls,5\n")
+    assert piped.exit_code == 0 and _count(acme) == 3  # stdin with day 1's bytes is day 1 again

@@ -640,13 +640,14 @@ class Tollgate:
         if skip_invalid and not dry_run:  # a dry run writes nothing, not even the reject file
             target = rejects if rejects is not None else usage_file.default_rejects_path(source, fmt)
             writer = usage_file.RejectWriter(target, fmt, source=source, header=header)
-        rows = usage_file.read_items(source, fmt, header=header)
-        if progress is not None:
-            rows = progress(rows)
         try:
-            with self.db.write(dry_run=dry_run) as session:
-                return usage.ingest(session, rows, source=source, skip_invalid=skip_invalid, rejects=writer,
-                                    dry_run=dry_run)
+            with usage_file.identified(source) as (readable, file_id):
+                rows = usage_file.read_items(readable, fmt, header=header)
+                if progress is not None:
+                    rows = progress(rows)
+                with self.db.write(dry_run=dry_run) as session:
+                    return usage.ingest(session, rows, source=source, file_id=file_id, skip_invalid=skip_invalid,
+                                        rejects=writer, dry_run=dry_run)
         finally:
             if writer is not None:
                 writer.close()

@@ -740,7 +740,9 @@ def consume(
     row, override = _customer_ref(session, customer, ref.id)
     lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: what BEGIN IMMEDIATE does on SQLite
     if key is not None:
-        _check_key(key)
+        from tollgate.usage import parse_key
+
+        key = parse_key(key)
         previous = stored_event(session, key)
         if previous is not None:
             if (previous.customer_id, previous.feature_id, previous.quantity_micros) != (
@@ -772,11 +774,6 @@ def consume(
     overage = ZERO if entitlement.limit is None else max(after - entitlement.limit, ZERO)
     return replace(result, used=after, remaining=remaining, overage=overage, recorded=True, key=key,
                    notices=notices)
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key.strip() or len(key) > 200 or any(not ch.isprintable() for ch in key):
-        raise InvalidInput("an idempotency key is 1 to 200 printable characters.")
 
 
 def crossings(limit: Decimal | None, alerts: Sequence[int], before: Decimal, after: Decimal) -> list[int]:

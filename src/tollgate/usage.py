@@ -39,8 +39,9 @@ A row without an id gets a key derived from its content: `row-` + a 128-bit BLAK
 or split differently, records nothing twice. Two rows that are exactly alike (same customer,
 feature, quantity and time) therefore count once; the second is reported as a duplicate ("repeated
 in the file"), so give events ids when such twins are real. A row without a timestamp is recorded
-at the time of the import, and its line number joins the digest (only its place tells it apart):
-re-sending the same file unchanged stays idempotent.
+at the time of the import; only its place tells it apart, so its line number and the identity of the
+file (the BLAKE2b of its bytes, usage_file.identified) join the digest: re-sending the same file
+unchanged records nothing again, and the same line in another file is another event.
 """
 
 from __future__ import annotations
@@ -195,11 +196,12 @@ def _utc_stamp(text: str, fromiso=datetime.fromisoformat, combine=datetime.combi
     return moment.isoformat(" ", "microseconds")
 
 
-def derived_key(customer: str, feature: str, micros: int, occurred: datetime | None, line: int) -> str:
+def derived_key(customer: str, feature: str, micros: int, occurred: datetime | None, line: int,
+                file_id: str = "") -> str:
     """The key of a file row without an id (see the module docstring): `row-` and the BLAKE2b-128 of
     customer, feature, quantity in millionths and the UTC time (`2026-11-21 10:00:00.000000`), or
-    `line N` for a row without a time. (`ingest` computes the same inline.)"""
-    when = occurred.isoformat(" ", "microseconds") if occurred is not None else f"line {line}"
+    `file <file_id> line N` for a row without a time. (`ingest` computes the same inline.)"""
+    when = occurred.isoformat(" ", "microseconds") if occurred is not None else f"file {file_id} line {line}"
     digest = blake2b(f"{customer}\x1f{feature}\x1f{micros}\x1f{when}".encode(), digest_size=16)
     return "row-" + digest.hexdigest()
 
@@ -384,6 +386,9 @@ def report_usage(
         return _result(key, row, ref, existing.quantity_micros, existing.occurred_at, False, entitlement, period,
                        used=_total(session, row.id, ref.id, period), set_to=micros if set_total else None)
 
+    from tollgate.db import lock_customer_feature
+
+    lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: the total read below stays the total
     entitlement, period = _period(session, customer=row.identifier, feature=ref, at=occurred)
     before = _total(session, row.id, ref.id, period)
     delta = micros - before if set_total else micros
@@ -467,8 +472,11 @@ def void_usage(session: Session, *, key: str, reason: str, now: datetime | None 
     event already voided: RuleViolation. Allowed for archived customers (it corrects history)."""
     from tollgate.usage_store import insert_event
 
+    from tollgate.locks import locked
+
     reason = _reason(reason)
     now = now or utcnow()
+    session.execute(locked(session, select(E.c.id).where(E.c.key == key)))  # PostgreSQL: one void at a time
     original = session.execute(
         select(E.c.key, E.c.customer_id, E.c.feature_id, E.c.quantity_micros, E.c.occurred_at, E.c.voids,
                C.c.identifier.label("customer"), F.c.identifier.label("feature"))
@@ -585,6 +593,7 @@ def ingest(
     items: Iterable[Any],
     *,
     source: str,
+    file_id: str = "",
     skip_invalid: bool = False,
     rejects: Any = None,
     dry_run: bool = False,
@@ -592,7 +601,8 @@ def ingest(
     chunk_size: int = CHUNK,
 ) -> IngestResult:
     """Record the events of a usage file, streamed (`items` from usage_file.read_items), in the
-    caller's write transaction. Invalid rows: UsageFileErrors (the caller rolls back), or with
+    caller's write transaction. `file_id` (usage_file.identified) names the file in the keys of rows
+    with neither an id nor a timestamp. Invalid rows: UsageFileErrors (the caller rolls back), or with
     `skip_invalid`, each goes to `rejects` (a usage_file.RejectWriter) and the rest is recorded."""
     from tollgate.usage_store import bulk_cache, insert_event_rows, time_encoder
 
@@ -670,7 +680,7 @@ def ingest(
                         if stamp > latest_stamp:
                             event_time(fromiso(stamp), now=now)  # raises, with the message
                     else:
-                        timed, stamp, when = None, now_stamp, f"line {line}"
+                        timed, stamp, when = None, now_stamp, f"file {file_id} line {line}"
                     if key:
                         key = parse_key(key)
                     else:

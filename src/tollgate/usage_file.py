@@ -23,6 +23,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +43,37 @@ Item = tuple[Any, ...]
 def file_format(source: str, explicit: str | None) -> str:
     """csv or jsonl: from --format, else from the file's suffix (.csv, .jsonl, .ndjson, .json)."""
     return detect_format(source, explicit, allowed=FORMATS)
+
+
+@contextmanager
+def identified(source: str) -> Iterator[tuple[str, str]]:
+    """(what to read, the file's identity): the BLAKE2b-128 of its bytes, which joins the derived key
+    of each row that has neither an id nor a timestamp (usage.derived_key): the same file sent again
+    is the same events; another file's identical line is another event. Standard input ('-') is
+    first copied to a private temporary file (it can be read only once)."""
+    import hashlib
+    import sys
+    import tempfile
+
+    digest = hashlib.blake2b(digest_size=16)
+    if source != "-":
+        try:
+            with open(source, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            pass  # read_items says what is wrong with it
+        yield source, digest.hexdigest()
+        return
+    fd, spooled = tempfile.mkstemp(prefix="tollgate-usage-", suffix=".stdin")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while block := sys.stdin.buffer.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+        yield spooled, digest.hexdigest()
+    finally:
+        Path(spooled).unlink(missing_ok=True)
 
 
 def read_items(source: str, fmt: str, *, header: list[str] | None = None) -> Iterator[Item]:

@@ -116,7 +116,7 @@ def check(
     data = result.to_dict()
     for text in result.notices:
         output.notice(text)
-    if data["overage"] not in (None, "0"):
+    if result.allowed and not data["hard"] and data["overage"] not in (None, "0"):
         verb = "is" if result.recorded else "would be"
         output.warn(f"{data['customer']} {verb} over the soft limit of {data['limit']} for {data['feature']} by "
                     f"{data['overage']} (allowed; the overage is reported).")

@@ -84,7 +84,10 @@ def report(
     File: columns (CSV header / JSON keys) customer, feature, quantity, and optionally timestamp and
     id. Every row is checked; by default one bad row means nothing is recorded (exit 2, the bad lines
     listed). All rows are recorded in one transaction. A row without an id gets a key derived from
-    its content, so re-sending the same file records nothing twice.
+    its customer, feature, quantity and timestamp, so re-sending the same file (or the same timed rows
+    in another file) records nothing twice; a row with neither id nor timestamp is keyed by its line
+    and the file's bytes: re-sending that file is a duplicate, the same line in another file is a new
+    event.
 
     Example: tollgate usage report acme-inc api-calls 250 --id req-7f3a --at 2026-11-21T10:00:00Z
     """
