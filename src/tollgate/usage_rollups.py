@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select
 
 from tollgate.errors import InvalidInput
 
@@ -134,16 +134,7 @@ def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetim
 
 
 def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -> dict[tuple, list]:
-    groups: dict[tuple, list] = {}
-    for event in events:
-        key = (event[0], event[1], encode(_bucket_of(event[2], level)))
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [event[3], 1, [event]]
-        else:
-            group[0] += event[3]
-            group[1] += 1
-            group[2].append(event)
+    groups = _group(events, level, text=conn.dialect.name == "sqlite")
     if level == 0:
         for key, (micros, _, _) in groups.items():
             if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
@@ -165,17 +156,48 @@ def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -
     return groups
 
 
+def _group(events: Sequence[Event], level: int, *, text: bool) -> dict[tuple, list]:
+    """The events by (customer, feature, bucket start): [micros, count, members]. The start is
+    SQLite's stored text with `text`, else a datetime."""
+    groups: dict[tuple, list] = {}
+    cut = _TEXT_CUT[level]
+    for event in events:
+        at = event[2]
+        if text:
+            at = (at if type(at) is str else at.isoformat(" ", "microseconds"))[:cut]
+        else:
+            at = floor(_as_datetime(at), level)
+        key = (event[0], event[1], at)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [event[3], 1, [event]]
+        else:
+            group[0] += event[3]
+            group[1] += 1
+            group[2].append(event)
+    if text:
+        pad = _TEXT_PAD[level]
+        groups = {(c, f, at + pad): group for (c, f, at), group in groups.items()}
+    return groups
+
+
 def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> dict[tuple, tuple[int, int]]:
     """Add (customer, feature, level, start, micros, events) rows to their buckets; returns each
     bucket's (total, events) before, by (customer, feature, start).
 
-    SQLite (one writer at a time): the stored buckets are read, then the driver's executemany upserts.
-    PostgreSQL: the upsert comes first and returns the new figures, so the bucket's row lock is held
-    before anything is decided (another writer of the bucket waits for this one's COMMIT)."""
+    The upsert comes first and returns the new figures (then before = new - added): on PostgreSQL the
+    bucket's row lock is thus held before anything is decided (another writer of the bucket waits for
+    this one's COMMIT); on SQLite, one writer at a time, it is one statement per bucket on the driver."""
     rows.sort(key=lambda row: (row[0], row[1], row[2], str(row[3])))  # one lock order for every writer
     if conn.dialect.name != "postgresql":
-        before = _stored_buckets(conn, level, [(r[0], r[1], r[3]) for r in rows], encode)
-        conn.exec_driver_sql(_UPSERT_SQLITE, rows)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            before = {}
+            for row in rows:
+                total, count = cursor.execute(_UPSERT_SQLITE, row).fetchone()
+                before[(row[0], row[1], row[3])] = (total - row[4], count - row[5])
+        finally:
+            cursor.close()
         return before
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -206,30 +228,14 @@ def _refuse_overflow(conn: Any, key: tuple) -> None:
     )
 
 
-def _stored_buckets(conn: Any, level: int, keys: list[tuple], encode: Any) -> dict[tuple, tuple[int, int]]:
-    """(total, events) of the stored buckets among `keys` (customer, feature, start), by key with the
-    start as `encode` gives it."""
-    rollup, _ = _tables()
-    found: dict[tuple, tuple[int, int]] = {}
-    key_columns = tuple_(rollup.c.customer_id, rollup.c.feature_id, rollup.c.start)
-    for offset in range(0, len(keys), _BATCH):
-        chunk = [(c, f, _as_datetime(s)) for c, f, s in keys[offset: offset + _BATCH]]
-        for row in conn.execute(
-            select(rollup.c.customer_id, rollup.c.feature_id, rollup.c.start, rollup.c.total_micros,
-                   rollup.c.events).where(rollup.c.level == level, key_columns.in_(chunk))
-        ):
-            found[(row[0], row[1], encode(row[2]))] = (row[3], row[4])
-    return found
-
-
 _UPSERT_SQLITE = (
     "INSERT INTO usage_rollup (customer_id, feature_id, level, start, total_micros, events) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, feature_id, level, start) DO UPDATE SET "
     "total_micros = usage_rollup.total_micros + excluded.total_micros, "
-    "events = usage_rollup.events + excluded.events"
+    "events = usage_rollup.events + excluded.events RETURNING total_micros, events"
 )
-"""Fixed text, bound values, straight to the driver's executemany: SQLAlchemy's per-row parameter
-handling would cost more than the upsert itself in a million-row import."""
+"""Fixed text, bound values, straight to the driver: SQLAlchemy's per-statement handling would cost
+more than the upsert itself in a million-row import."""
 
 
 def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: datetime, encode: Any) -> None:
