@@ -776,30 +776,14 @@ def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
     return result
 
 
-def write_atomic(target: Path, text: str) -> None:
-    """Write text to a file: a temp file in the same folder, fsync, rename (never half a file)."""
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    temp = folder / f".{target.name}.{os.getpid()}.partial"
-    try:
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except FileNotFoundError:
-        raise InvalidInput(f"The folder {folder} does not exist.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{target} is a folder.") from None
-    except PermissionError:
-        raise InvalidInput(f"{target} cannot be written (permission denied).") from None
-    except OSError as exc:  # a full disk, a read-only file system, an I/O error
-        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
-                           hint="Nothing was written; the file was left as it was.") from None
-    finally:
-        if temp.exists():
-            temp.unlink()
+def write_atomic(target: Path, text: str, *, database: Path | None = None) -> None:
+    """Write text to a file: a temp file in the same folder, fsync, rename (never half a file);
+    never over the database `database` or its side files (outfiles.check_target)."""
+    from tollgate import outfiles
+
+    target = outfiles.check_target(target, database=database, what="The file")
+    with outfiles.atomic_file(target) as handle:
+        handle.write(text)
 
 
 # -- writing canonical TOML ------------------------------------------------------------------------------

@@ -490,6 +490,9 @@ class Database:
                 " (or `tollgate db copy URL FILE` for a SQLite copy).",
             )
         target = Path(target).expanduser()
+        from tollgate.outfiles import check_target
+
+        check_target(target, database=self.path, what="The backup file")
         if target.exists():
             raise StorageError(f"{target} already exists.", hint="Choose a new file name; nothing was overwritten.")
         partial = target.with_name(f".{target.name}.partial")

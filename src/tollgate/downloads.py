@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal
+from tollgate import identifiers, journal, outfiles
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.models import Customer, Plan, PlanDownload
@@ -258,7 +258,7 @@ def customer_is_archived(customer: Customer) -> bool:
 
 
 def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filename: str | None = None,
-            overwrite: bool = False) -> Path:
+            overwrite: bool = False, database: Path | None = None) -> Path:
     """Copy the stored file into `to_dir` (created if needed) under a safe name, streaming and hashing
     as it goes (bounded memory); it is renamed into place only when size and sha256 match."""
     from tollgate.blobs import blob_path
@@ -286,6 +286,7 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
         target = folder / name
         if Path(os.path.abspath(target)).parent != Path(os.path.abspath(folder)):  # belt and braces
             raise InvalidInput(f"The name '{name}' would leave the folder '{folder}'.")
+        outfiles.check_target(target, database=database, what="The file")  # never the database, even --overwrite
         if (target.exists() or target.is_symlink()) and not overwrite:
             raise Conflict(f"'{target}' already exists; nothing was written.", hint="Pass --overwrite to replace it.")
         if target.is_dir():
