@@ -19,6 +19,9 @@ from tollgate.errors import TollgateError
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_READER_GONE = 141
+"""stdout's reader closed the pipe (`tollgate customer list | head -1`): 128 + SIGPIPE, as a shell
+reports a program that SIGPIPE ended, and nothing on stderr."""
 
 
 # -- start-up: commands are built on first use ---------------------------------------------------------
@@ -186,6 +189,9 @@ class TollgateGroup(_LazyListing, TyperGroup):
         except KeyboardInterrupt:
             output.error("Interrupted; nothing more was written.")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _drop_stdout()
+            raise typer.Exit(EXIT_READER_GONE) from None
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except Exception as exc:  # a bug: say so in one line, details only with --debug
@@ -229,12 +235,17 @@ def _is_file_system_failure(exc: BaseException) -> bool:
 
 
 def _file_system_failed(exc: OSError) -> None:
-    """Say what failed in one sentence, and drop the output still buffered for stdout: flushing it at
-    exit would fail again, with a traceback."""
-    import os
-
+    """Say what failed in one sentence, and drop the output still buffered for stdout."""
     where = f" ({exc.filename})" if exc.filename else " while writing the output"
     output.error(f"The file system failed{where}: {exc.strerror}.")
+    _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, dropping what is still buffered for it: flushing it at exit would
+    fail again (a full disk, a reader gone), with a traceback."""
+    import os
+
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (tests capture stdout)
@@ -379,7 +390,15 @@ def main() -> None:
             app(prog_name="tollgate")
         finally:
             sys.stdout.flush()  # here, where a failure can still be told in one sentence
-    except OSError as exc:  # outside a command (--version, --help) or at the final flush
+    except BrokenPipeError:  # outside a command (--version) or at the final flush
+        _drop_stdout()
+        sys.exit(EXIT_READER_GONE)
+    except SystemExit:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Click met a broken pipe (--help) and exits 1
+            _drop_stdout()
+            sys.exit(EXIT_READER_GONE)
+        raise
+    except OSError as exc:
         if not _is_file_system_failure(exc):
             raise
         _file_system_failed(exc)
