@@ -6,6 +6,7 @@ commands import the library inside their bodies.
 
 from __future__ import annotations
 
+import signal as _signal
 import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
@@ -177,8 +178,37 @@ class TollgateGroup(_LazyListing, TyperGroup):
     exit code), and the sub-apps registered in `_register`, built on first use."""
 
     def invoke(self, ctx: typer.Context):
+        from tollgate import interrupts
+
+        interrupts.reset()
+        mine = not interrupts.installed()  # in-process (tests): the entry point did not install it
+        previous = _signal.getsignal(_signal.SIGINT) if mine else None
+        if mine:
+            interrupts.install()
+        try:
+            result = self._guarded_invoke(ctx)
+        finally:
+            if mine and interrupts.installed():
+                _signal.signal(_signal.SIGINT, previous)
+        _held_interrupt()
+        return result
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:  # while parsing the command line: Click would say "Aborted!", exit 1
+            from tollgate import interrupts
+
+            output.error(interrupts.message())
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    def _guarded_invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except typer.Exit as exc:
+            if exc.exit_code == 0:
+                _held_interrupt()
+            raise
         except TollgateError as exc:
             if context.state.debug:
                 import traceback
@@ -186,13 +216,15 @@ class TollgateGroup(_LazyListing, TyperGroup):
                 traceback.print_exc()
             output.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            output.error("Interrupted; nothing more was written.")
+        except KeyboardInterrupt:  # raised only before a commit (interrupts.on_sigint): rolled back
+            from tollgate import interrupts
+
+            output.error(interrupts.message())
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             _drop_stdout()
             raise typer.Exit(EXIT_READER_GONE) from None
-        except (typer.Exit, typer.Abort, typer.BadParameter):
+        except (typer.Abort, typer.BadParameter):
             raise
         except Exception as exc:  # a bug: say so in one line, details only with --debug
             if context.state.debug or _is_usage_error(exc):
@@ -216,6 +248,15 @@ class TollgateGroup(_LazyListing, TyperGroup):
 
         use_plain_completion_classes()
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
+
+def _held_interrupt() -> None:
+    """A Ctrl-C that came once the command's work was committed: the command finished; say so."""
+    from tollgate import interrupts
+
+    if interrupts.state.pending:
+        interrupts.state.pending = False
+        output.notice("interrupted after the changes were committed: they are kept, and reported above.")
 
 
 def _is_usage_error(exc: Exception) -> bool:
