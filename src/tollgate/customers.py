@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal
+from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Journal
@@ -25,7 +26,6 @@ LIVE_STATUSES = ("trialing", "active", "past_due")
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def validate_name(name: Any, *, path: str | None = None) -> str:
@@ -34,8 +34,7 @@ def validate_name(name: Any, *, path: str | None = None) -> str:
         raise InvalidInput("A customer needs a name (a person's full name or a company name).", path=path)
     if len(text) > MAX_NAME:
         raise InvalidInput(f"The name is longer than {MAX_NAME} characters.", path=path)
-    if _CONTROL.search(text):
-        raise InvalidInput("The name contains control characters (such as escape codes); remove them.", path=path)
+    text_rule.check(text, what="the name", path=path)
     return text
 
 

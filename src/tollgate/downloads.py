@@ -35,6 +35,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, outfiles
+from tollgate import text as text_rule
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.models import Customer, Plan, PlanDownload
@@ -43,7 +44,6 @@ MAX_NAME = 200
 MAX_FILENAME_BYTES = 200
 BUFFER = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
@@ -65,8 +65,7 @@ def validate_name(name: Any) -> str:
         raise InvalidInput("A download needs a name.")
     if len(text) > MAX_NAME:
         raise InvalidInput(f"The download name is longer than {MAX_NAME} characters.")
-    if _CONTROL.search(text):
-        raise InvalidInput("The download name contains control characters; remove them.")
+    text_rule.check(text, what="the download name")
     return text
 
 
@@ -74,6 +73,7 @@ def safe_filename(name: str, *, fallback: str) -> str:
     """A file name that stays inside the folder it is written to: no separators, no control or
     reserved characters, no leading dots, not empty, at most 200 bytes."""
     text = unicodedata.normalize("NFC", name or "")
+    text = "".join("_" if text_rule.refused_character(ch) else ch for ch in text)  # e.g. U+202E, shown reversed
     text = _UNSAFE.sub("_", text).strip().lstrip(". ").rstrip(". ")
     if _WINDOWS_RESERVED.match(text):
         text = f"_{text}"
