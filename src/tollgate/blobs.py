@@ -47,9 +47,9 @@ def hash_file(src_path: str | os.PathLike) -> tuple[str, int]:
 
 
 def _private_dir(path: Path) -> None:
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+    from tollgate.outfiles import private_folder
+
+    private_folder(path)
 
 
 def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None) -> tuple[str, int]:
@@ -107,7 +107,7 @@ def copy_blob(sha256: str, target: str | os.PathLike, *, data_dir: Path) -> Path
     target = Path(target)
     temp_name = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(target.parent)
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, _BUFFER)

@@ -280,7 +280,7 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
                               reason="missing") from None
     with handle:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            outfiles.private_folder(folder)
         except OSError as exc:
             raise InvalidInput(f"Cannot create the folder '{folder}': {exc.strerror}.") from None
         target = folder / name

@@ -1,0 +1,38 @@
+"""Issue #14, item 16: folders made 0700 whatever the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.sqlite_only
+def test_every_folder_tollgate_creates_is_0700_under_umask_000(tmp_path, cli):
+    from tollgate import Tollgate
+
+    old = os.umask(0)
+    try:
+        location = tmp_path / "a" / "b" / "t.db"
+        tg = Tollgate(location)
+        tg.create_product("Editor", identifier="editor")
+        tg.create_plan("app", product="editor", prices=[("once", "USD", "39.00")])
+        tg.add_customer("Acme", identifier="acme")
+        payload = tmp_path / "guide.pdf"
+        payload.write_bytes(b"%PDF")
+        download_id = tg.add_download("app", payload)["id"]
+        tg.add_subscription("acme", "app")
+        out = tmp_path / "x" / "y"
+        tg.fetch_download("acme", download_id, out)
+        tg.close()
+    finally:
+        os.umask(old)
+    made = [tmp_path / "a", tmp_path / "a" / "b", tmp_path / "x", out]
+    made += [p for p in (tmp_path / "a" / "b" / "blobs").rglob("*") if p.is_dir()] + [tmp_path / "a" / "b" / "blobs"]
+    assert {str(p): oct(_mode(p)) for p in made} == {str(p): oct(0o700) for p in made}
