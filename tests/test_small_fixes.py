@@ -36,3 +36,14 @@ def test_every_folder_tollgate_creates_is_0700_under_umask_000(tmp_path, cli):
     made = [tmp_path / "a", tmp_path / "a" / "b", tmp_path / "x", out]
     made += [p for p in (tmp_path / "a" / "b" / "blobs").rglob("*") if p.is_dir()] + [tmp_path / "a" / "b" / "blobs"]
     assert {str(p): oct(_mode(p)) for p in made} == {str(p): oct(0o700) for p in made}
+
+
+def test_a_customer_file_that_is_not_utf8_names_the_right_line(cli, tmp_path):
+    rows = tmp_path / "customers.csv"
+    good = "".join(f"Customer {n},c{n}@example.com\n" for n in range(2000))
+    rows.write_bytes(b"name,email\n" + good.encode() + b"Caf\xe9 Latin-1,x@example.com\n")
+    result = cli("customer", "import", rows)
+    assert result.exit_code == 2, result
+    offset = len(b"name,email\n" + good.encode()) + 3
+    assert f"line 2002 (byte {offset})" in result.stderr and "not UTF-8" in result.stderr
+    assert "line 0" not in result.stderr
