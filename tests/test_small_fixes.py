@@ -47,3 +47,22 @@ def test_a_customer_file_that_is_not_utf8_names_the_right_line(cli, tmp_path):
     offset = len(b"name,email\n" + good.encode()) + 3
     assert f"line 2002 (byte {offset})" in result.stderr and "not UTF-8" in result.stderr
     assert "line 0" not in result.stderr
+
+
+def test_a_quantity_with_too_many_places_is_shown_as_written(cli, tg):
+    tg.add_customer("Acme", identifier="acme")
+    tg.create_feature("API calls", type="metered", identifier="api-calls")
+    result = cli("usage", "report", "acme", "api-calls", "0.0000001")
+    assert result.exit_code == 2, result
+    assert "0.0000001" in result.stderr and "Decimal(" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["usage", "report", "--file"], ["customer", "import"]])
+def test_a_100000_column_header_gives_a_short_message(cli, tg, tmp_path, command):
+    wide = tmp_path / "wide.csv"
+    extra = ",".join(f"c{i}" for i in range(100_000))
+    values = ",".join(f"v{i}" for i in range(100_000))
+    wide.write_text(f"name,email,customer,feature,quantity,{extra}\nAcme,a@example.com,x,y,1,{values}\n")
+    result = cli(*command, wide)
+    assert result.exit_code == 2, result
+    assert len(result.stderr) < 500, result.stderr[:300]

@@ -308,7 +308,7 @@ def _validate_row(row: Row) -> tuple[str, str | None, str | None]:
     data = row.data
     unknown = set(data) - {"name", "identifier", "id", "email"}
     if unknown:
-        raise InvalidInput(f"unknown column(s) {', '.join(sorted(map(str, unknown)))}.", path=row.where)
+        raise InvalidInput(f"unknown column(s) {text_rule.listing(sorted(map(str, unknown)))}.", path=row.where)
     name = validate_name(data.get("name"), path=row.where)
     raw_ident = data.get("identifier", data.get("id"))
     ident = None

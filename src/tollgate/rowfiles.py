@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tollgate.errors import InvalidInput
+from tollgate.text import listing
 
 FORMATS = ("csv", "jsonl", "toml")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".toml": "toml"}
@@ -123,7 +124,7 @@ def read_csv(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
                 if len(record) != len(columns):
                     raise InvalidInput(
                         f"line {reader.line_num}: {len(record)} values for {len(columns)} columns "
-                        f"({', '.join(columns)})."
+                        f"({listing(columns)})."
                     )
                 yield Row(f"line {reader.line_num}", {c: v.strip() for c, v in zip(columns, record) if v.strip()})
         except csv.Error as exc:

@@ -46,3 +46,15 @@ def check(text: str, *, what: str, path: str | None = None, multiline: bool = Fa
         raise InvalidInput(f"{what[:1].upper()}{what[1:]} contains {describe(ch)}: control characters and invisible "
                            "ones (bidi overrides, zero-width, line separators) are refused; remove it.", path=path)
     return text
+
+
+def excerpt(text: str, limit: int = 40) -> str:
+    """`text` for an error message: at most `limit` characters, then "..." and how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def listing(items, limit: int = 5) -> str:
+    """Items for an error message, comma-separated: at most `limit` (each an excerpt), then "... and N more"."""
+    items = list(items)
+    shown = ", ".join(excerpt(str(item)) for item in items[:limit])
+    return shown if len(items) <= limit else f"{shown} ... and {len(items) - limit:,} more"

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from tollgate import outfiles
 from tollgate.errors import InvalidInput
+from tollgate.text import listing
 from tollgate.rowfiles import MAX_FIELD, detect_format, open_text
 
 FORMATS = ("csv", "jsonl")
@@ -64,7 +65,7 @@ def _header(names: list[str]) -> list[str]:
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise InvalidInput(
-            f"line 1: unknown column(s) {', '.join(unknown)}.",
+            f"line 1: unknown column(s) {listing(unknown)}.",
             hint=f"The columns are {', '.join(COLUMNS)} (timestamp and id are optional).",
         )
     missing = [c for c in REQUIRED if c not in columns]
@@ -115,7 +116,7 @@ def read_csv_items(stream: TextIO, *, header: list[str] | None = None) -> Iterat
         if len(record) != width:
             if not record or all(not cell.strip() for cell in record):
                 continue
-            yield line, None, None, None, None, None, f"{len(record)} values for {width} columns ({', '.join(columns)}).", record
+            yield line, None, None, None, None, None, f"{len(record)} values for {width} columns ({listing(columns)}).", record
             continue
         customer = record[ci].strip()
         feature = record[fi].strip()
