@@ -66,3 +66,24 @@ def test_a_100000_column_header_gives_a_short_message(cli, tg, tmp_path, command
     result = cli(*command, wide)
     assert result.exit_code == 2, result
     assert len(result.stderr) < 500, result.stderr[:300]
+
+
+def test_importing_many_customers_with_one_name_is_linear(tg):
+    """10,000 rows named alike: each base's next suffix is remembered (it probed base-2, base-3...)."""
+    import time
+
+    from tollgate.rowfiles import Row
+
+    def run(count: int, name: str) -> float:
+        start = time.perf_counter()
+        tg.import_customers([Row(f"line {n + 2}", {"name": name}) for n in range(count)], dry_run=True)
+        return time.perf_counter() - start
+
+    alike = run(10_000, "Компания")
+    different = run(10_000, "x")  # warm-up done; now the same number of distinct names
+    distinct_start = time.perf_counter()
+    tg.import_customers([Row(f"line {n + 2}", {"name": f"Company {n}"}) for n in range(10_000)], dry_run=True)
+    distinct = time.perf_counter() - distinct_start
+    assert alike < 3 * distinct + 0.5, (alike, distinct, different)
+    result = tg.import_customers([Row(f"line {n + 2}", {"name": "Компания"}) for n in range(3)])
+    assert [c["identifier"] for c in result.created] == ["customer", "customer-2", "customer-3"]

@@ -282,11 +282,10 @@ def import_customers(
         pending.append((name, ident, email))
     if errors:
         raise ImportErrors(errors)
-    taken = set(existing) | set(claimed)
+    names = identifiers.FreeNames(set(existing) | set(claimed))
     for name, ident, email in pending:
         if ident is None:
-            ident = identifiers.first_free(identifiers.slugify(name, fallback="customer"), taken.__contains__)
-            taken.add(ident)
+            ident = names.take(identifiers.slugify(name, fallback="customer"))
         result.created.append(
             {
                 "identifier": ident,
