@@ -223,7 +223,7 @@ def test_to_must_be_a_folder(shop, cli, installer, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "..", "../..", "..\\..\\boot.ini", "./.bashrc",
-                                  "a/../../b", "con", "\u202e\u202dexe.txt"])
+                                  "a/../../b", "con"])  # a bidi override is refused at add (test_text_rule)
 def test_names_never_leave_the_target_folder(shop, cli, installer, tmp_path, name):
     dl = add(cli, "app", str(installer), "--name", name)
     shop.add_subscription("acme", "app")

@@ -7,16 +7,6 @@
 Importing this package is cheap: the database layer loads on first use of `Tollgate`.
 """
 
-from tollgate.errors import (
-    Conflict,
-    Denied,
-    InvalidInput,
-    NotFound,
-    RuleViolation,
-    StorageError,
-    TollgateError,
-)
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,9 +22,16 @@ __all__ = [
 ]
 
 
+_ERRORS = ("TollgateError", "InvalidInput", "NotFound", "Conflict", "RuleViolation", "Denied", "StorageError")
+
+
 def __getattr__(name: str):
     if name == "Tollgate":
         from tollgate.api import Tollgate
 
         return Tollgate
+    if name in _ERRORS:  # loaded on first use too: the `tollgate` program's first lines import this package
+        from tollgate import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'tollgate' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from tollgate.cli.app import main
+from tollgate.cli.start import main
 
 main()

@@ -194,6 +194,10 @@ class Tollgate:
             from tollgate.errors import InvalidInput
 
             raise InvalidInput("--with-files writes the downloads next to the exported file; give a FILE.")
+        if path is not None:
+            from tollgate import outfiles
+
+            outfiles.check_target(path, database=self.db.path, what="The file")
         with self.db.read() as session:
             current = catalog_toml.load_catalog(session)
         assets = None
@@ -516,7 +520,8 @@ class Tollgate:
         not_entitled, disabled, missing, corrupted."""
         with self.db.read() as session:
             grant = downloads.authorize(session, customer=customer, download_id=download_id)
-        target = downloads.deliver(grant, data_dir=self.data_dir, to_dir=to, filename=filename, overwrite=overwrite)
+        target = downloads.deliver(grant, data_dir=self.data_dir, to_dir=to, filename=filename, overwrite=overwrite,
+                                   database=self.db.path)
         with self.db.write() as session:
             downloads.record_delivery(session, grant=grant, target=target)
             data = downloads.download_dict(session, downloads.get_download(session, download_id))
@@ -624,11 +629,13 @@ class Tollgate:
         rejects: str | os.PathLike | None = None,
         dry_run: bool = False,
         progress: Any = None,
+        overwrite: bool = False,
     ) -> Any:
         """Record the events of a CSV / JSON lines file ('-': stdin) in ONE transaction, streamed.
 
         Any invalid row: usage.UsageFileErrors and nothing is recorded; with `skip_invalid`, the good
-        rows are recorded and the bad ones written to `rejects` (default: beside the input). `progress`,
+        rows are recorded and the bad ones written to `rejects` (default: beside the input; an existing
+        file only with `overwrite`, never the database; written whole or not at all). `progress`,
         if given, wraps the stream of rows (a progress bar). Returns a usage.IngestResult (inserted /
         duplicates / rejected)."""
         from tollgate import usage, usage_file
@@ -639,18 +646,22 @@ class Tollgate:
         writer = None
         if skip_invalid and not dry_run:  # a dry run writes nothing, not even the reject file
             target = rejects if rejects is not None else usage_file.default_rejects_path(source, fmt)
-            writer = usage_file.RejectWriter(target, fmt, source=source, header=header)
+            writer = usage_file.RejectWriter(target, fmt, source=source, header=header, database=self.db.path,
+                                             overwrite=overwrite)
+        kept = False
         try:
             with usage_file.identified(source) as (readable, file_id):
                 rows = usage_file.read_items(readable, fmt, header=header)
                 if progress is not None:
                     rows = progress(rows)
                 with self.db.write(dry_run=dry_run) as session:
-                    return usage.ingest(session, rows, source=source, file_id=file_id, skip_invalid=skip_invalid,
-                                        rejects=writer, dry_run=dry_run)
+                    result = usage.ingest(session, rows, source=source, file_id=file_id,
+                                          skip_invalid=skip_invalid, rejects=writer, dry_run=dry_run)
+            kept = True
+            return result
         finally:
             if writer is not None:
-                writer.close()
+                writer.close(keep=kept)
 
     def void_usage(self, key: str, *, reason: str) -> Any:
         """Reverse a recorded event (a negative event, `voids` = key; the original stays). Returns a

@@ -66,9 +66,9 @@ def hash_file(src_path: str | os.PathLike, *, inside: Path | None = None) -> tup
 
 
 def _private_dir(path: Path) -> None:
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+    from tollgate.outfiles import private_folder
+
+    private_folder(path)
 
 
 def store_blob(src_path: str | os.PathLike, *, data_dir: Path | None = None,
@@ -130,7 +130,7 @@ def copy_blob(sha256: str, target: str | os.PathLike, *, data_dir: Path) -> Path
     with source:
         folder = Path(target).parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            _private_dir(folder)  # and its new parents: 0700 whatever the umask
         except PermissionError:
             raise InvalidInput(f"Cannot create the folder {folder} (permission denied).") from None
         except OSError as exc:  # a full disk, a read-only file system, a file in the way

@@ -31,6 +31,7 @@ from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
+from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.grants import (
@@ -61,8 +62,6 @@ MAX_UNIT = 50
 MAX_URL = 2000
 MAX_TRIAL_DAYS = 3650
 CHUNK = 2000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _EXPIRES = re.compile(r"^[1-9][0-9]{0,3}[dmy]$")
 
 
@@ -154,8 +153,7 @@ def validate_name(name: Any, *, what: str = "name", path: str | None = None) -> 
         raise InvalidInput(f"the {what} is missing or empty.", path=path)
     if len(text) > MAX_NAME:
         raise InvalidInput(f"the {what} is longer than {MAX_NAME} characters.", path=path)
-    if _CONTROL.search(text):
-        raise InvalidInput(f"the {what} contains control characters (such as escape codes); remove them.", path=path)
+    text_rule.check(text, what=f"the {what}", path=path)
     return text
 
 
@@ -169,8 +167,7 @@ def validate_description(text: Any, *, path: str | None = None) -> str | None:
         return None
     if len(stripped) > MAX_DESCRIPTION:
         raise InvalidInput(f"the description is longer than {MAX_DESCRIPTION} characters.", path=path)
-    if _CONTROL_MULTILINE.search(stripped):
-        raise InvalidInput("the description contains control characters; remove them.", path=path)
+    text_rule.check(stripped, what="the description", path=path, multiline=True)
     return stripped
 
 
@@ -179,7 +176,7 @@ def validate_unit(unit: Any, *, feature_type: str, path: str | None = None) -> s
         return None
     if feature_type != "metered":
         raise InvalidInput(f"a unit is only for metered features; this one is {feature_type}.", path=path)
-    if not isinstance(unit, str) or len(unit.strip()) > MAX_UNIT or _CONTROL.search(unit):
+    if not isinstance(unit, str) or len(unit.strip()) > MAX_UNIT or text_rule.refused_character(unit):
         raise InvalidInput(f"the unit must be a short word like token or GB (at most {MAX_UNIT} characters).",
                            path=path)
     return unit.strip()
@@ -255,7 +252,7 @@ def validate_url(url: Any, *, path: str | None = None) -> str:
     if (
         parts is None
         or parts.scheme not in ("http", "https")
-        or _CONTROL.search(text)
+        or text_rule.refused_character(text)
         or any(ch.isspace() for ch in text)
     ):
         raise InvalidInput(f"{url!r} is not a web address (use http:// or https://).", path=path)

@@ -121,8 +121,10 @@ def _nothing_written(error: TollgateError) -> StorageError:
 
 
 def _refuse_same(source: db.Database, target: db.Database) -> None:
+    from tollgate.outfiles import is_database_file
+
     if source.path is not None and target.path is not None:
-        same = target.path.exists() and source.path.exists() and source.path.resolve() == target.path.resolve()
+        same = is_database_file(target.path, source.path)  # also SRC's -wal, -shm or -journal
     elif source.path is None and target.path is None:
         from sqlalchemy.engine import make_url
 
@@ -134,7 +136,8 @@ def _refuse_same(source: db.Database, target: db.Database) -> None:
     else:
         same = False
     if same:
-        raise InvalidInput("SRC and DST are the same database.", hint="Copy into a new file or an empty database.")
+        raise InvalidInput("SRC and DST are the same database (or DST is one of SRC's files).",
+                           hint="Copy into a new file or an empty database.")
 
 
 def _copy(

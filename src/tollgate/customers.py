@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
+from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Journal
@@ -25,7 +26,6 @@ LIVE_STATUSES = ("trialing", "active", "past_due")
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def validate_name(name: Any, *, path: str | None = None) -> str:
@@ -34,8 +34,7 @@ def validate_name(name: Any, *, path: str | None = None) -> str:
         raise InvalidInput("A customer needs a name (a person's full name or a company name).", path=path)
     if len(text) > MAX_NAME:
         raise InvalidInput(f"The name is longer than {MAX_NAME} characters.", path=path)
-    if _CONTROL.search(text):
-        raise InvalidInput("The name contains control characters (such as escape codes); remove them.", path=path)
+    text_rule.check(text, what="the name", path=path)
     return text
 
 
@@ -290,11 +289,10 @@ def import_customers(
         pending.append((name, ident, email))
     if errors:
         raise ImportErrors(errors)
-    taken = set(existing) | set(claimed)
+    names = identifiers.FreeNames(set(existing) | set(claimed))
     for name, ident, email in pending:
         if ident is None:
-            ident = identifiers.first_free(identifiers.slugify(name, fallback="customer"), taken.__contains__)
-            taken.add(ident)
+            ident = names.take(identifiers.slugify(name, fallback="customer"))
         result.created.append(
             {
                 "identifier": ident,
@@ -316,7 +314,7 @@ def _validate_row(row: Row) -> tuple[str, str | None, str | None]:
     data = row.data
     unknown = set(data) - {"name", "identifier", "id", "email"}
     if unknown:
-        raise InvalidInput(f"unknown column(s) {', '.join(sorted(map(str, unknown)))}.", path=row.where)
+        raise InvalidInput(f"unknown column(s) {text_rule.listing(sorted(map(str, unknown)))}.", path=row.where)
     name = validate_name(data.get("name"), path=row.where)
     raw_ident = data.get("identifier", data.get("id"))
     ident = None

@@ -23,7 +23,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session, SQLModel
 
-from tollgate import models
+from tollgate import interrupts, models
 from tollgate.clock import utcnow
 from tollgate.errors import InvalidInput, StorageError, TollgateError
 from tollgate.location import (  # noqa: F401 - the location API is also db's (db.resolve_location, ...)
@@ -477,15 +477,21 @@ class Database:
         engine = self.engine.execution_options(tollgate_begin=begin)
         if snapshot and engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        writing = commit and not snapshot  # a write session that keeps its work (not a read, not a dry run)
         try:
-            with Session(bind=engine, expire_on_commit=False, autoflush=False) as session:
+            with Session(bind=engine, expire_on_commit=False, autoflush=False) as session, \
+                    (interrupts.write_transaction() if writing else nullcontext()):
                 session.begin()
                 try:
                     yield session
                 except BaseException:
                     session.rollback()
                     raise
-                session.commit() if commit else session.rollback()
+                if not commit:
+                    session.rollback()
+                else:
+                    with interrupts.committing() if writing else nullcontext():
+                        session.commit()
         except (DBAPIError, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from None
 
@@ -549,6 +555,9 @@ class Database:
                 " (or `tollgate db copy URL FILE` for a SQLite copy).",
             )
         target = Path(target).expanduser()
+        from tollgate.outfiles import check_target
+
+        check_target(target, database=self.path, what="The backup file")
         if target.exists():
             raise StorageError(f"{target} already exists.", hint="Choose a new file name; nothing was overwritten.")
         partial = target.with_name(f".{target.name}.partial")
@@ -579,8 +588,12 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     options: dict[str, Any] = {"tollgate_begin": "BEGIN IMMEDIATE" if write else "BEGIN"}
     if engine.dialect.name == "postgresql" and not write:
         options["isolation_level"] = "REPEATABLE READ"
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
+    with engine.connect().execution_options(**options) as conn, \
+            (interrupts.write_transaction() if write else nullcontext()):
+        with conn.begin() as trans:
+            yield conn
+            with interrupts.committing() if write else nullcontext():
+                trans.commit()
 
 
 def schema_version_in(conn: Connection) -> int | None:

@@ -33,7 +33,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal, locks
+from tollgate import identifiers, journal, locks, outfiles
+from tollgate import text as text_rule
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Plan, PlanDownload
@@ -41,7 +42,6 @@ from tollgate.models import Customer, Plan, PlanDownload
 MAX_NAME = 200
 MAX_FILENAME_BYTES = 200
 BUFFER = 1 << 20
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
@@ -63,8 +63,7 @@ def validate_name(name: Any) -> str:
         raise InvalidInput("A download needs a name.")
     if len(text) > MAX_NAME:
         raise InvalidInput(f"The download name is longer than {MAX_NAME} characters.")
-    if _CONTROL.search(text):
-        raise InvalidInput("The download name contains control characters; remove them.")
+    text_rule.check(text, what="the download name")
     return text
 
 
@@ -72,6 +71,7 @@ def safe_filename(name: str, *, fallback: str) -> str:
     """A file name that stays inside the folder it is written to: no separators, no control or
     reserved characters, no leading dots, not empty, at most 200 bytes."""
     text = unicodedata.normalize("NFC", name or "")
+    text = "".join("_" if text_rule.refused_character(ch) else ch for ch in text)  # e.g. U+202E, shown reversed
     text = _UNSAFE.sub("_", text).strip().lstrip(". ").rstrip(". ")
     if _WINDOWS_RESERVED.match(text):
         text = f"_{text}"
@@ -261,7 +261,7 @@ def customer_is_archived(customer: Customer) -> bool:
 
 
 def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filename: str | None = None,
-            overwrite: bool = False) -> Path:
+            overwrite: bool = False, database: Path | None = None) -> Path:
     """Copy the stored file into `to_dir` (created if needed) under a safe name, streaming and hashing
     as it goes (bounded memory), by files.write_atomic: it is renamed into place only when size and
     sha256 match."""
@@ -284,12 +284,13 @@ def deliver(grant: Delivery, *, data_dir: Path, to_dir: str | os.PathLike, filen
                               reason="missing") from None
     with handle:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            outfiles.private_folder(folder)
         except OSError as exc:
             raise InvalidInput(f"Cannot create the folder '{folder}': {exc.strerror}.") from None
         target = folder / name
         if Path(os.path.abspath(target)).parent != Path(os.path.abspath(folder)):  # belt and braces
             raise InvalidInput(f"The name '{name}' would leave the folder '{folder}'.")
+        outfiles.check_target(target, database=database, what="The file")  # never the database, even --overwrite
         if (target.exists() or target.is_symlink()) and not overwrite:
             raise Conflict(f"'{target}' already exists; nothing was written.", hint="Pass --overwrite to replace it.")
         if target.is_dir():

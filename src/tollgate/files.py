@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 from tollgate.errors import InvalidInput, StorageError
 
@@ -87,37 +88,50 @@ def _open_inside(path: Path, folder: Path, folder_name: str) -> int:
         os.close(dir_fd)
 
 
-def write_atomic(target: str | os.PathLike, fill: Callable[[BinaryIO], None]) -> Path:
-    """Write `target` whole or not at all: `fill(handle)` writes the content into a temp file next to
-    it, which is then fsynced and renamed into place. Returns the target's path.
-
-    OS errors become one sentence: a missing folder or no permission is InvalidInput (exit 2), a full
-    disk or an I/O error StorageError (exit 3); errors `fill` raises pass through. Either way the
-    target is left as it was."""
+@contextmanager
+def atomic_file(target: str | os.PathLike, *, binary: bool = False, mode: int = 0o666) -> Iterator[IO[Any]]:
+    """The one atomic writer: yield a new temp file next to `target` (created exclusively, never
+    through a symlink; `mode` filtered by the umask); on leaving the block it is fsynced and renamed
+    over `target`, and the folder fsynced. An exception leaving the block removes the temp file and
+    leaves `target` as it was. A missing folder or no permission is InvalidInput (exit 2), a full
+    disk or an I/O error StorageError (exit 3); errors raised inside the block pass through."""
     target = Path(target)
-    folder = target.parent
-    temp = folder / f".{target.name[:80]}.{secrets.token_hex(4)}.partial"
+    folder = target.parent if str(target.parent) else Path(".")
+    temp = folder / f".{target.name[:80]}.{os.getpid()}-{secrets.token_hex(4)}.partial"
     try:
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW | _CLOEXEC, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            fill(handle)
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW | _CLOEXEC, mode)
+    except OSError as exc:
+        raise _cannot_write(target, folder, exc) from None
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
         fsync_folder(folder)
-    except FileNotFoundError:
-        raise InvalidInput(f"The folder {folder} does not exist.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{target} is a folder.") from None
-    except PermissionError:
-        raise InvalidInput(f"{target} cannot be written (permission denied).") from None
-    except OSError as exc:  # a full disk, a read-only file system, an I/O error
-        raise StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
-                           hint="Nothing was written; the file was left as it was.") from None
+    except OSError as exc:
+        raise _cannot_write(target, folder, exc) from None
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
-    return target
+
+
+def _cannot_write(target: Path, folder: Path, exc: OSError) -> Exception:
+    if isinstance(exc, FileNotFoundError):
+        return InvalidInput(f"The folder {folder} does not exist; nothing was written.")
+    if isinstance(exc, IsADirectoryError):
+        return InvalidInput(f"{target} is a folder; nothing was written.")
+    if isinstance(exc, PermissionError):
+        return InvalidInput(f"{target} cannot be written (permission denied); nothing was written.")
+    return StorageError(f"Cannot write {target}: {exc.strerror or exc}.",
+                        hint="Nothing was written; the file was left as it was.")
+
+
+def write_atomic(target: str | os.PathLike, fill: Callable[[BinaryIO], None]) -> Path:
+    """`atomic_file` with the content written by `fill(handle)` (binary). Returns the target's path."""
+    with atomic_file(target, binary=True) as handle:
+        fill(handle)  # type: ignore[arg-type]
+    return Path(target)
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:

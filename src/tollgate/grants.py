@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from tollgate import text as text_rule
 from tollgate.errors import InvalidInput
 
 RESETS = ("never", "day", "week", "28d", "month", "quarter", "year")
@@ -34,7 +35,6 @@ MAX_CONFIG_DIGITS = 15
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _NUMBER = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,7 @@ def config_text(text: str, *, path: str | None = None) -> str:
         raise InvalidInput("a config value cannot be empty.", path=path)
     if len(stripped) > MAX_CONFIG_TEXT:
         raise InvalidInput(f"a config value is at most {MAX_CONFIG_TEXT} characters.", path=path)
-    if _CONTROL.search(stripped):
-        raise InvalidInput("a config value cannot contain control characters.", path=path)
+    text_rule.check(stripped, what="a config value", path=path, multiline=True)
     return stripped
 
 

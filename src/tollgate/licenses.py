@@ -40,6 +40,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
+from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import (
@@ -61,7 +62,6 @@ STATUSES = ("active", "revoked", "expired")
 REASONS = ("unknown", "malformed", "revoked", "expired", "instance_not_activated")
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = re.compile(r"[\s\-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DURATION = re.compile(r"^([1-9][0-9]{0,3})([dmy])$")
 UNCHANGED: Any = object()
 
@@ -167,8 +167,7 @@ def validate_instance_name(name: Any) -> str:
         raise InvalidInput("An activation needs an instance name (e.g. the machine's host name).")
     if len(text) > MAX_INSTANCE_NAME:
         raise InvalidInput(f"The instance name is longer than {MAX_INSTANCE_NAME} characters.")
-    if _CONTROL.search(text):
-        raise InvalidInput("The instance name contains control characters; remove them.")
+    text_rule.check(text, what="the instance name")
     return text
 
 

@@ -78,7 +78,9 @@ def sqlite_path(location: str) -> Path | None:
 def create_private_file(path: Path) -> None:
     """Create an empty database file readable by its owner only (0600), its folder 0700 if new."""
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+        from tollgate.outfiles import private_folder
+
+        private_folder(path.parent)  # and its new parents: 0700 whatever the umask
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     os.close(fd)
 

@@ -274,6 +274,12 @@ def _show(value: object) -> str:
     """A short, safe rendering of an arbitrary input value for an error message."""
     if isinstance(value, str):
         return repr(value if len(value) <= 40 else value[:40] + "…")
+    if isinstance(value, Decimal) and value.is_finite():  # as written, never Decimal('1E-7')
+        text = format_decimal(value)
+        return text if len(text) <= 40 else text[:40] + "…"
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+        return text if len(text) <= 40 else text[:40] + "…"
     try:
         text = repr(value)
     except Exception:  # noqa: BLE001 - a value that cannot be shown must not hide the real error

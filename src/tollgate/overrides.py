@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from tollgate import journal, locks
+from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import parse_grant, value_from_json, value_to_json
@@ -99,8 +100,7 @@ def _note(note: str | None) -> str | None:
     text = note.strip()
     if len(text) > MAX_NOTE:
         raise InvalidInput(f"The note is longer than {MAX_NOTE} characters.")
-    if any(not ch.isprintable() for ch in text):
-        raise InvalidInput("The note contains control characters (such as escape codes); remove them.")
+    text_rule.check(text, what="the note")
     return text
 
 

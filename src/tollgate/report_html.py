@@ -284,6 +284,6 @@ def _links(rows: list[dict]) -> str:
 
 def write(path: str | Path, page: str) -> None:
     """Write the page atomically (temp file, fsync, rename), replacing FILE as `catalog export` does."""
-    from tollgate.catalog_toml import write_atomic
+    from tollgate.files import write_text_atomic
 
-    write_atomic(Path(path), page)
+    write_text_atomic(Path(path), page)

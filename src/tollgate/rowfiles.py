@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tollgate.errors import InvalidInput
+from tollgate.text import listing
 
 FORMATS = ("csv", "jsonl", "toml")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".toml": "toml"}
@@ -64,17 +65,45 @@ def read_rows(source: str, fmt: str, *, toml_table: str | None = None) -> Iterat
         yield from read_toml(source, toml_table or "rows")
         return
     with open_text(source) as stream:
-        yield from (read_csv(stream) if fmt == "csv" else read_jsonl(stream))
+        yield from (read_csv(stream, source=source) if fmt == "csv" else read_jsonl(stream, source=source))
 
 
-def _decoding_guard(rows: Iterator[Row], last_where) -> Iterator[Row]:
+def undecodable_at(source: str | None) -> tuple[int, int] | None:
+    """(line, byte offset) of the first byte of the file `source` that is not UTF-8, or None (stdin,
+    unreadable). The text reader decodes ahead in blocks, so its line count can't say where."""
+    import codecs
+
+    if source in (None, "-"):
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 16):
+                pending = decoder.getstate()[0]  # the start of a character split by the last block
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:  # exc.start counts from the pending bytes
+                    before = (pending + block)[: exc.start]
+                    return line + before.count(b"\n"), offset - len(pending) + exc.start
+                line += block.count(b"\n")
+                offset += len(block)
+    except OSError:
+        return None
+    return None
+
+
+def _decoding_guard(rows: Iterator[Row], last_where, source: str | None = None) -> Iterator[Row]:
     try:
         yield from rows
     except UnicodeDecodeError:
+        found = undecodable_at(source)
+        if found is not None:
+            raise InvalidInput(f"line {found[0]} (byte {found[1]}): the file is not UTF-8 text.") from None
         raise InvalidInput(f"after {last_where()}: the file is not UTF-8 text.") from None
 
 
-def read_csv(stream: TextIO) -> Iterator[Row]:
+def read_csv(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
     """A CSV with a header row; blank lines are skipped; quoted commas and CRLF are fine."""
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(stream)
@@ -95,16 +124,16 @@ def read_csv(stream: TextIO) -> Iterator[Row]:
                 if len(record) != len(columns):
                     raise InvalidInput(
                         f"line {reader.line_num}: {len(record)} values for {len(columns)} columns "
-                        f"({', '.join(columns)})."
+                        f"({listing(columns)})."
                     )
                 yield Row(f"line {reader.line_num}", {c: v.strip() for c, v in zip(columns, record) if v.strip()})
         except csv.Error as exc:
             raise InvalidInput(f"line {reader.line_num}: malformed CSV ({exc}).") from None
 
-    yield from _decoding_guard(rows(), lambda: f"line {state['line']}")
+    yield from _decoding_guard(rows(), lambda: f"line {state['line']}", source)
 
 
-def read_jsonl(stream: TextIO) -> Iterator[Row]:
+def read_jsonl(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
     """One JSON object per line; blank lines are skipped."""
     state = {"line": 0}
 
@@ -121,7 +150,7 @@ def read_jsonl(stream: TextIO) -> Iterator[Row]:
                 raise InvalidInput(f"line {number}: expected a JSON object like {{\"name\": ...}}.")
             yield Row(f"line {number}", data)
 
-    yield from _decoding_guard(rows(), lambda: f"line {state['line']}")
+    yield from _decoding_guard(rows(), lambda: f"line {state['line']}", source)
 
 
 def read_bytes(path: str) -> bytes:

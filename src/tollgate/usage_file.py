@@ -28,7 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from tollgate import outfiles
 from tollgate.errors import InvalidInput
+from tollgate.files import atomic_file
+from tollgate.text import listing
 from tollgate.rowfiles import MAX_FIELD, detect_format, open_text
 
 FORMATS = ("csv", "jsonl")
@@ -95,7 +98,7 @@ def _header(names: list[str]) -> list[str]:
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise InvalidInput(
-            f"line 1: unknown column(s) {', '.join(unknown)}.",
+            f"line 1: unknown column(s) {listing(unknown)}.",
             hint=f"The columns are {', '.join(COLUMNS)} (timestamp and id are optional).",
         )
     missing = [c for c in REQUIRED if c not in columns]
@@ -146,7 +149,7 @@ def read_csv_items(stream: TextIO, *, header: list[str] | None = None) -> Iterat
         if len(record) != width:
             if not record or all(not cell.strip() for cell in record):
                 continue
-            yield line, None, None, None, None, None, f"{len(record)} values for {width} columns ({', '.join(columns)}).", record
+            yield line, None, None, None, None, None, f"{len(record)} values for {width} columns ({listing(columns)}).", record
             continue
         customer = record[ci].strip()
         feature = record[fi].strip()
@@ -237,16 +240,18 @@ class RejectWriter:
     `row`, plus `line` and `error`). The file is created with the first reject only."""
 
     def __init__(
-        self, path: str | os.PathLike, fmt: str, *, source: str | None = None, header: list[str] | None = None
+        self, path: str | os.PathLike, fmt: str, *, source: str | None = None, header: list[str] | None = None,
+        database: str | os.PathLike | None = None, overwrite: bool = False,
     ) -> None:
-        self.path = Path(path)
         self.fmt = fmt
         self.count = 0
+        self._file: Any = None  # files.atomic_file, entered with the first reject
         self._stream: TextIO | None = None
         self._writer: Any = None
         self._header = header  # filled by read_items when the input's header has been read
-        if source not in (None, "-") and self.path.exists() and self.path.resolve() == Path(source).resolve():
-            raise InvalidInput(f"The reject file {self.path} is the input file.", hint="Choose another --rejects.")
+        if source not in (None, "-") and Path(path).exists() and Path(path).resolve() == Path(source).resolve():
+            raise InvalidInput(f"The reject file {path} is the input file.", hint="Choose another --rejects.")
+        self.path = outfiles.check_target(path, database=database, what="The reject file", overwrite=overwrite)
 
     def write(self, line: int, error: str, raw: Any) -> None:
         if self._stream is None:
@@ -267,15 +272,17 @@ class RejectWriter:
                                           default=str) + "\n")
 
     def _open(self) -> None:
-        try:
-            self._stream = open(self.path, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise InvalidInput(f"Cannot write the reject file {self.path}: {exc.strerror}.") from None
+        self._file = atomic_file(self.path)
+        self._stream = self._file.__enter__()
         if self.fmt == "csv":
             self._writer = csv.writer(self._stream, lineterminator="\n")
             self._writer.writerow([*(self._header or COLUMNS), "line", "error"])
 
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+    def close(self, *, keep: bool = True) -> None:
+        """Put the reject file in place (`keep`), or drop what was written (the import failed)."""
+        if self._file is not None:
+            handle, self._file, self._stream = self._file, None, None
+            if keep:
+                handle.__exit__(None, None, None)
+            else:
+                handle.__exit__(InvalidInput, InvalidInput("discarded"), None)

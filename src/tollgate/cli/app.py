@@ -6,6 +6,7 @@ commands import the library inside their bodies.
 
 from __future__ import annotations
 
+import signal as _signal
 import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
@@ -19,6 +20,9 @@ from tollgate.errors import TollgateError
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_READER_GONE = 141
+"""stdout's reader closed the pipe (`tollgate customer list | head -1`): 128 + SIGPIPE, as a shell
+reports a program that SIGPIPE ended, and nothing on stderr."""
 
 
 # -- start-up: commands are built on first use ---------------------------------------------------------
@@ -174,8 +178,37 @@ class TollgateGroup(_LazyListing, TyperGroup):
     exit code), and the sub-apps registered in `_register`, built on first use."""
 
     def invoke(self, ctx: typer.Context):
+        from tollgate import interrupts
+
+        interrupts.reset()
+        mine = not interrupts.installed()  # in-process (tests): the entry point did not install it
+        previous = _signal.getsignal(_signal.SIGINT) if mine else None
+        if mine:
+            interrupts.install()
+        try:
+            result = self._guarded_invoke(ctx)
+        finally:
+            if mine and interrupts.installed():
+                _signal.signal(_signal.SIGINT, previous)
+        _held_interrupt()
+        return result
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:  # while parsing the command line: Click would say "Aborted!", exit 1
+            from tollgate import interrupts
+
+            output.error(interrupts.message())
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    def _guarded_invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except typer.Exit as exc:
+            if exc.exit_code == 0:
+                _held_interrupt()
+            raise
         except TollgateError as exc:
             if context.state.debug:
                 import traceback
@@ -183,10 +216,15 @@ class TollgateGroup(_LazyListing, TyperGroup):
                 traceback.print_exc()
             output.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            output.error("Interrupted; nothing more was written.")
+        except KeyboardInterrupt:  # raised only before a commit (interrupts.on_sigint): rolled back
+            from tollgate import interrupts
+
+            output.error(interrupts.message())
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, typer.BadParameter):
+        except BrokenPipeError:
+            _drop_stdout()
+            raise typer.Exit(EXIT_READER_GONE) from None
+        except (typer.Abort, typer.BadParameter):
             raise
         except Exception as exc:  # a bug: say so in one line, details only with --debug
             if context.state.debug or _is_usage_error(exc):
@@ -212,6 +250,15 @@ class TollgateGroup(_LazyListing, TyperGroup):
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
+def _held_interrupt() -> None:
+    """A Ctrl-C that came once the command's work was committed: the command finished; say so."""
+    from tollgate import interrupts
+
+    if interrupts.state.pending:
+        interrupts.state.pending = False
+        output.notice("interrupted after the changes were committed: they are kept, and reported above.")
+
+
 def _is_usage_error(exc: Exception) -> bool:
     """Click's own usage errors (bad option, missing argument) pass through to be shown with usage."""
     return type(exc).__module__.startswith("typer")
@@ -229,12 +276,17 @@ def _is_file_system_failure(exc: BaseException) -> bool:
 
 
 def _file_system_failed(exc: OSError) -> None:
-    """Say what failed in one sentence, and drop the output still buffered for stdout: flushing it at
-    exit would fail again, with a traceback."""
-    import os
-
+    """Say what failed in one sentence, and drop the output still buffered for stdout."""
     where = f" ({exc.filename})" if exc.filename else " while writing the output"
     output.error(f"The file system failed{where}: {exc.strerror}.")
+    _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, dropping what is still buffered for it: flushing it at exit would
+    fail again (a full disk, a reader gone), with a traceback."""
+    import os
+
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (tests capture stdout)
@@ -379,7 +431,15 @@ def main() -> None:
             app(prog_name="tollgate")
         finally:
             sys.stdout.flush()  # here, where a failure can still be told in one sentence
-    except OSError as exc:  # outside a command (--version, --help) or at the final flush
+    except BrokenPipeError:  # outside a command (--version) or at the final flush
+        _drop_stdout()
+        sys.exit(EXIT_READER_GONE)
+    except SystemExit:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Click met a broken pipe (--help) and exits 1
+            _drop_stdout()
+            sys.exit(EXIT_READER_GONE)
+        raise
+    except OSError as exc:
         if not _is_file_system_failure(exc):
             raise
         _file_system_failed(exc)

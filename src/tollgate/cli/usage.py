@@ -69,6 +69,9 @@ def report(
         Optional[str],
         typer.Option("--rejects", metavar="FILE", help="Where --skip-invalid writes bad rows (default: FILE.rejects.csv beside the input)."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing reject file (never the database).")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="With --file: check every row and count; record nothing.")
     ] = False,
@@ -101,10 +104,11 @@ def report(
         if extra:
             raise InvalidInput(f"--file takes its events from the file; drop {', '.join(extra)}.",
                                hint="Timestamps and ids go in the file's timestamp and id columns.")
-        _report_file(file, fmt=fmt, skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run, as_json=as_json)
+        _report_file(file, fmt=fmt, skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run, as_json=as_json,
+                     overwrite=overwrite)
         return
-    if fmt is not None or skip_invalid or rejects is not None or dry_run:
-        raise InvalidInput("--format, --skip-invalid, --rejects and --dry-run go with --file.")
+    if fmt is not None or skip_invalid or rejects is not None or dry_run or overwrite:
+        raise InvalidInput("--format, --skip-invalid, --rejects, --overwrite and --dry-run go with --file.")
     if customer is None or feature is None or quantity is None:
         raise InvalidInput("Give CUSTOMER FEATURE QUANTITY, or --file FILE.",
                            hint="For example: tollgate usage report acme-inc api-calls 250")
@@ -135,12 +139,12 @@ def report(
 
 
 def _report_file(file: str, *, fmt: str | None, skip_invalid: bool, rejects: str | None, dry_run: bool,
-                 as_json: bool) -> None:
+                 as_json: bool, overwrite: bool) -> None:
     def bar(rows):
         return output.progress(rows, label="Recording usage")
 
     result = tollgate().report_usage_file(file, format=fmt, skip_invalid=skip_invalid, rejects=rejects,
-                                          dry_run=dry_run, progress=bar)
+                                          dry_run=dry_run, progress=bar, overwrite=overwrite)
     _messages(result.notices, output.notice)
     _messages(result.warnings, output.warn)
     if as_json:
