@@ -363,3 +363,27 @@ def test_a_window_edge_inside_a_dense_millisecond_reads_a_bounded_number_of_even
         counting = _CountingConnection(conn)
         assert window_total(counting, customer_id=cid, feature_id=fid, start=lo, end=hi) == 3000 * 10**6
     assert counting.event_rows <= 2 * REFINE_AFTER, counting.event_rows
+
+
+# -- db copy -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.sqlite_only("the source is this test's SQLite file")
+def test_db_copy_sqlite_postgresql_sqlite_rebuilds_dense_rollups(metered, tmp_path, cli, pg_url, monkeypatch):
+    tg = metered
+    tg.add_customer("Acme")
+    base = YESTERDAY + timedelta(hours=23, minutes=59, seconds=59, milliseconds=998)
+    rows = rows_at([base + timedelta(microseconds=i * 7) for i in range(600)], prefix="cp")
+    tg.report_usage_file(str(write_jsonl(tmp_path / "cp.jsonl", rows)))
+    tg.void_usage("cp-3", reason="x")
+    source = tg.db.display_location
+    tg.close()
+    back = tmp_path / "back" / "tollgate.db"
+    assert cli("db", "copy", str(source), pg_url).exit_code == 0
+    assert cli("db", "copy", pg_url, str(back)).exit_code == 0
+    for location in (source, pg_url, str(back)):
+        monkeypatch.setenv("TOLLGATE_DB", str(location))
+        check = cli("db", "check", "--json")
+        assert check.exit_code == 0, check
+        assert check.json()["rollups"] > 5
