@@ -41,7 +41,7 @@ Mode = Literal["update", "share"]
 
 # pg_advisory_xact_lock(bigint) keys of the namespaces (next to db.SCHEMA_LOCK_KEY, "tollgate"; the
 # (int, int) keys of db.lock_customer_feature are a separate key space in PostgreSQL).
-NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402}
+NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "usage-files": 0x746F6C6C67617403}
 
 
 def _on_postgres(session: Session) -> bool:

@@ -392,6 +392,9 @@ def report_usage(
     entitlement, period = _period(session, customer=row.identifier, feature=ref, at=occurred)
     before = _total(session, row.id, ref.id, period)
     delta = micros - before if set_total else micros
+    if set_total and abs(delta) > _MAX_MICROS:
+        raise InvalidInput(f"Setting the total to {_dec(micros)} would record a change of {_dec(delta)}, more than "
+                           f"{_MAX_UNITS:,} units at once.", hint="Report the usage in smaller steps.")
     if not insert_event(session, key=key, customer_id=row.id, feature_id=ref.id, quantity_micros=delta,
                         occurred_at=occurred, recorded_at=now, reason=marker, compare_time=timed):
         # the same event, reported at the same moment by someone else, committed between the lookup
@@ -606,6 +609,10 @@ def ingest(
     `skip_invalid`, each goes to `rejects` (a usage_file.RejectWriter) and the rest is recorded."""
     from tollgate.usage_store import bulk_cache, insert_event_rows, time_encoder
 
+    from tollgate.locks import namespace
+
+    namespace(session, "usage-files")  # PostgreSQL: files one at a time (their day buckets' row locks,
+    # held to COMMIT and taken chunk by chunk, could otherwise deadlock); single reports still interleave
     now = now or utcnow()
     result = IngestResult(source=source, dry_run=dry_run)
     encode = time_encoder(session)

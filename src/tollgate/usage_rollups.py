@@ -8,7 +8,7 @@ The design: fixed UTC buckets, refined where events are dense.
 - Every event counts in its UTC day's bucket (level 0): `usage_rollup(customer, feature, level, start)
   -> (total_micros, events)`.
 - A bucket that holds more than REFINE_AFTER events is split into its children (an hour's buckets in
-  a day, a minute's in an hour, then seconds, then milliseconds): from the moment a bucket passes the
+  a day, a minute's in an hour, then seconds, milliseconds and microseconds): from the moment a bucket passes the
   threshold, every event in it also counts in its child, and the children are built once from the
   bucket's events then (a bounded scan: the bucket holds REFINE_AFTER + a few events at that moment).
   Invariant: a bucket with more than REFINE_AFTER events has all its children (those with an event).
@@ -16,7 +16,7 @@ The design: fixed UTC buckets, refined where events are dense.
   the sum of its whole children inside the window plus, recursively, the partial child at the edge;
   a partial bucket that is not refined holds at most REFINE_AFTER events and is summed from the
   events themselves (a covering index: customer, feature, time, quantity). So a window costs at most
-  (days in it) + 2 x (24 + 60 + 60 + 1000) bucket rows and 2 x REFINE_AFTER events, read in a few
+  (days in it) + 2 x (24 + 60 + 60 + 1000 + 1000) bucket rows and 2 x REFINE_AFTER events, read in a few
   range queries; in practice about five queries for a period with a million events.
 
 Why not counters per billing period: periods follow anchors that change (a plan change, a second
@@ -32,9 +32,10 @@ sees a bucket pass the threshold, and it builds the children from events every e
 committed.
 
 Bounds (no accepted sequence of events can overflow a 64-bit sum): an event is at most 10**12 units
-(usage.quantity_micros), and one customer's usage of one feature in one UTC day stays within
-MAX_DAY_UNITS either way; a report that would pass it is refused (InvalidInput, exit 2). Every bucket
-lies inside a day, so no stored sum can overflow; window sums are added up in Python.
+(usage.quantity_micros), and every bucket (a day, or any part of one) of one customer's feature stays
+within MAX_DAY_UNITS either way (`--set` records negative changes, so a part of a day is bounded too);
+a report that would pass it is refused (InvalidInput, exit 2). Stored sums thus never overflow; window
+sums are added up in Python.
 
 `rebuild` recomputes every rollup from the events (schema migration, `db copy`), and `differences`
 compares the stored rollups with that recomputation (`tollgate db check`).
@@ -52,13 +53,15 @@ from tollgate.errors import InvalidInput
 
 REFINE_AFTER = 64
 """A bucket holding more events than this is split into the buckets of the next level."""
-LEVEL_NAMES = ("day", "hour", "minute", "second", "millisecond")
+LEVEL_NAMES = ("day", "hour", "minute", "second", "millisecond", "microsecond")
 LAST = len(LEVEL_NAMES) - 1
+"""A microsecond is the resolution of event times: no window's edge cuts one, so no scan of events is
+ever needed inside a refined millisecond, however many events share it."""
 _SIZE = (timedelta(days=1), timedelta(hours=1), timedelta(minutes=1), timedelta(seconds=1),
-         timedelta(milliseconds=1))
-_TEXT_CUT = (10, 13, 16, 19, 23)
+         timedelta(milliseconds=1), timedelta(microseconds=1))
+_TEXT_CUT = (10, 13, 16, 19, 23, 26)
 """How much of a stored time text (`2026-11-21 06:25:33.123456`) names its bucket at each level."""
-_TEXT_PAD = (" 00:00:00.000000", ":00:00.000000", ":00.000000", ".000000", "000")
+_TEXT_PAD = (" 00:00:00.000000", ":00:00.000000", ":00.000000", ".000000", "000", "")
 MAX_DAY_MICROS = 2**62 - 1
 """The most (and, negated, the least) one customer's usage of one feature may add up to in one UTC day,
 in millionths (4,611,686,018,427 units): twice it still fits a signed 64-bit integer."""
@@ -88,7 +91,9 @@ def floor(moment: datetime, level: int) -> datetime:
         return moment.replace(second=0, microsecond=0)
     if level == 3:
         return moment.replace(microsecond=0)
-    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+    if level == 4:
+        return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+    return moment
 
 
 def _bucket_of(moment: Any, level: int) -> Any:
@@ -135,17 +140,16 @@ def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetim
 
 def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -> dict[tuple, list]:
     groups = _group(events, level, text=conn.dialect.name == "sqlite")
-    if level == 0:
-        for key, (micros, _, _) in groups.items():
-            if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
-                _refuse_overflow(conn, key)
+    for key, (micros, _, _) in groups.items():
+        if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
+            _refuse_overflow(conn, key, level)
     rows = [(key[0], key[1], level, key[2], micros, count) for key, (micros, count, _) in groups.items()]
     before = _add_to_buckets(conn, level, rows, encode)
     deeper: list[Event] = []
     for key, (micros, count, members) in groups.items():
         old_total, old_count = before.get(key, (0, 0))
-        if level == 0 and not -MAX_DAY_MICROS <= old_total + micros <= MAX_DAY_MICROS:
-            _refuse_overflow(conn, key)
+        if not -MAX_DAY_MICROS <= old_total + micros <= MAX_DAY_MICROS:  # any bucket: --set goes below 0
+            _refuse_overflow(conn, key, level)
         if level < LAST and old_count + count > REFINE_AFTER:
             if old_count > REFINE_AFTER:
                 deeper.extend(members)
@@ -215,15 +219,16 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> di
 _ROLLUP_COLUMNS = ("customer_id", "feature_id", "level", "start", "total_micros", "events")
 
 
-def _refuse_overflow(conn: Any, key: tuple) -> None:
+def _refuse_overflow(conn: Any, key: tuple, level: int = 0) -> None:
     from tollgate import tables
 
     customer = conn.execute(select(tables.customer.c.identifier).where(tables.customer.c.id == key[0])).scalar()
     feature = conn.execute(select(tables.feature.c.identifier).where(tables.feature.c.id == key[1])).scalar()
-    day = _as_datetime(key[2]).date().isoformat()
+    start = _as_datetime(key[2])
+    when = f"on {start.date().isoformat()}" if level == 0 else f"in the {LEVEL_NAMES[level]} from {start.isoformat(sep=' ')}"
     raise InvalidInput(
-        f"That would bring the usage of '{feature}' by '{customer}' on {day} (UTC) past "
-        f"{MAX_DAY_UNITS:,} units, the most tollgate keeps for one customer's feature in one day.",
+        f"That would bring the usage of '{feature}' by '{customer}' {when} (UTC) past ±{MAX_DAY_UNITS:,} units, "
+        "the most tollgate keeps for one customer's feature in one day (or any part of one).",
         hint="Check the quantities (a unit mix-up?); nothing was recorded.",
     )
 
@@ -253,6 +258,9 @@ def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: dat
     ]
     rows: list[tuple] = []
     _subtree(members, level + 1, rows, encode)
+    for row in rows:
+        if not -MAX_DAY_MICROS <= row[4] <= MAX_DAY_MICROS:
+            _refuse_overflow(conn, (row[0], row[1], row[3]), row[2])
     if rows:
         conn.execute(insert(_tables()[0]), [dict(zip(_ROLLUP_COLUMNS, (*r[:3], _as_datetime(r[3]), *r[4:])))
                                             for r in rows])
@@ -396,6 +404,13 @@ def rebuild(db: Any, *, batch: int = 5_000) -> int:
     written = 0
     pending: list[dict[str, Any]] = []
     for row in expected_rows(conn):
+        if not -(2**63) < row[4] < 2**63:  # only a database edited by hand holds such a day
+            from tollgate.errors import StorageError
+
+            raise StorageError(
+                f"The usage of customer id {row[0]}, feature id {row[1]} in the UTC {LEVEL_NAMES[row[2]]} from "
+                f"{row[3].isoformat(sep=' ')} adds up to more than tollgate can hold; nothing was changed.",
+                hint="Void some of those events (or restore the database from a backup), then try again.")
         pending.append(dict(zip(_ROLLUP_COLUMNS, row)))
         if len(pending) >= batch:
             conn.execute(insert(rollup), pending)
