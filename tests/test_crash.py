@@ -103,9 +103,15 @@ def table_counts(path: Path) -> dict[str, int]:
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+        counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
     finally:
         conn.close()
+    if counts.get("usage_rollup") is not None:
+        from tollgate import Tollgate
+
+        with Tollgate(path) as tg:
+            assert tg.check_database()["ok"]  # the rollups hold all of the killed import's events, or none
+    return counts
 
 
 @pytest.fixture(scope="module")
