@@ -15,16 +15,18 @@ from tollgate.catalog import Download, FeatureSpec, LicensePolicy, Link, PlanSpe
 from tollgate.errors import InvalidInput
 from tollgate.grants import RESETS, Grant, INTERVALS
 from tollgate.rating import charge_from_dict
+from tollgate import text as text_rule
 
 IDENT = st.from_regex(r"\A[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4}){0,2}\Z")
 NAME = st.text(
     st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029\x85"), min_size=1, max_size=24
-).map(str.strip).filter(bool)
+).map(str.strip).filter(bool).filter(lambda t: text_rule.refused_character(t) is None)  # what the text rule allows
 DESCRIPTION = st.one_of(
     st.none(),
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x7f\r\u2028\u2029\x85",
                           max_codepoint=0x2FFF).filter(lambda c: c in "\n\t" or (ord(c) >= 0x20 and not 0x80 <= ord(c) <= 0x9f)),
-            max_size=60).map(str.strip).map(lambda t: t or None),
+            max_size=60).map(str.strip).map(lambda t: t or None)
+    .filter(lambda t: t is None or text_rule.refused_character(t, multiline=True) is None),
 )
 CURRENCIES = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}
 
