@@ -59,7 +59,6 @@ from sqlalchemy import func, select
 from tollgate import tables
 from tollgate.clock import parse_moment, rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from tollgate.usage_store import EVENT as E
 
 if TYPE_CHECKING:  # the report also runs on a Core Connection (the read path loads no sqlmodel)
     from sqlmodel import Session
@@ -67,6 +66,7 @@ if TYPE_CHECKING:  # the report also runs on a Core Connection (the read path lo
 # Core over the light table clauses (no model classes to define at start-up): see tables.py.
 C = tables.customer
 F = tables.feature
+E = tables.usage_event  # usage_store.EVENT; usage_store (it loads sqlmodel) is imported by the writes only
 _SUBSCRIPTION = tables.subscription
 _OVERRIDE = tables.override
 ZERO = Decimal(0)
