@@ -272,3 +272,46 @@ def test_completing_every_argument_and_option_imports_nothing_heavy_and_never_fa
     assert report["failures"] == []
     assert report["runs"] > len(report["commands"])
     assert not set(report["modules"]) & {*HEAVY, "rich"}, set(report["modules"]) & {*HEAVY, "rich"}
+
+
+# -- the read path: a read command on SQLite runs on Core, without the ORM --------------------------------
+
+ORM = {"sqlmodel", "pydantic", "pydantic_core", "sqlalchemy.orm"}
+# not yet (#13): the profile reads the customer, subscriptions, licenses, downloads and links as ORM rows
+ORM_PROFILE = "customer show still builds its profile from ORM rows"
+
+
+@pytest.fixture
+def account(tg, db_path):
+    tg.add_customer("Acme, Inc.", identifier="acme")
+    tg.create_product("API", identifier="api")
+    tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    tg.create_feature("SSO", type="boolean", identifier="sso")
+    tg.create_plan("pro", product="api", feature_values=["api-calls=40", "sso=true"], hard=["api-calls"])
+    tg.add_subscription("acme", "pro")
+    tg.add_link("pro", "Docs", "https://docs.example.com")
+    tg.report_usage("acme", "api-calls", 3)
+    tg.close()
+    return db_path
+
+
+def probe_modules(tmp_path, args: list[str]) -> tuple[int, set[str], str]:
+    """Like `probe`, but the full dotted module names (sqlalchemy.orm is a sub-package)."""
+    out = tmp_path / "probe.json"
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PROBE_ARGS": json.dumps(args), "PROBE_OUT": str(out)})
+    data = json.loads(out.read_text())
+    return data["code"], set(data["modules"]), result.stdout + result.stderr
+
+
+@pytest.mark.sqlite_only("the start-up of a read command on a SQLite file")
+@pytest.mark.parametrize("args", [["check", "acme", "api-calls"], ["check", "acme", "sso", "--json"],
+                                  ["entitlements", "acme"], ["entitlements", "acme", "--json"],
+                                  ["usage", "show", "acme"], ["usage", "show", "acme", "--json"],
+                                  *(pytest.param(args, marks=pytest.mark.xfail(strict=True, reason=ORM_PROFILE))
+                                    for args in (["customer", "show", "acme"], ["customer", "show", "acme", "--json"]))])
+def test_read_commands_never_load_the_orm(tmp_path, account, args):
+    code, modules, output = probe_modules(tmp_path, ["--db", str(account), *args])
+    assert code == 0, output
+    assert "sqlalchemy" in modules and ("acme" in output or "api-calls" in output)
+    assert not modules & ORM, sorted(modules & ORM)

@@ -10,12 +10,14 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tollgate.db import Database
 from tollgate.lazy import lazy_module
-from tollgate.models import Customer
 from tollgate.rowfiles import Row
+
+if TYPE_CHECKING:  # the model classes load sqlmodel: the read path (check, show) never needs them
+    from tollgate.models import Customer
 
 # Domain modules load on first use (each defines its own tables): see lazy.py.
 catalog = lazy_module("tollgate.catalog")
@@ -349,16 +351,16 @@ class Tollgate:
         """Every effective entitlement (entitlements.EffectiveEntitlement) of the customer at `at`."""
         from tollgate import entitlements
 
-        with self.db.read() as session:
-            return entitlements.effective_entitlements(session, customer=customer, at=_moment(at, "time"))
+        with self.db.connect() as conn:
+            return entitlements.effective_entitlements(conn, customer=customer, at=_moment(at, "time"))
 
     def entitlement(self, customer: str, feature: str, at: datetime | str | None = None) -> Any:
         """One effective entitlement, or None when nothing grants the feature."""
         from tollgate import entitlements
 
-        with self.db.read() as session:
-            return entitlements.effective_entitlement(session, customer=customer, feature=self._feature_ref(
-                session, feature), at=_moment(at, "time"))
+        with self.db.connect() as conn:
+            return entitlements.effective_entitlement(conn, customer=customer, feature=self._feature_ref(
+                conn, feature), at=_moment(at, "time"))
 
     def check(self, customer: str, feature: str, quantity: Any = 1, at: datetime | str | None = None) -> Any:
         """May the customer use `quantity` of the feature now (or at `at`)? An entitlements.CheckResult
@@ -705,8 +707,8 @@ class Tollgate:
         period against the allowance and the corrections: a usage.UsageReport (`.to_dict()`)."""
         from tollgate import usage
 
-        with self.db.read() as session:
-            return usage.usage_report(session, customer=customer, feature=feature, by=by, start=start, end=end)
+        with self.db.connect() as conn:
+            return usage.usage_report(conn, customer=customer, feature=feature, by=by, start=start, end=end)
 
     # -- journal and database ------------------------------------------------------------------
 

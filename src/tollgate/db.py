@@ -25,14 +25,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, QueuePool
-from sqlmodel import Session, SQLModel
 
 from tollgate import interrupts, models
 from tollgate.clock import utcnow
@@ -49,6 +48,9 @@ from tollgate.location import (  # noqa: F401 - the location API is also db's (d
     resolve_location,
     sqlite_path,
 )
+
+if TYPE_CHECKING:  # sqlmodel (pydantic, the ORM) loads only where a session or the whole schema is needed
+    from sqlmodel import Session
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
@@ -474,6 +476,8 @@ class Database:
 
     @contextmanager
     def _session(self, begin: str, *, commit: bool, snapshot: bool = False) -> Iterator[Session]:
+        from sqlmodel import Session
+
         engine = self.engine.execution_options(tollgate_begin=begin)
         if snapshot and engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -518,6 +522,8 @@ class Database:
 
     def info(self) -> dict[str, Any]:
         """Location, engine and its version, schema version, size and row counts per table."""
+        from sqlmodel import SQLModel
+
         engine = self.engine
         models.load_all()
         counts: dict[str, int] = {}
@@ -614,6 +620,8 @@ def schema_version_in(conn: Connection) -> int | None:
 
 def create_schema(conn: Connection) -> None:
     """Create every table of the current schema and record its version (in the caller's transaction)."""
+    from sqlmodel import SQLModel
+
     models.load_all()
     SQLModel.metadata.create_all(conn)
     conn.execute(models.Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))

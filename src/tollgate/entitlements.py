@@ -48,16 +48,20 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, or_, select
-from sqlmodel import Session
 
-from tollgate import journal, tables
+from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.grants import Grant, value_from_json
+from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the read path runs on a Core Connection, without sqlmodel
+    from sqlmodel import Session
+
     from tollgate.models import Customer, Feature
+
+journal = lazy_module("tollgate.journal")  # written on consume only; it loads sqlmodel (the models)
 
 LIVE_STATUSES = ("trialing", "active", "past_due")
 ENDED_STATUSES = ("canceled", "expired")

@@ -53,19 +53,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
 
 from tollgate import tables
 from tollgate.clock import parse_moment, rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from tollgate.usage_store import EVENT as E
+
+if TYPE_CHECKING:  # the report also runs on a Core Connection (the read path loads no sqlmodel)
+    from sqlmodel import Session
 
 # Core over the light table clauses (no model classes to define at start-up): see tables.py.
 C = tables.customer
 F = tables.feature
+E = tables.usage_event  # usage_store.EVENT; usage_store (it loads sqlmodel) is imported by the writes only
 _SUBSCRIPTION = tables.subscription
 _OVERRIDE = tables.override
 ZERO = Decimal(0)

@@ -346,7 +346,9 @@ def _cheap_value_processing() -> None:
     shortcuts, applied to Typer's parameter class: a missing value is what coercion would make of it
     anyway (None, or () for a multi-value parameter), so it skips the adapter; and while a shell is
     completing a line (Click's resilient parsing), values stay the raw strings typed, which is all
-    the completers read. Everything else goes through Typer's own processing unchanged.
+    the completers read. A plain text parameter given a text value (what coercion returns as it
+    is) skips the adapter too, so a read command (`check C F`) never loads pydantic. Everything
+    else goes through Typer's own processing unchanged.
     """
     from typer.core import _TyperParameter
 
@@ -355,7 +357,7 @@ def _cheap_value_processing() -> None:
         return
 
     def process_value(self, ctx, value):
-        if value is not None and not ctx.resilient_parsing:
+        if value is not None and not ctx.resilient_parsing and not _plain_text(self, value):
             return original(self, ctx, value)
         if value is None and (self.nargs != 1 or self.multiple):
             value = ()
@@ -364,6 +366,11 @@ def _cheap_value_processing() -> None:
         if self.callback is not None:
             value = self.callback(ctx, self, value)
         return value
+
+    def _plain_text(param, value) -> bool:
+        kind = param.type_descriptor
+        return (kind.annotation is str and isinstance(value, str) and not kind.is_choice
+                and kind.file_annotation is None and param.nargs == 1 and not param.multiple)
 
     process_value._tollgate = True  # type: ignore[attr-defined]
     _TyperParameter.process_value = process_value
