@@ -192,7 +192,7 @@ def _usage_event() -> Table:
         Column("reason", String(), nullable=True),
         UniqueConstraint("key"),
         Index("ix_usage_customer_feature_at_quantity", "customer_id", "feature_id", "occurred_at", "quantity_micros"),
-        Index("ix_usage_voids", "customer_id", "occurred_at", postgresql_where=text("voids IS NOT NULL"), sqlite_where=text("voids IS NOT NULL")),
+        Index("ix_usage_voids", "customer_id", "occurred_at", sqlite_where=text("voids IS NOT NULL")),
     )
 
 
