@@ -127,7 +127,7 @@ def test_download_get_never_writes_over_the_database(cli, tg, db_path, tmp_path)
 
 
 def test_atomic_file_keeps_the_old_file_when_the_writer_fails(tmp_path):
-    from tollgate.outfiles import atomic_file
+    from tollgate.files import atomic_file
 
     target = tmp_path / "out.txt"
     target.write_text("old")

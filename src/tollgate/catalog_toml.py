@@ -49,7 +49,7 @@ from tollgate.catalog import (
     validate_name,
 )
 from tollgate.clock import utcnow
-from tollgate.errors import InvalidInput
+from tollgate.errors import InvalidInput, StorageError
 from tollgate.grants import Grant, grant_from_value, parse_feature_type
 from tollgate.models import Feature, Journal, Plan, Product
 

@@ -42,6 +42,9 @@ def describe(ch: str) -> str:
 def check(text: str, *, what: str, path: str | None = None, multiline: bool = False) -> str:
     """`text` unchanged, or InvalidInput naming `what` ("the customer name") and the character."""
     ch = refused_character(text, multiline=multiline)
+    if ch is not None and unicodedata.category(ch) == "Cs":  # argv bytes that are not UTF-8, kept by Python
+        raise InvalidInput(f"{what[:1].upper()}{what[1:]} is not valid UTF-8 text.",
+                           hint="Give the text in UTF-8.", path=path)
     if ch is not None:
         raise InvalidInput(f"{what[:1].upper()}{what[1:]} contains {describe(ch)}: control characters and invisible "
                            "ones (bidi overrides, zero-width, line separators) are refused; remove it.", path=path)
