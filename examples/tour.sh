@@ -59,3 +59,4 @@ step tollgate customer show acme-inc
 step tollgate customer archive acme-inc --yes
 step tollgate log --limit 6
 step tollgate db info
+step tollgate db check
