@@ -43,14 +43,8 @@ def open_regular(path: str | os.PathLike, *, inside: str | os.PathLike | None = 
     shown = str(path)
     try:
         fd = os.open(path, _READ) if inside is None else _open_inside(Path(path), Path(inside), folder_name)
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file '{shown}'.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"'{shown}' is a folder, not a file.") from None
-    except PermissionError:
-        raise InvalidInput(f"'{shown}' cannot be read (permission denied).") from None
-    except OSError as exc:  # ELOOP (a component became a symlink), ENXIO (a socket), ...
-        raise InvalidInput(f"'{shown}' cannot be opened: {exc.strerror or exc}.") from None
+    except OSError as exc:
+        raise cannot_read(exc, shown) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -63,6 +57,17 @@ def open_regular(path: str | os.PathLike, *, inside: str | os.PathLike | None = 
     except BaseException:
         os.close(fd)
         raise
+
+
+def cannot_read(exc: OSError, shown: str) -> InvalidInput:
+    """The one sentence for a file that can't be opened for reading."""
+    if isinstance(exc, FileNotFoundError):
+        return InvalidInput(f"There is no file '{shown}'.")
+    if isinstance(exc, IsADirectoryError):
+        return InvalidInput(f"'{shown}' is a folder, not a file.")
+    if isinstance(exc, PermissionError):
+        return InvalidInput(f"'{shown}' cannot be read (permission denied).")
+    return InvalidInput(f"'{shown}' cannot be opened: {exc.strerror or exc}.")  # ELOOP, ENXIO (a socket), ...
 
 
 def _open_inside(path: Path, folder: Path, folder_name: str) -> int:

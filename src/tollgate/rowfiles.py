@@ -50,14 +50,12 @@ def open_text(source: str) -> TextIO:
     """Open a file (or '-' for stdin) as UTF-8 text, a BOM skipped, newlines left to the csv module."""
     if source == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+    from tollgate.files import cannot_read
+
     try:
         return open(source, encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file '{source}'.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"'{source}' is a folder, not a file.") from None
-    except PermissionError:
-        raise InvalidInput(f"'{source}' cannot be read (permission denied).") from None
+    except OSError as exc:
+        raise cannot_read(exc, source) from None
 
 
 def read_rows(source: str, fmt: str, *, toml_table: str | None = None) -> Iterator[Row]:
