@@ -21,7 +21,7 @@ import pytest
 from conftest import ON_POSTGRES
 from sqlalchemy import func, select
 
-from tollgate import Tollgate
+from tollgate import Tollgate, migrations
 from tollgate.catalog import LicensePolicy
 
 pytestmark = pytest.mark.slow
@@ -440,7 +440,7 @@ def test_concurrent_set_totals_leave_one_of_the_totals_set(isolated_db):
 # -- schema migration ------------------------------------------------------------------------------------
 
 
-def test_processes_opening_an_older_database_at_once_migrate_it_once(isolated_db):
+def test_processes_opening_an_older_database_at_once_migrate_it_once(isolated_db, monkeypatch):
     """Each round adds a migration (a new column) and every process opens the database at once: one
     applies it, the others wait for the schema lock (SQLite: BEGIN IMMEDIATE) and find it done."""
     from sqlalchemy import text
@@ -456,13 +456,15 @@ def test_processes_opening_an_older_database_at_once_migrate_it_once(isolated_db
     def open_newer(tg: Tollgate, r: int) -> None:
         version = base + 1 + r
         db.SCHEMA_VERSION = version  # (a forked worker: this process only)
-        db.MIGRATIONS[version] = lambda conn: conn.execute(added[r])
+        migrations.MIGRATIONS[version] = lambda conn: conn.execute(added[r])
         with Tollgate(isolated_db) as newer:
-            assert newer.db.schema_version(newer.db.engine) == version
+            with newer.db.engine.connect() as conn:
+                assert db.schema_version_in(conn) == version
             newer.customer("acme")
 
     outcomes = race(isolated_db, rounds, *[open_newer] * racers)
     assert_clean(outcomes)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", base + rounds)  # this process now knows the newest schema
     with Tollgate(isolated_db).db.bare_engine().connect() as conn:
         assert db.schema_version_in(conn) == base + rounds
     if isinstance(isolated_db, Path):  # one backup per migration, made by the process that migrated
