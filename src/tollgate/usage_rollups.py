@@ -194,14 +194,13 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> di
     this one's COMMIT); on SQLite, one writer at a time, it is one statement per bucket on the driver."""
     rows.sort(key=lambda row: (row[0], row[1], row[2], str(row[3])))  # one lock order for every writer
     if conn.dialect.name != "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            before = {}
+        from tollgate.usage_store import driver_cursor
+
+        before = {}
+        with driver_cursor(conn) as cursor:
             for row in rows:
                 total, count = cursor.execute(_UPSERT_SQLITE, row).fetchone()
                 before[(row[0], row[1], row[3])] = (total - row[4], count - row[5])
-        finally:
-            cursor.close()
         return before
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 

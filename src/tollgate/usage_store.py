@@ -13,7 +13,7 @@ letting SQLAlchemy convert each datetime costs more than the insert itself at a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -148,12 +148,9 @@ def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
 
     if session.get_bind().dialect.name == "sqlite":
         high_water = session.execute(select(func.max(EVENT.c.id))).scalar() or 0
-        cursor = session.connection().connection.driver_connection.cursor()
-        try:
+        with driver_cursor(session.connection()) as cursor:
             cursor.executemany(_SQLITE_INSERT_ROWS, rows)
             count = cursor.rowcount
-        finally:
-            cursor.close()
         if count == len(rows):
             inserted = list(rows)
         else:
@@ -193,8 +190,25 @@ def bulk_cache(session: Session) -> Iterator[None]:
     conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB:d}")  # sql-format-ok: an int, not bindable
     try:
         yield
+    except BaseException:
+        # an interrupt may have closed the connection (the pool drops it): the failure is what matters
+        with suppress(Exception):
+            conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
+        raise
+    conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
+
+
+@contextmanager
+def driver_cursor(conn: Any) -> Iterator[Any]:
+    """A cursor of the DBAPI connection under a Core connection, for fixed statements run straight
+    on the driver. Closed quietly: after an interrupt the pool may already have closed the connection,
+    and closing the cursor must not replace the interrupt with a "closed database" error."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        yield cursor
     finally:
-        conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
+        with suppress(Exception):
+            cursor.close()
 
 
 _AS_STORED = {"occurred_at", "recorded_at"}
