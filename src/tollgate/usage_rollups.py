@@ -68,8 +68,6 @@ in millionths (4,611,686,018,427 units): twice it still fits a signed 64-bit int
 MAX_DAY_UNITS = MAX_DAY_MICROS // 1_000_000
 OPEN_START = datetime(1, 1, 1)
 OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
-_BATCH = 400
-"""Bucket keys per lookup query (well under SQLite's limit of bound parameters)."""
 
 
 def _tables() -> tuple[Any, Any]:
@@ -96,13 +94,6 @@ def floor(moment: datetime, level: int) -> datetime:
     return moment
 
 
-def _bucket_of(moment: Any, level: int) -> Any:
-    """`floor`, for a time given as a datetime or as SQLite's stored text (then the bucket's text)."""
-    if type(moment) is str:
-        return moment[: _TEXT_CUT[level]] + _TEXT_PAD[level]
-    return floor(moment, level)
-
-
 def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
@@ -110,13 +101,6 @@ def _as_datetime(value: Any) -> datetime:
 def _connection(db: Any) -> Any:
     """The Core connection of a Session (or the Connection itself)."""
     return db.connection() if hasattr(db, "connection") and not hasattr(db, "dialect") else db
-
-
-def _encode_time(conn: Any) -> Any:
-    """Times as the driver is given them on raw executemany: SQLite's stored text, else datetimes."""
-    if conn.dialect.name == "sqlite":
-        return lambda moment: moment if type(moment) is str else moment.isoformat(" ", "microseconds")
-    return _as_datetime
 
 
 # -- writing ---------------------------------------------------------------------------------------------
@@ -134,17 +118,17 @@ def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetim
     if not events:
         return {}
     conn = _connection(db)
-    groups = _add_at_level(conn, 0, events, _encode_time(conn))
+    groups = _add_at_level(conn, 0, events)
     return {(c, f, _as_datetime(day)): group[0] for (c, f, day), group in groups.items()}
 
 
-def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -> dict[tuple, list]:
+def _add_at_level(conn: Any, level: int, events: Sequence[Event]) -> dict[tuple, list]:
     groups = _group(events, level, text=conn.dialect.name == "sqlite")
     for key, (micros, _, _) in groups.items():
         if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
             _refuse_overflow(conn, key, level)
     rows = [(key[0], key[1], level, key[2], micros, count) for key, (micros, count, _) in groups.items()]
-    before = _add_to_buckets(conn, level, rows, encode)
+    before = _add_to_buckets(conn, level, rows)
     deeper: list[Event] = []
     for key, (micros, count, members) in groups.items():
         old_total, old_count = before.get(key, (0, 0))
@@ -154,9 +138,9 @@ def _add_at_level(conn: Any, level: int, events: Sequence[Event], encode: Any) -
             if old_count > REFINE_AFTER:
                 deeper.extend(members)
             else:  # it just passed the threshold: its children, from its events (these included)
-                _refine(conn, key[0], key[1], level, _as_datetime(key[2]), encode)
+                _refine(conn, key[0], key[1], level, _as_datetime(key[2]))
     if deeper:
-        _add_at_level(conn, level + 1, deeper, encode)
+        _add_at_level(conn, level + 1, deeper)
     return groups
 
 
@@ -185,7 +169,7 @@ def _group(events: Sequence[Event], level: int, *, text: bool) -> dict[tuple, li
     return groups
 
 
-def _add_to_buckets(conn: Any, level: int, rows: list[tuple], encode: Any) -> dict[tuple, tuple[int, int]]:
+def _add_to_buckets(conn: Any, level: int, rows: list[tuple]) -> dict[tuple, tuple[int, int]]:
     """Add (customer, feature, level, start, micros, events) rows to their buckets; returns each
     bucket's (total, events) before, by (customer, feature, start).
 
@@ -242,7 +226,7 @@ _UPSERT_SQLITE = (
 more than the upsert itself in a million-row import."""
 
 
-def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: datetime, encode: Any) -> None:
+def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: datetime) -> None:
     """Build every child bucket of a bucket that just passed REFINE_AFTER events (recursively, for
     children that hold more than that too), from its events: a scan of a few more than REFINE_AFTER."""
     _, event = _tables()
@@ -256,27 +240,27 @@ def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: dat
         )
     ]
     rows: list[tuple] = []
-    _subtree(members, level + 1, rows, encode)
+    _subtree(members, level + 1, rows)
     for row in rows:
         if not -MAX_DAY_MICROS <= row[4] <= MAX_DAY_MICROS:
             _refuse_overflow(conn, (row[0], row[1], row[3]), row[2])
     if rows:
-        conn.execute(insert(_tables()[0]), [dict(zip(_ROLLUP_COLUMNS, (*r[:3], _as_datetime(r[3]), *r[4:])))
-                                            for r in rows])
+        conn.execute(insert(_tables()[0]), [dict(zip(_ROLLUP_COLUMNS, row)) for row in rows])
 
 
-def _subtree(members: Sequence[Event], level: int, rows: list[tuple], encode: Any) -> None:
-    """The bucket rows at `level` and below for events that all lie in one bucket of `level - 1`."""
+def _subtree(members: Sequence[Event], level: int, rows: list[tuple]) -> None:
+    """The bucket rows at `level` and below for events (times as datetimes) that all lie in one bucket
+    of `level - 1`."""
     groups: dict[Any, list] = {}
     for member in members:
-        start = _bucket_of(member[2], level)
+        start = floor(member[2], level)
         group = groups.setdefault(start, [0, []])
         group[0] += member[3]
         group[1].append(member)
     for start, (micros, inside) in groups.items():
-        rows.append((members[0][0], members[0][1], level, encode(start), micros, len(inside)))
+        rows.append((members[0][0], members[0][1], level, start, micros, len(inside)))
         if level < LAST and len(inside) > REFINE_AFTER:
-            _subtree(inside, level + 1, rows, encode)
+            _subtree(inside, level + 1, rows)
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -373,13 +357,12 @@ def expected_rows(db: Any) -> Iterator[tuple[int, int, int, datetime, int, int]]
     )
     day_key = None
     members: list[Event] = []
-    identity = lambda moment: moment  # noqa: E731 - rows come out as datetimes here
 
     def finish() -> Iterator[tuple]:
         rows: list[tuple] = []
         rows.append((day_key[0], day_key[1], 0, day_key[2], sum(m[3] for m in members), len(members)))
         if len(members) > REFINE_AFTER:
-            _subtree(members, 1, rows, identity)
+            _subtree(members, 1, rows)
         return iter(rows)
 
     for customer_id, feature_id, occurred_at, micros in stream:
