@@ -5,12 +5,14 @@ pages: tests/test_report_browser.py.)"""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
 from report_history import HOSTILE, TOKENS, build
 
+from tollgate.clock import utcnow
 from tollgate.report_chart import nice_top, percent_of
 
 
@@ -111,8 +113,11 @@ def test_customer_page_has_the_whole_profile(cli, history, tmp_path):
     assert len(Page(page).all("g", "bar")) == 2 * 30  # the usage of the last 30 days, per feature
 
 
-def test_one_feature_by_month_and_an_allowance_off_the_scale(cli, history, tmp_path):
-    page, data = _html(cli, tmp_path, "usage", "show", "globex", "-f", "image-generations", "--by", "day")
+def test_one_feature_by_day_and_an_allowance_off_the_scale(cli, history, tmp_path):
+    # 30 days from the Monday 4 weeks ago: its largest day is that Monday's 701.25 whatever today is
+    monday = (utcnow() - timedelta(days=utcnow().weekday(), weeks=4)).date()
+    window = ("--from", monday.isoformat(), "--to", (monday + timedelta(days=29)).isoformat())  # --to: the last day
+    page, data = _html(cli, tmp_path, "usage", "show", "globex", "-f", "image-generations", "--by", "day", *window)
     assert [f["feature"] for f in data["features"]] == ["image-generations"]
     parsed = Page(page)
     assert len(parsed.all("g", "bar")) == 30
