@@ -103,13 +103,18 @@ def validate(
     Example: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --instance inst_4f9k2m0x7q1z8w
     """
     result = tollgate().validate_license(key, instance=instance)
+    _answer(result.as_dict(), result.valid, as_json=as_json,
+            valid=f"valid: {result.key} ({result.customer}, {result.plan}). {result.message}",
+            invalid=f"invalid ({result.reason}): {result.message}")
+
+
+def _answer(data: dict, is_valid: bool, *, as_json: bool, valid: str, invalid: str) -> None:
+    """A yes/no answer (validate, verify): JSON or one line on stdout; exit 1 when not valid."""
     if as_json:
-        output.emit_json(result.as_dict())
-    elif result.valid:
-        output.say(f"valid: {result.key} ({result.customer}, {result.plan}). {result.message}")
+        output.emit_json(data)
     else:
-        output.say(f"invalid ({result.reason}): {result.message}")
-    if not result.valid:
+        output.say(valid if is_valid else invalid)
+    if not is_valid:
         raise typer.Exit(1)
 
 
@@ -272,15 +277,10 @@ def verify(
     if result.code == "malformed":
         raise InvalidInput(f"{file}: {result.reason}")
     claims = result.claims
-    if as_json:
-        output.emit_json(result.as_dict())
-    elif result.valid:
-        output.say(f"valid: {claims.get('key')} ({claims.get('customer')}, {claims.get('plan')}) "
-                   f"until {utc_text(claims['exp'])}.")
-    else:
-        output.say(f"invalid ({result.code}): {result.reason}")
-    if not result.valid:
-        raise typer.Exit(1)
+    _answer(result.as_dict(), result.valid, as_json=as_json,
+            valid=f"valid: {claims.get('key')} ({claims.get('customer')}, {claims.get('plan')}) until "
+                  f"{utc_text(claims['exp']) if result.valid else ''}.",
+            invalid=f"invalid ({result.code}): {result.reason}")
 
 
 @app.command("public-key")
