@@ -411,10 +411,19 @@ def test_a_bad_limit_is_refused_with_its_path(cli, tmp_path, value):
     assert result.exit_code == 2 and "plans.pro.license.files_per_day" in result.stderr, result
 
 
-def test_db_copy_carries_signing_keys_and_license_files(cli, key, tmp_path):
-    _issue(cli, key, "--fingerprint", "m1")
-    target = tmp_path / "copy.db"
+def test_db_copy_carries_signing_keys_and_license_files(cli, key, tmp_path, tg):
+    """The rows, and the private key files into the target's data folder: the copy signs with the key
+    applications already embed."""
+    token = _issue(cli, key, "--fingerprint", "m1")
+    target = tmp_path / "elsewhere" / "copy.db"
+    target.parent.mkdir()
     result = cli("db", "copy", os.environ["TOLLGATE_DB"], target, "--json")
     assert result.exit_code == 0, result
-    tables = result.json()["tables"]
-    assert tables["signing_key"] == 1 and tables["license_file"] == 1
+    assert result.json()["tables"]["signing_key"] == 1 and result.json()["tables"]["license_file"] == 1
+    assert result.json()["signing_keys_copied"] == 1
+    kid = json.loads(_unb64(token.split(".")[0]))["kid"]
+    copied = target.parent / "signing-keys" / f"{kid}.pem"
+    assert copied.read_bytes() == (tg.data_dir / "signing-keys" / f"{kid}.pem").read_bytes()
+    assert oct(copied.stat().st_mode & 0o777) == "0o600"
+    again = cli("--db", target, "license", "file", key)
+    assert again.exit_code == 0 and json.loads(_unb64(again.stdout.split(".")[0]))["kid"] == kid

@@ -161,3 +161,25 @@ def public_keys(session: Session, data_dir: Path, *, all_keys: bool = False) -> 
     rows = session.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None))
                         .order_by(SigningKey.created_at, SigningKey.id)).all()
     return [key_dict(row, current=row.id == mine.row.id) for row in rows]
+
+
+def copy_private_keys(kids: list[str], source_dir: Path, target_dir: Path) -> int:
+    """Copy the private files of these keys found in `source_dir` into `target_dir` (`db copy` to
+    another data folder, so the target signs with the key applications already embed). Returns how
+    many were copied; a key already there, or not kept at the source, is left alone."""
+    from tollgate.outfiles import private_folder
+
+    if Path(source_dir).resolve() == Path(target_dir).resolve():
+        return 0
+    copied = 0
+    for kid in kids:
+        source, target = private_key_path(source_dir, kid), private_key_path(target_dir, kid)
+        if target.exists() or not source.exists():
+            continue
+        with open_regular(source) as handle:
+            data = handle.read()
+        private_folder(target.parent)
+        with atomic_file(target, binary=True, mode=0o600) as out:
+            out.write(data)
+        copied += 1
+    return copied
