@@ -86,9 +86,9 @@ def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None
     lifetime = parse_ttl(ttl)
     if fingerprint is not None:
         fingerprint = licenses.validate_instance_name(fingerprint)
-    signer = signing.signer(session, data_dir, now=now)  # (its lock comes before the license's: locks.py)
     if licenses.find_license(session, key) is None:
         _refuse_unknown(key)
+    signer = signing.signer(session, data_dir, now=now)  # (its lock comes before the license's: locks.py)
     license = licenses.get_license(session, key, lock=True)
     licenses.refuse_unless_active(license, now, "issuing a license file")
     license_limits.check_files(session, license, now)

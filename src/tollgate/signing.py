@@ -16,6 +16,7 @@ older keys stay in `public_keys(all_keys=True)`, until `retire` drops a key from
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,8 +53,6 @@ class Signer:
 
 
 def _json(value: dict[str, Any]) -> bytes:
-    import json
-
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
