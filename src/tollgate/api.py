@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tollgate.api_license_files import LicenseFileMethods
 from tollgate.db import Database
 from tollgate.lazy import lazy_module
 from tollgate.rowfiles import Row
@@ -29,7 +30,7 @@ links = lazy_module("tollgate.links")
 invoices = lazy_module("tollgate.invoices")
 
 
-class Tollgate:
+class Tollgate(LicenseFileMethods):
     """A handle on one tollgate database (SQLite path or server URL; default: see `db.resolve_location`)."""
 
     def __init__(self, db: str | os.PathLike | None = None) -> None:

@@ -60,7 +60,7 @@ FEATURE_KEYS = ("name", "type", "unit", "description", "archived")
 PLAN_KEYS = ("product", "name", "description", "trial_days", "archived", "prices", "entitlements",
              "usage_charges", "license", "downloads", "links")
 PRICE_KEYS = ("interval", "currency", "amount")
-LICENSE_KEYS = ("activation_limit", "expires_after")
+LICENSE_KEYS = ("activation_limit", "expires_after", "activations_per_day", "files_per_day")
 DOWNLOAD_KEYS = ("name", "file", "sha256", "size", "enabled")
 LINK_KEYS = ("name", "url")
 MAX_PROBLEMS = 50
@@ -447,7 +447,8 @@ def _license(table: dict[str, Any], *, path: str) -> LicensePolicy | None:
     entry = _table(table["license"], path=section, what="license")
     _known_keys(entry, LICENSE_KEYS, path=section, what="license")
     return catalog.make_license(entry.get("activation_limit", "unlimited"), entry.get("expires_after", "never"),
-                                path=section)
+                                activations_per_day=entry.get("activations_per_day"),
+                                files_per_day=entry.get("files_per_day"), path=section)
 
 
 def _named_entries(table: dict[str, Any], key: str, allowed: Any, *, path: str, what: str):
@@ -838,8 +839,10 @@ def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> s
             table(f"{base}.usage_charges", list(data.items()), array=True)
         if spec.license is not None:
             limit = spec.license.activation_limit
-            table(f"{base}.license", [("activation_limit", "unlimited" if limit is None else limit),
-                                      ("expires_after", spec.license.expires_after)])
+            table(f"{base}.license", _pairs(("activation_limit", "unlimited" if limit is None else limit),
+                                            ("expires_after", spec.license.expires_after),
+                                            ("activations_per_day", spec.license.activations_per_day),
+                                            ("files_per_day", spec.license.files_per_day)))
         for download in spec.downloads:
             file = (assets or {}).get((ident, download.name))
             table(f"{base}.downloads", _pairs(("name", download.name), ("file", file), ("sha256", download.sha256),

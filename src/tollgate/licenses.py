@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal, locks
+from tollgate import identifiers, journal, license_limits, locks
 from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Denied, InvalidInput, NotFound, RuleViolation
@@ -449,7 +449,7 @@ def validate_license(session: Session, *, key: str, instance: str | None = None,
 # -- changes ------------------------------------------------------------------------------------------
 
 
-def _refuse_unless_active(license: License, now: datetime, doing: str) -> None:
+def refuse_unless_active(license: License, now: datetime, doing: str) -> None:
     status = status_at(license, now)
     if status == "revoked":
         raise LicenseRefused(f"The key {license.key} is revoked; {doing} is refused.", reason="revoked")
@@ -467,11 +467,12 @@ def activate(session: Session, *, key: str, name: str, now: datetime | None = No
     now = now or utcnow()
     name = validate_instance_name(name)
     license = get_license(session, key, lock=True)
-    _refuse_unless_active(license, now, "activation")
+    refuse_unless_active(license, now, "activation")
     current = active_activations(session, [license.id]).get(license.id, [])
     for activation in current:
         if activation.name == name:
             return activation, False
+    license_limits.check_activations(session, license, now)
     if license.activation_limit is not None and len(current) >= license.activation_limit:
         raise LicenseRefused(
             f"The key {license.key} is activated on {len(current)} of {license.activation_limit} instances; "
