@@ -132,7 +132,7 @@ def show(
     Example: tollgate customer show acme-inc
     """
     from tollgate.cli import access, sub
-    from tollgate.customers import customer_dict
+    from tollgate.profile import customer_dict
 
     profile = tollgate().customer_profile(identifier)
     data = customer_dict(profile.customer)
