@@ -406,19 +406,12 @@ class Tollgate(LicenseFileMethods):
                 time.sleep(random.uniform(0, 0.002))
 
     def customer_profile(self, identifier: str, *, at: datetime | str | None = None) -> Any:
-        """A subscriptions.CustomerProfile: the customer, its subscriptions and effective entitlements,
-        read in one transaction."""
-        from tollgate import entitlements, subscriptions
+        """A profile.CustomerProfile: the customer (its row), its subscriptions and effective
+        entitlements, read in one transaction (Core: no ORM session)."""
+        from tollgate import profile
 
-        moment = _moment(at, "time")
-        with self.db.read() as session:
-            customer = customers.get_customer(session, identifier)
-            subs = subscriptions.list_subscriptions(session, customer=identifier, at=moment)
-            return subscriptions.CustomerProfile(
-                customer=customer,
-                subscriptions=tuple(subscriptions.views(session, subs, at=moment)),
-                entitlements=tuple(entitlements.effective_entitlements(session, customer=identifier, at=moment)),
-            )
+        with self.db.connect() as conn:
+            return profile.customer_profile(conn, identifier, at=_moment(at, "time"))
 
     def _feature_ref(self, session: Any, feature: str) -> Any:
         cache = self.__dict__.setdefault("_features", {})
@@ -564,15 +557,10 @@ class Tollgate(LicenseFileMethods):
     def deliverables(self, customer: str, *, at: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
         """What a customer has received, read in one transaction: `licenses` (every key, any status),
         and the `downloads` and `links` of the plans they are entitled to now."""
-        moment = _utc(at)
-        with self.db.read() as session:
-            who = customers.get_customer(session, customer)
-            return {
-                "licenses": licenses.license_dicts(session, licenses.list_licenses(session, customer_id=who.id),
-                                                   at=moment),
-                "downloads": downloads.download_dicts(session, downloads.list_downloads(session, customer=who, at=moment)),
-                "links": links.link_dicts(session, links.list_links(session, customer=who, at=moment)),
-            }
+        from tollgate import profile
+
+        with self.db.connect() as conn:
+            return profile.deliverables(conn, customer, at=_utc(at))
 
     # -- invoices ------------------------------------------------------------------------------
     # Previews only: nothing is issued or stored. `period` is "YYYY-MM" (the billing periods starting in

@@ -14,9 +14,10 @@ from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
 from tollgate import text as text_rule
-from tollgate.clock import rfc3339, utcnow
+from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Journal
+from tollgate.profile import customer_dict  # noqa: F401 - the customer's shape is also customers'
 from tollgate.rowfiles import Row
 
 MAX_NAME = 200
@@ -223,20 +224,6 @@ def list_customers(
     if limit:
         stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
     return list(session.exec(stmt).all())
-
-
-def customer_dict(customer: Customer) -> dict[str, Any]:
-    """The stable JSON shape of a customer."""
-    return {
-        "identifier": customer.identifier,
-        "billing_id": customer.billing_id,
-        "name": customer.name,
-        "email": customer.email,
-        "status": customer.status,
-        "created_at": rfc3339(customer.created_at),
-        "updated_at": rfc3339(customer.updated_at),
-        "archived_at": rfc3339(customer.archived_at),
-    }
 
 
 @dataclass

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +48,12 @@ from tollgate.models import (
     Plan,
     PlanLicensePolicy,
     Subscription,
+)
+from tollgate.profile import (  # noqa: F401 - activation_dict is also licenses' (the API's activations)
+    activation_dict,
+    active_activations,
+    license_dicts,
+    status_at,
 )
 
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -171,18 +175,6 @@ def validate_instance_name(name: Any) -> str:
     return text
 
 
-# -- status -----------------------------------------------------------------------------------------
-
-
-def status_at(license: License, at: datetime) -> str:
-    """active | revoked | expired, at a moment."""
-    if license.status == "revoked" or (license.revoked_at is not None and license.revoked_at <= at):
-        return "revoked"
-    if license.expires_at is not None and license.expires_at <= at:
-        return "expired"
-    return "active"
-
-
 # -- lookups ----------------------------------------------------------------------------------------
 
 
@@ -212,22 +204,6 @@ def get_license(session: Session, key: str, *, lock: bool = False) -> License:
     return found
 
 
-def active_activations(session: Session, license_ids: Sequence[int]) -> dict[int, list[LicenseActivation]]:
-    """license id -> its current activations, oldest first."""
-    found: dict[int, list[LicenseActivation]] = defaultdict(list)
-    ids = list(license_ids)
-    for start in range(0, len(ids), 500):
-        rows = session.exec(
-            select(LicenseActivation)
-            .where(col(LicenseActivation.license_id).in_(ids[start : start + 500]),
-                   col(LicenseActivation.deactivated_at).is_(None))
-            .order_by(LicenseActivation.activated_at, LicenseActivation.id)
-        ).all()
-        for row in rows:
-            found[row.license_id].append(row)
-    return found
-
-
 def list_licenses(
     session: Session, *, customer_id: int | None = None, plan_id: int | None = None,
     subscription_id: int | None = None,
@@ -243,56 +219,7 @@ def list_licenses(
     return list(session.exec(stmt.order_by(License.created_at, License.id)).all())
 
 
-# -- JSON shapes ------------------------------------------------------------------------------------
-
-
-def activation_dict(activation: LicenseActivation, *, key: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "instance_id": activation.instance_id,
-        "name": activation.name,
-        "activated_at": rfc3339(activation.activated_at),
-    }
-    if key is not None:
-        data["key"] = key
-        data["deactivated_at"] = rfc3339(activation.deactivated_at)
-    return data
-
-
-def license_dicts(session: Session, licenses: Sequence[License], *, at: datetime | None = None) -> list[dict[str, Any]]:
-    """The stable JSON shape of each license (a handful of queries for any number of them).
-
-    `key`, `customer`, `plan`, `subscription`, `status` (active/revoked/expired at `at`),
-    `activation_limit` (a number or "unlimited"), `activations` (current ones: instance_id, name,
-    activated_at), `expires_at` (null: never), `created_at`, `revoked_at` (a future time: a scheduled
-    revoke, from a cancel at period end), `replaced_by` (the key that replaced a regenerated one)."""
-    if not licenses:
-        return []
-    at = at or utcnow()
-    customer_ids = {lic.customer_id for lic in licenses}
-    plan_ids = {lic.plan_id for lic in licenses}
-    sub_ids = {lic.subscription_id for lic in licenses if lic.subscription_id is not None}
-    customers = dict(session.exec(select(Customer.id, Customer.identifier)
-                                  .where(col(Customer.id).in_(customer_ids))).all())
-    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
-    subs = dict(session.exec(select(Subscription.id, Subscription.public_id)
-                             .where(col(Subscription.id).in_(sub_ids))).all()) if sub_ids else {}
-    activations = active_activations(session, [lic.id for lic in licenses])
-    return [
-        {
-            "key": lic.key,
-            "customer": customers.get(lic.customer_id),
-            "plan": plans.get(lic.plan_id),
-            "subscription": subs.get(lic.subscription_id),
-            "status": status_at(lic, at),
-            "activation_limit": "unlimited" if lic.activation_limit is None else lic.activation_limit,
-            "activations": [activation_dict(a) for a in activations.get(lic.id, [])],
-            "expires_at": rfc3339(lic.expires_at),
-            "created_at": rfc3339(lic.created_at),
-            "revoked_at": rfc3339(lic.revoked_at),
-            "replaced_by": lic.replaced_by,
-        }
-        for lic in licenses
-    ]
+# -- JSON shapes (profile.py) --------------------------------------------------------------------------
 
 
 def license_dict(session: Session, license: License, *, at: datetime | None = None) -> dict[str, Any]:
