@@ -88,7 +88,8 @@ def all_commands():
     from tollgate.cli.app import app
 
     def walk(group, prefix):
-        for name, command in sorted(group.commands.items()):
+        for name in sorted(group.list_commands(None)):
+            command = group.get_command(None, name)
             if getattr(command, "commands", None):
                 yield from walk(command, prefix + [name])
             else:
@@ -108,3 +109,14 @@ def test_help_runs_for_every_command(cli):
         result = cli(*path, "--help")
         assert result.exit_code == 0, (path, result)
         assert "Example" in result.stdout
+
+
+def test_the_cli_stands_on_public_typer_and_click_api_only():
+    """No private names of Typer (or of the Click it vendors as typer._click) in src: they break on upgrade."""
+    from pathlib import Path
+
+    private = ("typer._", "_click", "HAS_RICH", "_main_shell_completion", "_TyperParameter")
+    src = Path(__file__).resolve().parent.parent / "src" / "tollgate"
+    found = [f"{path.relative_to(src)}: {word}" for path in sorted(src.rglob("*.py"))
+             for word in private if word in path.read_text()]
+    assert found == []
