@@ -103,7 +103,7 @@ def test_piped_root_help_is_plain_and_lists_every_command(tmp_path):
     code, modules, stdout = probe(tmp_path, ["--help"])
     assert code == 0
     assert "╭" not in stdout and "\x1b[" not in stdout
-    commands = stdout.split("Commands:", 1)[1]
+    commands = stdout.split("Commands:", 1)[1].split("\n\n", 1)[0]
     listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
     assert set(listed) == {name for name in _root().list_commands(None) if not _root().get_command(None, name).hidden}
 
@@ -151,7 +151,7 @@ def test_listing_the_root_builds_nothing(capsys):
     root = _root()
     root.rich_markup_mode = None  # plain help, as piped
     assert root.main(["--help"], prog_name="tollgate", standalone_mode=False) == 0
-    listed = capsys.readouterr().out.split("Commands:", 1)[1]
+    listed = capsys.readouterr().out.split("Commands:", 1)[1].split("\n\n", 1)[0]
     assert [line.split()[0] for line in listed.splitlines() if line.strip()] == list(app_module.COMMANDS)
     assert all(type(c).__name__ == "_Unbuilt" for c in root.commands.values())
 

@@ -35,17 +35,15 @@ reports a program that SIGPIPE ended, and nothing on stderr."""
 # A new root command is one line: "name": ("module", summary) for a noun module's Typer `app`, or
 # "name": ("module:function", summary) for a single command.
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "entitlements": ("access:entitlements", "Show a customer's effective entitlements: value or allowance, usage this period, reset, source."),
-    "check": ("access:check", "May the customer use this feature (this much) now? Exit 0 allowed, 1 denied."),
-    "log": ("journal:log", "Show the journal: what changed, on which object, when, and by which OS user."),
-    "completion": ("completion:completion", "Print the shell completion script for SHELL (to save or source; see the README)."),
-    "customer": ("customer", "Customers: the people and companies you sell to."),
+COMMANDS: dict[str, tuple[str, str]] = {  # in the order --help lists them: getting started first
     "product": ("product", "Products: the things you sell (each sold through plans)."),
     "feature": ("feature", "Features: what plans grant (boolean, metered or config)."),
     "plan": ("plan", "Plans: how a product is packaged and priced, and what each grants."),
+    "customer": ("customer", "Customers: the people and companies you sell to."),
     "sub": ("sub", "Subscriptions: a customer on a plan, with its own feature adjustments."),
     "override": ("override", "Overrides: one customer's own value for a feature, winning over every plan."),
+    "entitlements": ("access:entitlements", "Show a customer's effective entitlements: value or allowance, usage this period, reset, source."),
+    "check": ("access:check", "May the customer use this feature (this much) now? Exit 0 allowed, 1 denied."),
     "usage": ("usage", "Metered usage: report it, chart it, correct it."),
     "license": ("license", "License keys: issued by plans with a license policy; validated and activated by apps."),
     "download": ("download", "Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers."),
@@ -53,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "invoice": ("invoice", "Invoices: what customers owe, previewed exactly (nothing is issued)."),
     "catalog": ("catalog", "The catalog as code: products, features and plans in one TOML file."),
     "db": ("database", "The database: its location, contents and backups."),
+    "log": ("journal:log", "Show the journal: what changed, on which object, when, and by which OS user."),
+    "completion": ("completion:completion", "Print the shell completion script for SHELL (to save or source; see the README)."),
 }
 
 
@@ -288,10 +288,22 @@ def _is_undecodable_text(exc: Exception) -> bool:
             and any("\ud800" <= ch <= "\udfff" for ch in exc.object[exc.start:exc.end]))
 
 
+GETTING_STARTED = """Getting started, in this order (each command's --help says more):
+
+\b
+  tollgate product create --name "AI Studio"
+  tollgate feature create --name "API calls" --type metered --unit call
+  tollgate plan create pro --product ai-studio --price 49 --currency USD --interval month --feature api-calls=10000
+  tollgate customer add "Acme, Inc."
+  tollgate sub add acme-inc pro
+  tollgate usage report acme-inc api-calls 250 --id req-1
+  tollgate invoice preview acme-inc"""
+
 app = typer.Typer(
     cls=TollgateGroup,
     name="tollgate",
     help="Run the commercial side of a software product: customers, plans, entitlements, usage, invoices.",
+    epilog=GETTING_STARTED,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
