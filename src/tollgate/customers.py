@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 from tollgate import identifiers, journal, locks
 from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
-from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from tollgate.errors import Conflict, InvalidInput, RuleViolation
+from tollgate.unknown import no_customer
 from tollgate.models import Customer, Journal
 from tollgate.rowfiles import Row
 
@@ -57,10 +58,7 @@ def get_customer(session: Session, identifier: str, *, lock: locks.Mode | None =
     stmt = select(Customer).where(Customer.identifier == identifier)
     customer = session.exec(locks.locked(session, stmt, lock)).first()
     if customer is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.",
-            hint="See `tollgate customer list --all --search ...`.",
-        )
+        raise no_customer(session, identifier)
     return customer
 
 

@@ -52,6 +52,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
+from tollgate.unknown import no_customer
 from tollgate.grants import Grant, value_from_json
 from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
@@ -543,9 +544,7 @@ def _customer_ref(session: Session, customer: Customer | str, feature_id: int) -
     identifier = customer if isinstance(customer, str) else customer.identifier
     row = session.execute(_CUSTOMER_AND_OVERRIDE, {"customer": identifier, "feature_id": feature_id}).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     return row, _override_row(row)
 
 
@@ -599,9 +598,7 @@ def effective_entitlements(
     identifier = customer if isinstance(customer, str) else customer.identifier
     row = session.execute(_CUSTOMER, {"identifier": identifier}).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     if row.status == "archived":
         return []
     customer_id = row.id

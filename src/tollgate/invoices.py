@@ -71,7 +71,8 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, s
 from sqlmodel import Session
 
 from tollgate.clock import parse_moment, rfc3339, to_utc_naive, utcnow
-from tollgate.errors import InvalidInput, NotFound
+from tollgate.errors import InvalidInput
+from tollgate.unknown import no_customer
 from tollgate.money import CURRENCY_EXPONENTS, WIDE
 from tollgate.models import Customer, Feature, Plan, PlanUsageCharge, Subscription, SubscriptionFeature, UsageEvent
 from tollgate.periods import (
@@ -859,8 +860,7 @@ def preview(session: Session, *, customer: str, period: str | None = None, at: d
     selection = select_periods(period=period, at=at, now=now)
     row = session.execute(select(C.c.id, C.c.identifier, C.c.name).where(C.c.identifier == customer)).first()
     if row is None:
-        raise NotFound(f"No customer has the identifier '{customer}'.",
-                       hint="See `tollgate customer list --all --search ...`.")
+        raise no_customer(session, customer)
     found = _previews_of(session, [row], selection, _Catalog())
     return found[0] if found else InvoicePreview(row.identifier, row.name, selection, (), {}, ())
 
