@@ -19,10 +19,10 @@ from tollgate.errors import Conflict, InvalidInput, RuleViolation
 from tollgate.unknown import no_customer
 from tollgate.models import Customer, Journal
 from tollgate.rowfiles import Row
+from tollgate.statuses import LIVE_STATUSES
 
 MAX_NAME = 200
 MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
-LIVE_STATUSES = ("trialing", "active", "past_due")
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -52,6 +52,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
+from tollgate.statuses import ENDED_STATUSES
 from tollgate.unknown import no_customer
 from tollgate.grants import Grant, value_from_json
 from tollgate.lazy import lazy_module
@@ -64,8 +65,6 @@ if TYPE_CHECKING:  # annotations only: the read path runs on a Core Connection, 
 
 journal = lazy_module("tollgate.journal")  # written on consume only; it loads sqlmodel (the models)
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-ENDED_STATUSES = ("canceled", "expired")
 ZERO = Decimal(0)
 
 # Core only, over the light table clauses (no model classes to define at start-up): see tables.py.

@@ -74,6 +74,7 @@ from tollgate.clock import parse_moment, rfc3339, to_utc_naive, utcnow
 from tollgate.errors import InvalidInput
 from tollgate.unknown import no_customer
 from tollgate.money import CURRENCY_EXPONENTS, WIDE
+from tollgate.statuses import LIVE_STATUSES
 from tollgate.models import Customer, Feature, Plan, PlanUsageCharge, Subscription, SubscriptionFeature, UsageEvent
 from tollgate.periods import (
     DAY_STEPS,
@@ -174,7 +175,7 @@ class Terms:
         if self.cancel_at is not None:
             self.access_end = self.cancel_at
         else:
-            self.access_end = None if self.status in ("trialing", "active", "past_due") else self.start_at
+            self.access_end = None if self.status in LIVE_STATUSES else self.start_at
         self.access = Period(self.start_at, self.access_end)
         start = self.start_at
         if self.trial_end is not None and self.trial_end > start:

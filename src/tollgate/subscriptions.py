@@ -44,10 +44,8 @@ from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_to_json
 from tollgate.models import Customer, Feature, Plan, PlanPrice, Subscription, SubscriptionFeature
 from tollgate.periods import Period, billing_period
+from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES, STATUSES
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-ENDED_STATUSES = ("canceled", "expired")
-STATUSES = (*LIVE_STATUSES, *ENDED_STATUSES)
 TRANSITIONS = {
     "trialing": ("active", "past_due", "canceled", "expired"),
     "active": ("past_due", "canceled", "expired"),
