@@ -800,9 +800,6 @@ def _record_crossings(
             action = "usage.limit"
             kind = "hard" if entitlement.hard else "soft"
             text = f"'{customer}' reached its {kind} limit for '{entitlement.feature}': {used} of {limit} used."
-        elif percent > 100:
-            action = "usage.alert"
-            text = f"'{customer}' passed {percent}% of its '{entitlement.feature}' allowance: {used} of {limit} used."
         else:
             action = "usage.alert"
             text = f"'{customer}' passed {percent}% of its '{entitlement.feature}' allowance: {used} of {limit} used."

@@ -70,11 +70,6 @@ def effective_status(sub: Subscription, at: datetime) -> str:
     return sub.status
 
 
-def is_live(sub: Subscription, at: datetime) -> bool:
-    """Grants access at `at`: started, and trialing/active/past_due then."""
-    return sub.start_at <= at and effective_status(sub, at) in LIVE_STATUSES
-
-
 def current_period(sub: Subscription, at: datetime) -> Period:
     """The billing period at `at` (the first one before the start; the last one after it ended)."""
     moment = at
