@@ -41,6 +41,7 @@ def table_counts(path: Path, *, read_only: bool = True) -> dict[str, int]:
     finally:
         conn.close()
 
+
 os.environ["COLUMNS"] = "120"  # pin rich's width so table output is stable
 os.environ.pop("NO_COLOR", None)
 
