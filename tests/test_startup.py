@@ -26,7 +26,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(os.environ["PROBE_OUT"], "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+    json.dump({"code": code, "modules": sorted(n for n, m in sys.modules.items() if m is not None)}, out)  # None: blocked
 """
 
 
@@ -104,7 +104,7 @@ def test_piped_root_help_is_plain_and_lists_every_command(tmp_path):
     code, modules, stdout = probe(tmp_path, ["--help"])
     assert code == 0
     assert "╭" not in stdout and "\x1b[" not in stdout
-    commands = stdout.split("Commands:", 1)[1]
+    commands = stdout.split("Commands:", 1)[1].split("\n\n", 1)[0]
     listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
     assert set(listed) == {name for name in _root().list_commands(None) if not _root().get_command(None, name).hidden}
 
@@ -118,15 +118,13 @@ def _root():
 
 def test_building_the_root_builds_no_sub_command():
     root = _root()
-    assert isinstance(root.commands, app_module._LazyCommands)
-    assert root.commands._built == {}
-    assert {"customer", "db", "log", "completion"} <= set(root.commands)
+    assert not any(type(c).__name__ != "_Unbuilt" for c in root.commands.values())
+    assert {"customer", "db", "log", "completion"} <= set(root.list_commands(None))
     customer = root.get_command(None, "customer")
-    assert set(root.commands._built) == {"customer"}
-    assert customer.commands._built == {}
+    assert [name for name, c in root.commands.items() if type(c).__name__ != "_Unbuilt"] == ["customer"]
     show = customer.get_command(None, "show")
-    assert show.name == "show" and set(customer.commands._built) == {"show"}
-    assert [p.name for p in show.params] == ["identifier", "html", "as_json"]
+    assert show.name == "show" and [p.name for p in show.params] == ["identifier", "html", "as_json"]
+    assert root.get_command(None, "nope") is None
 
 
 def _walk(group, path=()):
@@ -137,35 +135,26 @@ def _walk(group, path=()):
             yield from _walk(command, (*path, name))
 
 
-def test_lazy_listings_match_what_the_built_commands_say():
-    """The unbuilt summaries (plain --help, `tollgate <TAB>`) agree with Click on every command."""
-    lazy = _root()
-    summaries = {}
-
-    def collect(group, path=()):
-        for name, entry in group.commands.entries():
-            summaries[(*path, name)] = (entry.get_short_help_str(45), entry.get_short_help_str(80), entry.hidden)
-            command = group.get_command(None, name)
-            if isinstance(getattr(command, "commands", None), app_module._LazyCommands):
-                collect(command, (*path, name))
-
-    collect(lazy)
-    built = {path: (c.get_short_help_str(45), c.get_short_help_str(80), c.hidden) for path, c in _walk(_root())}
-    assert summaries == built
-    assert ("customer", "show") in built and ("log",) in built
+def test_the_static_command_table_says_what_each_built_command_says():
+    """COMMANDS' summaries (plain --help, `tollgate <TAB>`) are each built command's own short help."""
+    root = _root()
+    assert root.list_commands(None) == list(app_module.COMMANDS)
+    for name, (_, summary) in app_module.COMMANDS.items():
+        listed = root.commands[name]
+        built = root.get_command(None, name)
+        assert built is not listed and built.name == name and not built.hidden
+        assert summary == built.get_short_help_str(10_000), name
+        for limit in (45, 60, 80):
+            assert listed.get_short_help_str(limit) == built.get_short_help_str(limit), (name, limit)
 
 
-def test_lazy_commands_behave_like_a_mapping():
-    commands = app_module._LazyCommands({}, dict(app_module._DEFERRED))
-    names = list(commands)
-    assert len(commands) == len(names) and "customer" in commands and "nope" not in commands
-    assert commands.get("nope") is None
-    assert commands["log"].name == "log"
-    del commands["log"]
-    assert "log" not in commands and len(commands) == len(names) - 1
-    commands["extra"] = commands["db"]
-    assert list(commands)[-1] == "extra"
-    assert dict(commands.items())["extra"] is commands["db"]
+def test_listing_the_root_builds_nothing(capsys):
+    root = _root()
+    root.rich_markup_mode = None  # plain help, as piped
+    assert root.main(["--help"], prog_name="tollgate", standalone_mode=False) == 0
+    listed = capsys.readouterr().out.split("Commands:", 1)[1].split("\n\n", 1)[0]
+    assert [line.split()[0] for line in listed.splitlines() if line.strip()] == list(app_module.COMMANDS)
+    assert all(type(c).__name__ == "_Unbuilt" for c in root.commands.values())
 
 
 def test_the_cli_runner_still_drives_the_public_app(cli):
@@ -244,7 +233,7 @@ for path, command in commands:
         run([], {"_TOLLGATE_COMPLETE": "complete_bash", "COMP_WORDS": "\n".join(["tollgate", *words]),
                  "COMP_CWORD": str(len(words))})
 report["commands"] = [" ".join(path) for path, _ in commands]
-report["modules"] = sorted({m.split(".")[0] for m in sys.modules})
+report["modules"] = sorted({n.split(".")[0] for n, m in sys.modules.items() if m is not None})
 json.dump(report, open(os.environ["PROBE_OUT"], "w"))
 """
 

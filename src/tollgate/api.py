@@ -431,19 +431,19 @@ class Tollgate(LicenseFileMethods):
         with self.db.read() as session:
             customer_id = customers.get_customer(session, customer).id if customer else None
             return licenses.license_dicts(session, licenses.list_licenses(session, customer_id=customer_id),
-                                          at=_utc(at))
+                                          at=_moment(at, "time"))
 
     def license(self, key: str, *, at: datetime | None = None) -> dict[str, Any]:
         """One license's JSON shape. Malformed key: InvalidInput; unknown: NotFound."""
         with self.db.read() as session:
-            return licenses.license_dict(session, licenses.get_license(session, key), at=_utc(at))
+            return licenses.license_dict(session, licenses.get_license(session, key), at=_moment(at, "time"))
 
     def validate_license(self, key: str, *, instance: str | None = None, at: datetime | None = None) -> Any:
         """Is the key valid (and, with `instance`, activated there)? A licenses.Validation: `.valid`,
         `.reason` (None, unknown, malformed, revoked, expired, instance_not_activated), `.message`,
         `.as_dict()`. Never raises for a bad key: the answer says why it is not valid."""
         with self.db.read() as session:
-            return licenses.validate_license(session, key=key, instance=instance, at=_utc(at))
+            return licenses.validate_license(session, key=key, instance=instance, at=_moment(at, "time"))
 
     def activate_license(self, key: str, name: str) -> dict[str, Any]:
         """Activate the key on an instance named `name`; returns the activation (`instance_id`, `name`,
@@ -501,7 +501,7 @@ class Tollgate(LicenseFileMethods):
         with self.db.read() as session:
             return downloads.download_dicts(session, downloads.list_downloads(
                 session, plan=catalog.get_plan(session, plan) if plan else None,
-                customer=customers.get_customer(session, customer) if customer else None, at=_utc(at)))
+                customer=customers.get_customer(session, customer) if customer else None, at=_moment(at, "time")))
 
     def download(self, download_id: str) -> dict[str, Any]:
         with self.db.read() as session:
@@ -548,7 +548,7 @@ class Tollgate(LicenseFileMethods):
         with self.db.read() as session:
             return links.link_dicts(session, links.list_links(
                 session, plan=catalog.get_plan(session, plan) if plan else None,
-                customer=customers.get_customer(session, customer) if customer else None, at=_utc(at)))
+                customer=customers.get_customer(session, customer) if customer else None, at=_moment(at, "time")))
 
     def remove_link(self, link_id: str) -> dict[str, Any]:
         with self.db.write() as session:
@@ -560,7 +560,7 @@ class Tollgate(LicenseFileMethods):
         from tollgate import profile
 
         with self.db.connect() as conn:
-            return profile.deliverables(conn, customer, at=_utc(at))
+            return profile.deliverables(conn, customer, at=_moment(at, "time"))
 
     # -- invoices ------------------------------------------------------------------------------
     # Previews only: nothing is issued or stored. `period` is "YYYY-MM" (the billing periods starting in
@@ -752,15 +752,6 @@ def _value_text(value: Any) -> str:
 
         return format_decimal(value)
     return str(value)
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    """A moment as naive UTC (deliverables' `at`); None stays None (now)."""
-    if at is None:
-        return None
-    from tollgate.clock import to_utc_naive
-
-    return to_utc_naive(at)
 
 
 def _is_lock_error(exc: BaseException) -> bool:

@@ -681,11 +681,6 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
     }
 
 
-def plan_prices(session: Session, plan: Plan) -> list[Price]:
-    """The plan's base prices (empty: a free plan), in interval then currency order."""
-    return list(plan_specs(session, [plan])[plan.id].prices)
-
-
 def plan_grants(session: Session, plan: Plan) -> dict[str, Grant]:
     """feature identifier -> what the plan grants for it."""
     return {grant.feature: grant for grant in plan_specs(session, [plan])[plan.id].grants}

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -102,7 +101,6 @@ class ImportResult:
     not_in_file: list[str] = field(default_factory=list)  # "plan:old" left alone (no --prune)
     dry_run: bool = False
     prune: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -744,20 +742,15 @@ def import_catalog(
 
     `source` names the file in messages and the journal; `base_dir` is where `file` paths start;
     on a dry run the same writes run (the caller rolls them back) and no file is stored."""
-    started = time.perf_counter()
     locks.namespace(session, "catalog")  # concurrent imports: one at a time, each reads what the last wrote
     existing = load_catalog(session)
-    loaded = time.perf_counter()
     desired = parse_catalog(document, source=source, base_dir=base_dir, existing=existing, prune=prune,
                             data_dir=data_dir)
-    validated = time.perf_counter()
     changes, left_alone = compare(existing, desired, prune=prune)
     result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
     if result.changed:
         apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
               source=Path(source).name, base_dir=base_dir)
-    done = time.perf_counter()
-    result.timings = {"validate": validated - loaded, "database": (loaded - started) + (done - validated)}
     return result
 
 

@@ -28,7 +28,7 @@ from sqlmodel import Session
 from tollgate import catalog, identifiers, journal, license_limits, licenses, signing
 from tollgate.clock import rfc3339, utcnow
 from tollgate.entitlements import effective_entitlements
-from tollgate.errors import InvalidInput
+from tollgate.errors import InvalidInput, NotFound
 from tollgate.grants import grant_dict
 from tollgate.models import Customer, LicenseFile, Plan
 
@@ -74,11 +74,6 @@ def _features(session: Session, customer: Customer, plan: Plan, at: datetime) ->
     return values
 
 
-def _refuse_unknown(key: str) -> None:
-    canonical = licenses.parse_key(key)  # malformed: InvalidInput (exit 2)
-    raise licenses.LicenseRefused(f"No license has the key '{canonical}'; no file was issued.", reason="unknown")
-
-
 def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None = None,
           ttl: str = DEFAULT_TTL, now: datetime | None = None) -> IssuedFile:
     """Issue a license file for an active key (see the module's docstring)."""
@@ -86,8 +81,11 @@ def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None
     lifetime = parse_ttl(ttl)
     if fingerprint is not None:
         fingerprint = licenses.validate_instance_name(fingerprint)
-    if licenses.find_license(session, key) is None:
-        _refuse_unknown(key)
+    try:
+        licenses.get_license(session, key)  # malformed: InvalidInput (exit 2)
+    except NotFound:
+        raise licenses.LicenseRefused(f"No license has the key '{licenses.parse_key(key)}'; no file was issued.",
+                                      reason="unknown") from None
     signer = signing.signer(session, data_dir, now=now)  # (its lock comes before the license's: locks.py)
     license = licenses.get_license(session, key, lock=True)
     licenses.refuse_unless_active(license, now, "issuing a license file")

@@ -63,7 +63,6 @@ KEY_BITS = KEY_CHARS * 5
 MAX_INSTANCE_NAME = 200
 MAX_ACTIVATION_LIMIT = 1_000_000
 STATUSES = ("active", "revoked", "expired")
-REASONS = ("unknown", "malformed", "revoked", "expired", "instance_not_activated")
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = re.compile(r"[\s\-]+")
 _DURATION = re.compile(r"^([1-9][0-9]{0,3})([dmy])$")
@@ -176,14 +175,6 @@ def validate_instance_name(name: Any) -> str:
 
 
 # -- lookups ----------------------------------------------------------------------------------------
-
-
-def find_license(session: Session, key: str) -> License | None:
-    """The license with this key (any spelling), or None (unknown or malformed)."""
-    canonical = normalize_key(key)
-    if canonical is None:
-        return None
-    return session.exec(select(License).where(License.key == canonical)).first()
 
 
 def get_license(session: Session, key: str, *, lock: bool = False) -> License:

@@ -22,8 +22,9 @@ from sqlalchemy import select
 
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
-from tollgate.entitlements import ENDED_STATUSES, LIVE_STATUSES, effective_entitlements, live_condition
-from tollgate.errors import NotFound
+from tollgate.entitlements import effective_entitlements, live_condition
+from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES
+from tollgate.unknown import no_customer
 from tollgate.periods import Period, billing_period
 
 C = tables.customer
@@ -42,8 +43,7 @@ def customer_row(conn: Any, identifier: str) -> Any:
     """The customer's row; NotFound when no customer has this identifier."""
     row = conn.execute(select(C).where(C.c.identifier == identifier)).first()
     if row is None:
-        raise NotFound(f"No customer has the identifier '{identifier}'.",
-                       hint="See `tollgate customer list --all --search ...`.")
+        raise no_customer(conn, identifier)
     return row
 
 

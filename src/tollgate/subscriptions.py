@@ -42,10 +42,8 @@ from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_to_json
 from tollgate.models import Customer, Feature, Plan, PlanPrice, Subscription, SubscriptionFeature
 from tollgate.profile import SubscriptionView, current_period, effective_status, views
+from tollgate.statuses import ENDED_STATUSES, STATUSES
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-ENDED_STATUSES = ("canceled", "expired")
-STATUSES = (*LIVE_STATUSES, *ENDED_STATUSES)
 TRANSITIONS = {
     "trialing": ("active", "past_due", "canceled", "expired"),
     "active": ("past_due", "canceled", "expired"),
@@ -57,11 +55,6 @@ MAX_TRIAL_DAYS = 3650
 
 
 # -- status and periods at a moment -------------------------------------------------------------------
-
-
-def is_live(sub: Subscription, at: datetime) -> bool:
-    """Grants access at `at`: started, and trialing/active/past_due then."""
-    return sub.start_at <= at and effective_status(sub, at) in LIVE_STATUSES
 
 
 # -- typed views (profile.py) ---------------------------------------------------------------------------

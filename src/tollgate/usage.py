@@ -60,6 +60,7 @@ from sqlalchemy import func, select
 from tollgate import tables
 from tollgate.clock import parse_moment, rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from tollgate.unknown import no_customer
 
 if TYPE_CHECKING:  # the report also runs on a Core Connection (the read path loads no sqlmodel)
     from sqlmodel import Session
@@ -226,9 +227,7 @@ def _fmt(number: Decimal | None) -> str | None:
 def _customer(session: Session, identifier: str, *, doing: str | None = None) -> Any:
     row = session.execute(select(C.c.id, C.c.identifier, C.c.status).where(C.c.identifier == identifier)).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     if doing and row.status == "archived":
         raise RuleViolation(f"The customer '{identifier}' is archived and can't {doing}.")
     return row
