@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,12 @@ def test_retire_never_deletes_outside_the_key_folder(cli, issued, tg):
     assert result.exit_code == 3 and "not a key id" in result.stderr, result
     assert victim.exists()
     assert cli("license", "file", issued["key"]).exit_code == 0  # the forged row never stops signing
+
+
+def test_a_hostile_public_key_file_is_refused_at_once():
+    from tollgate.license_verify import MalformedInput, load_public_keys
+
+    started = time.monotonic()
+    with pytest.raises(MalformedInput):  # ~1 MB of openings without an end: minutes with a backtracking regex
+        load_public_keys("-----BEGIN PUBLIC KEY-----\n" * 40000)
+    assert time.monotonic() - started < 2

@@ -28,7 +28,7 @@ ALG = "EdDSA"
 MAX_TOKEN_CHARS = 64 * 1024
 ISSUED_LEEWAY_S = 300  # a file issued this much "after" the verifier's clock still counts (clock skew)
 MAX_MOMENT = 253402300799  # 9999-12-31T23:59:59Z: the last NumericDate a datetime (and time_t) can show
-_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
+_PEM_BEGIN, _PEM_END = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -82,11 +82,24 @@ def key_id(key: Ed25519PublicKey) -> str:
     return b64url(hashlib.sha256(jwk.encode("ascii")).digest())
 
 
+def _pem_blocks(text: str) -> list[str]:
+    """Each BEGIN ... END PUBLIC KEY block, found in one pass (a lazy regex rescans the rest of the
+    text from every BEGIN that has no END: minutes for a hostile megabyte)."""
+    blocks, start = [], text.find(_PEM_BEGIN)
+    while start != -1:
+        end = text.find(_PEM_END, start)
+        if end == -1:
+            break
+        blocks.append(text[start:end + len(_PEM_END)])
+        start = text.find(_PEM_BEGIN, end)
+    return blocks
+
+
 def load_public_keys(pem: str | bytes) -> dict[str, Ed25519PublicKey]:
     """kid -> key of every Ed25519 public key in a PEM text (one key, or the several that `license
     public-key --all` prints). MalformedInput when there is none or one is not Ed25519."""
     text = pem.decode("utf-8", "replace") if isinstance(pem, bytes) else str(pem)
-    blocks = _PEM_BLOCK.findall(text)
+    blocks = _pem_blocks(text)
     if not blocks:
         raise MalformedInput("The public key is not a PEM public key (-----BEGIN PUBLIC KEY-----).")
     keys: dict[str, Ed25519PublicKey] = {}
