@@ -127,3 +127,20 @@ def test_a_hostile_public_key_file_is_refused_at_once():
     with pytest.raises(MalformedInput):  # ~1 MB of openings without an end: minutes with a backtracking regex
         load_public_keys("-----BEGIN PUBLIC KEY-----\n" * 40000)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("in_the_way", ["dangling link", "file"])
+def test_a_key_folder_that_is_not_a_folder_is_a_storage_error(cli, tg, in_the_way):
+    key = _shop(tg)[0]
+    folder = Path(tg.data_dir) / "signing-keys"
+    if in_the_way == "file":
+        folder.write_text("")
+    else:
+        folder.symlink_to(folder.parent / "nowhere")
+    result = cli("license", "file", key)
+    assert result.exit_code == 3 and "signing-keys" in result.stderr and not result.stdout, result
+    from tollgate.models import LicenseFile, SigningKey
+
+    with tg.db.write() as session:  # nothing half-made
+        assert session.exec(sqlmodel.select(SigningKey)).first() is None
+        assert session.exec(sqlmodel.select(LicenseFile)).first() is None

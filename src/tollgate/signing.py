@@ -66,6 +66,17 @@ def key_folder(data_dir: Path) -> Path:
     return Path(data_dir) / KEY_FOLDER
 
 
+def _make_key_folder(folder: Path) -> None:
+    """The key folder, 0700 when new; something else in its place is a StorageError, not a crash."""
+    from tollgate.outfiles import private_folder
+
+    try:
+        private_folder(folder)
+    except OSError as exc:
+        raise StorageError(f"Cannot create the signing key folder {folder}: {exc.strerror} (a file or a broken "
+                           "link may be in its place); no key file was written.") from None
+
+
 def private_key_path(data_dir: Path, kid: str) -> Path:
     """Where this machine keeps the private half of `kid`; a key id read from the database that is
     not one (edited by hand, or a crafted file given to `db copy`) never reaches the file system."""
@@ -105,11 +116,9 @@ def _local_signer(session: Session, data_dir: Path) -> Signer | None:
 
 
 def _create(session: Session, data_dir: Path, now: datetime, *, action: str) -> Signer:
-    from tollgate.outfiles import private_folder
-
     key = Ed25519PrivateKey.generate()
     kid = key_id(key.public_key())
-    private_folder(key_folder(data_dir))
+    _make_key_folder(key_folder(data_dir))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     # written before the row: a rollback leaves an unused file, never a row without its private half
@@ -185,8 +194,6 @@ def copy_private_keys(kids: list[str], source_dir: Path, target_dir: Path) -> in
     """Copy the private files of these keys found in `source_dir` into `target_dir` (`db copy` to
     another data folder, so the target signs with the key applications already embed). Returns how
     many were copied; a key already there, or not kept at the source, is left alone."""
-    from tollgate.outfiles import private_folder
-
     if Path(source_dir).resolve() == Path(target_dir).resolve():
         return 0
     copied = 0
@@ -196,7 +203,7 @@ def copy_private_keys(kids: list[str], source_dir: Path, target_dir: Path) -> in
             continue
         with open_regular(source) as handle:
             data = handle.read()
-        private_folder(target.parent)
+        _make_key_folder(target.parent)
         with atomic_file(target, binary=True, mode=0o600) as out:
             out.write(data)
         copied += 1
