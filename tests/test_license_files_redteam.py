@@ -133,6 +133,7 @@ def test_a_hostile_public_key_file_is_refused_at_once():
 def test_a_key_folder_that_is_not_a_folder_is_a_storage_error(cli, tg, in_the_way):
     key = _shop(tg)[0]
     folder = Path(tg.data_dir) / "signing-keys"
+    folder.parent.mkdir(parents=True, exist_ok=True)  # on PostgreSQL the user data folder may not exist yet
     if in_the_way == "file":
         folder.write_text("")
     else:
