@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from pathlib import Path
 
@@ -145,3 +146,11 @@ def test_a_key_folder_that_is_not_a_folder_is_a_storage_error(cli, tg, in_the_wa
     with tg.db.write() as session:  # nothing half-made
         assert session.exec(sqlmodel.select(SigningKey)).first() is None
         assert session.exec(sqlmodel.select(LicenseFile)).first() is None
+
+
+def test_a_key_file_that_is_not_a_regular_file_is_a_storage_error(cli, issued, tg):
+    key_file = Path(tg.data_dir) / "signing-keys" / f"{issued['kid']}.pem"
+    key_file.unlink()
+    os.mkfifo(key_file)  # read without care, this hangs; with open_regular it is refused at once
+    result = cli("license", "file", issued["key"])
+    assert result.exit_code == 3 and "FIFO" in result.stderr and not result.stdout, result

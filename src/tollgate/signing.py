@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from tollgate import journal, locks
 from tollgate.clock import rfc3339, utcnow
-from tollgate.errors import NotFound, RuleViolation, StorageError
+from tollgate.errors import InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.files import atomic_file, open_regular
 from tollgate.license_verify import ALG, b64url, key_id
 from tollgate.models import SigningKey
@@ -93,8 +93,11 @@ def _read_private(data_dir: Path, row: SigningKey) -> Ed25519PrivateKey | None:
     path = private_key_path(data_dir, row.kid)
     if not path.exists():
         return None
-    with open_regular(path) as handle:
-        data = handle.read()
+    try:
+        with open_regular(path) as handle:
+            data = handle.read()
+    except InvalidInput as exc:  # a FIFO, a folder, unreadable: the data folder is damaged, not the input
+        raise StorageError(exc.message, hint="Retire that key (tollgate license signing-key retire KID) and rotate.") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
