@@ -28,7 +28,8 @@ class LicenseFileMethods:
         from tollgate import files, outfiles
 
         if out is not None:
-            outfiles.check_target(out, database=self.db.path, what="The license file")
+            outfiles.check_target(out, database=self.db.path, what="The license file",
+                                  keys=signing.key_folder(self.data_dir))
         with files.atomic_file(out, mode=0o600) if out is not None else nullcontext() as handle:
             with self.db.write() as session:
                 issued = license_files.issue(session, key=key, data_dir=self.data_dir, fingerprint=fingerprint, ttl=ttl)

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 ALG = "EdDSA"
 MAX_TOKEN_CHARS = 64 * 1024
 ISSUED_LEEWAY_S = 300  # a file issued this much "after" the verifier's clock still counts (clock skew)
-_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.S)
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+MAX_MOMENT = 253402300799  # 9999-12-31T23:59:59Z: the last NumericDate a datetime (and time_t) can show
+_PEM_BEGIN, _PEM_END = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class MalformedInput(ValueError):
@@ -40,7 +41,8 @@ class LicenseFileCheck:
     """The answer to "does this file license this machine?". `reason` is one sentence (None when
     valid); `code` names it for programs: malformed, unknown_key, unsupported_alg, bad_signature,
     not_yet_valid, expired, license_expired, fingerprint_mismatch, not_bound, plan_mismatch.
-    `claims` are the file's claims once its signature is verified (else empty)."""
+    unsupported_header (a `crit` extension). `claims` are the file's claims once its signature is
+    verified (else empty)."""
 
     valid: bool
     reason: str | None
@@ -59,9 +61,14 @@ def b64url(data: bytes) -> str:
 
 
 def _unb64url(text: str) -> bytes:
-    if not _B64URL.match(text) or len(text) % 4 == 1:
+    """Strict base64url without padding: only the canonical spelling of the bytes (unused trailing
+    bits zero), so one file has one token."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def raw_public_key(key: Ed25519PublicKey) -> bytes:
@@ -75,11 +82,24 @@ def key_id(key: Ed25519PublicKey) -> str:
     return b64url(hashlib.sha256(jwk.encode("ascii")).digest())
 
 
+def _pem_blocks(text: str) -> list[str]:
+    """Each BEGIN ... END PUBLIC KEY block, found in one pass (a lazy regex rescans the rest of the
+    text from every BEGIN that has no END: minutes for a hostile megabyte)."""
+    blocks, start = [], text.find(_PEM_BEGIN)
+    while start != -1:
+        end = text.find(_PEM_END, start)
+        if end == -1:
+            break
+        blocks.append(text[start:end + len(_PEM_END)])
+        start = text.find(_PEM_BEGIN, end)
+    return blocks
+
+
 def load_public_keys(pem: str | bytes) -> dict[str, Ed25519PublicKey]:
     """kid -> key of every Ed25519 public key in a PEM text (one key, or the several that `license
     public-key --all` prints). MalformedInput when there is none or one is not Ed25519."""
     text = pem.decode("utf-8", "replace") if isinstance(pem, bytes) else str(pem)
-    blocks = _PEM_BLOCK.findall(text)
+    blocks = _pem_blocks(text)
     if not blocks:
         raise MalformedInput("The public key is not a PEM public key (-----BEGIN PUBLIC KEY-----).")
     keys: dict[str, Ed25519PublicKey] = {}
@@ -95,14 +115,35 @@ def load_public_keys(pem: str | bytes) -> dict[str, Ed25519PublicKey]:
 
 
 def _json_part(text: str) -> dict[str, Any]:
-    value = json.loads(_unb64url(text).decode("utf-8"))
+    try:
+        value = json.loads(_unb64url(text).decode("utf-8"))
+    except RecursionError:  # deeply nested arrays: junk, read before any signature is checked
+        raise ValueError("nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
 
 
-def _moment(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+_CLAIM_TYPES: dict[str, tuple[str, bool]] = {  # claim: (kind, required); absent or null is allowed when not required
+    "iat": ("moment", True), "exp": ("moment", True), "license_expires": ("moment", False),
+    "key": ("text", False), "customer": ("text", False), "plan": ("text", False), "fingerprint": ("text", False),
+}
+
+
+def _claim_problem(claims: dict[str, Any]) -> str | None:
+    """Why the claims this verifier reads are not of their types (None when they are): moments are
+    whole seconds from 1970 to 9999, the others strings."""
+    for name, (kind, required) in _CLAIM_TYPES.items():
+        value = claims.get(name)
+        if value is None:
+            if required:
+                return f"The file's claims lack {name}."
+        elif kind == "text" and not isinstance(value, str):
+            return f"The file's claim {name} is not a string."
+        elif kind == "moment" and (not isinstance(value, int) or isinstance(value, bool)
+                                   or not 0 <= value <= MAX_MOMENT):
+            return f"The file's claim {name} is not whole seconds between 1970 and 9999."
+    return None
 
 
 def utc_text(seconds: int) -> str:
@@ -139,6 +180,9 @@ def verify_license_file(
         header, claims, signature = _json_part(parts[0]), _json_part(parts[1]), _unb64url(parts[2])
     except (ValueError, UnicodeDecodeError, binascii.Error):
         return _invalid("malformed", "This is not a license file: a part is not base64url-encoded JSON.")
+    if "crit" in header:  # RFC 7515 4.1.11: extensions this verifier does not implement
+        return _invalid("unsupported_header", "The file's header requires extensions (crit) this verifier does not "
+                                              "implement.")
     if header.get("alg") != ALG:
         return _invalid("unsupported_alg", f"The file is signed with alg {str(header.get('alg'))[:40]!r}; "
                                            "only EdDSA (Ed25519) files are accepted.")
@@ -155,14 +199,15 @@ def verify_license_file(
 
 
 def _check_claims(claims: dict[str, Any], now: int, fingerprint: str | None, plan: str | None) -> LicenseFileCheck:
-    iat, exp = _moment(claims.get("iat")), _moment(claims.get("exp"))
-    if iat is None or exp is None:
-        return _invalid("malformed", "The file's claims lack iat or exp as whole seconds.", claims)
+    problem = _claim_problem(claims)
+    if problem is not None:
+        return _invalid("malformed", problem, claims)
+    iat, exp = claims["iat"], claims["exp"]
     if now + ISSUED_LEEWAY_S < iat:
         return _invalid("not_yet_valid", f"The file was issued at {utc_text(iat)}, after the time checked.", claims)
     if now >= exp:
         return _invalid("expired", f"The file expired at {utc_text(exp)}; ask for a new one.", claims)
-    ends = _moment(claims.get("license_expires"))
+    ends = claims.get("license_expires")
     if ends is not None and now >= ends:
         return _invalid("license_expired", f"The license expired at {utc_text(ends)}.", claims)
     bound = claims.get("fingerprint")

@@ -42,15 +42,19 @@ def is_database_file(target: str | os.PathLike, database: str | os.PathLike | No
 
 def check_target(
     target: str | os.PathLike, *, database: str | os.PathLike | None, what: str, overwrite: bool = True,
-    option: str = "--overwrite",
+    option: str = "--overwrite", keys: str | os.PathLike | None = None,
 ) -> Path:
-    """Refuse (InvalidInput, exit 2) a target that is the database or one of its files, whatever
-    `overwrite` says, and an existing target unless `overwrite`. `what` names the file in the message
-    ("The reject file"). Returns the target as a Path."""
+    """Refuse (InvalidInput, exit 2) a target that is the database or one of its files, or inside
+    `keys` (the folder of the private signing keys), whatever `overwrite` says, and an existing
+    target unless `overwrite`. `what` names the file in the message ("The reject file"). Returns the
+    target as a Path."""
     path = Path(target).expanduser()
     if is_database_file(path, database):
         raise InvalidInput(f"{what} {path} is the database itself (or one of its files); nothing was written.",
                            hint="Choose another file name.")
+    if keys is not None and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(keys)):
+        raise InvalidInput(f"{what} {path} is in the folder of the private signing keys; nothing was written.",
+                           hint="Choose a file outside it.")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise InvalidInput(f"{what} {path} already exists; nothing was written.",
                            hint=f"Pass {option} to replace it, or choose another file.")

@@ -17,6 +17,7 @@ older keys stay in `public_keys(all_keys=True)`, until `retire` drops a key from
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,12 +30,13 @@ from sqlmodel import Session, col, select
 
 from tollgate import journal, locks
 from tollgate.clock import rfc3339, utcnow
-from tollgate.errors import NotFound, RuleViolation, StorageError
+from tollgate.errors import InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.files import atomic_file, open_regular
 from tollgate.license_verify import ALG, b64url, key_id
 from tollgate.models import SigningKey
 
 KEY_FOLDER = "signing-keys"
+_KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a SHA-256 thumbprint in base64url (license_verify.key_id)
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,46 @@ def _json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
+def is_key_id(kid: object) -> bool:
+    return isinstance(kid, str) and _KID.fullmatch(kid) is not None
+
+
+def key_folder(data_dir: Path) -> Path:
+    return Path(data_dir) / KEY_FOLDER
+
+
+def _make_key_folder(folder: Path) -> None:
+    """The key folder, 0700 when new; something else in its place is a StorageError, not a crash."""
+    from tollgate.outfiles import private_folder
+
+    try:
+        private_folder(folder)
+    except OSError as exc:
+        raise StorageError(f"Cannot create the signing key folder {folder}: {exc.strerror} (a file or a broken "
+                           "link may be in its place); no key file was written.") from None
+
+
 def private_key_path(data_dir: Path, kid: str) -> Path:
-    return Path(data_dir) / KEY_FOLDER / f"{kid}.pem"
+    """Where this machine keeps the private half of `kid`; a key id read from the database that is
+    not one (edited by hand, or a crafted file given to `db copy`) never reaches the file system."""
+    if not is_key_id(kid):
+        raise StorageError(f"A signing key's recorded id {str(kid)[:60]!r} is not a key id; the database is damaged "
+                           "(or was edited by hand), and no key file was read or written for it.",
+                           hint="Restore the database from a backup.")
+    return key_folder(data_dir) / f"{kid}.pem"
 
 
 def _read_private(data_dir: Path, row: SigningKey) -> Ed25519PrivateKey | None:
+    if not is_key_id(row.kid):
+        return None  # not a key this machine made (it writes only key ids)
     path = private_key_path(data_dir, row.kid)
     if not path.exists():
         return None
-    with open_regular(path) as handle:
-        data = handle.read()
+    try:
+        with open_regular(path) as handle:
+            data = handle.read()
+    except InvalidInput as exc:  # a FIFO, a folder, unreadable: the data folder is damaged, not the input
+        raise StorageError(exc.message, hint="Retire that key (tollgate license signing-key retire KID) and rotate.") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -87,11 +119,9 @@ def _local_signer(session: Session, data_dir: Path) -> Signer | None:
 
 
 def _create(session: Session, data_dir: Path, now: datetime, *, action: str) -> Signer:
-    from tollgate.outfiles import private_folder
-
     key = Ed25519PrivateKey.generate()
     kid = key_id(key.public_key())
-    private_folder(Path(data_dir) / KEY_FOLDER)
+    _make_key_folder(key_folder(data_dir))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     # written before the row: a rollback leaves an unused file, never a row without its private half
@@ -132,6 +162,7 @@ def retire(session: Session, data_dir: Path, kid: str, *, now: datetime | None =
     row = session.exec(select(SigningKey).where(SigningKey.kid == (kid or "").strip())).first()
     if row is None:
         raise NotFound(f"No signing key has the id '{kid}'.", hint="See `tollgate license public-key --all --json`.")
+    private_key_path(data_dir, row.kid)  # a damaged id is refused before anything changes
     if row.retired_at is not None:
         raise RuleViolation(f"The signing key {row.kid} was already retired at {rfc3339(row.retired_at)}.")
     current = _local_signer(session, data_dir)
@@ -166,18 +197,16 @@ def copy_private_keys(kids: list[str], source_dir: Path, target_dir: Path) -> in
     """Copy the private files of these keys found in `source_dir` into `target_dir` (`db copy` to
     another data folder, so the target signs with the key applications already embed). Returns how
     many were copied; a key already there, or not kept at the source, is left alone."""
-    from tollgate.outfiles import private_folder
-
     if Path(source_dir).resolve() == Path(target_dir).resolve():
         return 0
     copied = 0
-    for kid in kids:
+    for kid in filter(is_key_id, kids):
         source, target = private_key_path(source_dir, kid), private_key_path(target_dir, kid)
         if target.exists() or not source.exists():
             continue
         with open_regular(source) as handle:
             data = handle.read()
-        private_folder(target.parent)
+        _make_key_folder(target.parent)
         with atomic_file(target, binary=True, mode=0o600) as out:
             out.write(data)
         copied += 1
