@@ -94,6 +94,19 @@ def test_out_never_overwrites_a_signing_key(cli, issued, tg):
     assert cli("license", "file", issued["key"]).exit_code == 0  # still signs
 
 
+def test_no_file_tollgate_writes_lands_in_the_key_folder(cli, issued, tg, tmp_path):
+    # one rule (outfiles.check_target) for every writer, not only `license file --out`
+    folder = Path(tg.data_dir) / "signing-keys"
+    before = sorted(p.name for p in folder.iterdir())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer,feature,quantity\nnobody,x,1\n")
+    for args in (["catalog", "export", folder / "catalog.toml"], ["db", "backup", folder / "b.db"],
+                 ["usage", "report", "--file", bad, "--skip-invalid", "--rejects", folder / "r.csv"]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "signing key" in result.stderr, (args, result)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_a_key_id_from_the_database_is_only_ever_a_key_id(tmp_path):
     from tollgate import signing
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from tollgate.errors import InvalidInput
 
+KEY_FOLDER = "signing-keys"
+"""The data folder's folder of private signing keys (signing.py): no file tollgate writes lands in it."""
+
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
@@ -45,14 +48,18 @@ def check_target(
     option: str = "--overwrite", keys: str | os.PathLike | None = None,
 ) -> Path:
     """Refuse (InvalidInput, exit 2) a target that is the database or one of its files, or inside
-    `keys` (the folder of the private signing keys), whatever `overwrite` says, and an existing
-    target unless `overwrite`. `what` names the file in the message ("The reject file"). Returns the
-    target as a Path."""
+    `keys` (the folder of the private signing keys; by default the one beside `database`), whatever
+    `overwrite` says, and an existing target unless `overwrite`. `what` names the file in the message
+    ("The reject file"). Returns the target as a Path."""
     path = Path(target).expanduser()
+    if keys is None:
+        from tollgate.blobs import data_dir_for
+
+        keys = data_dir_for(database) / KEY_FOLDER
     if is_database_file(path, database):
         raise InvalidInput(f"{what} {path} is the database itself (or one of its files); nothing was written.",
                            hint="Choose another file name.")
-    if keys is not None and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(keys)):
+    if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(keys)):
         raise InvalidInput(f"{what} {path} is in the folder of the private signing keys; nothing was written.",
                            hint="Choose a file outside it.")
     if not overwrite and (path.exists() or path.is_symlink()):

@@ -33,9 +33,9 @@ from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.files import atomic_file, open_regular
 from tollgate.license_verify import ALG, b64url, key_id
+from tollgate.outfiles import KEY_FOLDER
 from tollgate.models import SigningKey
 
-KEY_FOLDER = "signing-keys"
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a SHA-256 thumbprint in base64url (license_verify.key_id)
 
 
