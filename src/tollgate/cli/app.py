@@ -326,6 +326,9 @@ def root(
         typer.Option("--db", metavar="PATH|URL", help="Database file or URL (default: $TOLLGATE_DB, then the user data folder)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback when something fails.")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output, exactly as when piped (as NO_COLOR or TERM=dumb do).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -336,6 +339,7 @@ def root(
     """
     context.state.db = db
     context.state.debug = debug
+    output.set_plain(no_color)
 
 
 def _cheap_value_processing() -> None:
@@ -429,7 +433,7 @@ def main() -> None:
     --help | less`, scripts, a shell's completion call), Click's plain text is printed and rich is
     never imported, which keeps those runs as fast as importing typer itself.
     """
-    if not output.is_terminal(sys.stdout):
+    if not output.styled(sys.stdout) or "--no-color" in sys.argv:
         import typer.core
 
         typer.core.HAS_RICH = False

@@ -15,6 +15,7 @@ from tollgate.cli.complete import (
     complete_usage_period,
 )
 from tollgate.cli.context import Json, tollgate
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
 
 if TYPE_CHECKING:
     from tollgate.usage import FeatureUsage, UsageReport
@@ -140,11 +141,12 @@ def report(
 
 def _report_file(file: str, *, fmt: str | None, skip_invalid: bool, rejects: str | None, dry_run: bool,
                  as_json: bool, overwrite: bool) -> None:
-    def bar(rows):
-        return output.progress(rows, label="Recording usage")
+    from tollgate.usage_file import file_format
 
-    result = tollgate().report_usage_file(file, format=fmt, skip_invalid=skip_invalid, rejects=rejects,
-                                          dry_run=dry_run, progress=bar, overwrite=overwrite)
+    with output.progress(total=output.rows_in(file, file_format(file, fmt)), label="Usage events",
+                         then="Committing") as count:
+        result = tollgate().report_usage_file(file, format=fmt, skip_invalid=skip_invalid, rejects=rejects,
+                                              dry_run=dry_run, progress=count, overwrite=overwrite)
     _messages(result.notices, output.notice)
     _messages(result.warnings, output.warn)
     if as_json:
@@ -288,7 +290,8 @@ def summary_rows(report_: UsageReport) -> list[list[Any]]:
     ]
 
 
-SUMMARY_COLUMNS = ("feature", "trend", "total", "this period", "allowance", "used", "resets")
+SUMMARY_TABLE = (Col("feature", ID), Col("trend", KEY), Col("total", QUANTITY), Col("this period", QUANTITY),
+                 Col("allowance", QUANTITY), Col("used", QUANTITY), Col("resets", DATE))
 
 
 def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
@@ -302,7 +305,7 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
     if _too_wide(rows):
         _summary_blocks(report_, rows, title)
     else:
-        output.table(SUMMARY_COLUMNS, rows, title=title, right=("total", "this period", "used"))
+        output.table(SUMMARY_TABLE, rows, title=title)
     corrected = [f for f in report_.features if f.corrections]
     for f in corrected:
         output.say(f"{f.feature}: corrections (voids) in this range: {_num(f.corrections)}, included in the total.")
@@ -313,7 +316,7 @@ def _too_wide(rows: list[list[Any]]) -> bool:
     sparkline reads as nonsense). Piped output is never folded, so it always gets the table."""
     if not output.is_terminal():
         return False
-    widths = [max(len(str(row[i])) for row in [list(SUMMARY_COLUMNS), *rows]) for i in range(len(SUMMARY_COLUMNS))]
+    widths = [max(len(str(row[i])) for row in [[c.name for c in SUMMARY_TABLE], *rows]) for i in range(len(SUMMARY_TABLE))]
     return sum(widths) + 3 * len(widths) > output.console().width
 
 
@@ -324,6 +327,7 @@ def _summary_blocks(report_: UsageReport, rows: list[list[Any]], title: str) -> 
         output.say(f"{feature}  {trend}")
         share = f", {percent}" if percent != "-" else ""
         of = f" of {allowance}" if allowance != "-" else ""
+        total, used, of = grouped(total), grouped(used), grouped(of)
         output.say(f"  total {total} · this period {used}{of}{share} · resets {resets}")
 
 
@@ -337,8 +341,8 @@ def render_feature(report_: UsageReport) -> None:
         for label, value in zip(report_.labels(), f.series)
     ]
     unit = f" ({f.unit})" if f.unit else ""
-    output.table((report_.by, "quantity", ""), rows, title=f"{f.feature}{unit} for {report_.customer} by "
-                 f"{report_.by}, {_span(report_)}", right=("quantity",))
+    output.table((Col(report_.by, DATE), Col("quantity", QUANTITY), Col("", KEY)), rows, title=f"{f.feature}{unit} for {report_.customer} by "
+                 f"{report_.by}, {_span(report_)}")
     output.say(f"total: {_num(f.total)}" + (f" (corrections: {_num(f.corrections)})" if f.corrections else ""))
     if not f.granted:
         allowance = "allowance: none (no subscription grants it)"
