@@ -132,7 +132,7 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
         drawn.add_row(*(Text(row[i]) for i in layout.keep))
     console().print(drawn)
     if layout.dropped:
-        sys.stdout.write(f"({', '.join(layout.dropped)}: left out at this width; --json has every field)\n")
+        console().print(Text(f"(not shown at this width: {', '.join(layout.dropped)}; --json has every field)"))
 
 
 def _blocks(cols: Sequence[Col], rows: list[list[str]], *, title: str | None) -> None:
@@ -267,8 +267,13 @@ def heading(text: str) -> None:
 
 
 def say(text: str) -> None:
-    """What a mutating command did, for a person (stdout; replaced by the object with --json)."""
-    sys.stdout.write(safe(text) + "\n")
+    """A sentence for a person on stdout: on a terminal, wrapped between words (never mid-token)."""
+    if styled():
+        from rich.text import Text
+
+        console().print(Text(safe(text)))
+    else:
+        sys.stdout.write(safe(text) + "\n")
 
 
 def result(data: Any, *, as_json: bool, message: str) -> None:
@@ -308,7 +313,7 @@ def progress_bar():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
         TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(" of "), TaskProgressColumn(),
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TimeElapsedColumn(),
                     console=console(stderr=True), transient=True)
 

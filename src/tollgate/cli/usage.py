@@ -258,7 +258,7 @@ def _when(moment) -> str:
 def _num(value) -> str:
     from tollgate.money import format_decimal
 
-    return format_decimal(value)
+    return grouped(format_decimal(value))  # for tables and sentences only: --json has the figure
 
 
 def _allowance(f: FeatureUsage) -> str:
@@ -314,7 +314,7 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
 def _too_wide(rows: list[list[Any]]) -> bool:
     """Whether the summary table would not fit the terminal on one line per feature (a folded
     sparkline reads as nonsense). Piped output is never folded, so it always gets the table."""
-    if not output.is_terminal():
+    if not output.styled():
         return False
     widths = [max(len(str(row[i])) for row in [[c.name for c in SUMMARY_TABLE], *rows]) for i in range(len(SUMMARY_TABLE))]
     return sum(widths) + 3 * len(widths) > output.console().width
@@ -327,7 +327,6 @@ def _summary_blocks(report_: UsageReport, rows: list[list[Any]], title: str) -> 
         output.say(f"{feature}  {trend}")
         share = f", {percent}" if percent != "-" else ""
         of = f" of {allowance}" if allowance != "-" else ""
-        total, used, of = grouped(total), grouped(used), grouped(of)
         output.say(f"  total {total} · this period {used}{of}{share} · resets {resets}")
 
 
