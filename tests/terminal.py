@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import struct
 import subprocess
+import sys
 import termios
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-TOLLGATE = shutil.which("tollgate") or "tollgate"
+TOLLGATE = str(Path(sys.executable).with_name("tollgate"))  # this interpreter's entry point
 
 
 @dataclass
