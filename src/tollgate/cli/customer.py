@@ -157,30 +157,31 @@ def show(
     if as_json:
         output.emit_json(whole)
         return
-    output.fields(
-        [
-            ("identifier", data["identifier"]),
-            ("billing id", data["billing_id"]),
-            ("name", data["name"]),
-            ("email", data["email"] or "-"),
-            ("status", data["status"]),
-            ("created", data["created_at"]),
-            ("updated", data["updated_at"]),
-            ("archived", data["archived_at"] or "-"),
-        ]
-    )
-    output.say("")
-    if subscriptions:
-        output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
-    else:
-        output.say("Subscriptions: none")
-    output.say("")
-    if entitlements:
-        output.table(access.COLUMNS, access.entitlement_rows(entitlements), title="Entitlements")
-    else:
-        output.say("Entitlements: none")
-    _show_usage(identifier)
-    _show_deliverables(goods)
+    with output.paged():
+        output.fields(
+            [
+                ("identifier", data["identifier"]),
+                ("billing id", data["billing_id"]),
+                ("name", data["name"]),
+                ("email", data["email"] or "-"),
+                ("status", data["status"]),
+                ("created", data["created_at"]),
+                ("updated", data["updated_at"]),
+                ("archived", data["archived_at"] or "-"),
+            ]
+        )
+        output.say("")
+        if subscriptions:
+            output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
+        else:
+            output.say("Subscriptions: none")
+        output.say("")
+        if entitlements:
+            output.table(access.COLUMNS, access.entitlement_rows(entitlements), title="Entitlements")
+        else:
+            output.say("Entitlements: none")
+        _show_usage(identifier)
+        _show_deliverables(goods)
 
 
 def _show_usage(identifier: str) -> None:

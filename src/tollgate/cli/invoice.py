@@ -64,7 +64,8 @@ def preview(
 
         output.emit_csv(CSV_COLUMNS, csv_rows(found))
     else:
-        _show(found.to_dict())
+        with output.paged():
+            _show(found.to_dict())
 
 
 def _bill_run(previews: Iterable[Any], *, as_json: bool, as_csv: bool) -> None:

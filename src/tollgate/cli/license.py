@@ -73,7 +73,8 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
         keys = ["key", "customer", "plan", "subscription", "status", "activation_limit", "activations", "expires_at"]
         output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in found))
     else:
-        output.table(COLUMNS, (_row(row) for row in found), title=title)
+        with output.paged():
+            output.table(COLUMNS, (_row(row) for row in found), title=title)
 
 
 @app.command("show")

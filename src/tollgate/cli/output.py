@@ -203,7 +203,7 @@ def _pager_command() -> list[str] | None:
 @contextmanager
 def paged() -> Iterator[None]:
     """Output longer than the terminal goes through the pager, as git does; never when not styled."""
-    command = _pager_command() if styled() else None
+    command = _pager_command() if styled() and not isinstance(sys.stdout, _PagerBuffer) else None
     if command is None:
         yield
         return

@@ -190,7 +190,8 @@ def list_(
     elif as_csv:
         output.emit_csv(COLUMNS, (_row(p) for p in found))
     else:
-        output.table(TABLE, (_row(p) for p in found))
+        with output.paged():
+            output.table(TABLE, (_row(p) for p in found))
 
 
 @app.command("show")

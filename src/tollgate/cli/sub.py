@@ -202,7 +202,8 @@ def list_(
         keys = [k for k in (found[0] if found else {"id": 0}) if k != "adjustments"]
         output.emit_csv(keys, ([row.get(k) for k in keys] for row in found))
     else:
-        output.table(COLUMNS, (_row(s) for s in found))
+        with output.paged():
+            output.table(COLUMNS, (_row(s) for s in found))
 
 
 @app.command("show")

@@ -224,10 +224,11 @@ def show(
     if as_json:
         output.emit_json(report_.to_dict())
         return
-    if feature is not None:
-        render_feature(report_)
-    else:
-        render_summary(report_)
+    with output.paged():
+        if feature is not None:
+            render_feature(report_)
+        else:
+            render_summary(report_)
 
 
 # -- rendering (also used by `customer show`) --------------------------------------------------------------
