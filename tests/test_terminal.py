@@ -55,8 +55,8 @@ def test_invoice_amounts_and_quantities_appear_whole_and_grouped(shop, width):
     total = shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--json").json()["totals"]["USD"]
     assert re.search(rf"total\s+{re.escape(total)}\s+USD", shown), shown  # the total whole, on its line
     assert "71,500,000" in shown  # the quantity grouped, never split
-    assert "71500000" not in shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--csv").stdout \
-        or "71,500,000" not in shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--csv").stdout
+    as_csv = shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--csv").stdout
+    assert "71500000" in as_csv and "71,500,000" not in as_csv  # never grouped in --csv (nor --json)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -132,7 +132,6 @@ def test_a_long_list_on_a_terminal_shows_50_rows_and_a_footer(crowd, width):
 def test_piped_json_and_csv_lists_are_complete(crowd):
     listed = piped(["customer", "list"])
     assert _listed(listed.stdout, crowd) == crowd and "of 120" not in listed.stdout
-    assert len(piped(["customer", "list", "--json"]).stdout.count('"identifier"')) if False else True
     assert piped(["customer", "list", "--json"]).stdout.count('"identifier"') == 120
     assert len(piped(["customer", "list", "--csv"]).stdout.splitlines()) == 121
     # on a terminal too: only the table is cut
