@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT  # the throw-away database, its data folder and the downloads
 export TOLLGATE_DB="$WORK/tour.db"
 export NO_COLOR=1 COLUMNS="${COLUMNS:-120}"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,10 @@ def table_counts(path: Path, *, read_only: bool = True) -> dict[str, int]:
 
 
 os.environ["COLUMNS"] = "120"  # pin rich's width so table output is stable
+if "TMPDIR" not in os.environ and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    # tmp_path (and every test database) on tmpfs: on a disk, SQLite's fsync at each commit is most
+    # of a CLI test's time (durability across power loss is not what these tests check). TMPDIR wins.
+    tempfile.tempdir = "/dev/shm"
 os.environ.pop("NO_COLOR", None)
 
 TEST_DB = os.environ.get("TOLLGATE_TEST_DB", "")

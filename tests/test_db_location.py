@@ -312,6 +312,7 @@ def test_every_message_shows_a_location_through_display_location():
 
 
 @pytest.mark.sqlite_only("a new file")
+@pytest.mark.slow
 def test_processes_creating_a_new_file_at_once_make_one_whole_database(tmp_path):
     """A new file appears whole (built beside it, then linked to the name): 6 processes starting on a
     file that does not exist yet all succeed, on one database, and leave no temporary file."""

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytestmark = pytest.mark.sqlite_only("compares the database file byte for byte")
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only("compares the database file byte for byte")]  # CI: 1,000 examples
 
 EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_EXAMPLES", "1000"))
 DOCUMENTED = {0, 1, 2, 3}

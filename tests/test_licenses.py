@@ -253,6 +253,7 @@ def test_unlimited_activations(tg):
     assert len(tg.license(key)["activations"]) == 12
 
 
+@pytest.mark.slow
 def test_concurrent_activations_never_pass_the_limit(shop, db_path):
     _, key = buy(shop)
     env = dict(os.environ, TOLLGATE_DB=str(db_path), TOLLGATE_BUSY_TIMEOUT_MS="30000")

@@ -62,6 +62,14 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def _have_psycopg() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("psycopg") is not None
+
+
+@pytest.mark.skipif(not _have_psycopg(), reason="needs psycopg (pip install -e '.[postgres]'): without it the "
+                    "connection is never tried (test_a_missing_driver_names_the_extra_to_install covers that case)")
 def test_connection_refused_is_one_sentence(cli):
     url = f"postgresql://tollgate:secret-pw@127.0.0.1:{_closed_port()}/billing"
     result = cli("--db", url, "customer", "list")

@@ -520,12 +520,14 @@ def check_parses_or_refuses(data: object) -> None:
         assert charge_from_dict(charge_to_dict(parsed), path=PATH) == parsed
 
 
+@pytest.mark.slow  # 1,000 examples: CI (-m slow)
 @settings(max_examples=1000)
 @given(mangled_charges())
 def test_charge_from_dict_raises_only_invalid_input_on_mangled_charges(data: dict) -> None:
     check_parses_or_refuses(data)
 
 
+@pytest.mark.slow  # 1,000 examples: CI (-m slow)
 @settings(max_examples=1000)
 @given(values)
 def test_charge_from_dict_raises_only_invalid_input_on_anything(data: object) -> None:

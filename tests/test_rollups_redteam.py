@@ -245,6 +245,7 @@ tg.close()
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_of_one_day_keep_the_rollups_exact(metered, tmp_path, cli):
     tg = metered
     tg.add_customer("Acme")

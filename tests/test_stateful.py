@@ -363,6 +363,7 @@ def _near_a_month_boundary(now: datetime) -> bool:
     return now - first_of_this < timedelta(hours=1, minutes=10) or first_of_next - now < timedelta(minutes=10)
 
 
+@pytest.mark.slow  # 75 random histories: CI (-m slow)
 @pytest.mark.sqlite_only("each example starts from a copy of a template database file")
 def test_entitlements_and_check_follow_rule_3(template):
     if _near_a_month_boundary(datetime.now(timezone.utc).replace(tzinfo=None)):

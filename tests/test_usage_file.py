@@ -389,6 +389,7 @@ cells = st.one_of(
 )
 
 
+@pytest.mark.slow  # 1,000 examples: CI (-m slow)
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(cells, cells, cells, cells, cells), max_size=4),
        header=st.sampled_from(["customer,feature,quantity,timestamp,id", "customer,feature,quantity",
@@ -403,6 +404,7 @@ def test_csv_rows_never_crash(acme, tmp_path_factory, rows, header):
     _ingest_text(acme, tmp_path_factory, buffer.getvalue(), "csv")
 
 
+@pytest.mark.slow  # 1,000 examples: CI (-m slow)
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(
     st.dictionaries(st.sampled_from(["customer", "feature", "quantity", "timestamp", "id", "other"]),

@@ -70,6 +70,10 @@ class Tollgate(LicenseFileMethods):
         with self.db.read() as session:
             return customers.list_customers(session, search=search, status=status, limit=limit)
 
+    def count_customers(self, *, search: str | None = None, status: str = "active") -> int:
+        with self.db.read() as session:
+            return customers.count_customers(session, search=search, status=status)
+
     def import_customers(self, rows: list[Row] | Any, *, dry_run: bool = False) -> customers.ImportResult:
         """All rows or none: every row is validated before anything is written."""
         with self.db.write(dry_run=dry_run) as session:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
@@ -211,17 +211,25 @@ def list_customers(
     session: Session, *, search: str | None = None, status: str = "active", limit: int | None = None
 ) -> list[Customer]:
     """Customers in creation order. `search` matches identifier, name and email, literally, any case."""
+    stmt = _matching(select(Customer), search=search, status=status).order_by(Customer.id)
+    if limit:
+        stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
+    return list(session.exec(stmt).all())
+
+
+def count_customers(session: Session, *, search: str | None = None, status: str = "active") -> int:
+    """How many customers list_customers would give without a limit (one COUNT query)."""
+    return session.exec(_matching(select(func.count()).select_from(Customer), search=search, status=status)).one()
+
+
+def _matching(stmt, *, search: str | None, status: str):
     if status not in ("active", "archived", "all"):
         raise InvalidInput(f"Unknown status '{status}': use active, archived or all.")
-    stmt = select(Customer)
     if status != "all":
         stmt = stmt.where(Customer.status == status)
     if search:
         stmt = stmt.where(col(Customer.search_text).like(_like_pattern(search), escape="\\"))
-    stmt = stmt.order_by(Customer.id)
-    if limit:
-        stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
-    return list(session.exec(stmt).all())
+    return stmt
 
 
 @dataclass

@@ -9,9 +9,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_feature
 from tollgate.cli.context import Json, tollgate
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import grants_text
 
-COLUMNS = ("feature", "type", "grants", "used", "remaining", "usage", "resets", "limit", "source")
+COLUMNS = (Col("feature", ID), Col("type", TEXT, 3), Col("grants", TEXT), Col("used", QUANTITY),
+           Col("remaining", QUANTITY, 2), Col("usage", KEY, 4), Col("resets", DATE, 1), Col("limit", TEXT, 5),
+           Col("source", ID, 1))
 
 
 def usage_bar(e: dict) -> str:
@@ -70,7 +73,7 @@ def entitlements(
     if not found:
         output.say(f"{customer} has no entitlements (no live subscription or override grants anything).")
         return
-    output.table(COLUMNS, entitlement_rows(found), right=("used", "remaining"))
+    output.table(COLUMNS, entitlement_rows(found))
 
 
 def check(

@@ -326,6 +326,9 @@ def root(
         typer.Option("--db", metavar="PATH|URL", help="Database file or URL (default: $TOLLGATE_DB, then the user data folder)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback when something fails.")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output, exactly as when piped (as NO_COLOR or TERM=dumb do).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -336,6 +339,7 @@ def root(
     """
     context.state.db = db
     context.state.debug = debug
+    output.set_plain(no_color)
 
 
 def main() -> None:
@@ -347,7 +351,7 @@ def main() -> None:
     """
     from tollgate.cli.completion import COMPLETE_VAR, plain_completion_help
 
-    if not output.is_terminal(sys.stdout):
+    if not output.styled(sys.stdout) or "--no-color" in sys.argv:  # piped, NO_COLOR, TERM=dumb, --no-color
         app.rich_markup_mode = None  # Click's plain help and errors; commands built later follow
     if COMPLETE_VAR in os.environ:
         plain_completion_help()

@@ -9,6 +9,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.context import Json, tollgate
+from tollgate.cli.grid import ID, Col
 
 app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.", no_args_is_help=True)
 
@@ -59,7 +60,7 @@ def import_(
     counts = result.counts()
     if dry_run:
         output.table(
-            ("action", "kind", "identifier", "changes"),
+            (Col("action", ID), Col("kind", ID), Col("identifier", ID), Col("changes")),
             ([c.action, c.kind, c.identifier, ", ".join(c.fields)] for c in result.changes),
             title=f"Plan for {file} (dry run: nothing written)",
         )

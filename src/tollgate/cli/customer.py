@@ -9,11 +9,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.grid import DATE, ID, TEXT, Col
 from tollgate.cli.usage import HtmlFile, write_html
 
 app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
 
-COLUMNS = ("identifier", "name", "email", "status", "created")
+COLUMNS = (Col("identifier", ID), Col("name"), Col("email", ID, 2), Col("status", TEXT, 1), Col("created", DATE, 3))
 
 
 def _row(data: dict) -> list:
@@ -98,26 +99,33 @@ def list_(
         Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).")
     ] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived customers.")] = False,
-    show_all: Annotated[bool, typer.Option("--all", help="Active and archived customers.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Every customer: archived ones too, and every row on a terminal.")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.")] = None,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
-    """List customers (active ones unless --archived or --all), oldest first.
+    """List customers (active ones unless --archived or --all), oldest first. On a terminal, the
+    first 50 (and how many there are); piped, --json and --csv give every one unless --limit.
 
     Example: tollgate customer list --search acme --limit 50
     """
     from tollgate.customers import customer_dict
 
     status = "all" if show_all else "archived" if archived else "active"
-    found = [customer_dict(c) for c in tollgate().customers(search=search, status=status, limit=limit)]
+    table = not (as_json or as_csv)
+    shown = output.list_limit(limit, show_all) if table else limit
+    found = [customer_dict(c) for c in tollgate().customers(search=search, status=status, limit=shown)]
     if as_json:
         output.emit_json(found)
     elif as_csv:
         keys = list(found[0]) if found else ["identifier", "billing_id", "name", "email", "status"]
         output.emit_csv(keys, ([row[k] for k in keys] for row in found))
     else:
-        output.table(COLUMNS, (_row(c) for c in found))
+        capped = shown != limit and len(found) == shown
+        total = tollgate().count_customers(search=search, status=status) if capped else len(found)
+        with output.paged():
+            output.table(COLUMNS, (_row(c) for c in found))
+            output.bounded(len(found), total, capped=capped)
 
 
 @app.command("show")
@@ -150,31 +158,31 @@ def show(
     if as_json:
         output.emit_json(whole)
         return
-    output.fields(
-        [
-            ("identifier", data["identifier"]),
-            ("billing id", data["billing_id"]),
-            ("name", data["name"]),
-            ("email", data["email"] or "-"),
-            ("status", data["status"]),
-            ("created", data["created_at"]),
-            ("updated", data["updated_at"]),
-            ("archived", data["archived_at"] or "-"),
-        ]
-    )
-    output.say("")
-    if subscriptions:
-        output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
-    else:
-        output.say("Subscriptions: none")
-    output.say("")
-    if entitlements:
-        output.table(access.COLUMNS, access.entitlement_rows(entitlements), title="Entitlements",
-                     right=("used", "remaining"))
-    else:
-        output.say("Entitlements: none")
-    _show_usage(usage)
-    _show_deliverables(goods)
+    with output.paged():
+        output.fields(
+            [
+                ("identifier", data["identifier"]),
+                ("billing id", data["billing_id"]),
+                ("name", data["name"]),
+                ("email", data["email"] or "-"),
+                ("status", data["status"]),
+                ("created", data["created_at"]),
+                ("updated", data["updated_at"]),
+                ("archived", data["archived_at"] or "-"),
+            ]
+        )
+        output.say("")
+        if subscriptions:
+            output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
+        else:
+            output.say("Subscriptions: none")
+        output.say("")
+        if entitlements:
+            output.table(access.COLUMNS, access.entitlement_rows(entitlements), title="Entitlements")
+        else:
+            output.say("Entitlements: none")
+        _show_usage(usage)
+        _show_deliverables(goods)
 
 
 def _show_usage(report_: Any) -> None:
@@ -219,8 +227,8 @@ def import_(
     from tollgate.rowfiles import detect_format, read_rows
 
     source = detect_format(file, fmt)
-    rows = output.progress(read_rows(file, source, toml_table="customers"), label="Reading customers")
-    result = tollgate().import_customers(rows, dry_run=dry_run)
+    with output.progress(total=output.rows_in(file, source), label="Customers") as count:
+        result = tollgate().import_customers(count(read_rows(file, source, toml_table="customers")), dry_run=dry_run)
     summary = {
         "dry_run": result.dry_run,
         "created": len(result.created),

@@ -8,8 +8,11 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.context import Json, state, tollgate
+from tollgate.cli.grid import ID, QUANTITY, Col
 
 app = typer.Typer(help="The database: its location, contents and backups.", no_args_is_help=True)
+
+TABLE_ROWS = (Col("table", ID), Col("rows", QUANTITY))
 
 
 @app.command("path")
@@ -44,7 +47,7 @@ def info(as_json: Json = False) -> None:
             ("checked by", "tollgate db check (integrity, and every usage rollup against the events)"),
         ]
     )
-    output.table(("table", "rows"), sorted(data["tables"].items()), right=("rows",))
+    output.table(TABLE_ROWS, sorted(data["tables"].items()))
 
 
 @app.command("check")
@@ -108,7 +111,7 @@ def copy(
     if as_json:
         output.emit_json(result.to_dict())
         return
-    output.table(("table", "rows"), list(result.tables.items()), right=("rows",))
+    output.table(TABLE_ROWS, list(result.tables.items()))
     output.say(
         f"Copied {result.rows:,} rows in {len(result.tables)} tables from {result.source} to {result.target}; "
         f"row counts, usage total and catalog (sha256 {result.catalog_sha256[:12]}) match."
@@ -122,20 +125,20 @@ def copy(
 
 
 def _copy_progress():
-    """(progress callback, context) drawing one bar per table on stderr when it is a terminal."""
+    """(progress callback, context) drawing one bar per table on stderr when it is a terminal: rows
+    copied of the table's rows, rate and ETA."""
     import sys
     from contextlib import nullcontext
 
     if not output.is_terminal(sys.stderr):
         return None, nullcontext()
-    from rich.progress import Progress
-
-    bar = Progress(console=output.console(stderr=True), transient=True)
+    bar = output.progress_bar()
     tasks: dict[str, int] = {}
 
     def update(table: str, done: int, total: int) -> None:
         if table not in tasks:
-            tasks[table] = bar.add_task(table, total=max(total, 1))
+            tasks[table] = bar.add_task(table, total=max(total, 1), rate="")
         bar.update(tasks[table], completed=done if total else 1)
+        bar.update(tasks[table], rate=output.rate(bar.tasks[tasks[table]]))
 
     return update, bar

@@ -9,12 +9,14 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_download, complete_plan
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.grid import ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import size_text
 
 app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
                   no_args_is_help=True)
 
-COLUMNS = ("id", "plan", "name", "size", "sha256", "enabled")
+COLUMNS = (Col("id", ID), Col("plan", ID, 2), Col("name"), Col("size", QUANTITY, 3), Col("sha256", KEY, 4),
+           Col("enabled", TEXT, 1))
 
 DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download)]
 
@@ -31,7 +33,7 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
         keys = ["id", "plan", "name", "size", "sha256", "enabled"]
         output.emit_csv(keys, ([row[k] for k in keys] for row in found))
     else:
-        output.table(COLUMNS, (_row(row) for row in found), right=("size",), title=title)
+        output.table(COLUMNS, (_row(row) for row in found), title=title)
 
 
 @app.command("add")

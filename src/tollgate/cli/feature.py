@@ -9,10 +9,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_feature, complete_feature_type
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.grid import ID, TEXT, Col
 
 app = typer.Typer(help="Features: what plans grant (boolean, metered or config).", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "type", "unit", "status")
+TABLE = (Col("identifier", ID), Col("name"), Col("type", ID, 2), Col("unit", ID, 3), Col("status", TEXT, 1))
 
 
 @app.command("create")
@@ -69,7 +71,7 @@ def list_(
     elif as_csv:
         output.emit_csv(COLUMNS, ([f[c] for c in COLUMNS] for f in found))
     else:
-        output.table(COLUMNS, ([f[c] for c in COLUMNS] for f in found))
+        output.table(TABLE, ([f[c] for c in COLUMNS] for f in found))
 
 
 @app.command("archive")

@@ -11,11 +11,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
 
 app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).", no_args_is_help=True)
 
-COLUMNS = ("line", "subscription", "period", "quantity", "included", "billable", "amount", "currency")
-NUMBERS = ("quantity", "included", "billable", "amount")
+COLUMNS = (Col("line"), Col("subscription", ID, 3), Col("period", DATE, 4), Col("quantity", QUANTITY, 2),
+           Col("included", QUANTITY, 5), Col("billable", QUANTITY, 1), Col("amount", AMOUNT), Col("currency", ID))
 
 
 @app.command("preview")
@@ -63,7 +64,8 @@ def preview(
 
         output.emit_csv(CSV_COLUMNS, csv_rows(found))
     else:
-        _show(found.to_dict())
+        with output.paged():
+            _show(found.to_dict())
 
 
 def _bill_run(previews: Iterable[Any], *, as_json: bool, as_csv: bool) -> None:
@@ -157,6 +159,6 @@ def _show(data: dict) -> None:
     if not data["lines"]:
         output.say("Nothing to bill: no subscription of this customer has a billing period here.")
     else:
-        output.table(COLUMNS, rows, right=NUMBERS)
+        output.table(COLUMNS, rows)
     for note in data["notes"]:
         output.notice(note)

@@ -10,6 +10,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Json, tollgate
+from tollgate.cli.grid import DATE, ID, TEXT, Col
 
 
 def log(
@@ -43,10 +44,11 @@ def log(
     if as_json:
         output.emit_json(rows)
         return
-    output.table(
-        ("at", "actor", "action", "object", "details"),
-        (
-            (r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
-            for r in rows
-        ),
-    )
+    with output.paged():
+        output.table(
+            (Col("at", DATE), Col("actor", ID, 2), Col("action", ID), Col("object", ID, 1), Col("details", TEXT, 3)),
+            (
+                (r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
+                for r in rows
+            ),
+        )

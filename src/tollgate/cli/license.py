@@ -11,6 +11,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
 from tollgate.texts import license_status_text as status_text
@@ -18,7 +19,8 @@ from tollgate.texts import license_status_text as status_text
 app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.",
                   no_args_is_help=True)
 
-COLUMNS = ("key", "customer", "plan", "status", "activations", "expires")
+COLUMNS = (Col("key", KEY), Col("customer", ID), Col("plan", ID, 2), Col("status", TEXT, 3), Col("activations", QUANTITY, 4),
+           Col("expires", DATE, 1))
 
 Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license)]
 
@@ -46,7 +48,7 @@ def render(data: dict) -> None:
     )
     if data["activations"]:
         output.say("")
-        output.table(("instance id", "name", "activated"),
+        output.table((Col("instance id", KEY), Col("name"), Col("activated", DATE, 1)),
                      ([a["instance_id"], a["name"], a["activated_at"]] for a in data["activations"]),
                      title="Activations")
 
@@ -73,7 +75,8 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
         keys = ["key", "customer", "plan", "subscription", "status", "activation_limit", "activations", "expires_at"]
         output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in found))
     else:
-        output.table(COLUMNS, (_row(row) for row in found), title=title)
+        with output.paged():
+            output.table(COLUMNS, (_row(row) for row in found), title=title)
 
 
 @app.command("show")

@@ -9,11 +9,13 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_link, complete_plan
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.grid import ID, KEY, Col
 
 app = typer.Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).",
                   no_args_is_help=True)
 
 COLUMNS = ("id", "plan", "name", "url")
+TABLE = (Col("id", ID), Col("plan", ID, 1), Col("name"), Col("url", KEY))
 
 
 def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
@@ -22,7 +24,7 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
     elif as_csv:
         output.emit_csv(COLUMNS, ([row[k] for k in COLUMNS] for row in found))
     else:
-        output.table(COLUMNS, ([row[k] for k in COLUMNS] for row in found), title=title)
+        output.table(TABLE, ([row[k] for k in COLUMNS] for row in found), title=title)
 
 
 @app.command("add")

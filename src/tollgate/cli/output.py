@@ -8,11 +8,16 @@ characters (escape codes) are shown escaped, never sent to the terminal.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tollgate.cli.grid import Col
 
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -27,12 +32,29 @@ def safe(value: Any) -> str:
 
 
 def is_terminal(stream=None) -> bool:
+    """Whether `stream` is a terminal that can be drawn on (TERM=dumb can't)."""
     stream = stream or sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
 
 
+_plain = False  # --no-color
+
+
+def set_plain(plain: bool) -> None:
+    """--no-color: output exactly as when piped (plain text, no colour, no pager, every row)."""
+    global _plain
+    _plain = plain
+    _consoles.clear()
+
+
+def styled(stream=None) -> bool:
+    """Whether to draw for a person (rich tables, colour, 50-row lists, the pager): a terminal,
+    and neither NO_COLOR (any value) nor --no-color. Otherwise output is what a pipe gets."""
+    return is_terminal(stream) and "NO_COLOR" not in os.environ and not _plain
+
+
 def color_enabled(stream=None) -> bool:
-    return is_terminal(stream) and "NO_COLOR" not in os.environ
+    return styled(stream)
 
 
 _consoles: dict[str, Any] = {}
@@ -44,6 +66,8 @@ def console(*, stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     cached = _consoles.get(key)
     if cached is None or cached.file is not stream:
+        import shutil
+
         from rich.console import Console
 
         cached = Console(
@@ -54,6 +78,7 @@ def console(*, stderr: bool = False):
             emoji=False,
             no_color=not color_enabled(stream),
             soft_wrap=False,
+            width=shutil.get_terminal_size().columns if isinstance(stream, _PagerBuffer) else None,
         )
         _consoles[key] = cached
     return cached
@@ -78,44 +103,153 @@ def emit_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         writer.writerow(["" if cell is None else cell for cell in row])
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-          right: Sequence[str] = ()) -> None:
-    """A table of rows: rich on a terminal, plain aligned columns otherwise. `right`: right-aligned columns."""
-    rows = [[safe(cell) for cell in row] for row in rows]
-    if not is_terminal():
-        _plain_table(columns, rows, title=title, right=right)
+def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A table of rows, laid out by the kinds of its columns (cli/grid.py): rich on a terminal, fitted
+    to its width without splitting a token; plain aligned columns otherwise (piped, NO_COLOR)."""
+    from tollgate.cli import grid
+
+    cols = grid.columns(spec)
+    rows = [[grid.cell(value, c.kind, safe) for c, value in zip(cols, row)] for row in rows]
+    if not styled():
+        _plain_table(cols, rows, title=title)
+        return
+    layout = grid.fit(cols, rows, console().width)
+    if layout is None:
+        _blocks(cols, rows, title=title)
         return
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    grid = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left")
-    for name in columns:
-        grid.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    drawn = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    for i, width in zip(layout.keep, layout.widths):
+        c = cols[i]
+        token = c.kind != grid.TEXT
+        drawn.add_column(c.name, justify="right" if c.right else "left", width=width, no_wrap=token,
+                         overflow="ignore" if token else "fold")
     for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))
-    console().print(grid)
+        drawn.add_row(*(Text(row[i]) for i in layout.keep))
+    console().print(drawn)
+    if layout.dropped:
+        console().print(Text(f"(not shown at this width: {', '.join(layout.dropped)}; --json has every field)"))
 
 
-def _plain_table(columns: Sequence[str], rows: list[list[str]], *, title: str | None, right: Sequence[str]) -> None:
-    widths = [max([len(name)] + [len(row[i]) for row in rows]) for i, name in enumerate(columns)]
+def _blocks(cols: Sequence[Col], rows: list[list[str]], *, title: str | None) -> None:
+    """A table too wide for the terminal: per row, its first cell, then 'header  value' lines."""
+    if title:
+        heading(title)
+    width = max(len(c.name) for c in cols[1:]) if len(cols) > 1 else 0
+    for number, row in enumerate(rows):
+        if number:
+            sys.stdout.write("\n")
+        heading(row[0])
+        for c, value in zip(cols[1:], row[1:]):
+            if value:
+                sys.stdout.write(f"  {c.name.ljust(width)}  {value}\n")
+
+
+def _plain_table(cols: Sequence[Col], rows: list[list[str]], *, title: str | None) -> None:
+    widths = [max([len(c.name)] + [len(row[i]) for row in rows]) for i, c in enumerate(cols)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if name in right else cell.ljust(width)
-            for name, cell, width in zip(columns, cells, widths)
-        ]
+        parts = [cell.rjust(width) if c.right else cell.ljust(width) for c, cell, width in zip(cols, cells, widths)]
         return "  ".join(parts).rstrip()
 
     out = [title] if title else []
-    out.append(line(columns))
+    out.append(line([c.name for c in cols]))
     out.extend(line(row) for row in rows)
     sys.stdout.write("\n".join(out) + "\n")
 
 
+# -- long lists on a terminal ------------------------------------------------------------------------
+
+SHOWN_ROWS = 50  # a list on a terminal shows this many rows unless --limit or --all
+
+
+def list_limit(limit: int | None, every: bool) -> int | None:
+    """The rows a list reads: --limit; else, drawn for a person, SHOWN_ROWS (unless --all); else all."""
+    if limit is not None or every or not styled():
+        return limit
+    return SHOWN_ROWS
+
+
+def bounded(shown: int, total: int, *, capped: bool) -> None:
+    """The footer of a list cut to SHOWN_ROWS on a terminal: '50 of 100,006 - --limit N or --all'."""
+    if capped and total > shown:
+        sys.stdout.write(f"{shown:,} of {total:,} - --limit N or --all\n")
+
+
+class _PagerBuffer(io.StringIO):
+    """Where output for the pager collects: rich draws into it as onto the terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _pager_command() -> list[str] | None:
+    """$TOLLGATE_PAGER, else $PAGER, else `less -R`, split as a shell would; None for '' or cat."""
+    import shlex
+
+    for name in ("TOLLGATE_PAGER", "PAGER"):
+        if name in os.environ:
+            words = shlex.split(os.environ[name])
+            break
+    else:
+        words = ["less", "-R"]
+    return None if not words or words == ["cat"] else words
+
+
+@contextmanager
+def paged() -> Iterator[None]:
+    """Output longer than the terminal goes through the pager, as git does; never when not styled."""
+    command = _pager_command() if styled() and not isinstance(sys.stdout, _PagerBuffer) else None
+    if command is None:
+        yield
+        return
+    import shutil
+
+    real, buffer = sys.stdout, _PagerBuffer()
+    sys.stdout = buffer
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        _consoles.clear()
+        text = buffer.getvalue()
+        if text.count("\n") < shutil.get_terminal_size().lines:
+            real.write(text)
+        else:
+            _page(command, text, real)
+
+
+def _page(command: list[str], text: str, real) -> None:
+    import signal
+    import subprocess
+
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")  # as git: quit when it fits, keep colour, leave the text on screen
+    real.flush()
+    try:
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
+    except OSError:  # no such pager: the text, unpaged
+        real.write(text)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the pager's, as in git
+    try:
+        pager.communicate(text.encode("utf-8", "replace"))
+    except BrokenPipeError:  # the reader quit early
+        pass
+    finally:
+        pager.wait()
+        signal.signal(signal.SIGINT, previous)
+
+
 def fields(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
     """A two-column 'label  value' block (a profile, a summary)."""
-    pairs = [(label, safe(value)) for label, value in pairs]
+    from tollgate.cli import grid
+
+    pairs = [(label, grid.cell(value, grid.DATE, safe)) for label, value in pairs]  # times to the second
     width = max((len(label) for label, _ in pairs), default=0)
     if title:
         heading(title)
@@ -124,7 +258,7 @@ def fields(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> Non
 
 
 def heading(text: str) -> None:
-    if is_terminal():
+    if styled():
         from rich.text import Text
 
         console().print(Text(text, style="bold"))
@@ -133,8 +267,13 @@ def heading(text: str) -> None:
 
 
 def say(text: str) -> None:
-    """What a mutating command did, for a person (stdout; replaced by the object with --json)."""
-    sys.stdout.write(safe(text) + "\n")
+    """A sentence for a person on stdout: on a terminal, wrapped between words (never mid-token)."""
+    if styled():
+        from rich.text import Text
+
+        console().print(Text(safe(text)))
+    else:
+        sys.stdout.write(safe(text) + "\n")
 
 
 def result(data: Any, *, as_json: bool, message: str) -> None:
@@ -169,18 +308,59 @@ def notice(text: str) -> None:
     _stderr("notice: ", text, "cyan")
 
 
-def progress(items: Iterable[T], *, total: int | None = None, label: str = "Working") -> Iterator[T]:
-    """Yield items, drawing a progress bar on stderr when stderr is a terminal (otherwise silent)."""
-    if not is_terminal(sys.stderr):
-        yield from items
-        return
-    from rich.progress import Progress
+def progress_bar():
+    """A rich Progress on stderr: label, bar, done of total (grouped), rate per second and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
+        TimeElapsedColumn, TimeRemainingColumn
 
-    with Progress(console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(" of "), TaskProgressColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TimeElapsedColumn(),
+                    console=console(stderr=True), transient=True)
+
+
+def rate(task) -> str:
+    return f"{task.speed:,.0f}/s" if task.speed else ""
+
+
+@contextmanager
+def progress(*, total: int | None, label: str, then: str = "Writing to the database"
+             ) -> Iterator[Callable[[Iterable[T]], Iterable[T]]]:
+    """`with progress(total=N, label=...) as count:` count(rows) yields the rows, counted on a bar on
+    stderr when it is a terminal (silent otherwise): done of total, rate and ETA. Once every row is
+    read, the bar says `then`, with the time elapsed, until the block ends (the database's work)."""
+    if not is_terminal(sys.stderr):
+        yield lambda items: items
+        return
+    bar = progress_bar()
+    task = bar.add_task(label, total=total, rate="")
+
+    def count(items: Iterable[T]) -> Iterator[T]:
         for item in items:
             yield item
             bar.advance(task)
+            bar.update(task, rate=rate(bar.tasks[task]))
+        bar.update(task, description=then, total=bar.tasks[task].completed, rate="")
+
+    with bar:
+        yield count
+
+
+def rows_in(path: str, fmt: str) -> int | None:
+    """About how many rows a CSV or JSON lines file holds (its lines, less a CSV header; a fast count
+    of newlines), for a progress total; None for stdin, TOML or a file that can't be read (reading
+    it then says why); None too when stderr is no terminal."""
+    if path == "-" or fmt not in ("csv", "jsonl") or not is_terminal(sys.stderr):
+        return None  # no bar is drawn off a terminal: no need to read the file twice
+    lines, last = 0, b"\n"
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+    except OSError:
+        return None
+    lines += last != b"\n"
+    return max(lines - (fmt == "csv"), 0)
 
 
 # -- small charts --------------------------------------------------------------------------------

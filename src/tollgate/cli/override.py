@@ -9,11 +9,13 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
 from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.grid import DATE, ID, TEXT, Col
 
 app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.",
                   no_args_is_help=True)
 
-COLUMNS = ("customer", "feature", "type", "value", "expires", "note")
+COLUMNS = (Col("customer", ID), Col("feature", ID), Col("type", TEXT, 2), Col("value"), Col("expires", DATE, 1),
+           Col("note", TEXT, 3))
 
 
 def _row(view) -> list:

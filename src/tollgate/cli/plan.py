@@ -9,10 +9,13 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_currency, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.grid import ID, QUANTITY, TEXT, Col
 
 app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.", no_args_is_help=True)
 
 COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
+TABLE = (Col("identifier", ID), Col("product", ID, 3), Col("name", TEXT, 2), Col("prices"), Col("trial", QUANTITY, 4),
+         Col("entitlements", QUANTITY, 5), Col("status", TEXT, 1))
 
 
 def prices_text(prices: list[dict]) -> str:
@@ -187,7 +190,8 @@ def list_(
     elif as_csv:
         output.emit_csv(COLUMNS, (_row(p) for p in found))
     else:
-        output.table(COLUMNS, (_row(p) for p in found), right=("entitlements",))
+        with output.paged():
+            output.table(TABLE, (_row(p) for p in found))
 
 
 @app.command("show")
@@ -219,7 +223,7 @@ def show(
     if plan["entitlements"]:
         output.say("")
         output.table(
-            ("feature", "type", "grants", "limit", "alerts"),
+            (Col("feature", ID), Col("type", TEXT, 2), Col("grants"), Col("limit", TEXT, 1), Col("alerts", TEXT, 3)),
             (
                 [
                     e["feature"],
@@ -235,7 +239,7 @@ def show(
     if plan["usage_charges"]:
         output.say("")
         output.table(
-            ("feature", "currency", "charge"),
+            (Col("feature", ID), Col("currency", ID), Col("charge")),
             ([c["feature"], c["currency"], charge_text(c)] for c in plan["usage_charges"]),
             title="Usage charges",
         )

@@ -9,10 +9,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.grid import ID, TEXT, Col
 
 app = typer.Typer(help="Products: the things you sell (each sold through plans).", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "status", "description")
+TABLE = (Col("identifier", ID), Col("name"), Col("status", TEXT, 1), Col("description", TEXT, 2))
 
 _Status = Annotated[bool, typer.Option("--archived", help="Only archived products.")]
 _All = Annotated[bool, typer.Option("--all", help="Active and archived products.")]
@@ -59,7 +61,7 @@ def list_(archived: _Status = False, show_all: _All = False, as_json: Json = Fal
     elif as_csv:
         output.emit_csv(COLUMNS, ([p[c] for c in COLUMNS] for p in found))
     else:
-        output.table(COLUMNS, ([p[c] for c in COLUMNS] for p in found))
+        output.table(TABLE, ([p[c] for c in COLUMNS] for p in found))
 
 
 @app.command("show")

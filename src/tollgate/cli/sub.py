@@ -18,12 +18,14 @@ from tollgate.cli.complete import (
     complete_subscription_status,
 )
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.grid import AMOUNT, DATE, ID, TEXT, Col
 from tollgate.texts import price_text
 from tollgate.texts import subscription_status_text as status_text
 
 app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.", no_args_is_help=True)
 
-COLUMNS = ("id", "customer", "plan", "status", "price", "start", "period end", "trial end")
+COLUMNS = (Col("id", ID), Col("customer", ID), Col("plan", ID, 2), Col("status"), Col("price", AMOUNT, 3),
+           Col("start", DATE, 4), Col("period end", DATE, 1), Col("trial end", DATE, 5))
 
 At = Annotated[
     Optional[str],
@@ -200,7 +202,8 @@ def list_(
         keys = [k for k in (found[0] if found else {"id": 0}) if k != "adjustments"]
         output.emit_csv(keys, ([row.get(k) for k in keys] for row in found))
     else:
-        output.table(COLUMNS, (_row(s) for s in found))
+        with output.paged():
+            output.table(COLUMNS, (_row(s) for s in found))
 
 
 @app.command("show")
@@ -235,5 +238,5 @@ def show(
     )
     if view.adjustments:
         output.say("")
-        output.table(("feature", "type", "adjustment"), ([a.feature, a.type, a.describe()] for a in view.adjustments),
+        output.table((Col("feature", ID), Col("type", TEXT, 1), Col("adjustment")), ([a.feature, a.type, a.describe()] for a in view.adjustments),
                      title="Adjustments (win over the plan)")

@@ -15,6 +15,7 @@ from tollgate.cli.complete import (
     complete_usage_period,
 )
 from tollgate.cli.context import Json, tollgate
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
 
 if TYPE_CHECKING:
     from tollgate.usage import FeatureUsage, UsageReport
@@ -140,11 +141,12 @@ def report(
 
 def _report_file(file: str, *, fmt: str | None, skip_invalid: bool, rejects: str | None, dry_run: bool,
                  as_json: bool, overwrite: bool) -> None:
-    def bar(rows):
-        return output.progress(rows, label="Recording usage")
+    from tollgate.usage_file import file_format
 
-    result = tollgate().report_usage_file(file, format=fmt, skip_invalid=skip_invalid, rejects=rejects,
-                                          dry_run=dry_run, progress=bar, overwrite=overwrite)
+    with output.progress(total=output.rows_in(file, file_format(file, fmt)), label="Usage events",
+                         then="Committing") as count:
+        result = tollgate().report_usage_file(file, format=fmt, skip_invalid=skip_invalid, rejects=rejects,
+                                              dry_run=dry_run, progress=count, overwrite=overwrite)
     _messages(result.notices, output.notice)
     _messages(result.warnings, output.warn)
     if as_json:
@@ -222,10 +224,11 @@ def show(
     if as_json:
         output.emit_json(report_.to_dict())
         return
-    if feature is not None:
-        render_feature(report_)
-    else:
-        render_summary(report_)
+    with output.paged():
+        if feature is not None:
+            render_feature(report_)
+        else:
+            render_summary(report_)
 
 
 # -- rendering (also used by `customer show`) --------------------------------------------------------------
@@ -256,7 +259,7 @@ def _when(moment) -> str:
 def _num(value) -> str:
     from tollgate.money import format_decimal
 
-    return format_decimal(value)
+    return grouped(format_decimal(value))  # for tables and sentences only: --json has the figure
 
 
 def _allowance(f: FeatureUsage) -> str:
@@ -288,7 +291,8 @@ def summary_rows(report_: UsageReport) -> list[list[Any]]:
     ]
 
 
-SUMMARY_COLUMNS = ("feature", "trend", "total", "this period", "allowance", "used", "resets")
+SUMMARY_TABLE = (Col("feature", ID), Col("trend", KEY), Col("total", QUANTITY), Col("this period", QUANTITY),
+                 Col("allowance", QUANTITY), Col("used", QUANTITY), Col("resets", DATE))
 
 
 def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
@@ -302,7 +306,7 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
     if _too_wide(rows):
         _summary_blocks(report_, rows, title)
     else:
-        output.table(SUMMARY_COLUMNS, rows, title=title, right=("total", "this period", "used"))
+        output.table(SUMMARY_TABLE, rows, title=title)
     corrected = [f for f in report_.features if f.corrections]
     for f in corrected:
         output.say(f"{f.feature}: corrections (voids) in this range: {_num(f.corrections)}, included in the total.")
@@ -311,9 +315,9 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
 def _too_wide(rows: list[list[Any]]) -> bool:
     """Whether the summary table would not fit the terminal on one line per feature (a folded
     sparkline reads as nonsense). Piped output is never folded, so it always gets the table."""
-    if not output.is_terminal():
+    if not output.styled():
         return False
-    widths = [max(len(str(row[i])) for row in [list(SUMMARY_COLUMNS), *rows]) for i in range(len(SUMMARY_COLUMNS))]
+    widths = [max(len(str(row[i])) for row in [[c.name for c in SUMMARY_TABLE], *rows]) for i in range(len(SUMMARY_TABLE))]
     return sum(widths) + 3 * len(widths) > output.console().width
 
 
@@ -337,8 +341,8 @@ def render_feature(report_: UsageReport) -> None:
         for label, value in zip(report_.labels(), f.series)
     ]
     unit = f" ({f.unit})" if f.unit else ""
-    output.table((report_.by, "quantity", ""), rows, title=f"{f.feature}{unit} for {report_.customer} by "
-                 f"{report_.by}, {_span(report_)}", right=("quantity",))
+    output.table((Col(report_.by, DATE), Col("quantity", QUANTITY), Col("", KEY)), rows, title=f"{f.feature}{unit} for {report_.customer} by "
+                 f"{report_.by}, {_span(report_)}")
     output.say(f"total: {_num(f.total)}" + (f" (corrections: {_num(f.corrections)})" if f.corrections else ""))
     if not f.granted:
         allowance = "allowance: none (no subscription grants it)"

@@ -1,0 +1,192 @@
+"""What a person at a terminal sees: the real `tollgate` program in a pseudo-terminal 80 and 64
+columns wide (tests/terminal.py). Identifiers, keys, amounts and dates appear whole; tables fit the
+width; lists are cut to 50 rows with a footer there and complete when piped; long output goes
+through $PAGER; progress counts rows; NO_COLOR, TERM=dumb and --no-color print what a pipe gets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from terminal import in_terminal, piped
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample-catalog.toml"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+WIDTHS = [80, 64]
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+@pytest.fixture
+def shop(cli):
+    """The tour's shop: the sample catalog, three customers, subscriptions, usage and a license key."""
+    def ok(*args):
+        result = cli(*args)
+        assert result.exit_code == 0, result
+        return result
+
+    ok("catalog", "import", str(SAMPLE))
+    for name in ("Acme, Inc.", "Globex Corporation", "Zoe Writer"):
+        ok("customer", "add", name, "--email", f"{name.split()[0].strip(',').lower()}@example.com")
+    ok("customer", "add", "Zoe", "--id", "zoe")
+    ok("sub", "add", "acme-inc", "pro", "--interval", "month", "--currency", "USD")
+    ok("sub", "add", "globex-corporation", "ai-scale", "--interval", "month", "--start", "2026-10-15")
+    ok("usage", "report", "globex-corporation", "ai-tokens", "62500000", "--at", "2026-10-20T09:00:00Z", "--id", "e1")
+    ok("usage", "report", "globex-corporation", "ai-tokens", "9000000", "--at", "2026-10-22T09:00:00Z", "--id", "e2")
+    ok("sub", "add", "zoe", "markdown-studio-2", "--currency", "USD")
+    return cli
+
+
+def lines_fit(text: str, width: int) -> None:
+    too_long = [line for line in plain(text).splitlines() if len(line) > width]
+    assert not too_long, too_long
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_invoice_amounts_and_quantities_appear_whole_and_grouped(shop, width):
+    run = in_terminal(["invoice", "preview", "globex-corporation", "--period", "2026-10"], columns=width)
+    assert run.code == 0, run.terminal
+    shown = plain(run.terminal)
+    lines_fit(shown, width)
+    total = shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--json").json()["totals"]["USD"]
+    assert re.search(rf"total\s+{re.escape(total)}\s+USD", shown), shown  # the total whole, on its line
+    assert "71,500,000" in shown  # the quantity grouped, never split
+    as_csv = shop("invoice", "preview", "globex-corporation", "--period", "2026-10", "--csv").stdout
+    assert "71500000" in as_csv and "71,500,000" not in as_csv  # never grouped in --csv (nor --json)
+
+
+COMMANDS = [
+    (["license", "list"], lambda cli: [row["key"] for row in cli("license", "list", "--json").json()]),
+    (["sub", "list"], lambda cli: [row["id"] for row in cli("sub", "list", "--json").json()]
+                                  + [row["current_period_end"][:10] for row in cli("sub", "list", "--json").json()
+                                     if row["current_period_end"]]),
+    (["plan", "list"], lambda cli: [row["identifier"] for row in cli("plan", "list", "--json").json()]),
+    (["entitlements", "acme-inc"], lambda cli: [row["feature"] for row in cli("entitlements", "acme-inc", "--json").json()]),
+    (["customer", "show", "acme-inc"], lambda cli: [cli("customer", "show", "acme-inc", "--json").json()["billing_id"]]
+                                                   + [s["id"] for s in cli("sub", "list", "--customer", "acme-inc", "--json").json()]),
+    (["customer", "list"], lambda cli: [row["identifier"] for row in cli("customer", "list", "--json").json()]),
+    (["log", "--limit", "8"], lambda cli: [row["at"][:19] for row in cli("log", "--limit", "8", "--json").json()]),
+    (["product", "list"], lambda cli: [row["identifier"] for row in cli("product", "list", "--json").json()]),
+    (["feature", "list"], lambda cli: [row["identifier"] for row in cli("feature", "list", "--json").json()]),
+    (["usage", "show", "globex-corporation", "--feature", "ai-tokens", "--by", "month", "--from", "2026-09-01",
+      "--to", "2026-10-31"], lambda cli: ["71,500,000", "50,000,000", "2026-10", "2026-12-15"]),
+]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_identifiers_keys_and_dates_appear_whole(shop, width):
+    for args, tokens in COMMANDS:
+        expected = tokens(shop)
+        assert expected, args
+        run = in_terminal(args, columns=width)
+        assert run.code == 0, run.terminal
+        shown = plain(run.terminal)
+        lines_fit(shown, width)
+        for token in expected:
+            assert token in shown, (args, token, shown)
+
+
+def test_a_table_too_narrow_for_its_tokens_becomes_one_block_per_row(shop):
+    run = in_terminal(["license", "list"], columns=30)
+    key = shop("license", "list", "--json").json()[0]["key"]
+    shown = plain(run.terminal)
+    assert run.code == 0 and key in shown.splitlines()[0], shown  # the key on its own line, whole
+    assert re.search(r"customer\s+zoe", shown), shown
+    lines_fit(shown, 36)
+
+
+def test_times_in_tables_to_the_second_and_in_json_in_full(shop):
+    run = in_terminal(["log", "--limit", "3"], columns=120)
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d", plain(run.terminal)), run.terminal
+    fields = in_terminal(["customer", "show", "acme-inc"], columns=120).terminal
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d", plain(fields)), fields
+    assert "." in shop("customer", "show", "acme-inc", "--json").json()["created_at"]
+
+
+@pytest.fixture
+def crowd(cli, tmp_path):
+    """120 customers (one import)."""
+    rows = tmp_path / "crowd.csv"
+    rows.write_text("name,email\n" + "".join(f"Person {i:03d},p{i}@example.com\n" for i in range(120)))
+    assert cli("customer", "import", str(rows)).exit_code == 0
+    return [f"person-{i:03d}" for i in range(120)]
+
+
+def _listed(text: str, names: list[str]) -> list[str]:
+    return [name for name in names if re.search(rf"^{name}\b", plain(text), re.M)]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_long_list_on_a_terminal_shows_50_rows_and_a_footer(crowd, width):
+    run = in_terminal(["customer", "list"], columns=width)
+    assert run.code == 0
+    assert _listed(run.terminal, crowd) == crowd[:50]
+    assert "50 of 120 - --limit N or --all" in run.terminal
+    every = in_terminal(["customer", "list", "--all"], columns=width)
+    assert _listed(every.terminal, crowd) == crowd and " of 120" not in every.terminal
+    some = in_terminal(["customer", "list", "--limit", "70"], columns=width)
+    assert _listed(some.terminal, crowd) == crowd[:70] and " of 120" not in some.terminal
+
+
+def test_piped_json_and_csv_lists_are_complete(crowd):
+    listed = piped(["customer", "list"])
+    assert _listed(listed.stdout, crowd) == crowd and "of 120" not in listed.stdout
+    assert piped(["customer", "list", "--json"]).stdout.count('"identifier"') == 120
+    assert len(piped(["customer", "list", "--csv"]).stdout.splitlines()) == 121
+    # on a terminal too: only the table is cut
+    assert in_terminal(["customer", "list", "--csv"]).terminal.count("@example.com") == 120
+
+
+def test_long_output_goes_through_the_pager(crowd, tmp_path):
+    seen = tmp_path / "paged.txt"
+    run = in_terminal(["customer", "list"], lines=24, env={"PAGER": f"tee {seen}"})
+    assert run.code == 0, run.terminal
+    assert seen.exists(), run.terminal
+    paged = seen.read_text()
+    assert _listed(paged, crowd) == crowd[:50] and "50 of 120" in paged
+    # PAGER=cat and an empty PAGER: straight to the terminal; piped: never the pager
+    for pager in ("cat", ""):
+        seen.unlink(missing_ok=True)
+        direct = in_terminal(["customer", "list"], lines=24, env={"PAGER": pager})
+        assert _listed(direct.terminal, crowd) == crowd[:50] and not seen.exists()
+    assert _listed(piped(["customer", "list"], env={"PAGER": f"tee {seen}"}).stdout, crowd) == crowd
+    assert not seen.exists()
+    # output shorter than the terminal is printed, not paged
+    in_terminal(["customer", "list", "--limit", "5"], lines=24, env={"PAGER": f"tee {seen}"})
+    assert not seen.exists()
+
+
+@pytest.mark.parametrize("how", ["NO_COLOR", "TERM=dumb", "--no-color"])
+def test_no_color_dumb_terminal_and_no_color_flag_print_exactly_what_a_pipe_gets(shop, crowd, how):
+    env = {"NO_COLOR": ""} if how == "NO_COLOR" else {"TERM": "dumb"} if how == "TERM=dumb" else {}
+    flag = ["--no-color"] if how == "--no-color" else []
+    for args in (["customer", "list"], ["customer", "show", "acme-inc"],
+                 ["invoice", "preview", "globex-corporation", "--period", "2026-10"]):
+        run = in_terminal([*flag, *args], columns=64, stderr_piped=True, env=env)
+        expected = piped(args)
+        assert run.code == expected.returncode == 0, args
+        assert run.terminal == expected.stdout, args
+
+
+def test_progress_counts_the_rows_of_a_usage_file(shop, tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("customer,feature,quantity,timestamp,id\n" + "".join(
+        f"acme-inc,api-calls,1,2026-11-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z,ev-{i}\n" for i in range(3000)))
+    run = in_terminal(["usage", "report", "--file", str(events)], columns=120, stdout_piped=True)
+    assert run.code == 0, run.terminal
+    assert re.search(r"\b\d+ of 3000\b", plain(run.terminal)), run.terminal  # done of total, on stderr
+    assert "Inserted 3000 event(s)" in run.stdout
+    quiet = piped(["usage", "report", "--file", str(events)])
+    assert quiet.stderr == "" and "3000 duplicate(s)" in quiet.stdout  # off a terminal: no bar
+
+
+def test_progress_counts_the_rows_of_a_customer_import(cli, tmp_path):
+    rows = tmp_path / "people.csv"
+    rows.write_text("name\n" + "".join(f"Someone {i}\n" for i in range(500)))
+    run = in_terminal(["customer", "import", str(rows)], columns=120, stdout_piped=True)
+    assert run.code == 0, run.terminal
+    assert re.search(r"\b\d+ of 500\b", plain(run.terminal)), run.terminal
