@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -676,6 +677,25 @@ class Tollgate:
 
         return self._retrying_lock(attempt)
 
+    def usage_event(self, key: str) -> dict[str, str]:
+        """One recorded event by key, as an export row (customer, feature, quantity, timestamp, id)."""
+        from tollgate import usage_events
+
+        with self.db.connect() as conn:
+            return usage_events.event(conn, key)
+
+    @contextmanager
+    def usage_export(self, *, customer: str | None = None, feature: str | None = None,
+                     start: datetime | str | None = None, end: datetime | str | None = None,
+                     ) -> Iterator[Iterator[dict[str, str]]]:
+        """The recorded events, streamed from one snapshot (see usage_events.export) while the block
+        runs; rows `report_usage_file` re-imports as duplicates. `end` is exclusive."""
+        from tollgate import usage_events
+
+        start, end = _moment(start, "--from time"), _moment(end, "--to time")
+        with self.db.connect() as conn:
+            yield usage_events.export(conn, customer=customer, feature=feature, start=start, end=end)
+
     def _retrying_lock(self, attempt: Any) -> Any:
         """Run a one-event write transaction, trying again while another writer holds the lock, for up
         to `consume_patience` seconds (SQLite's busy handler is not fair under contention; see
@@ -713,11 +733,16 @@ class Tollgate:
     # -- journal and database ------------------------------------------------------------------
 
     def journal(
-        self, *, customer: str | None = None, since: datetime | None = None, limit: int | None = None
+        self, *, customer: str | None = None, since: datetime | str | None = None,
+        until: datetime | str | None = None, action: str | None = None, limit: int | None = None,
     ) -> list[journal.Entry]:
+        """The journal, oldest first: `since` inclusive, `until` exclusive; `action` one action or a
+        family (`license` for every `license.*`)."""
+        since, until = _moment(since, "--since time"), _moment(until, "--until time")
         with self.db.read() as session:
             customer_id = customers.get_customer(session, customer).id if customer else None
-            return journal.read(session, customer_id=customer_id, since=since, limit=limit)
+            return journal.read(session, customer_id=customer_id, since=since, until=until, action=action,
+                                limit=limit)
 
     def db_info(self) -> dict[str, Any]:
         return self.db.info()

@@ -87,7 +87,11 @@ def archive(
     """
     from tollgate.customers import customer_dict
 
-    confirm_or_refuse(f"Archive customer {identifier}? They lose all access.", yes=yes)
+    def question() -> str:
+        found = tollgate().customer(identifier)
+        return f"Archive customer {found.identifier} ({found.name})? They lose all access."
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     data = customer_dict(tollgate().archive_customer(identifier))
     output.result(data, as_json=as_json, message=f"Archived customer {data['identifier']}.")
 

@@ -8,7 +8,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_download, complete_plan
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.texts import size_text
 
 app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
@@ -120,11 +120,16 @@ def enable(download_id: DownloadId, as_json: Json = False) -> None:
 
 
 @app.command("remove")
-def remove(download_id: DownloadId, as_json: Json = False) -> None:
+def remove(download_id: DownloadId, yes: Yes = False, as_json: Json = False) -> None:
     """Remove a download from its plan (the stored content stays in the store).
 
-    Example: tollgate download remove dl_4f9k2m0x7q1z8w
+    Example: tollgate download remove dl_4f9k2m0x7q1z8w --yes
     """
+    def question() -> str:
+        found = tollgate().download(download_id)
+        return f"Remove {found['id']} ({found['name']}) from the plan {found['plan']}?"
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not removed: {download_id} is unchanged.")
     _show_change(tollgate().remove_download(download_id), "Removed", as_json)
 
 

@@ -84,6 +84,7 @@ def archive(
     """
     from tollgate.catalog import feature_dict
 
-    confirm_or_refuse(f"Archive feature {identifier}?", yes=yes)
+    confirm_or_refuse(lambda: f"Archive feature {tollgate().feature(identifier).identifier}?", yes=yes,
+                      declined=f"Not archived: {identifier} is unchanged.")
     data = feature_dict(tollgate().archive_feature(identifier))
     output.result(data, as_json=as_json, message=f"Archived feature {data['identifier']}.")

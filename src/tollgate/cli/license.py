@@ -8,7 +8,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
 from tollgate.texts import license_status_text as status_text
@@ -149,11 +149,13 @@ def deactivate(
 
 
 @app.command("regenerate")
-def regenerate(key: Key, as_json: Json = False) -> None:
+def regenerate(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """Replace a key by a new one: the old key and its activations stop working at once.
 
-    Example: tollgate license regenerate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
+    Example: tollgate license regenerate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --yes
     """
+    _confirm(key, yes, "Replace {key} ({customer}, {plan}) by a new key? The old key and its "
+                       "{activations} activation(s) stop working at once.", "Not regenerated")
     data = tollgate().regenerate_license(key)
     output.result(
         data, as_json=as_json,
@@ -162,13 +164,24 @@ def regenerate(key: Key, as_json: Json = False) -> None:
 
 
 @app.command("revoke")
-def revoke(key: Key, as_json: Json = False) -> None:
+def revoke(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """Revoke a key now: it and its activations stop working.
 
-    Example: tollgate license revoke 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
+    Example: tollgate license revoke 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --yes
     """
+    _confirm(key, yes, "Revoke {key} ({customer}, {plan})? It and its {activations} activation(s) "
+                       "stop working at once.", "Not revoked")
     data = tollgate().revoke_license(key)
     output.result(data, as_json=as_json, message=f"Revoked {data['key']} ({data['customer']}, {data['plan']}).")
+
+
+def _confirm(key: str, yes: bool, question: str, declined: str) -> None:
+    def ask() -> str:
+        found = tollgate().license(key)
+        return question.format(key=found["key"], customer=found["customer"], plan=found["plan"],
+                               activations=len(found["activations"]))
+
+    confirm_or_refuse(ask, yes=yes, declined=f"{declined}: the key {key} is unchanged.")
 
 
 @app.command("edit")

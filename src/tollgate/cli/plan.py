@@ -265,7 +265,9 @@ def archive(
 
     Example: tollgate plan archive starter-2024 --yes
     """
-    confirm_or_refuse(f"Archive plan {identifier}? It will take no new subscriptions.", yes=yes)
+    confirm_or_refuse(
+        lambda: f"Archive plan {tollgate().plan(identifier)['identifier']}? It will take no new subscriptions.",
+        yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     data = tollgate().archive_plan(identifier)
     output.result(
         data, as_json=as_json,

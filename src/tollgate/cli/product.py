@@ -106,7 +106,8 @@ def archive(
     """
     from tollgate.catalog import product_dict
 
-    confirm_or_refuse(f"Archive product {identifier} and all its plans?", yes=yes)
+    confirm_or_refuse(lambda: f"Archive product {tollgate().product(identifier).identifier} and all its plans?",
+                      yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     product, plans = tollgate().archive_product(identifier)
     data = product_dict(product, plans=plans)
     if as_json:

@@ -165,8 +165,12 @@ def cancel(
 
     Example: tollgate sub cancel sub_4f9k2m0x7q1z8w --at-period-end --yes
     """
-    when = "at the end of its current period" if at_period_end else "now"
-    confirm_or_refuse(f"Cancel {subscription}? Its access ends {when}.", yes=yes)
+    def question() -> str:
+        found = tollgate().subscription(subscription).to_dict()
+        when = "at the end of its current period" if at_period_end else "now"
+        return f"Cancel {found['id']} ({found['customer']}, {found['plan']})? Its access ends {when}."
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not canceled: {subscription} is unchanged.")
     view = tollgate().cancel_subscription(subscription, at_period_end=at_period_end)
     data = view.to_dict()
     if at_period_end:

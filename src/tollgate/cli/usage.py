@@ -14,7 +14,7 @@ from tollgate.cli.complete import (
     complete_row_format,
     complete_usage_period,
 )
-from tollgate.cli.context import Json, tollgate
+from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
 
 if TYPE_CHECKING:
     from tollgate.usage import FeatureUsage, UsageReport
@@ -168,14 +168,21 @@ def _messages(texts: list[str], emit) -> None:
 def void(
     key: Annotated[str, typer.Argument(help="The key of the event to reverse.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the correction).")],
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Correct usage without losing history: record a reversing event (the negative quantity, at the
     original's time) under the key void:KEY. The original stays; both are in the journal. An event
     can be voided once; a void can't be voided.
 
-    Example: tollgate usage void req-7f3a --reason "double-counted by the retry bug"
+    Example: tollgate usage void req-7f3a --reason "double-counted by the retry bug" --yes
     """
+    def question() -> str:
+        found = tollgate().usage_event(key)
+        return (f"Void {found['id']} ({found['quantity']} {found['feature']} for {found['customer']} "
+                f"at {found['timestamp']})? A reversing event is recorded.")
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not voided: {key} is unchanged.")
     result = tollgate().void_usage(key, reason=reason)
     if as_json:
         output.emit_json(result.to_dict())
@@ -183,6 +190,45 @@ def void(
     data = result.to_dict()
     output.say(f"Voided {data['voids']}: recorded {data['quantity']} {data['feature']} for {data['customer']} "
                f"at {data['at']} (key {data['key']}).")
+
+
+@app.command("export")
+def export(
+    customer: Annotated[Optional[str], typer.Option("--customer", "-c", metavar="CUSTOMER", help="Only this customer's events.",
+                                                    autocompletion=complete_customer)] = None,
+    feature: Annotated[Optional[str], typer.Option("--feature", "-f", metavar="FEATURE", help="Only this metered feature's events.",
+                                                   autocompletion=complete_metered_feature)] = None,
+    start: Annotated[Optional[str], typer.Option("--from", metavar=WHEN, help="Events at or after this time (UTC).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", metavar=WHEN, help="Events before this time (UTC).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="csv|jsonl",
+                                               help="Default: from --out's suffix, else csv.", autocompletion=_file_formats)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", metavar="FILE",
+                                               help="Write to FILE (atomically; replaced if it exists), not stdout.")] = None,
+) -> None:
+    """Write recorded events with their keys and exact times and quantities (voids left out),
+    oldest recorded first, streamed: `usage report --file` reads the output back and records
+    nothing (every row is a duplicate).
+
+    Example: tollgate usage export --customer acme-inc --from 30d --out acme-usage.csv
+    """
+    import sys
+
+    from tollgate import usage_events
+    from tollgate.usage_file import file_format
+
+    fmt = file_format(out, fmt) if out and not fmt else file_format("-", fmt or "csv")
+    tg = tollgate()
+    with tg.usage_export(customer=customer, feature=feature, start=start, end=end) as rows:
+        if out is None:
+            usage_events.write(rows, sys.stdout, fmt)
+            return
+        from tollgate.files import atomic_file
+        from tollgate.outfiles import check_target
+
+        check_target(out, database=tg.db.path, what="The file")
+        with atomic_file(out) as handle:
+            count = usage_events.write(rows, handle, fmt)
+    output.say(f"Wrote {count} event(s) to {out}.")
 
 
 @app.command("show")
