@@ -259,8 +259,9 @@ def import_customers(
     now = now or utcnow()
     locks.namespace(session, "customers")  # concurrent imports of the same identifiers: one at a time
     existing = {
-        ident: (name, email)
-        for ident, name, email in session.exec(select(Customer.identifier, Customer.name, Customer.email)).all()
+        ident: (name, email, billing_id)
+        for ident, name, email, billing_id in session.exec(
+            select(Customer.identifier, Customer.name, Customer.email, Customer.billing_id)).all()
     }
     claimed: dict[str, str] = {}
     result = ImportResult(dry_run=dry_run)
@@ -278,11 +279,12 @@ def import_customers(
                 continue
             claimed[ident] = row.where
             if ident in existing:
-                if existing[ident] == (name, email):
+                billing_id = row.data.get("billing_id") or existing[ident][2]
+                if existing[ident] == (name, email, billing_id):
                     result.unchanged.append(ident)
                 else:
                     errors.append(
-                        f"{row.where}: the customer '{ident}' exists with a different name or email "
+                        f"{row.where}: the customer '{ident}' exists with a different name, email or billing id "
                         "(import only creates; use `customer edit`)."
                     )
                 continue
@@ -310,9 +312,14 @@ def import_customers(
     return result
 
 
+READ_ONLY = {"billing_id", "status", "created_at", "updated_at", "archived_at"}
+"""Columns of `customer list --csv/--json` that an import reads past, so a list reads back: a billing
+id is matched against an existing customer's (a new customer gets a new one); the rest is ignored."""
+
+
 def _validate_row(row: Row) -> tuple[str, str | None, str | None]:
     data = row.data
-    unknown = set(data) - {"name", "identifier", "id", "email"}
+    unknown = set(data) - {"name", "identifier", "id", "email"} - READ_ONLY
     if unknown:
         raise InvalidInput(f"unknown column(s) {text_rule.listing(sorted(map(str, unknown)))}.", path=row.where)
     name = validate_name(data.get("name"), path=row.where)

@@ -42,7 +42,7 @@ def export(
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="A catalog TOML file (format: docs/catalog.md).")],
+    file: Annotated[str, typer.Argument(metavar="FILE|-", help="A catalog TOML file (format: docs/catalog.md); '-': stdin.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan of changes; write nothing.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Archive products, features and plans the file no longer has.")] = False,
     as_json: Json = False,
@@ -51,8 +51,11 @@ def import_(
 
     Re-importing the same file changes nothing. Errors name the TOML path (plans.pro.prices[0].amount).
     Example: tollgate catalog import sample-catalog.toml --dry-run
+    From standard input ('file =' paths then count from the current folder):
+    git show main:catalog.toml | tollgate catalog import -
     """
     result = tollgate().import_catalog(file, dry_run=dry_run, prune=prune)
+    file = "standard input" if file == "-" else file
     if as_json:
         output.emit_json(result.as_dict())
         return
