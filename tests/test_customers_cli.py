@@ -268,7 +268,7 @@ def test_log_since_filters_and_rejects_bad_dates(cli):
     assert len(cli("log", "--since", "2000-01-01", "--json").json()) == 1
     assert cli("log", "--since", "2999-01-01", "--json").json() == []
     bad = cli("log", "--since", "yesterday-ish")
-    assert bad.exit_code == 2 and "not a --since date" in bad.stderr
+    assert bad.exit_code == 2 and "not a --since time" in bad.stderr
 
 
 def test_log_entries_name_actor_action_and_object(cli):

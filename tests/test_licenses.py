@@ -272,7 +272,7 @@ def test_concurrent_activations_never_pass_the_limit(shop, db_path):
 def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     sub, old = buy(shop)
     instance = shop.activate_license(old, "laptop")["instance_id"]
-    result = cli("license", "regenerate", old, "--json")
+    result = cli("license", "regenerate", old, "--yes", "--json")
     assert result.exit_code == 0, result
     new = result.json()
     assert new["key"] != old and KEY.match(new["key"])
@@ -284,17 +284,17 @@ def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     assert cli("license", "validate", new["key"]).exit_code == 0
     assert shop.license(old)["replaced_by"] == new["key"]
     assert cli("license", "activate", old, "--name", "other").exit_code == 1
-    again = cli("license", "regenerate", old)
+    again = cli("license", "regenerate", old, "--yes")
     assert again.exit_code == 1 and "revoked" in again.stderr
 
 
 def test_revoke(shop, cli):
     _, key = buy(shop)
-    result = cli("license", "revoke", key, "--json")
+    result = cli("license", "revoke", key, "--yes", "--json")
     assert result.exit_code == 0 and result.json()["status"] == "revoked"
     checked = cli("license", "validate", key, "--json")
     assert checked.exit_code == 1 and checked.json()["reason"] == "revoked"
-    twice = cli("license", "revoke", key)
+    twice = cli("license", "revoke", key, "--yes")
     assert twice.exit_code == 1 and "already revoked" in twice.stderr
     refused = cli("license", "activate", key, "--name", "x")
     assert refused.exit_code == 1 and "revoked" in refused.stderr
