@@ -224,7 +224,7 @@ class Tollgate:
         document = catalog_toml.read_document(path)
         with self.db.write(dry_run=dry_run) as session:
             return catalog_toml.import_catalog(
-                session, document, source=str(path), base_dir=Path(path).resolve().parent,
+                session, document, source=catalog_toml.display_name(path), base_dir=Path(path).resolve().parent,
                 data_dir=self.data_dir, dry_run=dry_run, prune=prune,
             )
 

@@ -55,7 +55,7 @@ def import_(
     git show main:catalog.toml | tollgate catalog import -
     """
     result = tollgate().import_catalog(file, dry_run=dry_run, prune=prune)
-    file = "standard input" if file == "-" else file
+    file = result.file
     if as_json:
         output.emit_json(result.as_dict())
         return
