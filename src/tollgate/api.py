@@ -62,6 +62,10 @@ class Tollgate:
         with self.db.write() as session:
             return customers.archive_customer(session, identifier=identifier)
 
+    def unarchive_customer(self, identifier: str) -> Customer:
+        with self.db.write() as session:
+            return customers.unarchive_customer(session, identifier=identifier)
+
     def customer(self, identifier: str) -> Customer:
         with self.db.read() as session:
             return customers.get_customer(session, identifier)
@@ -253,17 +257,19 @@ class Tollgate:
         trial_end: datetime | str | None = None,
         features: Any = (),
         without: Any = (),
+        another: bool = False,
     ) -> Any:
         """Subscribe a customer to a plan; returns a subscriptions.SubscriptionView.
 
-        `features`: {"api-calls": "20000"} or ["api-calls=20000"]; `without`: features left out."""
+        `features`: {"api-calls": "20000"} or ["api-calls=20000"]; `without`: features left out.
+        A second live subscription of the customer to the plan is refused unless `another`."""
         from tollgate import subscriptions
 
         with self.db.write() as session:
             sub = subscriptions.add_subscription(
                 session, customer=customer, plan=plan, interval=interval, currency=currency,
                 start=_moment(start, "start"), trial_days=trial_days, trial_end=_moment(trial_end, "trial end"),
-                features=_assignments(features), without=list(without),
+                features=_assignments(features), without=list(without), another=another,
             )
             return subscriptions.view(session, sub)
 
@@ -298,6 +304,14 @@ class Tollgate:
         with self.db.write() as session:
             sub = subscriptions.cancel_subscription(session, subscription=subscription, at_period_end=at_period_end)
             return subscriptions.view(session, sub)
+
+    def resume_subscription(self, subscription: str) -> Any:
+        """Take back a cancellation scheduled at the period end; returns the SubscriptionView."""
+        from tollgate import subscriptions
+        from tollgate.subscription_undo import resume_subscription
+
+        with self.db.write() as session:
+            return subscriptions.view(session, resume_subscription(session, subscription=subscription))
 
     def subscriptions(
         self, *, customer: str | None = None, status: str | None = None, at: datetime | str | None = None

@@ -198,6 +198,21 @@ def archive_customer(session: Session, *, identifier: str, now: datetime | None 
     return customer
 
 
+def unarchive_customer(session: Session, *, identifier: str, now: datetime | None = None) -> Customer:
+    """Take an archive back: the customer is active again (subscriptions ended stay ended)."""
+    customer = get_customer(session, identifier, lock="update")
+    if customer.status != "archived":
+        raise RuleViolation(f"The customer '{identifier}' is not archived.")
+    now = now or utcnow()
+    customer.status = "active"
+    customer.archived_at = None
+    customer.updated_at = now
+    session.add(customer)
+    journal.record(session, action="customer.unarchive", object_type="customer", object_id=identifier,
+                   customer_id=customer.id, at=now)
+    return customer
+
+
 def require_active(customer: Customer, *, doing: str) -> None:
     if customer.status == "archived":
         raise RuleViolation(f"The customer '{customer.identifier}' is archived and can't {doing}.")

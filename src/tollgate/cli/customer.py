@@ -96,6 +96,23 @@ def archive(
     output.result(data, as_json=as_json, message=f"Archived customer {data['identifier']}.")
 
 
+@app.command("unarchive")
+def unarchive(
+    identifier: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's identifier.",
+                                              autocompletion=complete_customer)],
+    as_json: Json = False,
+) -> None:
+    """Take an archive back: the customer is active again and may subscribe (ended subscriptions stay
+    ended).
+
+    Example: tollgate customer unarchive acme-inc
+    """
+    from tollgate.customers import customer_dict
+
+    data = customer_dict(tollgate().unarchive_customer(identifier))
+    output.result(data, as_json=as_json, message=f"Unarchived customer {data['identifier']}: active again.")
+
+
 @app.command("list")
 def list_(
     search: Annotated[

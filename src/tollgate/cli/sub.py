@@ -87,6 +87,9 @@ def add(
     trial_end: Annotated[Optional[str], typer.Option("--trial-end", metavar="DATE", help="When the trial ends.")] = None,
     feature: Features = None,
     without: Without = None,
+    another: Annotated[
+        bool, typer.Option("--another", help="Add it even though the customer has a live subscription to the plan.")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Subscribe a customer to a plan.
@@ -98,7 +101,7 @@ def add(
     view = tollgate().add_subscription(
         customer, plan, interval=interval, currency=currency, start=_moment(start, "start date"),
         trial_days=trial_days, trial_end=_moment(trial_end, "trial end"), features=feature or (),
-        without=without or (),
+        without=without or (), another=another,
     )
     data = view.to_dict()
     trial = f", trial until {data['trial_end']}" if data["trial_end"] and data["status"] == "trialing" else ""
@@ -178,6 +181,23 @@ def cancel(
     else:
         message = f"Canceled {data['id']}: access ended {data['canceled_at']}."
     _done(view, as_json, message)
+
+
+@app.command("resume")
+def resume(
+    subscription: Annotated[str, typer.Argument(metavar="SUB", help="The subscription id (sub_...).",
+                                                autocompletion=complete_subscription)],
+    as_json: Json = False,
+) -> None:
+    """Take back a cancellation scheduled with --at-period-end: the subscription renews again and its
+    license keys stay valid. Refused when nothing is scheduled or it has already ended.
+
+    Example: tollgate sub resume sub_4f9k2m0x7q1z8w
+    """
+    view = tollgate().resume_subscription(subscription)
+    data = view.to_dict()
+    _done(view, as_json, f"Resumed {data['id']}: {data['plan']} for {data['customer']} renews again; "
+                         f"no cancellation is scheduled.")
 
 
 @app.command("list")
