@@ -61,7 +61,7 @@ def test_a_plan_without_a_license_policy_issues_no_key(shop):
 
 def test_each_purchase_gets_its_own_key(shop):
     _, first = buy(shop)
-    _, second = buy(shop)
+    _, second = buy(shop, another=True)
     _, third = buy(shop, customer="globex")
     assert len({first, second, third}) == 3
     assert [lic["key"] for lic in shop.licenses(customer="acme")] == [first, second]
@@ -306,7 +306,7 @@ def test_revoke(shop, cli):
 
 def test_edit_the_activation_limit_and_expiry(shop, cli):
     _, key = buy(shop)
-    other_key = buy(shop)[1]
+    other_key = buy(shop, another=True)[1]
     result = cli("license", "edit", key, "--activation-limit", "5", "--json")
     assert result.exit_code == 0 and result.json()["activation_limit"] == 5
     assert cli("license", "edit", key, "--activation-limit", "unlimited", "--json").json()["activation_limit"] == "unlimited"
@@ -427,7 +427,7 @@ def test_expiring_a_subscription_revokes_its_keys(shop):
 
 def test_canceling_one_purchase_leaves_the_other_keys_alone(shop):
     sub, key = buy(shop)
-    _, other = buy(shop)
+    _, other = buy(shop, another=True)
     shop.cancel_subscription(sub.id)
     assert shop.validate_license(key).reason == "revoked"
     assert shop.validate_license(other).valid
