@@ -315,3 +315,4 @@ def test_read_commands_never_load_the_orm(tmp_path, account, args):
     assert code == 0, output
     assert "sqlalchemy" in modules and ("acme" in output or "api-calls" in output)
     assert not modules & ORM, sorted(modules & ORM)
+    assert "anyascii" not in modules  # loaded only when an identifier is generated
