@@ -28,6 +28,8 @@ def tollgate() -> Tollgate:
         from tollgate.api import Tollgate
 
         state.handle = Tollgate(state.db)
+        # a read command given --db PATH that names nothing says so instead of creating an empty file
+        state.handle.db.create_on_read = state.db is None
     return state.handle
 
 
