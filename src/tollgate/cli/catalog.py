@@ -19,7 +19,7 @@ _WOULD = {"create": "Would create", "update": "Would update", "archive": "Would 
 
 @app.command("export")
 def export(
-    file: Annotated[Optional[str], typer.Argument(help="Write here (atomically); without it, print to stdout.")] = None,
+    file: Annotated[Optional[str], typer.Argument(help="Write here (atomically); without it, print to stdout.", metavar="FILE")] = None,
     with_files: Annotated[
         bool, typer.Option("--with-files", help="Also copy each download next to FILE (assets/<plan>/<name>) and write `file` keys.")
     ] = False,

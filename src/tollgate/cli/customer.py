@@ -22,11 +22,11 @@ def _row(data: dict) -> list:
 
 @app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="Full name of the person or company.")],
+    name: Annotated[str, typer.Argument(help="Full name of the person or company.", metavar="NAME")],
     identifier: Annotated[
-        Optional[str], typer.Option("--id", help="The identifier your systems use (default: made from the name).")
+        Optional[str], typer.Option("--id", help="The identifier your systems use (default: made from the name).", metavar="ID")
     ] = None,
-    email: Annotated[Optional[str], typer.Option("--email", help="Email address (optional).")] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help="Email address (optional).", metavar="EMAIL")] = None,
     as_json: Json = False,
 ) -> None:
     """Add a customer.
@@ -44,11 +44,11 @@ def add(
 
 @app.command("edit")
 def edit(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
-    name: Annotated[Optional[str], typer.Option("--name", help="New name.")] = None,
-    email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).')] = None,
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
+    name: Annotated[Optional[str], typer.Option("--name", help="New name.", metavar="NAME")] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).', metavar="EMAIL")] = None,
     new_identifier: Annotated[
-        Optional[str], typer.Option("--id", hidden=True, help="Refused: identifiers never change.")
+        Optional[str], typer.Option("--id", hidden=True, help="Refused: identifiers never change.", metavar="ID")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -76,7 +76,7 @@ def edit(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -116,11 +116,11 @@ def unarchive(
 @app.command("list")
 def list_(
     search: Annotated[
-        Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).")
+        Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).", metavar="TEXT")
     ] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived customers.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived customers.")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.", metavar="N")] = None,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
@@ -143,7 +143,7 @@ def list_(
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     html: HtmlFile = None,
     as_json: Json = False,
 ) -> None:
@@ -223,9 +223,9 @@ def _show_deliverables(goods: dict) -> None:
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).")],
+    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).", metavar="FILE")],
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).",
-                                                  autocompletion=complete_row_format)] = None,
+                                                  autocompletion=complete_row_format, metavar="FORMAT")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would happen; write nothing.")] = False,
     as_json: Json = False,
 ) -> None:

@@ -16,7 +16,7 @@ app = typer.Typer(help="Digital downloads: files a plan delivers, stored by chec
 
 COLUMNS = ("id", "plan", "name", "size", "sha256", "enabled")
 
-DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download)]
+DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download, metavar="DOWNLOAD")]
 
 
 def _row(data: dict) -> list:
@@ -36,9 +36,9 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
 
 @app.command("add")
 def add(
-    plan: Annotated[str, typer.Argument(help="The plan that delivers the file.", autocompletion=complete_plan)],
-    file: Annotated[str, typer.Argument(help="The file to copy into the store.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="What customers see (default: the file's name).")] = None,
+    plan: Annotated[str, typer.Argument(help="The plan that delivers the file.", autocompletion=complete_plan, metavar="PLAN")],
+    file: Annotated[str, typer.Argument(help="The file to copy into the store.", metavar="FILE")],
+    name: Annotated[Optional[str], typer.Option("--name", help="What customers see (default: the file's name).", metavar="NAME")] = None,
     as_json: Json = False,
 ) -> None:
     """Add a file to a plan's downloads: it is copied into the data folder, stored once per content (sha256).
@@ -56,12 +56,12 @@ def add(
 @app.command("list")
 def list_(
     plan: Annotated[
-        Optional[str], typer.Argument(help="The plan whose downloads to list.", autocompletion=complete_plan)
+        Optional[str], typer.Argument(help="The plan whose downloads to list.", autocompletion=complete_plan, metavar="PLAN")
     ] = None,
     customer: Annotated[
         Optional[str],
         typer.Option("--customer", "-c", help="Instead: what this customer is entitled to (a live subscription).",
-                     autocompletion=complete_customer),
+                     autocompletion=complete_customer, metavar="CUSTOMER"),
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,
@@ -79,7 +79,7 @@ def list_(
 
 @app.command("get")
 def get(
-    customer: Annotated[str, typer.Argument(help="The customer fetching the file.", autocompletion=complete_customer)],
+    customer: Annotated[str, typer.Argument(help="The customer fetching the file.", autocompletion=complete_customer, metavar="CUSTOMER")],
     download_id: DownloadId,
     to: Annotated[str, typer.Option("--to", metavar="DIR", help="The folder to write the file into (created if needed).")],
     filename: Annotated[

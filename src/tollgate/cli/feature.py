@@ -17,16 +17,16 @@ COLUMNS = ("identifier", "name", "type", "unit", "status")
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option("--name", help="Display name, e.g. \"API calls\".")],
+    name: Annotated[str, typer.Option("--name", help="Display name, e.g. \"API calls\".", metavar="NAME")],
     feature_type: Annotated[
         str, typer.Option("--type", help="boolean (on/off), metered (consumed quantity) or config (a value).",
-                     autocompletion=complete_feature_type)
+                     autocompletion=complete_feature_type, metavar="boolean|metered|config")
     ],
     identifier: Annotated[
-        Optional[str], typer.Option("--id", help="The identifier your code uses (default: made from the name).")
+        Optional[str], typer.Option("--id", help="The identifier your code uses (default: made from the name).", metavar="ID")
     ] = None,
-    unit: Annotated[Optional[str], typer.Option("--unit", help="Metered only: the unit, e.g. token, GB.")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    unit: Annotated[Optional[str], typer.Option("--unit", help="Metered only: the unit, e.g. token, GB.", metavar="UNIT")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.", metavar="TEXT")] = None,
     as_json: Json = False,
 ) -> None:
     """Create a feature. Its identifier and type never change.
@@ -48,7 +48,7 @@ def create(
 
 @app.command("list")
 def list_(
-    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.", autocompletion=complete_feature_type)] = None,
+    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.", autocompletion=complete_feature_type, metavar="boolean|metered|config")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived features.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived features.")] = False,
     as_json: Json = False,
@@ -74,7 +74,7 @@ def list_(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    identifier: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature, metavar="FEATURE")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:

@@ -21,7 +21,7 @@ NUMBERS = ("quantity", "included", "billable", "amount")
 @app.command("preview")
 def preview(
     customer: Annotated[
-        Optional[str], typer.Argument(help="The customer's identifier (or --all).", autocompletion=complete_customer)
+        Optional[str], typer.Argument(help="The customer's identifier (or --all).", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     period: Annotated[
         Optional[str],

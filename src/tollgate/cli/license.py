@@ -18,7 +18,7 @@ app = typer.Typer(help="License keys: issued by plans with a license policy; val
 
 COLUMNS = ("key", "customer", "plan", "status", "activations", "expires")
 
-Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license)]
+Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license, metavar="KEY")]
 
 
 def _row(data: dict) -> list:
@@ -52,7 +52,7 @@ def render(data: dict) -> None:
 @app.command("list")
 def list_(
     customer: Annotated[
-        Optional[str], typer.Option("--customer", "-c", help="Only this customer's keys.", autocompletion=complete_customer)
+        Optional[str], typer.Option("--customer", "-c", help="Only this customer's keys.", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,
@@ -89,9 +89,9 @@ def show(key: Key, as_json: Json = False) -> None:
 
 @app.command("validate")
 def validate(
-    key: Annotated[str, typer.Argument(help="The license key to check.", autocompletion=complete_license)],
+    key: Annotated[str, typer.Argument(help="The license key to check.", autocompletion=complete_license, metavar="KEY")],
     instance: Annotated[
-        Optional[str], typer.Option("--instance", help="Also require the key to be activated on this instance id.")
+        Optional[str], typer.Option("--instance", help="Also require the key to be activated on this instance id.", metavar="INSTANCE")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -114,7 +114,7 @@ def validate(
 @app.command("activate")
 def activate(
     key: Key,
-    name: Annotated[str, typer.Option("--name", help="The instance's name (e.g. the machine's host name).")],
+    name: Annotated[str, typer.Option("--name", help="The instance's name (e.g. the machine's host name).", metavar="NAME")],
     as_json: Json = False,
 ) -> None:
     """Activate a key on an instance; prints the instance id. Refused past the activation limit.
@@ -134,7 +134,7 @@ def activate(
 @app.command("deactivate")
 def deactivate(
     key: Key,
-    instance: Annotated[str, typer.Option("--instance", help="The instance id (inst_...) to deactivate.")],
+    instance: Annotated[str, typer.Option("--instance", help="The instance id (inst_...) to deactivate.", metavar="INSTANCE")],
     as_json: Json = False,
 ) -> None:
     """Deactivate an instance of a key, freeing its seat.

@@ -21,10 +21,10 @@ _All = Annotated[bool, typer.Option("--all", help="Active and archived products.
 @app.command("create")
 def create(
     identifier: Annotated[
-        Optional[str], typer.Argument(help="The product's identifier (default: made from --name).")
+        Optional[str], typer.Argument(help="The product's identifier (default: made from --name).", metavar="PRODUCT")
     ] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).", metavar="NAME")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.", metavar="TEXT")] = None,
     as_json: Json = False,
 ) -> None:
     """Create a product. Give an identifier, a --name, or both.
@@ -64,7 +64,7 @@ def list_(archived: _Status = False, show_all: _All = False, as_json: Json = Fal
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product, metavar="PRODUCT")],
     as_json: Json = False,
 ) -> None:
     """Show a product and its plans.
@@ -96,7 +96,7 @@ def show(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product, metavar="PRODUCT")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:

@@ -68,21 +68,21 @@ def _done(view, as_json: bool, message: str) -> None:
 
 @app.command("add")
 def add(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer)],
-    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, metavar="CUSTOMER")],
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
     interval: Annotated[
         Optional[str], typer.Option("--interval", help="Billing interval, one the plan is priced in.",
-                                    autocompletion=complete_interval)
+                                    autocompletion=complete_interval, metavar="INTERVAL")
     ] = None,
     currency: Annotated[
         Optional[str], typer.Option("--currency", help="Currency, one the plan is priced in.",
-                                    autocompletion=complete_currency)
+                                    autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     start: Annotated[
         Optional[str], typer.Option("--start", metavar="DATE", help="When it starts (default now); the anniversary.")
     ] = None,
     trial_days: Annotated[
-        Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).")
+        Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).", metavar="DAYS")
     ] = None,
     trial_end: Annotated[Optional[str], typer.Option("--trial-end", metavar="DATE", help="When the trial ends.")] = None,
     feature: Features = None,
@@ -112,25 +112,25 @@ def add(
 @app.command("edit")
 def edit(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     status: Annotated[
         Optional[str], typer.Option("--status", help="active, past_due, canceled or expired.",
-                                    autocompletion=complete_subscription_status)
+                                    autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     trial_end: Annotated[
         Optional[str], typer.Option("--trial-end", metavar="DATE", help="Move the end of the trial.")
     ] = None,
     plan: Annotated[
         Optional[str], typer.Option("--plan", help="Move to another plan (the period and its usage stay).",
-                                    autocompletion=complete_plan)
+                                    autocompletion=complete_plan, metavar="PLAN")
     ] = None,
     interval: Annotated[
         Optional[str], typer.Option("--interval", help="With --plan: the new plan's interval.",
-                                    autocompletion=complete_interval)
+                                    autocompletion=complete_interval, metavar="INTERVAL")
     ] = None,
     currency: Annotated[
         Optional[str], typer.Option("--currency", help="With --plan: the new plan's currency.",
-                                    autocompletion=complete_currency)
+                                    autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     feature: Features = None,
     without: Without = None,
@@ -157,7 +157,7 @@ def edit(
 @app.command("cancel")
 def cancel(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     at_period_end: Annotated[
         bool, typer.Option("--at-period-end", help="Keep access until the current period ends.")
     ] = False,
@@ -203,11 +203,11 @@ def resume(
 @app.command("list")
 def list_(
     customer: Annotated[
-        Optional[str], typer.Option("--customer", "-c", help="Only this customer's.", autocompletion=complete_customer)
+        Optional[str], typer.Option("--customer", "-c", help="Only this customer's.", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     status: Annotated[
         Optional[str], typer.Option("--status", help="Only those with this status (at --at).",
-                                    autocompletion=complete_subscription_status)
+                                    autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     at: At = None,
     as_json: Json = False,
@@ -230,7 +230,7 @@ def list_(
 @app.command("show")
 def show(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     at: At = None,
     as_json: Json = False,
 ) -> None:

@@ -33,15 +33,15 @@ def _file_formats(ctx, args, incomplete):
 def report(
     customer: Annotated[
         Optional[str],
-        typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, show_default=False),
+        typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, show_default=False, metavar="CUSTOMER"),
     ] = None,
     feature: Annotated[
         Optional[str],
         typer.Argument(help="A metered feature's identifier.", autocompletion=complete_metered_feature,
-                       show_default=False),
+                       show_default=False, metavar="FEATURE"),
     ] = None,
     quantity: Annotated[
-        Optional[str], typer.Argument(help="How much: an exact decimal such as 15 or 2.5.", show_default=False)
+        Optional[str], typer.Argument(help="How much: an exact decimal such as 15 or 2.5.", show_default=False, metavar="QUANTITY")
     ] = None,
     at: Annotated[
         Optional[str],
@@ -60,7 +60,7 @@ def report(
     ] = None,
     fmt: Annotated[
         Optional[str],
-        typer.Option("--format", help="csv or jsonl (default: from the file's suffix).", autocompletion=_file_formats),
+        typer.Option("--format", help="csv or jsonl (default: from the file's suffix).", autocompletion=_file_formats, metavar="FORMAT"),
     ] = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Record the good rows; write the bad ones to the reject file.")
@@ -166,8 +166,8 @@ def _messages(texts: list[str], emit) -> None:
 
 @app.command("void")
 def void(
-    key: Annotated[str, typer.Argument(help="The key of the event to reverse.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the correction).")],
+    key: Annotated[str, typer.Argument(help="The key of the event to reverse.", metavar="KEY")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the correction).", metavar="REASON")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -234,15 +234,15 @@ def export(
 @app.command("show")
 def show(
     customer: Annotated[
-        str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)
+        str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")
     ],
     feature: Annotated[
         Optional[str],
         typer.Option("--feature", "-f", help="One feature: a row per period with the exact figure.",
-                     autocompletion=complete_metered_feature),
+                     autocompletion=complete_metered_feature, metavar="FEATURE"),
     ] = None,
     by: Annotated[
-        str, typer.Option("--by", help="day, week (ISO, from Monday) or month; UTC.", autocompletion=complete_usage_period)
+        str, typer.Option("--by", help="day, week (ISO, from Monday) or month; UTC.", autocompletion=complete_usage_period, metavar="day|week|month")
     ] = "day",
     start: Annotated[
         Optional[str], typer.Option("--from", metavar="DATE", help="First day shown (default: 30 days, 12 weeks or 12 months back).")
