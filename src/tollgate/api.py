@@ -123,6 +123,7 @@ class Tollgate:
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
+            catalog.refuse_missing_pieces(session, product=product, features=feature_values)
             if feature_values or hard or resets or alerts:
                 grants = list(grants) + catalog.grants_from_options(
                     session, features=feature_values, hard=hard, resets=resets, alerts=alerts
