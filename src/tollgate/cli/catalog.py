@@ -10,7 +10,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.context import Json, tollgate
 
-app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.", no_args_is_help=True)
+app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.\n\nExample: tollgate catalog import sample-catalog.toml --dry-run", no_args_is_help=True)
 
 _VERBS = {"create": "Created", "update": "Updated", "archive": "Archived"}
 _SHOWN = 50

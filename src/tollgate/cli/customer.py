@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.usage import HtmlFile, write_html
 
-app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
+app = typer.Typer(help="Customers: the people and companies you sell to.\n\nExample: tollgate customer add \"Acme, Inc.\" --email billing@acme.example", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "email", "status", "created")
 

@@ -9,7 +9,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.context import Json, state, tollgate
 
-app = typer.Typer(help="The database: its location, contents and backups.", no_args_is_help=True)
+app = typer.Typer(help="The database: its location, contents and backups.\n\nExample: tollgate db backup ~/tollgate-backup.db", no_args_is_help=True)
 
 
 @app.command("path")

@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_customer, complete_download, complete
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.texts import size_text
 
-app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
+app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.\n\nExample: tollgate download add pro ./installer.dmg --name \"Installer (macOS)\"",
                   no_args_is_help=True)
 
 COLUMNS = ("id", "plan", "name", "size", "sha256", "enabled")

@@ -10,7 +10,7 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_feature, complete_feature_type
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
-app = typer.Typer(help="Features: what plans grant (boolean, metered or config).", no_args_is_help=True)
+app = typer.Typer(help="Features: what plans grant (boolean, metered or config).\n\nExample: tollgate feature create --name \"API calls\" --type metered --unit call", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "type", "unit", "status")
 

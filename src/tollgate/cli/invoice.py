@@ -12,7 +12,7 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, tollgate
 
-app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).", no_args_is_help=True)
+app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).\n\nExample: tollgate invoice preview acme-inc --period 2026-11", no_args_is_help=True)
 
 COLUMNS = ("line", "subscription", "period", "quantity", "included", "billable", "amount", "currency")
 NUMBERS = ("quantity", "included", "billable", "amount")

@@ -13,7 +13,7 @@ from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
 from tollgate.texts import license_status_text as status_text
 
-app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.",
+app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.\n\nExample: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E",
                   no_args_is_help=True)
 
 COLUMNS = ("key", "customer", "plan", "status", "activations", "expires")

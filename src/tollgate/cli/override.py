@@ -10,7 +10,7 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
 from tollgate.cli.context import Csv, Json, tollgate
 
-app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.",
+app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.\n\nExample: tollgate override set acme-inc max-projects 250 --note \"pilot\"",
                   no_args_is_help=True)
 
 COLUMNS = ("customer", "feature", "type", "value", "expires", "note")

@@ -10,7 +10,7 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_currency, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
-app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.", no_args_is_help=True)
+app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
 
 COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
 

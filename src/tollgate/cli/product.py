@@ -10,7 +10,7 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 
-app = typer.Typer(help="Products: the things you sell (each sold through plans).", no_args_is_help=True)
+app = typer.Typer(help="Products: the things you sell (each sold through plans).\n\nExample: tollgate product create ai-studio --name \"AI Studio\"", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "status", "description")
 

@@ -21,7 +21,7 @@ from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.texts import price_text
 from tollgate.texts import subscription_status_text as status_text
 
-app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.", no_args_is_help=True)
+app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.\n\nExample: tollgate sub add acme-inc pro --interval month --currency USD", no_args_is_help=True)
 
 COLUMNS = ("id", "customer", "plan", "status", "price", "start", "period end", "trial end")
 

@@ -19,7 +19,7 @@ from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
 if TYPE_CHECKING:
     from tollgate.usage import FeatureUsage, UsageReport
 
-app = typer.Typer(help="Metered usage: report it, chart it, correct it.", no_args_is_help=True)
+app = typer.Typer(help="Metered usage: report it, chart it, correct it.\n\nExample: tollgate usage report acme-inc api-calls 250 --id req-7f3a", no_args_is_help=True)
 
 MAX_MESSAGES = 20
 """At most this many notices / warnings of a file import are printed (all are in the journal)."""
