@@ -8,7 +8,8 @@ import pytest
 
 @pytest.mark.parametrize("args", [["customer", "list"], ["log"], ["check", "acme", "sso"], ["entitlements", "acme"],
                                   ["usage", "show", "acme"], ["usage", "export"], ["customer", "show", "acme"],
-                                  ["invoice", "preview", "acme"], ["license", "list"]])
+                                  ["invoice", "preview", "acme"], ["invoice", "preview", "--all"],
+                                  ["license", "list"]])
 def test_a_read_of_a_missing_db_file_creates_nothing(cli, tmp_path, args):
     missing = tmp_path / "typo.db"
     result = cli("--db", str(missing), *args)

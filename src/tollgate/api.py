@@ -607,9 +607,13 @@ class Tollgate:
         """Every customer's preview (a bill run that issues nothing), yielded customer by customer from
         one read transaction (a consistent snapshot); batches keep memory bounded. Customers with nothing
         to bill are left out. Close the iterator (or exhaust it) to end the transaction."""
-        with self.db.read() as session:
-            yield from invoices.previews(session, period=period, at=at,
-                                         batch_size=batch_size or invoices.BATCH)
+        reading = self.db.read()  # now, not at the first row: a missing database is refused before any output
+
+        def previews() -> Iterator[invoices.InvoicePreview]:
+            with reading as session:
+                yield from invoices.previews(session, period=period, at=at, batch_size=batch_size or invoices.BATCH)
+
+        return previews()
 
     # -- usage -----------------------------------------------------------------------------------
 
