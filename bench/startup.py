@@ -7,7 +7,9 @@ with raw sqlite3 executemany). Targets: both ratios at most 1.5.
 `check` is what a product calls before each request from a shell script or a hook: on an existing
 small SQLite database (one customer on a plan with a metered feature and a few events, built through
 the library), it must cost little more than importing the two libraries it needs. Target: at most
-1.3. Exit 1 when a target is missed.
+1.3. `customer show CUSTOMER` (table, piped) and `--json` read the whole profile of that customer
+(subscription, entitlements, usage, a license key, a download, a link) against the same baseline.
+Target: at most SHOW_TARGET. Exit 1 when a target is missed.
 
 Run: python bench/startup.py            (benchmarks are not tests; the figures go in the notes)
 
@@ -33,6 +35,7 @@ COUNT = 100_000
 RUNS = 21
 TARGET = 1.5
 CHECK_TARGET = 1.3
+SHOW_TARGET = 1.5
 CHECK = ("acme", "api-calls")
 
 
@@ -83,8 +86,10 @@ def build_database(tollgate: list[str]) -> Path:
 
 
 def build_small_database() -> Path:
-    """One customer on a plan with a metered feature (and a boolean one) and a few usage events."""
+    """One customer on a plan with a metered feature (and a boolean one) and a few usage events; the
+    plan issues a license key and has a download and a link (so `customer show` has every section)."""
     from tollgate import Tollgate
+    from tollgate.catalog import LicensePolicy
 
     path = WORK / "startup-small.db"
     for suffix in ("", "-wal", "-shm"):
@@ -95,8 +100,12 @@ def build_small_database() -> Path:
         tg.create_product("API", identifier="api")
         tg.create_feature("API calls", type="metered", identifier=feature, unit="call")
         tg.create_feature("SSO", type="boolean", identifier="sso")
-        tg.create_plan("pro", product="api", prices=[("month", "USD", "49.00")],
+        tg.create_plan("pro", product="api", prices=[("month", "USD", "49.00")], license=LicensePolicy(3),
                        feature_values=[f"{feature}=100000", "sso=true"], hard=[feature])
+        installer = WORK / "installer.bin"
+        installer.write_bytes(b"installer" * 1000)
+        tg.add_download("pro", installer)
+        tg.add_link("pro", "Docs", "https://docs.example.com")
         tg.add_subscription(customer, "pro")
         for i in range(20):
             tg.report_usage(customer, feature, 5, key=f"startup-{i}")
@@ -127,9 +136,11 @@ def main() -> int:
     helped = subprocess.run([*tollgate, "--help"], env=env, capture_output=True, text=True).stdout
     small_env = child_env(build_small_database())
     checked = subprocess.run([*tollgate, "check", *CHECK], env=small_env, capture_output=True, text=True)
-    if not candidates or "Commands:" not in helped or checked.returncode != 0:
+    show = [*tollgate, "customer", "show", CHECK[0]]
+    shown = subprocess.run([*show, "--json"], env=small_env, capture_output=True, text=True)
+    if not candidates or "Commands:" not in helped or checked.returncode != 0 or '"links"' not in shown.stdout:
         print("the commands measured did not work:", candidates[:3], helped[:200], checked.stdout[:200],
-              checked.stderr[-500:], file=sys.stderr)
+              checked.stderr[-500:], shown.stderr[-500:], file=sys.stderr)
         return 2
 
     timings = interleaved_medians(
@@ -139,6 +150,8 @@ def main() -> int:
             "help": ([*tollgate, "--help"], env),
             "sqlalchemy+typer": ([sys.executable, "-c", "import sqlalchemy, typer"], small_env),
             "check": ([*tollgate, "check", *CHECK], small_env),
+            "show": (show, small_env),
+            "show --json": ([*show, "--json"], small_env),
         },
         RUNS,
     )
@@ -159,6 +172,12 @@ def main() -> int:
     print(f"  python -c 'import sqlalchemy, typer'  {base * 1000:7.1f} ms")
     print(f"  {'tollgate check ' + ' '.join(CHECK) + ' (small db)':<37} {timings['check'] * 1000:7.1f} ms   "
           f"ratio {ratio:.2f} (target <= {CHECK_TARGET}) {'OK' if ratio <= CHECK_TARGET else 'MISSED'}")
+    for name in ("show", "show --json"):
+        ratio = timings[name] / base
+        ok = ok and ratio <= SHOW_TARGET
+        label = f"tollgate customer {name.replace('show', 'show ' + CHECK[0])}"
+        print(f"  {label:<37} {timings[name] * 1000:7.1f} ms   "
+              f"ratio {ratio:.2f} (target <= {SHOW_TARGET}) {'OK' if ratio <= SHOW_TARGET else 'MISSED'}")
     return 0 if ok else 1
 
 

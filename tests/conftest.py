@@ -7,6 +7,8 @@ a fresh database `t_<random>` on that server instead of a file (TOLLGATE_DB poin
 dropped afterwards). Tests of the SQLite file itself are marked `@pytest.mark.sqlite_only("why")`
 and skipped there. Tests marked `@pytest.mark.postgres` need a server (TOLLGATE_TEST_DB, or
 TOLLGATE_TEST_PG for a run that stays on SQLite otherwise) and skip without one.
+
+Shared helpers, imported by the tests that use them (`from conftest import ok, table_counts`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,27 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+
+def ok(result, code: int = 0):
+    """A CLI Result that exited with `code` (0: success), else the assertion shows it whole."""
+    assert result.exit_code == code, result
+    return result
+
+
+def table_counts(path: Path, *, read_only: bool = True) -> dict[str, int]:
+    """Row counts of every table of a SQLite file, after an integrity check. `read_only=False` reads
+    it the way the next process would (the WAL recovered; closing folds the WAL into the file)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True) if read_only else sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        conn.close()
+
 
 os.environ["COLUMNS"] = "120"  # pin rich's width so table output is stable
 os.environ.pop("NO_COLOR", None)

@@ -39,7 +39,8 @@ def test_create_plan_with_grant_objects_and_read_it_back(seeded):
     with seeded.db.read() as session:
         plan = catalog.get_plan(session, "pro")
         assert catalog.plan_grants(session, plan) == {g.feature: g for g in grants}
-        assert [p.amount for p in catalog.plan_prices(session, plan)] == [Decimal("4900"), Decimal("12.345")]
+        prices = catalog.plan_specs(session, [plan])[plan.id].prices
+        assert [p.amount for p in prices] == [Decimal("4900"), Decimal("12.345")]
 
 
 def test_create_plan_refuses_a_grant_of_the_wrong_type(seeded):

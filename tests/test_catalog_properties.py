@@ -137,7 +137,8 @@ def catalogs(draw):
             charges=tuple(charges.values()),
             license=draw(st.one_of(st.none(), st.builds(
                 LicensePolicy, st.one_of(st.none(), st.integers(1, 100)),
-                st.sampled_from(("never", "30d", "6m", "1y"))))),
+                st.sampled_from(("never", "30d", "6m", "1y")),
+                st.one_of(st.none(), st.integers(1, 1_000_000)), st.one_of(st.none(), st.integers(1, 1_000_000))))),
             downloads=tuple(downloads), links=links,
             archived=products[product].archived or draw(st.booleans()),
         ).normalized()

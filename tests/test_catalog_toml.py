@@ -78,7 +78,8 @@ def test_sample_catalog_imports_and_shows_the_three_ways_of_selling(cli, db_path
     assert plans["ai-builder"]["usage_charges"][0]["model"] == "tiered"
     one_time = plans["markdown-studio-2"]
     assert {p["interval"] for p in one_time["prices"]} == {"once"}
-    assert one_time["license"] == {"activation_limit": 3, "expires_after": "never"}
+    assert one_time["license"] == {"activation_limit": 3, "expires_after": "never", "activations_per_day": 10,
+                                   "files_per_day": 50}
     assert [d["name"] for d in one_time["downloads"]] == ["Quick-start guide.txt"]
     assert len(one_time["links"]) == 2
     assert {e["type"] for e in plans["pro"]["entitlements"]} == {"boolean", "config", "metered"}

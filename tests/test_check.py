@@ -8,14 +8,10 @@ from decimal import Decimal
 import pytest
 
 from tollgate.errors import Conflict, InvalidInput, NotFound
+from conftest import ok
 
 CHECK_KEYS = {"allowed", "feature", "type", "value", "limit", "used", "remaining", "reset_at", "hard", "source",
               "reason"}
-
-
-def ok(result, code=0):
-    assert result.exit_code == code, result
-    return result
 
 
 @pytest.fixture

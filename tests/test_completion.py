@@ -580,3 +580,12 @@ def test_a_completer_never_raises_whatever_it_is_given(seeded):
     for completer in completers:
         assert completer(Hostile(), None, "x") == [], completer.__name__
         assert completer(None, [], None) is not None, completer.__name__
+
+
+def test_the_completion_sql_spells_live_as_the_library_does():
+    from tollgate.statuses import LIVE_STATUSES
+
+    literal = "IN (" + ", ".join(f"'{status}'" for status in LIVE_STATUSES) + ")"
+    source = Path(complete.__file__).read_text()
+    assert source.count("status IN (") == source.count(literal) > 0
+    assert [value for value, _help in complete.SUBSCRIPTION_STATUSES][:len(LIVE_STATUSES)] == list(LIVE_STATUSES)

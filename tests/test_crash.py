@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import table_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only("SIGKILL of processes writing a SQLite file")]
 
@@ -96,16 +96,10 @@ class Schedule:
         return delay, proc.returncode
 
 
-def table_counts(path: Path) -> dict[str, int]:
-    """Row counts of every table, read the way the next process would (WAL recovered), after an
-    integrity check. Closing the last connection folds the WAL into the file."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-    finally:
-        conn.close()
+def recovered_counts(path: Path) -> dict[str, int]:
+    """Row counts of every table as the next process would see them (conftest.table_counts), and
+    the usage rollups checked against the events."""
+    counts = table_counts(path, read_only=False)
     if counts.get("usage_rollup") is not None:
         from tollgate import Tollgate
 
@@ -144,11 +138,11 @@ def template(folder) -> Path:
 @pytest.fixture(scope="module")
 def imported(folder, big_catalog, template) -> tuple[Path, float, dict[str, int], dict[str, int]]:
     """One complete import of the big catalog: (its database, how long it took, counts before, after)."""
-    before = table_counts(template)
+    before = recovered_counts(template)
     complete = folder / "complete.db"
     shutil.copy(template, complete)
     duration = run_to_the_end("catalog", "import", str(big_catalog), db=complete)
-    after = table_counts(complete)
+    after = recovered_counts(complete)
     assert after["plan"] == before["plan"] + PLANS and after["plan_entitlement"] >= PLANS * FEATURES
     return complete, duration, before, after
 
@@ -163,7 +157,7 @@ def test_sigkill_during_catalog_import_leaves_all_or_nothing(folder, big_catalog
         db = folder / f"import-{trial}.db"
         shutil.copy(template, db)
         delay, status = schedule.kill(("catalog", "import", str(big_catalog)), db)
-        counts = table_counts(db)  # integrity_check ok, or it raises
+        counts = recovered_counts(db)  # integrity_check ok, or it raises
         if counts == before:
             outcomes["none"] += 1
         elif counts == after:
@@ -250,11 +244,11 @@ def usage_template(folder) -> Path:
 def test_sigkill_during_usage_report_file_leaves_all_or_nothing(folder, usage_file, usage_template):
     from tollgate import Tollgate
 
-    before = table_counts(usage_template)
+    before = recovered_counts(usage_template)
     complete = folder / "usage-complete.db"
     shutil.copy(usage_template, complete)
     duration = run_to_the_end("usage", "report", "--file", str(usage_file), db=complete)
-    after = table_counts(complete)
+    after = recovered_counts(complete)
     assert after["usage_event"] == before["usage_event"] + USAGE_ROWS
     complete.unlink()
 
@@ -265,7 +259,7 @@ def test_sigkill_during_usage_report_file_leaves_all_or_nothing(folder, usage_fi
         db = folder / f"usage-{trial}.db"
         shutil.copy(usage_template, db)
         delay, status = schedule.kill(("usage", "report", "--file", str(usage_file)), db)
-        counts = table_counts(db)  # integrity_check ok, or it raises
+        counts = recovered_counts(db)  # integrity_check ok, or it raises
         if counts == before:
             outcomes["none"] += 1
         elif counts == after:
@@ -279,7 +273,7 @@ def test_sigkill_during_usage_report_file_leaves_all_or_nothing(folder, usage_fi
             with Tollgate(db) as tg:
                 result = tg.report_usage_file(usage_file)
             assert (result.inserted, result.duplicates) == (USAGE_ROWS, 0)
-            assert table_counts(db)["usage_event"] == after["usage_event"]
+            assert recovered_counts(db)["usage_event"] == after["usage_event"]
             resent = True
         db.unlink()
     print(f"usage report --file ({duration:.2f}s), {TRIALS} kills: {dict(outcomes)}")

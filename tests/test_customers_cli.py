@@ -285,3 +285,22 @@ def test_log_entries_name_actor_action_and_object(cli):
     assert entry["action"] == "customer.create" and entry["object"] == "acme" and entry["customer"] == "acme"
     assert entry["actor"] and entry["at"].endswith("Z")
     assert json.dumps(entry)  # plain JSON-serialisable
+
+
+@pytest.mark.parametrize("args", [
+    ["customer", "show", "{c}"], ["customer", "edit", "{c}", "--name", "X"], ["entitlements", "{c}"],
+    ["check", "{c}", "api-calls"], ["usage", "report", "{c}", "api-calls", "1", "--id", "k1"],
+    ["usage", "show", "{c}"], ["invoice", "preview", "{c}"], ["sub", "add", "{c}", "pro"],
+])
+def test_an_unknown_customer_gets_the_closest_identifier_suggested(cli, tg, args):
+    tg.add_customer("Acme, Inc.")
+    tg.add_customer("Globex")
+    tg.create_product("API", identifier="api")
+    tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    tg.create_plan("pro", product="api", feature_values=["api-calls=40"])
+    close = cli(*[a.format(c="acme") for a in args])
+    assert close.exit_code == 2
+    assert close.stderr.startswith("error: No customer has the identifier 'acme'. Did you mean 'acme-inc'?"), close.stderr
+    far = cli(*[a.format(c="zzzz") for a in args])
+    assert far.exit_code == 2 and "Did you mean" not in far.stderr
+    assert far.stderr.startswith("error: No customer has the identifier 'zzzz'.")

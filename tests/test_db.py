@@ -13,21 +13,13 @@ import pytest
 
 from tollgate import Tollgate, db, migrations
 from tollgate.errors import StorageError
+from conftest import table_counts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def table_counts(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-    finally:
-        conn.close()
 
 
 # -- location ------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import table_counts
+
 EXIT_STORAGE = 3
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -296,24 +298,14 @@ def test_the_database_disk_filling_up_mid_transaction_writes_nothing(cli, tmp_pa
     else:
         source.write_text(catalog_text(1500))
         command = ("catalog", "import", str(source))
-    before = {table: n for table, n in _counts(db).items()}
+    before = {table: n for table, n in table_counts(db, read_only=False).items()}
     result = cli("--db", str(db), *command)
     one_clear_sentence(result)
     assert "is full" in result.stderr
     close_handle()
-    assert _counts(db) == before  # nothing of it, and integrity_check ok
+    assert table_counts(db, read_only=False) == before  # nothing of it, and integrity_check ok
     again = cli("--db", str(db), "customer", "list", "--json")
     assert again.exit_code == 0 and '"acme"' in again.stdout
-
-
-def _counts(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-    finally:
-        conn.close()
 
 
 # -- a database file that is not SQLite ----------------------------------------------------------------------

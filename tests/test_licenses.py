@@ -465,3 +465,19 @@ def test_customer_show_lists_the_keys(shop, cli):
     text = cli("customer", "show", "acme").stdout
     assert "License keys" in text and key in text
     assert "License keys: none" in cli("customer", "show", "globex").stdout
+
+
+def test_every_at_of_the_library_takes_what_the_others_take(shop):
+    """One time coercion (api._moment): RFC 3339 text, aware or naive datetimes, alike everywhere."""
+    from datetime import timezone
+
+    _, key = buy(shop)
+    for at in ("2030-01-01", "2030-01-01T00:00:00Z", datetime(2030, 1, 1, tzinfo=timezone.utc), datetime(2030, 1, 1)):
+        assert shop.license(key, at=at)["key"] == key
+        assert shop.licenses(customer="acme", at=at)[0]["key"] == key
+        assert shop.validate_license(key, at=at) is not None
+        assert shop.deliverables("acme", at=at) is not None
+        assert shop.entitlements("acme", at=at) is not None
+    with pytest.raises(Exception) as refused:
+        shop.license(key, at="next tuesday")
+    assert "next tuesday" in str(refused.value) and type(refused.value).__name__ == "InvalidInput"

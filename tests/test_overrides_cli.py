@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-
-def ok(result, code=0):
-    assert result.exit_code == code, result
-    return result
+from conftest import ok
 
 
 @pytest.fixture

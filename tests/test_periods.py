@@ -15,12 +15,26 @@ from tollgate.periods import (
     billing_period,
     boundary,
     calendar_period,
-    periods_between,
     reset_period,
     shift_months,
 )
 
 D = datetime
+
+
+def periods_between(anchor: datetime | None, cadence: str, start: datetime, end: datetime) -> list[Period]:
+    """The periods (anniversary of `anchor`, or calendar when None) that overlap [start, end), in order:
+    the tiling the tests check reset_period against."""
+    if end <= start:
+        return []
+    out: list[Period] = []
+    moment = start
+    while True:
+        period = reset_period(cadence, moment, anchor=anchor)
+        out.append(period)
+        if period.end is None or period.end >= end:
+            return out
+        moment = period.end
 
 
 @pytest.mark.parametrize("months, expected", [

@@ -448,9 +448,12 @@ def test_charge_to_dict_round_trips(usage_charge: UsageCharge) -> None:
 
 @given(charges())
 def test_charge_to_dict_survives_toml(usage_charge: UsageCharge) -> None:
-    tomli_w = pytest.importorskip("tomli_w")
+    """Written the way `catalog export` writes a usage charge (catalog_toml's own TOML writer)."""
+    from tollgate.catalog_toml import _key, _value
+
     data = charge_to_dict(usage_charge)
-    assert tomllib.loads(tomli_w.dumps({"charge": data}))["charge"] == data
+    text = "[[charge]]\n" + "".join(f"{_key(key)} = {_value(value)}\n" for key, value in data.items())
+    assert tomllib.loads(text)["charge"] == [data]
 
 
 def test_charge_to_dict_is_canonical() -> None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import ok
 
 SUBSCRIPTION_KEYS = ["id", "customer", "plan", "status", "interval", "currency", "start", "trial_end",
                      "current_period_start", "current_period_end", "canceled_at"]
-
-
-def ok(result):
-    assert result.exit_code == 0, result
-    return result
 
 
 @pytest.fixture

@@ -144,7 +144,20 @@ def test_customer_show_has_the_usage_section(cli, history):
     assert "Usage" in result.stdout
     line = next(row for row in result.stdout.splitlines() if row.startswith("api-calls"))
     assert any(ch in line for ch in SPARKS)
-    assert cli("customer", "show", "acme-inc", "--json").exit_code == 0
+
+
+def test_customer_show_json_has_the_usage_of_usage_show(cli, history):
+    """The JSON holds what the table's "Usage (last 30 days, UTC)" section shows: `usage show --json`
+    for the same window, under `usage`, after the entitlements."""
+    history.report_usage("acme-inc", "api-calls", 5)
+    data = cli("customer", "show", "acme-inc", "--json").json()
+    usage = cli("usage", "show", "acme-inc", "--json").json()
+    assert data["usage"] == usage
+    assert [f["feature"] for f in usage["features"]] == ["api-calls"] and len(usage["features"][0]["series"]) == 30
+    keys = list(data)
+    assert keys[keys.index("entitlements") + 1:] == ["usage", "licenses", "downloads", "links"]
+    history.add_customer("Initech")
+    assert cli("customer", "show", "initech", "--json").json()["usage"]["features"] == []
 
 
 @pytest.mark.parametrize("width, folded", [(70, True), (200, False)])

@@ -4,6 +4,8 @@
     tg = Tollgate()                      # or Tollgate("path/to/tollgate.db") / a postgresql:// URL
     if tg.check("acme-inc", "api-calls").allowed: ...
 
+    from tollgate import verify_license_file   # offline license files: loads no database layer
+
 Importing this package is cheap: the database layer loads on first use of `Tollgate`.
 """
 
@@ -18,6 +20,7 @@ __all__ = [
     "RuleViolation",
     "Denied",
     "StorageError",
+    "verify_license_file",
     "__version__",
 ]
 
@@ -30,6 +33,10 @@ def __getattr__(name: str):
         from tollgate.api import Tollgate
 
         return Tollgate
+    if name == "verify_license_file":  # the offline verifier: cryptography only, no database layer
+        from tollgate.license_verify import verify_license_file
+
+        return verify_license_file
     if name in _ERRORS:  # loaded on first use too: the `tollgate` program's first lines import this package
         from tollgate import errors
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tollgate.api_license_files import LicenseFileMethods
 from tollgate.db import Database
 from tollgate.lazy import lazy_module
 from tollgate.rowfiles import Row
@@ -30,7 +31,7 @@ links = lazy_module("tollgate.links")
 invoices = lazy_module("tollgate.invoices")
 
 
-class Tollgate:
+class Tollgate(LicenseFileMethods):
     """A handle on one tollgate database (SQLite path or server URL; default: see `db.resolve_location`)."""
 
     def __init__(self, db: str | os.PathLike | None = None) -> None:
@@ -421,19 +422,12 @@ class Tollgate:
                 time.sleep(random.uniform(0, 0.002))
 
     def customer_profile(self, identifier: str, *, at: datetime | str | None = None) -> Any:
-        """A subscriptions.CustomerProfile: the customer, its subscriptions and effective entitlements,
-        read in one transaction."""
-        from tollgate import entitlements, subscriptions
+        """A profile.CustomerProfile: the customer (its row), its subscriptions and effective
+        entitlements, read in one transaction (Core: no ORM session)."""
+        from tollgate import profile
 
-        moment = _moment(at, "time")
-        with self.db.read() as session:
-            customer = customers.get_customer(session, identifier)
-            subs = subscriptions.list_subscriptions(session, customer=identifier, at=moment)
-            return subscriptions.CustomerProfile(
-                customer=customer,
-                subscriptions=tuple(subscriptions.views(session, subs, at=moment)),
-                entitlements=tuple(entitlements.effective_entitlements(session, customer=identifier, at=moment)),
-            )
+        with self.db.connect() as conn:
+            return profile.customer_profile(conn, identifier, at=_moment(at, "time"))
 
     def _feature_ref(self, session: Any, feature: str) -> Any:
         cache = self.__dict__.setdefault("_features", {})
@@ -453,19 +447,19 @@ class Tollgate:
         with self.db.read() as session:
             customer_id = customers.get_customer(session, customer).id if customer else None
             return licenses.license_dicts(session, licenses.list_licenses(session, customer_id=customer_id),
-                                          at=_utc(at))
+                                          at=_moment(at, "time"))
 
     def license(self, key: str, *, at: datetime | None = None) -> dict[str, Any]:
         """One license's JSON shape. Malformed key: InvalidInput; unknown: NotFound."""
         with self.db.read() as session:
-            return licenses.license_dict(session, licenses.get_license(session, key), at=_utc(at))
+            return licenses.license_dict(session, licenses.get_license(session, key), at=_moment(at, "time"))
 
     def validate_license(self, key: str, *, instance: str | None = None, at: datetime | None = None) -> Any:
         """Is the key valid (and, with `instance`, activated there)? A licenses.Validation: `.valid`,
         `.reason` (None, unknown, malformed, revoked, expired, instance_not_activated), `.message`,
         `.as_dict()`. Never raises for a bad key: the answer says why it is not valid."""
         with self.db.read() as session:
-            return licenses.validate_license(session, key=key, instance=instance, at=_utc(at))
+            return licenses.validate_license(session, key=key, instance=instance, at=_moment(at, "time"))
 
     def activate_license(self, key: str, name: str) -> dict[str, Any]:
         """Activate the key on an instance named `name`; returns the activation (`instance_id`, `name`,
@@ -523,7 +517,7 @@ class Tollgate:
         with self.db.read() as session:
             return downloads.download_dicts(session, downloads.list_downloads(
                 session, plan=catalog.get_plan(session, plan) if plan else None,
-                customer=customers.get_customer(session, customer) if customer else None, at=_utc(at)))
+                customer=customers.get_customer(session, customer) if customer else None, at=_moment(at, "time")))
 
     def download(self, download_id: str) -> dict[str, Any]:
         with self.db.read() as session:
@@ -570,7 +564,7 @@ class Tollgate:
         with self.db.read() as session:
             return links.link_dicts(session, links.list_links(
                 session, plan=catalog.get_plan(session, plan) if plan else None,
-                customer=customers.get_customer(session, customer) if customer else None, at=_utc(at)))
+                customer=customers.get_customer(session, customer) if customer else None, at=_moment(at, "time")))
 
     def remove_link(self, link_id: str) -> dict[str, Any]:
         with self.db.write() as session:
@@ -579,15 +573,10 @@ class Tollgate:
     def deliverables(self, customer: str, *, at: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
         """What a customer has received, read in one transaction: `licenses` (every key, any status),
         and the `downloads` and `links` of the plans they are entitled to now."""
-        moment = _utc(at)
-        with self.db.read() as session:
-            who = customers.get_customer(session, customer)
-            return {
-                "licenses": licenses.license_dicts(session, licenses.list_licenses(session, customer_id=who.id),
-                                                   at=moment),
-                "downloads": downloads.download_dicts(session, downloads.list_downloads(session, customer=who, at=moment)),
-                "links": links.link_dicts(session, links.list_links(session, customer=who, at=moment)),
-            }
+        from tollgate import profile
+
+        with self.db.connect() as conn:
+            return profile.deliverables(conn, customer, at=_moment(at, "time"))
 
     # -- invoices ------------------------------------------------------------------------------
     # Previews only: nothing is issued or stored. `period` is "YYYY-MM" (the billing periods starting in
@@ -807,15 +796,6 @@ def _value_text(value: Any) -> str:
 
         return format_decimal(value)
     return str(value)
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    """A moment as naive UTC (deliverables' `at`); None stays None (now)."""
-    if at is None:
-        return None
-    from tollgate.clock import to_utc_naive
-
-    return to_utc_naive(at)
 
 
 def _is_lock_error(exc: BaseException) -> bool:

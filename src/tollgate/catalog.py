@@ -21,7 +21,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -97,6 +97,8 @@ class Price:
 class LicensePolicy:
     activation_limit: int | None = None  # None = unlimited
     expires_after: str = "never"  # "30d", "6m", "1y" or "never"
+    activations_per_day: int | None = None  # abuse limits (license_limits.py); None = none
+    files_per_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ def check_prices(prices: Sequence[Price], *, path: str | None = None) -> tuple[P
 
 
 def make_license(activation_limit: Any = "unlimited", expires_after: Any = "never", *,
+                 activations_per_day: Any = None, files_per_day: Any = None,
                  path: str | None = None) -> LicensePolicy:
     limit_path = f"{path}.activation_limit" if path else None
     if isinstance(activation_limit, str) and activation_limit.strip().lower() == "unlimited":
@@ -235,7 +238,18 @@ def make_license(activation_limit: Any = "unlimited", expires_after: Any = "neve
             'expires_after is a duration like "30d", "6m" or "1y", or "never".',
             path=f"{path}.expires_after" if path else None,
         )
-    return LicensePolicy(limit, expires)
+    per_day = [_per_day(value, name, path) for name, value in (("activations_per_day", activations_per_day),
+                                                               ("files_per_day", files_per_day))]
+    return LicensePolicy(limit, expires, *per_day)
+
+
+def _per_day(value: Any, name: str, path: str | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+        raise InvalidInput(f"{name} is a whole number from 1 to 1,000,000 (leave it out for no limit).",
+                           path=f"{path}.{name}" if path else None)
+    return value
 
 
 def validate_url(url: Any, *, path: str | None = None) -> str:
@@ -638,7 +652,8 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
     for row in rows(PlanUsageCharge, (PlanUsageCharge.id,)):
         charges[row.plan_id].append(charge_from_spec(row.spec))
     licenses = {
-        row.plan_id: LicensePolicy(row.activation_limit, row.expires_after)
+        row.plan_id: LicensePolicy(row.activation_limit, row.expires_after, row.activations_per_day,
+                                   row.files_per_day)
         for row in rows(PlanLicensePolicy, (PlanLicensePolicy.plan_id,))
     }
     downloads: dict[int, list[Download]] = defaultdict(list)
@@ -664,11 +679,6 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
         ).normalized()
         for plan in plans
     }
-
-
-def plan_prices(session: Session, plan: Plan) -> list[Price]:
-    """The plan's base prices (empty: a free plan), in interval then currency order."""
-    return list(plan_specs(session, [plan])[plan.id].prices)
 
 
 def plan_grants(session: Session, plan: Plan) -> dict[str, Grant]:
@@ -701,6 +711,8 @@ def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None) -> 
         "license": None if spec.license is None else {
             "activation_limit": spec.license.activation_limit,
             "expires_after": spec.license.expires_after,
+            "activations_per_day": spec.license.activations_per_day,
+            "files_per_day": spec.license.files_per_day,
         },
         "downloads": [
             {"id": d.public_id, "plan": plan.identifier, "name": d.name, "size": d.size, "sha256": d.sha256,
@@ -803,8 +815,7 @@ def insert_plan_contents(
             {"plan_id": plan_id, "feature_id": feature_ids[c.feature], **charge_columns(c)} for c in spec.charges
         )
         if spec.license is not None:
-            licenses.append({"plan_id": plan_id, "activation_limit": spec.license.activation_limit,
-                             "expires_after": spec.license.expires_after})
+            licenses.append({"plan_id": plan_id, **asdict(spec.license)})
         if downloads_and_links:
             downloads.extend(download_row(plan_id, d, position, now) for position, d in enumerate(spec.downloads))
             links.extend(link_row(plan_id, ln, position, now) for position, ln in enumerate(spec.links))

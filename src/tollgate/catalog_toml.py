@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -60,7 +59,7 @@ FEATURE_KEYS = ("name", "type", "unit", "description", "archived")
 PLAN_KEYS = ("product", "name", "description", "trial_days", "archived", "prices", "entitlements",
              "usage_charges", "license", "downloads", "links")
 PRICE_KEYS = ("interval", "currency", "amount")
-LICENSE_KEYS = ("activation_limit", "expires_after")
+LICENSE_KEYS = ("activation_limit", "expires_after", "activations_per_day", "files_per_day")
 DOWNLOAD_KEYS = ("name", "file", "sha256", "size", "enabled")
 LINK_KEYS = ("name", "url")
 MAX_PROBLEMS = 50
@@ -102,7 +101,6 @@ class ImportResult:
     not_in_file: list[str] = field(default_factory=list)  # "plan:old" left alone (no --prune)
     dry_run: bool = False
     prune: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -447,7 +445,8 @@ def _license(table: dict[str, Any], *, path: str) -> LicensePolicy | None:
     entry = _table(table["license"], path=section, what="license")
     _known_keys(entry, LICENSE_KEYS, path=section, what="license")
     return catalog.make_license(entry.get("activation_limit", "unlimited"), entry.get("expires_after", "never"),
-                                path=section)
+                                activations_per_day=entry.get("activations_per_day"),
+                                files_per_day=entry.get("files_per_day"), path=section)
 
 
 def _named_entries(table: dict[str, Any], key: str, allowed: Any, *, path: str, what: str):
@@ -748,20 +747,15 @@ def import_catalog(
 
     `source` names the file in messages and the journal; `base_dir` is where `file` paths start;
     on a dry run the same writes run (the caller rolls them back) and no file is stored."""
-    started = time.perf_counter()
     locks.namespace(session, "catalog")  # concurrent imports: one at a time, each reads what the last wrote
     existing = load_catalog(session)
-    loaded = time.perf_counter()
     desired = parse_catalog(document, source=source, base_dir=base_dir, existing=existing, prune=prune,
                             data_dir=data_dir)
-    validated = time.perf_counter()
     changes, left_alone = compare(existing, desired, prune=prune)
     result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
     if result.changed:
         apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
               source=Path(source).name, base_dir=base_dir)
-    done = time.perf_counter()
-    result.timings = {"validate": validated - loaded, "database": (loaded - started) + (done - validated)}
     return result
 
 
@@ -843,8 +837,10 @@ def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> s
             table(f"{base}.usage_charges", list(data.items()), array=True)
         if spec.license is not None:
             limit = spec.license.activation_limit
-            table(f"{base}.license", [("activation_limit", "unlimited" if limit is None else limit),
-                                      ("expires_after", spec.license.expires_after)])
+            table(f"{base}.license", _pairs(("activation_limit", "unlimited" if limit is None else limit),
+                                            ("expires_after", spec.license.expires_after),
+                                            ("activations_per_day", spec.license.activations_per_day),
+                                            ("files_per_day", spec.license.files_per_day)))
         for download in spec.downloads:
             file = (assets or {}).get((ident, download.name))
             table(f"{base}.downloads", _pairs(("name", download.name), ("file", file), ("sha256", download.sha256),

@@ -16,7 +16,8 @@ How (`copy_database`):
    sha256 of the catalog export (`catalog export` text) are compared with the source's. Any
    difference rolls everything back (a new target file is removed) and raises StorageError.
 4. Downloads' files (content-addressed blobs in the data folder) are copied into the target's data
-   folder when it is a different folder; blobs missing at the source are counted, not fatal.
+   folder when it is a different folder; blobs missing at the source are counted, not fatal. So
+   are the private files of the unretired license-file signing keys kept at the source (signing.py).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class CopyResult:
     """The sum of every usage event's quantity (millionths), the same on both sides."""
     blobs_copied: int = 0
     blobs_missing: list[str] = field(default_factory=list)
+    signing_keys_copied: int = 0
 
     @property
     def rows(self) -> int:
@@ -72,6 +74,7 @@ class CopyResult:
             "usage_total": str(_decimal(self.usage_total_micros)),
             "blobs_copied": self.blobs_copied,
             "blobs_missing": list(self.blobs_missing),
+            "signing_keys_copied": self.signing_keys_copied,
         }
 
 
@@ -172,6 +175,7 @@ def _copy(
     if facts_source["catalog"] != facts_target["catalog"]:
         raise StorageError("The copied catalog exports differently from the source's; nothing was written.")
     blobs_copied, blobs_missing = _copy_blobs(reader, source_db, target_db)
+    keys_copied = _copy_signing_keys(reader, source_db, target_db)
     return CopyResult(
         source=source_db.display_location,
         target=target_db.display_location,
@@ -180,6 +184,7 @@ def _copy(
         usage_total_micros=facts_target["usage"],
         blobs_copied=blobs_copied,
         blobs_missing=blobs_missing,
+        signing_keys_copied=keys_copied,
     )
 
 
@@ -276,6 +281,15 @@ def _copy_blobs(reader: Connection, source_db: db.Database, target_db: db.Databa
             raise StorageError(f"The stored file {sha256} in {source_dir} is damaged (its content hashes to {stored}).")
         copied += 1
     return copied, missing
+
+
+def _copy_signing_keys(reader: Connection, source_db: db.Database, target_db: db.Database) -> int:
+    from tollgate import blobs, signing
+
+    keys = models.SigningKey.__table__
+    kids = list(reader.execute(select(keys.c.kid).where(keys.c.retired_at.is_(None))).scalars())
+    return signing.copy_private_keys(kids, blobs.data_dir_for(source_db.location),
+                                     blobs.data_dir_for(target_db.location))
 
 
 def _decimal(micros: int):

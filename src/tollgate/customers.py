@@ -14,14 +14,16 @@ from sqlmodel import Session, col, select
 
 from tollgate import identifiers, journal, locks
 from tollgate import text as text_rule
-from tollgate.clock import rfc3339, utcnow
-from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from tollgate.clock import utcnow
+from tollgate.errors import Conflict, InvalidInput, RuleViolation
+from tollgate.unknown import no_customer
 from tollgate.models import Customer, Journal
+from tollgate.profile import customer_dict  # noqa: F401 - the customer's shape is also customers'
 from tollgate.rowfiles import Row
+from tollgate.statuses import LIVE_STATUSES
 
 MAX_NAME = 200
 MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
-LIVE_STATUSES = ("trialing", "active", "past_due")
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -57,10 +59,7 @@ def get_customer(session: Session, identifier: str, *, lock: locks.Mode | None =
     stmt = select(Customer).where(Customer.identifier == identifier)
     customer = session.exec(locks.locked(session, stmt, lock)).first()
     if customer is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.",
-            hint="See `tollgate customer list --all --search ...`.",
-        )
+        raise no_customer(session, identifier)
     return customer
 
 
@@ -238,20 +237,6 @@ def list_customers(
     if limit:
         stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
     return list(session.exec(stmt).all())
-
-
-def customer_dict(customer: Customer) -> dict[str, Any]:
-    """The stable JSON shape of a customer."""
-    return {
-        "identifier": customer.identifier,
-        "billing_id": customer.billing_id,
-        "name": customer.name,
-        "email": customer.email,
-        "status": customer.status,
-        "created_at": rfc3339(customer.created_at),
-        "updated_at": rfc3339(customer.updated_at),
-        "archived_at": rfc3339(customer.archived_at),
-    }
 
 
 @dataclass

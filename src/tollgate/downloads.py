@@ -24,20 +24,20 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from tollgate import identifiers, journal, locks, outfiles
+from tollgate import identifiers, journal, locks, outfiles, tables
 from tollgate import text as text_rule
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Plan, PlanDownload
+from tollgate.profile import download_dicts, entitled_plan_ids, entitled_rows
 
 MAX_NAME = 200
 MAX_FILENAME_BYTES = 200
@@ -101,58 +101,11 @@ def get_download(session: Session, download_id: str) -> PlanDownload:
     return row
 
 
-def entitled_plan_ids(session: Session, *, customer: Customer, at: datetime) -> list[int]:
-    """The plans the customer has a live subscription on at `at` (none for an archived customer)."""
-    from tollgate.entitlements import S, live_condition
-
-    if customer.status != "active":
-        return []
-    rows = session.execute(
-        select(S.c.plan_id).where(S.c.customer_id == customer.id, live_condition(at)).distinct()
-    ).all()
-    return sorted(row[0] for row in rows)
-
-
-def entitled_rows(
-    session: Session, model: Any, *, plan: Plan | None = None, customer: Customer | None = None,
-    at: datetime | None = None,
-) -> list[Any]:
-    """A plan's deliverables of one kind (PlanDownload, PlanLink), or those a customer is entitled to,
-    plans in creation order, each plan's in their own order."""
-    stmt = select(model)
-    if plan is not None:
-        stmt = stmt.where(model.plan_id == plan.id)
-    if customer is not None:
-        plan_ids = entitled_plan_ids(session, customer=customer, at=at or utcnow())
-        if not plan_ids:
-            return []
-        stmt = stmt.where(col(model.plan_id).in_(plan_ids))
-    return list(session.exec(stmt.order_by(model.plan_id, model.position, model.id)).all())
-
-
-def plan_identifiers(session: Session, rows: Sequence[Any]) -> dict[int, str]:
-    """plan id -> identifier for the plans of some deliverable rows."""
-    plan_ids = {row.plan_id for row in rows}
-    if not plan_ids:
-        return {}
-    return dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
-
-
 def list_downloads(
     session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
-) -> list[PlanDownload]:
-    """A plan's downloads, or those a customer is entitled to."""
-    return entitled_rows(session, PlanDownload, plan=plan, customer=customer, at=at)
-
-
-def download_dicts(session: Session, rows: Sequence[PlanDownload]) -> list[dict[str, Any]]:
-    """The stable JSON shape: `id`, `plan`, `name`, `size`, `sha256`, `enabled`."""
-    plans = plan_identifiers(session, rows)
-    return [
-        {"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "size": row.size,
-         "sha256": row.sha256, "enabled": row.enabled}
-        for row in rows
-    ]
+) -> list[Any]:
+    """A plan's downloads, or those a customer is entitled to (rows of tables.plan_download)."""
+    return entitled_rows(session, tables.plan_download, plan=plan, customer=customer, at=at)
 
 
 def download_dict(session: Session, row: PlanDownload) -> dict[str, Any]:

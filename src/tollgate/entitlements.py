@@ -52,6 +52,8 @@ from sqlalchemy import and_, bindparam, or_, select
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
+from tollgate.statuses import ENDED_STATUSES
+from tollgate.unknown import no_customer
 from tollgate.grants import Grant, value_from_json
 from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
@@ -63,8 +65,6 @@ if TYPE_CHECKING:  # annotations only: the read path runs on a Core Connection, 
 
 journal = lazy_module("tollgate.journal")  # written on consume only; it loads sqlmodel (the models)
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-ENDED_STATUSES = ("canceled", "expired")
 ZERO = Decimal(0)
 
 # Core only, over the light table clauses (no model classes to define at start-up): see tables.py.
@@ -543,9 +543,7 @@ def _customer_ref(session: Session, customer: Customer | str, feature_id: int) -
     identifier = customer if isinstance(customer, str) else customer.identifier
     row = session.execute(_CUSTOMER_AND_OVERRIDE, {"customer": identifier, "feature_id": feature_id}).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     return row, _override_row(row)
 
 
@@ -599,9 +597,7 @@ def effective_entitlements(
     identifier = customer if isinstance(customer, str) else customer.identifier
     row = session.execute(_CUSTOMER, {"identifier": identifier}).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     if row.status == "archived":
         return []
     customer_id = row.id
@@ -804,9 +800,6 @@ def _record_crossings(
             action = "usage.limit"
             kind = "hard" if entitlement.hard else "soft"
             text = f"'{customer}' reached its {kind} limit for '{entitlement.feature}': {used} of {limit} used."
-        elif percent > 100:
-            action = "usage.alert"
-            text = f"'{customer}' passed {percent}% of its '{entitlement.feature}' allowance: {used} of {limit} used."
         else:
             action = "usage.alert"
             text = f"'{customer}' passed {percent}% of its '{entitlement.feature}' allowance: {used} of {limit} used."

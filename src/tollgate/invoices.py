@@ -71,8 +71,10 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, s
 from sqlmodel import Session
 
 from tollgate.clock import parse_moment, rfc3339, to_utc_naive, utcnow
-from tollgate.errors import InvalidInput, NotFound
+from tollgate.errors import InvalidInput
+from tollgate.unknown import no_customer
 from tollgate.money import CURRENCY_EXPONENTS, WIDE
+from tollgate.statuses import LIVE_STATUSES
 from tollgate.models import Customer, Feature, Plan, PlanUsageCharge, Subscription, SubscriptionFeature, UsageEvent
 from tollgate.periods import (
     DAY_STEPS,
@@ -173,7 +175,7 @@ class Terms:
         if self.cancel_at is not None:
             self.access_end = self.cancel_at
         else:
-            self.access_end = None if self.status in ("trialing", "active", "past_due") else self.start_at
+            self.access_end = None if self.status in LIVE_STATUSES else self.start_at
         self.access = Period(self.start_at, self.access_end)
         start = self.start_at
         if self.trial_end is not None and self.trial_end > start:
@@ -877,8 +879,7 @@ def preview(session: Session, *, customer: str, period: str | None = None, at: d
     selection = select_periods(period=period, at=at, now=now)
     row = session.execute(select(C.c.id, C.c.identifier, C.c.name).where(C.c.identifier == customer)).first()
     if row is None:
-        raise NotFound(f"No customer has the identifier '{customer}'.",
-                       hint="See `tollgate customer list --all --search ...`.")
+        raise no_customer(session, customer)
     found = _previews_of(session, [row], selection, _Catalog())
     return found[0] if found else InvoicePreview(row.identifier, row.name, selection, (), {}, ())
 

@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from tollgate import identifiers, journal, locks
+from tollgate import identifiers, journal, license_limits, locks
 from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Denied, InvalidInput, NotFound, RuleViolation
@@ -51,6 +49,12 @@ from tollgate.models import (
     PlanLicensePolicy,
     Subscription,
 )
+from tollgate.profile import (  # noqa: F401 - activation_dict is also licenses' (the API's activations)
+    activation_dict,
+    active_activations,
+    license_dicts,
+    status_at,
+)
 
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 KEY_CHARS = 25  # 125 bits
@@ -59,7 +63,6 @@ KEY_BITS = KEY_CHARS * 5
 MAX_INSTANCE_NAME = 200
 MAX_ACTIVATION_LIMIT = 1_000_000
 STATUSES = ("active", "revoked", "expired")
-REASONS = ("unknown", "malformed", "revoked", "expired", "instance_not_activated")
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = re.compile(r"[\s\-]+")
 _DURATION = re.compile(r"^([1-9][0-9]{0,3})([dmy])$")
@@ -171,27 +174,7 @@ def validate_instance_name(name: Any) -> str:
     return text
 
 
-# -- status -----------------------------------------------------------------------------------------
-
-
-def status_at(license: License, at: datetime) -> str:
-    """active | revoked | expired, at a moment."""
-    if license.status == "revoked" or (license.revoked_at is not None and license.revoked_at <= at):
-        return "revoked"
-    if license.expires_at is not None and license.expires_at <= at:
-        return "expired"
-    return "active"
-
-
 # -- lookups ----------------------------------------------------------------------------------------
-
-
-def find_license(session: Session, key: str) -> License | None:
-    """The license with this key (any spelling), or None (unknown or malformed)."""
-    canonical = normalize_key(key)
-    if canonical is None:
-        return None
-    return session.exec(select(License).where(License.key == canonical)).first()
 
 
 def get_license(session: Session, key: str, *, lock: bool = False) -> License:
@@ -212,22 +195,6 @@ def get_license(session: Session, key: str, *, lock: bool = False) -> License:
     return found
 
 
-def active_activations(session: Session, license_ids: Sequence[int]) -> dict[int, list[LicenseActivation]]:
-    """license id -> its current activations, oldest first."""
-    found: dict[int, list[LicenseActivation]] = defaultdict(list)
-    ids = list(license_ids)
-    for start in range(0, len(ids), 500):
-        rows = session.exec(
-            select(LicenseActivation)
-            .where(col(LicenseActivation.license_id).in_(ids[start : start + 500]),
-                   col(LicenseActivation.deactivated_at).is_(None))
-            .order_by(LicenseActivation.activated_at, LicenseActivation.id)
-        ).all()
-        for row in rows:
-            found[row.license_id].append(row)
-    return found
-
-
 def list_licenses(
     session: Session, *, customer_id: int | None = None, plan_id: int | None = None,
     subscription_id: int | None = None,
@@ -243,56 +210,7 @@ def list_licenses(
     return list(session.exec(stmt.order_by(License.created_at, License.id)).all())
 
 
-# -- JSON shapes ------------------------------------------------------------------------------------
-
-
-def activation_dict(activation: LicenseActivation, *, key: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "instance_id": activation.instance_id,
-        "name": activation.name,
-        "activated_at": rfc3339(activation.activated_at),
-    }
-    if key is not None:
-        data["key"] = key
-        data["deactivated_at"] = rfc3339(activation.deactivated_at)
-    return data
-
-
-def license_dicts(session: Session, licenses: Sequence[License], *, at: datetime | None = None) -> list[dict[str, Any]]:
-    """The stable JSON shape of each license (a handful of queries for any number of them).
-
-    `key`, `customer`, `plan`, `subscription`, `status` (active/revoked/expired at `at`),
-    `activation_limit` (a number or "unlimited"), `activations` (current ones: instance_id, name,
-    activated_at), `expires_at` (null: never), `created_at`, `revoked_at` (a future time: a scheduled
-    revoke, from a cancel at period end), `replaced_by` (the key that replaced a regenerated one)."""
-    if not licenses:
-        return []
-    at = at or utcnow()
-    customer_ids = {lic.customer_id for lic in licenses}
-    plan_ids = {lic.plan_id for lic in licenses}
-    sub_ids = {lic.subscription_id for lic in licenses if lic.subscription_id is not None}
-    customers = dict(session.exec(select(Customer.id, Customer.identifier)
-                                  .where(col(Customer.id).in_(customer_ids))).all())
-    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
-    subs = dict(session.exec(select(Subscription.id, Subscription.public_id)
-                             .where(col(Subscription.id).in_(sub_ids))).all()) if sub_ids else {}
-    activations = active_activations(session, [lic.id for lic in licenses])
-    return [
-        {
-            "key": lic.key,
-            "customer": customers.get(lic.customer_id),
-            "plan": plans.get(lic.plan_id),
-            "subscription": subs.get(lic.subscription_id),
-            "status": status_at(lic, at),
-            "activation_limit": "unlimited" if lic.activation_limit is None else lic.activation_limit,
-            "activations": [activation_dict(a) for a in activations.get(lic.id, [])],
-            "expires_at": rfc3339(lic.expires_at),
-            "created_at": rfc3339(lic.created_at),
-            "revoked_at": rfc3339(lic.revoked_at),
-            "replaced_by": lic.replaced_by,
-        }
-        for lic in licenses
-    ]
+# -- JSON shapes (profile.py) --------------------------------------------------------------------------
 
 
 def license_dict(session: Session, license: License, *, at: datetime | None = None) -> dict[str, Any]:
@@ -449,7 +367,7 @@ def validate_license(session: Session, *, key: str, instance: str | None = None,
 # -- changes ------------------------------------------------------------------------------------------
 
 
-def _refuse_unless_active(license: License, now: datetime, doing: str) -> None:
+def refuse_unless_active(license: License, now: datetime, doing: str) -> None:
     status = status_at(license, now)
     if status == "revoked":
         raise LicenseRefused(f"The key {license.key} is revoked; {doing} is refused.", reason="revoked")
@@ -467,11 +385,12 @@ def activate(session: Session, *, key: str, name: str, now: datetime | None = No
     now = now or utcnow()
     name = validate_instance_name(name)
     license = get_license(session, key, lock=True)
-    _refuse_unless_active(license, now, "activation")
+    refuse_unless_active(license, now, "activation")
     current = active_activations(session, [license.id]).get(license.id, [])
     for activation in current:
         if activation.name == name:
             return activation, False
+    license_limits.check_activations(session, license, now)
     if license.activation_limit is not None and len(current) >= license.activation_limit:
         raise LicenseRefused(
             f"The key {license.key} is activated on {len(current)} of {license.activation_limit} instances; "

@@ -7,17 +7,17 @@ A link's URL is an absolute http(s) address with a host and no spaces or control
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from tollgate import identifiers, journal, locks
+from tollgate import identifiers, journal, locks, tables
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound
 from tollgate.models import Customer, Plan, PlanLink
+from tollgate.profile import entitled_rows, link_dicts
 
 MAX_NAME = 200
 
@@ -43,19 +43,9 @@ def get_link(session: Session, link_id: str) -> PlanLink:
 
 def list_links(
     session: Session, *, plan: Plan | None = None, customer: Customer | None = None, at: datetime | None = None
-) -> list[PlanLink]:
-    """A plan's links, or those a customer is entitled to."""
-    from tollgate.downloads import entitled_rows
-
-    return entitled_rows(session, PlanLink, plan=plan, customer=customer, at=at)
-
-
-def link_dicts(session: Session, rows: Sequence[PlanLink]) -> list[dict[str, Any]]:
-    """The stable JSON shape: `id`, `plan`, `name`, `url`."""
-    from tollgate.downloads import plan_identifiers
-
-    plans = plan_identifiers(session, rows)
-    return [{"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "url": row.url} for row in rows]
+) -> list[Any]:
+    """A plan's links, or those a customer is entitled to (rows of tables.plan_link)."""
+    return entitled_rows(session, tables.plan_link, plan=plan, customer=customer, at=at)
 
 
 def link_dict(session: Session, row: PlanLink) -> dict[str, Any]:

@@ -15,11 +15,13 @@ here is released at COMMIT or ROLLBACK, and every function is a no-op on SQLite.
 What each path locks (the parent row of its decision):
 - customer row: `customer archive` and `edit`, `sub add`, `override set` and `unset`;
 - subscription row: `sub edit` and `sub cancel`, and every change of a key issued for it;
-- license row: `license activate`, `deactivate`, `regenerate`, `revoke`, `edit`;
+- license row: `license activate`, `deactivate`, `regenerate`, `revoke`, `edit`, `file` (so the
+  activation limit and the per-day limits are decided one call at a time);
 - catalog rows, shared (FOR SHARE): the plan of `sub add` and `sub edit --plan`, the feature of
   `override set`, so that archiving one waits for those and is then seen by them;
 - namespaces: "customers" (`customer add`, `customer import`), "catalog" (`catalog import`, adding
-  and archiving products, features and plans);
+  and archiving products, features and plans), "signing-keys" (making, rotating and retiring the
+  keys that sign license files: `license file` takes it before the license row);
 - customer + feature (advisory, `db.lock_customer_feature`): `consume`'s check-and-record.
 
 Order (deadlock freedom): a transaction takes its locks in this order and never one earlier in it
@@ -41,7 +43,8 @@ Mode = Literal["update", "share"]
 
 # pg_advisory_xact_lock(bigint) keys of the namespaces (next to db.SCHEMA_LOCK_KEY, "tollgate"; the
 # (int, int) keys of db.lock_customer_feature are a separate key space in PostgreSQL).
-NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "usage-files": 0x746F6C6C67617403}
+NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "usage-files": 0x746F6C6C67617403,
+              "signing-keys": 0x746F6C6C67617404}
 
 
 def _on_postgres(session: Session) -> bool:

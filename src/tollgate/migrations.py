@@ -34,4 +34,14 @@ def _to_2(conn: Connection) -> None:
     rebuild(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _to_2}
+def _to_3(conn: Connection) -> None:
+    """Schema 3: license files (license_files.py): the keys that sign them, a row per file issued,
+    and the policy's per-day limits (NULL: none)."""
+    models.load_all()
+    conn.execute(text("ALTER TABLE plan_license_policy ADD COLUMN activations_per_day INTEGER"))
+    conn.execute(text("ALTER TABLE plan_license_policy ADD COLUMN files_per_day INTEGER"))
+    models.SigningKey.__table__.create(conn)
+    models.LicenseFile.__table__.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _to_2, 3: _to_3}

@@ -129,15 +129,3 @@ def billing_period(start: datetime, interval: str | None, moment: datetime) -> P
     return anniversary_period(start, cadence, max(moment, start))
 
 
-def periods_between(anchor: datetime | None, cadence: str, start: datetime, end: datetime) -> list[Period]:
-    """The periods (anniversary of `anchor`, or calendar when None) that overlap [start, end), in order."""
-    if end <= start:
-        return []
-    out: list[Period] = []
-    moment = start
-    while True:
-        period = reset_period(cadence, moment, anchor=anchor)
-        out.append(period)
-        if period.end is None or period.end >= end:
-            return out
-        moment = period.end

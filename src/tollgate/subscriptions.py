@@ -30,9 +30,7 @@ is kept and measured against the new plan's limits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -43,11 +41,9 @@ from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_to_json
 from tollgate.models import Customer, Feature, Plan, PlanPrice, Subscription, SubscriptionFeature
-from tollgate.periods import Period, billing_period
+from tollgate.profile import SubscriptionView, current_period, effective_status, views
+from tollgate.statuses import ENDED_STATUSES, STATUSES
 
-LIVE_STATUSES = ("trialing", "active", "past_due")
-ENDED_STATUSES = ("canceled", "expired")
-STATUSES = (*LIVE_STATUSES, *ENDED_STATUSES)
 TRANSITIONS = {
     "trialing": ("active", "past_due", "canceled", "expired"),
     "active": ("past_due", "canceled", "expired"),
@@ -61,188 +57,7 @@ MAX_TRIAL_DAYS = 3650
 # -- status and periods at a moment -------------------------------------------------------------------
 
 
-def effective_status(sub: Subscription, at: datetime) -> str:
-    """The status at `at`: a trial ends by date; a scheduled cancellation takes effect by date."""
-    if sub.status in ENDED_STATUSES:
-        return sub.status
-    if sub.cancel_at is not None and at >= sub.cancel_at:
-        return "canceled"
-    if sub.status == "trialing" and sub.trial_end is not None and at >= sub.trial_end:
-        return "active"
-    return sub.status
-
-
-def is_live(sub: Subscription, at: datetime) -> bool:
-    """Grants access at `at`: started, and trialing/active/past_due then."""
-    return sub.start_at <= at and effective_status(sub, at) in LIVE_STATUSES
-
-
-def current_period(sub: Subscription, at: datetime) -> Period:
-    """The billing period at `at` (the first one before the start; the last one after it ended)."""
-    moment = at
-    if sub.cancel_at is not None and moment >= sub.cancel_at:
-        moment = max(sub.start_at, sub.cancel_at - timedelta(microseconds=1))
-    return billing_period(sub.start_at, sub.interval, moment)
-
-
-# -- typed views ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Adjustment:
-    """A subscription's own change to one of its plan's features."""
-
-    feature: str
-    type: str
-    excluded: bool = False
-    value: bool | int | Decimal | str | None = None  # boolean/config
-    limit: Decimal | None = None  # metered allowance (None with unlimited False: the plan's)
-    unlimited: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        from tollgate.money import format_decimal
-
-        value = self.value
-        return {
-            "feature": self.feature,
-            "type": self.type,
-            "excluded": self.excluded,
-            "value": format_decimal(value) if isinstance(value, Decimal) else value,
-            "limit": None if self.limit is None else format_decimal(self.limit),
-            "unlimited": self.unlimited,
-        }
-
-    def describe(self) -> str:
-        from tollgate.money import format_decimal
-
-        if self.excluded:
-            return "without"
-        if self.type == "metered":
-            return "unlimited" if self.unlimited else format_decimal(self.limit) if self.limit is not None else "plan"
-        if self.type == "boolean":
-            return "on" if self.value else "off"
-        return format_decimal(self.value) if isinstance(self.value, Decimal) else str(self.value)
-
-
-@dataclass(frozen=True)
-class SubscriptionView:
-    """A subscription as people and programs see it, at a moment (`status` and the period are computed)."""
-
-    id: str
-    customer: str
-    plan: str
-    status: str
-    stored_status: str
-    interval: str | None
-    currency: str | None
-    amount: Decimal | None
-    start: datetime
-    trial_end: datetime | None
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    cancel_at: datetime | None
-    canceled_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    adjustments: tuple[Adjustment, ...] = ()
-
-    @property
-    def live(self) -> bool:
-        return self.status in LIVE_STATUSES
-
-    @property
-    def cancel_at_period_end(self) -> bool:
-        return self.cancel_at is not None and self.status in LIVE_STATUSES
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape of a subscription."""
-        from tollgate.money import format_money
-
-        return {
-            "id": self.id,
-            "customer": self.customer,
-            "plan": self.plan,
-            "status": self.status,
-            "interval": self.interval,
-            "currency": self.currency,
-            "amount": None if self.amount is None or self.currency is None else format_money(self.amount, self.currency),
-            "start": rfc3339(self.start),
-            "trial_end": rfc3339(self.trial_end),
-            "current_period_start": rfc3339(self.current_period_start),
-            "current_period_end": rfc3339(self.current_period_end),
-            "cancel_at": rfc3339(self.cancel_at),
-            "cancel_at_period_end": self.cancel_at_period_end,
-            "canceled_at": rfc3339(self.canceled_at),
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "adjustments": [a.to_dict() for a in self.adjustments],
-        }
-
-
-@dataclass(frozen=True)
-class CustomerProfile:
-    """A customer with its subscriptions and effective entitlements, read in one transaction."""
-
-    customer: Customer
-    subscriptions: tuple[SubscriptionView, ...]
-    entitlements: tuple[Any, ...]  # entitlements.EffectiveEntitlement
-
-
-def views(session: Session, subs: Sequence[Subscription], *, at: datetime | None = None) -> list[SubscriptionView]:
-    """Views of subscriptions (in the given order), in three queries whatever their number."""
-    from tollgate.grants import value_from_json
-    from tollgate.money import from_micros, from_minor
-
-    if not subs:
-        return []
-    at = at or utcnow()
-    customer_ids = sorted({s.customer_id for s in subs})
-    plan_ids = sorted({s.plan_id for s in subs})
-    customers = dict(session.exec(select(Customer.id, Customer.identifier).where(col(Customer.id).in_(customer_ids))).all())
-    plans = dict(session.exec(select(Plan.id, Plan.identifier).where(col(Plan.id).in_(plan_ids))).all())
-    adjustments: dict[int, list[Adjustment]] = {}
-    rows = session.exec(
-        select(SubscriptionFeature, Feature.identifier, Feature.type)
-        .join(Feature, Feature.id == SubscriptionFeature.feature_id)
-        .where(col(SubscriptionFeature.subscription_id).in_([s.id for s in subs]))
-        .order_by(Feature.identifier)
-    ).all()
-    for adj, feature, ftype in rows:
-        adjustments.setdefault(adj.subscription_id, []).append(
-            Adjustment(
-                feature=feature,
-                type=ftype,
-                excluded=bool(adj.excluded),
-                value=value_from_json(adj.value),
-                limit=None if adj.limit_micros is None else from_micros(adj.limit_micros),
-                unlimited=bool(adj.unlimited),
-            )
-        )
-    out = []
-    for sub in subs:
-        period = current_period(sub, at)
-        out.append(
-            SubscriptionView(
-                id=sub.public_id,
-                customer=customers[sub.customer_id],
-                plan=plans[sub.plan_id],
-                status=effective_status(sub, at),
-                stored_status=sub.status,
-                interval=sub.interval,
-                currency=sub.currency,
-                amount=None if sub.amount_minor is None or sub.currency is None else from_minor(sub.amount_minor, sub.currency),
-                start=sub.start_at,
-                trial_end=sub.trial_end,
-                current_period_start=period.start,
-                current_period_end=period.end,
-                cancel_at=sub.cancel_at,
-                canceled_at=sub.canceled_at,
-                created_at=sub.created_at,
-                updated_at=sub.updated_at,
-                adjustments=tuple(adjustments.get(sub.id, ())),
-            )
-        )
-    return out
+# -- typed views (profile.py) ---------------------------------------------------------------------------
 
 
 def view(session: Session, sub: Subscription, *, at: datetime | None = None) -> SubscriptionView:

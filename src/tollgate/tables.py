@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # built on first use: see __getattr__
     journal: Table
     meta: Table
     product: Table
+    signing_key: Table
     override: Table
     plan: Table
     usage_event: Table
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # built on first use: see __getattr__
     license: Table
     subscription_feature: Table
     license_activation: Table
+    license_file: Table
 
 
 def _customer() -> Table:
@@ -136,6 +138,20 @@ def _product() -> Table:
         Column("updated_at", DateTime(), nullable=False),
         Column("archived_at", DateTime(), nullable=True),
         UniqueConstraint("identifier"),
+    )
+
+
+def _signing_key() -> Table:
+    return Table(
+        "signing_key",
+        _metadata,
+        Column("id", Integer(), primary_key=True, nullable=False),
+        Column("kid", String(), nullable=False),
+        Column("public_key", Text(), nullable=False),
+        Column("host", String(), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("retired_at", DateTime(), nullable=True),
+        UniqueConstraint("kid"),
     )
 
 
@@ -253,6 +269,8 @@ def _plan_license_policy() -> Table:
         Column("plan_id", Integer(), ForeignKey("plan.id"), primary_key=True, nullable=False),
         Column("activation_limit", Integer(), nullable=True),
         Column("expires_after", String(), nullable=False, default="never"),
+        Column("activations_per_day", Integer(), nullable=True),
+        Column("files_per_day", Integer(), nullable=True),
     )
 
 
@@ -376,6 +394,22 @@ def _license_activation() -> Table:
     )
 
 
+def _license_file() -> Table:
+    return Table(
+        "license_file",
+        _metadata,
+        Column("id", Integer(), primary_key=True, nullable=False),
+        Column("public_id", String(), nullable=False),
+        Column("license_id", Integer(), ForeignKey("license.id"), nullable=False),
+        Column("signing_key_id", Integer(), ForeignKey("signing_key.id"), nullable=False),
+        Column("fingerprint", String(), nullable=True),
+        Column("issued_at", DateTime(), nullable=False),
+        Column("expires_at", DateTime(), nullable=False),
+        UniqueConstraint("public_id"),
+        Index("ix_license_file_license_issued", "license_id", "issued_at"),
+    )
+
+
 # each table: (its builder, the tables its foreign keys lead to), parents before children
 _BUILD: dict[str, tuple[Callable[[], Table], tuple[str, ...]]] = {
     "customer": (_customer, ()),
@@ -383,6 +417,7 @@ _BUILD: dict[str, tuple[Callable[[], Table], tuple[str, ...]]] = {
     "journal": (_journal, ()),
     "meta": (_meta, ()),
     "product": (_product, ()),
+    "signing_key": (_signing_key, ()),
     "override": (_override, ("customer", "feature")),
     "plan": (_plan, ("product",)),
     "usage_event": (_usage_event, ("customer", "feature")),
@@ -397,6 +432,7 @@ _BUILD: dict[str, tuple[Callable[[], Table], tuple[str, ...]]] = {
     "license": (_license, ("customer", "product", "plan", "subscription")),
     "subscription_feature": (_subscription_feature, ("customer", "feature", "product", "plan", "subscription")),
     "license_activation": (_license_activation, ("customer", "product", "plan", "subscription", "license")),
+    "license_file": (_license_file, ("customer", "product", "signing_key", "plan", "subscription", "license")),
 }
 
 __all__ = ["ALL", "metadata", *_BUILD]

@@ -60,6 +60,7 @@ from sqlalchemy import func, select
 from tollgate import tables
 from tollgate.clock import parse_moment, rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from tollgate.unknown import no_customer
 
 if TYPE_CHECKING:  # the report also runs on a Core Connection (the read path loads no sqlmodel)
     from sqlmodel import Session
@@ -226,9 +227,7 @@ def _fmt(number: Decimal | None) -> str | None:
 def _customer(session: Session, identifier: str, *, doing: str | None = None) -> Any:
     row = session.execute(select(C.c.id, C.c.identifier, C.c.status).where(C.c.identifier == identifier)).first()
     if row is None:
-        raise NotFound(
-            f"No customer has the identifier '{identifier}'.", hint="See `tollgate customer list --all --search ...`."
-        )
+        raise no_customer(session, identifier)
     if doing and row.status == "archived":
         raise RuleViolation(f"The customer '{identifier}' is archived and can't {doing}.")
     return row
@@ -648,10 +647,10 @@ def ingest(
         if batch:
             touched.update({(row[1], row[2]) for row in batch})
             # In key order, the unique index is updated leaf after leaf instead of at random (a fifth
-            # less work at a million rows). Both lists are sorted stably by the key, so they stay
-            # aligned, and rows with the same key keep their order in the file.
+            # less work at a million rows). `meta` is sorted the same way (stably, by the key: the two
+            # stay aligned, and rows with the same key keep their order in the file) only by
+            # _insert_chunk, when some rows were not inserted: the common case needs no second sort.
             batch.sort(key=first)
-            meta.sort(key=first)
             with collector.resumed():
                 _insert_chunk(session, batch, meta, result, bad, insert_event_rows, now)
                 batch.clear()
@@ -795,6 +794,7 @@ def _insert_chunk(
     _count_added(result, by_day)
     if len(inserted) == len(batch):
         return
+    meta.sort(key=itemgetter(0))  # aligned with the batch, sorted by key (see ingest's flush)
     inserted_keys = {row[0] for row in inserted}
     ours = set(inserted_keys)
     stored = stored_rows(session, (row[0] for row in batch))

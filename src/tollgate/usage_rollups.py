@@ -43,7 +43,7 @@ compares the stored rollups with that recomputation (`tollgate db check`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +98,12 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+def _driver_cursor(conn: Any) -> Any:
+    from tollgate.usage_store import driver_cursor  # not at the top: usage_store loads sqlmodel
+
+    return driver_cursor(conn)
+
+
 def _connection(db: Any) -> Any:
     """The Core connection of a Session (or the Connection itself)."""
     return db.connection() if hasattr(db, "connection") and not hasattr(db, "dialect") else db
@@ -124,24 +130,67 @@ def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetim
 
 def _add_at_level(conn: Any, level: int, events: Sequence[Event]) -> dict[tuple, list]:
     groups = _group(events, level, text=conn.dialect.name == "sqlite")
-    for key, (micros, _, _) in groups.items():
+    _settle(conn, level, {key: (group[0], group[1]) for key, group in groups.items()}, None,
+            lambda key: groups[key][2])
+    return groups
+
+
+def _settle(conn: Any, level: int, sums: dict[tuple, tuple[int, int]], before: dict[tuple, tuple[int, int]] | None,
+            members_of: Callable[[tuple], Sequence[Event]]) -> None:
+    """Add each bucket's (micros, events) in `sums`, by (customer, feature, start), to the level's
+    buckets, and carry on where a bucket is (or just became) refined: the bucket's new events
+    (`members_of`) go one level down, or its children are built. `before`: each bucket's figures
+    before, when already read (SQLite's bulk path); else the upsert returns them."""
+    for key, (micros, _) in sums.items():
         if not -MAX_DAY_MICROS <= micros <= MAX_DAY_MICROS:
             _refuse_overflow(conn, key, level)
-    rows = [(key[0], key[1], level, key[2], micros, count) for key, (micros, count, _) in groups.items()]
-    before = _add_to_buckets(conn, level, rows)
+    rows = [(key[0], key[1], level, key[2], micros, count) for key, (micros, count) in sums.items()]
+    if before is None:
+        before = _add_to_buckets(conn, level, rows)
+    else:
+        rows.sort()
+        with _driver_cursor(conn) as cursor:
+            cursor.executemany(_UPSERT_SQLITE_MANY, rows)
     deeper: list[Event] = []
-    for key, (micros, count, members) in groups.items():
+    for key, (micros, count) in sums.items():
         old_total, old_count = before.get(key, (0, 0))
         if not -MAX_DAY_MICROS <= old_total + micros <= MAX_DAY_MICROS:  # any bucket: --set goes below 0
             _refuse_overflow(conn, key, level)
         if level < LAST and old_count + count > REFINE_AFTER:
             if old_count > REFINE_AFTER:
-                deeper.extend(members)
+                deeper.extend(members_of(key))
             else:  # it just passed the threshold: its children, from its events (these included)
                 _refine(conn, key[0], key[1], level, _as_datetime(key[2]))
     if deeper:
         _add_at_level(conn, level + 1, deeper)
-    return groups
+
+
+def add_new_events_sqlite(conn: Any, after_id: int) -> dict[tuple[int, int, datetime], int] | None:
+    """SQLite's batch path of `add_events`: count the events whose id is above `after_id` (those this
+    transaction has just inserted: SQLite has one writer, and new ids only grow) in the rollups,
+    grouped by day and read with each day's figures before in one statement run by SQLite itself (a
+    million-row import spends no Python time per event here). Returns what they added per (customer,
+    feature, UTC day), or None when SQLite cannot sum a day (integer overflow): the caller then counts
+    the rows with `add_events`, which refuses them with its sentence."""
+    import sqlite3
+
+    with _driver_cursor(conn) as cursor:
+        try:
+            found = cursor.execute(_NEW_DAYS_SQLITE, (after_id,)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "overflow" not in str(exc):
+                raise
+            return None
+
+    def members_of(key: tuple) -> list[Event]:
+        end = (_as_datetime(key[2]) + _SIZE[0]).isoformat(" ", "microseconds")
+        with _driver_cursor(conn) as cursor:
+            return cursor.execute(_NEW_IN_DAY_SQLITE, (after_id, key[0], key[1], key[2], end)).fetchall()
+
+    _settle(conn, 0, {(c, f, day): (micros, count) for c, f, day, micros, count, _, _ in found},
+            {(c, f, day): (total, events) for c, f, day, _, _, total, events in found if events is not None},
+            members_of)
+    return {(c, f, _as_datetime(day)): micros for c, f, day, micros, _, _, _ in found}
 
 
 def _group(events: Sequence[Event], level: int, *, text: bool) -> dict[tuple, list]:
@@ -178,10 +227,8 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple]) -> dict[tuple, tup
     this one's COMMIT); on SQLite, one writer at a time, it is one statement per bucket on the driver."""
     rows.sort(key=lambda row: (row[0], row[1], row[2], str(row[3])))  # one lock order for every writer
     if conn.dialect.name != "postgresql":
-        from tollgate.usage_store import driver_cursor
-
         before = {}
-        with driver_cursor(conn) as cursor:
+        with _driver_cursor(conn) as cursor:
             for row in rows:
                 total, count = cursor.execute(_UPSERT_SQLITE, row).fetchone()
                 before[(row[0], row[1], row[3])] = (total - row[4], count - row[5])
@@ -224,6 +271,20 @@ _UPSERT_SQLITE = (
 )
 """Fixed text, bound values, straight to the driver: SQLAlchemy's per-statement handling would cost
 more than the upsert itself in a million-row import."""
+_UPSERT_SQLITE_MANY = _UPSERT_SQLITE.removesuffix(" RETURNING total_micros, events")
+_NEW_DAYS_SQLITE = (
+    "SELECT g.c, g.f, g.start, g.micros, g.n, r.total_micros, r.events FROM ("
+    "SELECT customer_id AS c, feature_id AS f, substr(occurred_at, 1, 10) || ' 00:00:00.000000' AS start, "
+    "sum(quantity_micros) AS micros, count(*) AS n FROM usage_event WHERE id > ? GROUP BY 1, 2, 3) AS g "
+    "LEFT JOIN usage_rollup AS r ON r.customer_id = g.c AND r.feature_id = g.f AND r.level = 0 AND r.start = g.start"
+)
+"""The day buckets of the events past an id (their sum and count) with each bucket's figures before
+(NULL: a new bucket); stored times are `2026-11-21 06:25:33.000000` text, so the day is its first ten
+characters (_TEXT_CUT)."""
+_NEW_IN_DAY_SQLITE = (
+    "SELECT customer_id, feature_id, occurred_at, quantity_micros FROM usage_event "
+    "WHERE id > ? AND customer_id = ? AND feature_id = ? AND occurred_at >= ? AND occurred_at < ?"
+)
 
 
 def _refine(conn: Any, customer_id: int, feature_id: int, level: int, start: datetime) -> None:

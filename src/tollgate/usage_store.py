@@ -141,10 +141,11 @@ def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
 
     On SQLite this is the driver's executemany on the session's own connection (no per-row work in
     SQLAlchemy; one writer at a time, so the rows inserted are those whose stored id is past the
-    largest id before); elsewhere a Core executemany that returns the keys it inserted."""
+    largest id before, and SQLite groups those for the rollups: usage_rollups.add_new_events_sqlite);
+    elsewhere a Core executemany that returns the keys it inserted."""
     if not rows:
         return Inserted([], {})
-    from tollgate.usage_rollups import add_events
+    from tollgate.usage_rollups import add_events, add_new_events_sqlite
 
     if session.get_bind().dialect.name == "sqlite":
         high_water = session.execute(select(func.max(EVENT.c.id))).scalar() or 0
@@ -156,6 +157,9 @@ def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
         else:
             stored = stored_rows(session, (row[0] for row in rows))
             inserted = _first_of_each(row for row in rows if stored[row[0]].id > high_water)
+        by_day = add_new_events_sqlite(session.connection(), high_water) if inserted else {}
+        if by_day is not None:
+            return Inserted(inserted, by_day)
     else:
         result = session.execute(_insert_ignoring_duplicates(session), [dict(zip(ROW_COLUMNS, row)) for row in rows])
         new_keys = set(result.scalars())

@@ -6,9 +6,9 @@ commands import the library inside their bodies.
 
 from __future__ import annotations
 
+import os
 import signal as _signal
 import sys
-from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
 
 import typer
@@ -27,155 +27,152 @@ reports a program that SIGPIPE ended, and nothing on stderr."""
 
 # -- start-up: commands are built on first use ---------------------------------------------------------
 # Typer turns every command's signature into Click parameters before anything runs (about 1 ms per
-# command); with dozens of commands that would be most of the time of a TAB press. So the root and
-# every sub-app keep their registrations (Typer's own CommandInfo / TyperInfo) and build a command
-# the first time it is looked up, exactly as Typer would have built it: `tollgate customer show ...`
-# builds `customer` and `show`, nothing else. Listings (plain --help, `tollgate <TAB>`) use each
-# entry's name and short help, which need no building. Rich help (on a terminal) builds what it shows.
+# command), and the noun modules import what their commands need. So the root follows Click's lazy
+# group pattern: it lists its commands from the table below, and builds one (importing its module,
+# through Typer's public builders) the first time a run looks it up: `tollgate customer show ...` builds
+# `customer`, nothing else. Listings (plain --help, `tollgate <TAB>`) read the table and build nothing;
+# tests/test_startup.py checks that every summary here is what the built command says.
+# A new root command is one line: "name": ("module", summary) for a noun module's Typer `app`, or
+# "name": ("module:function", summary) for a single command.
+
+COMMANDS: dict[str, tuple[str, str]] = {  # in the order --help lists them: getting started first
+    "product": ("product", "Products: the things you sell (each sold through plans)."),
+    "feature": ("feature", "Features: what plans grant (boolean, metered or config)."),
+    "plan": ("plan", "Plans: how a product is packaged and priced, and what each grants."),
+    "customer": ("customer", "Customers: the people and companies you sell to."),
+    "sub": ("sub", "Subscriptions: a customer on a plan, with its own feature adjustments."),
+    "override": ("override", "Overrides: one customer's own value for a feature, winning over every plan."),
+    "entitlements": ("access:entitlements", "Show a customer's effective entitlements: value or allowance, usage this period, reset, source."),
+    "check": ("access:check", "May the customer use this feature (this much) now? Exit 0 allowed, 1 denied."),
+    "usage": ("usage", "Metered usage: report it, chart it, correct it."),
+    "license": ("license", "License keys: issued by plans with a license policy; validated and activated by apps."),
+    "download": ("download", "Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers."),
+    "link": ("link", "Links: named web addresses a plan shows its customers (a community, a dashboard)."),
+    "invoice": ("invoice", "Invoices: what customers owe, previewed exactly (nothing is issued)."),
+    "catalog": ("catalog", "The catalog as code: products, features and plans in one TOML file."),
+    "db": ("database", "The database: its location, contents and backups."),
+    "log": ("journal:log", "Show the journal: what changed, on which object, when, and by which OS user."),
+    "completion": ("completion:completion", "Print the shell completion script for SHELL (to save or source; see the README)."),
+}
 
 
-class _LazyListing:
-    """Mixed into a TyperGroup whose `commands` is a _LazyCommands: lists without building."""
+def light_values(command: Any) -> None:
+    """Keep pydantic out of --help, completion and the read commands.
 
-    commands: Any
+    Typer (0.29) coerces every parameter's value through a pydantic TypeAdapter built on first use,
+    even a missing value, so merely parsing `--db` (absent: None) imports pydantic (~60 ms, as much as
+    importing typer). Each parameter of a command built here skips that where coercion could not
+    change the value: a missing value (None, or () for a multi-value parameter); any value while a
+    shell is completing a line (Click's resilient parsing: the completers read the raw strings); and
+    a plain text parameter given text. Everything else goes through Typer's processing unchanged.
+    """
+    for param in command.params:
+        _lighten(param)
+    if not hasattr(command.get_help_option, "light"):  # Click makes the help option on first use
+        clicks = command.get_help_option
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
-        return list(self.commands)
+        def get_help_option(ctx: typer.Context) -> Any:
+            option = clicks(ctx)
+            if option is not None:
+                _lighten(option)
+            return option
 
-    def _visible(self, incomplete: str = "") -> list[tuple[str, Any]]:
-        return [
-            (name, entry)
-            for name, entry in self.commands.entries()
-            if name.startswith(incomplete) and not entry.hidden
-        ]
+        get_help_option.light = True  # type: ignore[attr-defined]
+        command.get_help_option = get_help_option
 
-    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
-        visible = self._visible()
-        if visible:
-            limit = formatter.width - 6 - max(len(name) for name, _ in visible)
-            with formatter.section("Commands"):
-                formatter.write_dl([(name, entry.get_short_help_str(limit)) for name, entry in visible])
+
+def _lighten(param: Any) -> None:
+    if getattr(param, "type_descriptor", None) is not None and not hasattr(param.process_value, "light"):
+        param.process_value = _light_processing(param, param.process_value)
+
+
+def _light_processing(param: Any, typers: Any) -> Any:
+    multi = param.nargs != 1 or param.multiple
+    kind = param.type_descriptor
+    plain_text = (kind.annotation is str and not kind.is_choice and kind.file_annotation is None and not multi)
+
+    def process_value(ctx: typer.Context, value: Any) -> Any:
+        resilient = ctx.resilient_parsing
+        if not resilient and (value is None and param.required or value is not None and not (
+                plain_text and isinstance(value, str))):
+            return typers(ctx, value)  # Typer's own: coercion, and its error for a missing value
+        if value is None and multi:
+            value = ()
+        return param.callback(ctx, param, value) if param.callback is not None else value
+
+    process_value.light = True  # type: ignore[attr-defined]
+    return process_value
+
+
+class NounGroup(TyperGroup):
+    """A group of tollgate commands: light parameter values, and command names completed in
+    alphabetical order (the shell scripts keep tollgate's order, which for identifiers is a ranking)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        light_values(self)
+        pending = list(self.commands.values())
+        while pending:  # sub-groups too (`license signing-key rotate`)
+            command = pending.pop()
+            light_values(command)
+            pending.extend(getattr(command, "commands", {}).values())
 
     def shell_complete(self, ctx: typer.Context, incomplete: str) -> list:
-        from typer._click.shell_completion import CompletionItem
-
-        # command names in alphabetical order (the shell scripts keep tollgate's order, which for
-        # identifiers is a ranking), then the group's own options
-        visible = sorted(self._visible(incomplete), key=lambda pair: pair[0])
-        results = [CompletionItem(name, help=entry.get_short_help_str()) for name, entry in visible]
-        results.extend(super(TyperGroup, self).shell_complete(ctx, incomplete))
-        return results
+        items = super().shell_complete(ctx, incomplete)
+        names = set(self.list_commands(ctx))
+        return sorted((i for i in items if i.value in names), key=lambda i: i.value) + [
+            i for i in items if i.value not in names]
 
 
-class LazyGroup(_LazyListing, TyperGroup):
-    """A sub-app's group whose commands are built on first use."""
+class _Unbuilt(typer.core.TyperCommand):
+    """A root command not built yet, as a listing sees it: its name and summary."""
 
 
-class _Summary:
-    """A command not built yet, as a listing sees it: its short help (Click's rules) and visibility."""
+def _build(name: str, rich_markup_mode: Any) -> Any:
+    """The Click command for a root command, built by Typer from its module."""
+    import importlib
 
-    def __init__(self, info: Any) -> None:
-        from typer.models import CommandInfo
-
-        if isinstance(info, CommandInfo):
-            import inspect
-
-            self.help = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback) or ""
-            self.short_help, self.hidden, self.deprecated = info.short_help, bool(info.hidden), info.deprecated
-        else:
-            solved = typer.main.solve_typer_info_defaults(info)
-            self.help = solved.help or ""
-            self.short_help, self.hidden, self.deprecated = solved.short_help, bool(solved.hidden), solved.deprecated
-
-    def get_short_help_str(self, limit: int = 45) -> str:
-        return typer._click.core.Command.get_short_help_str(self, limit)  # type: ignore[arg-type]
+    target = COMMANDS[name][0]
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(f"tollgate.cli.{module_name}")
+    holder = typer.Typer(add_completion=False, rich_markup_mode=rich_markup_mode)
+    if function:
+        holder.command(name)(getattr(module, function))
+        command = typer.main.get_command(holder)  # a single command
+        light_values(command)
+        return command
+    holder.add_typer(module.app, name=name, cls=NounGroup)
+    return typer.main.get_command(holder).commands[name]
 
 
-class _LazyCommands(MutableMapping):
-    """A group's commands by name, in registration order; each is built from its Typer
-    registration (a CommandInfo or a sub-app's TyperInfo) the first time it is looked up."""
-
-    def __init__(self, built: Any, deferred: dict[str, Any]) -> None:
-        self._built: dict[str, Any] = dict(built)
-        self._deferred = {name: info for name, info in deferred.items() if name not in self._built}
-        self._order = [*self._built, *self._deferred]
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._built:
-            info = self._deferred.pop(name)  # KeyError: no such command
-            self._built[name] = _build(info)
-        return self._built[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self._deferred.pop(name, None)
-        if name not in self._built:
-            self._order.append(name)
-        self._built[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        if name in self._built:
-            del self._built[name]
-        else:
-            del self._deferred[name]  # KeyError: no such command
-        self._order.remove(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._order))
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._built or name in self._deferred
-
-    def entries(self) -> Iterator[tuple[str, Any]]:
-        """(name, the built command or a _Summary of it), building nothing."""
-        for name in list(self._order):
-            built = self._built.get(name)
-            yield name, built if built is not None else _Summary(self._deferred[name])
-
-
-def _registrations(typer_app: typer.Typer) -> dict[str, Any] | None:
-    """A Typer app's commands and named sub-apps by name, or None when they can't be deferred
-    (a nameless add_typer merges its commands into the parent: left to Typer)."""
-    entries: dict[str, Any] = {}
-    for info in typer_app.registered_commands:
-        entries[info.name or typer.main.get_command_name(info.callback.__name__)] = info
-    for info in typer_app.registered_groups:
-        name = typer.main.solve_typer_info_defaults(info).name
-        if not name:
-            return None
-        entries[name] = info
-    return entries
-
-
-def _build(info: Any) -> Any:
-    """The Click command for a registration, as Typer builds it; a sub-app becomes a LazyGroup
-    (unless it asked for its own group class) whose commands are built on first use in turn."""
-    import copy
-
-    from typer.models import CommandInfo
-
-    options = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
-    if isinstance(info, CommandInfo):
-        return typer.main.get_command_from_info(info, **options)
-    sub_app = info.typer_instance
-    entries = _registrations(sub_app)
-    cls = typer.main.solve_typer_info_defaults(info).cls
-    if entries is None or cls not in (None, TyperGroup):
-        return typer.main.get_group_from_info(info, suggest_commands=app.suggest_commands, **options)
-    hollow = copy.copy(sub_app)  # the same app without its commands: Typer builds just the group
-    hollow.registered_commands, hollow.registered_groups = [], []
-    hollow_info = copy.copy(info)
-    hollow_info.typer_instance, hollow_info.cls = hollow, LazyGroup
-    group = typer.main.get_group_from_info(hollow_info, suggest_commands=app.suggest_commands, **options)
-    group.commands = _LazyCommands({}, entries)
-    return group
-
-
-class TollgateGroup(_LazyListing, TyperGroup):
+class TollgateGroup(NounGroup):
     """The root: the single error boundary (a TollgateError becomes one plain stderr message and its
-    exit code), and the sub-apps registered in `_register`, built on first use."""
+    exit code), and the commands of COMMANDS, each built on first use."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands.update({name: _Unbuilt(name, help=summary) for name, (_, summary) in COMMANDS.items()})
+        self._listing = False
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Unbuilt) and not self._listing:
+            command = self.commands[cmd_name] = _build(cmd_name, self.rich_markup_mode)
+        return command
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True  # Click lists through get_command: the summaries do, unbuilt
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def shell_complete(self, ctx: typer.Context, incomplete: str) -> list:
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
 
     def invoke(self, ctx: typer.Context):
         from tollgate import interrupts
@@ -194,6 +191,7 @@ class TollgateGroup(_LazyListing, TyperGroup):
         return result
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        light_values(self)  # again: Typer appends --install-completion and --show-completion after __init__
         try:
             return super().make_context(info_name, args, parent, **extra)
         except KeyboardInterrupt:  # while parsing the command line: Click would say "Aborted!", exit 1
@@ -238,16 +236,6 @@ class TollgateGroup(_LazyListing, TyperGroup):
                 raise typer.Exit(3) from None
             output.error(f"unexpected {type(exc).__name__}: {exc}. Run with --debug for details.")
             raise typer.Exit(EXIT_INTERNAL) from None
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.commands = _LazyCommands(self.commands, _DEFERRED)
-
-    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
-        from tollgate.cli.completion import use_plain_completion_classes
-
-        use_plain_completion_classes()
-        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
 def _held_interrupt() -> None:
@@ -303,10 +291,22 @@ def _is_undecodable_text(exc: Exception) -> bool:
             and any("\ud800" <= ch <= "\udfff" for ch in exc.object[exc.start:exc.end]))
 
 
+GETTING_STARTED = """Getting started, in this order (each command's --help says more):
+
+\b
+  tollgate product create --name "AI Studio"
+  tollgate feature create --name "API calls" --type metered --unit call
+  tollgate plan create pro --product ai-studio --price 49 --currency USD --interval month --feature api-calls=10000
+  tollgate customer add "Acme, Inc."
+  tollgate sub add acme-inc pro
+  tollgate usage report acme-inc api-calls 250 --id req-1
+  tollgate invoice preview acme-inc"""
+
 app = typer.Typer(
     cls=TollgateGroup,
     name="tollgate",
     help="Run the commercial side of a software product: customers, plans, entitlements, usage, invoices.",
+    epilog=GETTING_STARTED,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -338,90 +338,6 @@ def root(
     context.state.debug = debug
 
 
-def _cheap_value_processing() -> None:
-    """Keep pydantic out of --help and completion runs.
-
-    Typer (0.29) coerces every parameter's value through a pydantic TypeAdapter built on first use,
-    even a missing value, so merely parsing `--db` (absent: None) imports pydantic (~60 ms). Two
-    shortcuts, applied to Typer's parameter class: a missing value is what coercion would make of it
-    anyway (None, or () for a multi-value parameter), so it skips the adapter; and while a shell is
-    completing a line (Click's resilient parsing), values stay the raw strings typed, which is all
-    the completers read. A plain text parameter given a text value (what coercion returns as it
-    is) skips the adapter too, so a read command (`check C F`) never loads pydantic. Everything
-    else goes through Typer's own processing unchanged.
-    """
-    from typer.core import _TyperParameter
-
-    original = _TyperParameter.process_value
-    if getattr(original, "_tollgate", False) or not hasattr(_TyperParameter, "get_runtime_param"):
-        return
-
-    def process_value(self, ctx, value):
-        if value is not None and not ctx.resilient_parsing and not _plain_text(self, value):
-            return original(self, ctx, value)
-        if value is None and (self.nargs != 1 or self.multiple):
-            value = ()
-        if self.required and self.value_is_missing(value) and not ctx.resilient_parsing:
-            raise typer._click.exceptions.MissingParameter(ctx=ctx, param=self)
-        if self.callback is not None:
-            value = self.callback(ctx, self, value)
-        return value
-
-    def _plain_text(param, value) -> bool:
-        kind = param.type_descriptor
-        return (kind.annotation is str and isinstance(value, str) and not kind.is_choice
-                and kind.file_annotation is None and param.nargs == 1 and not param.multiple)
-
-    process_value._tollgate = True  # type: ignore[attr-defined]
-    _TyperParameter.process_value = process_value
-
-
-_cheap_value_processing()
-
-
-def _defer_registrations() -> None:
-    """Move what `_register` put on `app` into the root's lazy table (built on first use)."""
-    entries = _registrations(app)
-    if entries is None:
-        return
-    _DEFERRED.update(entries)
-    app.registered_commands.clear()
-    app.registered_groups.clear()
-
-
-# name -> the registration (CommandInfo / TyperInfo) of every root command, built on first use
-_DEFERRED: dict[str, Any] = {}
-
-
-def _register() -> None:
-    from tollgate.cli import access, catalog, completion, customer, database, feature, journal, override, plan, product, sub
-    from tollgate.cli import download, license, link
-    from tollgate.cli import invoice
-    from tollgate.cli import usage
-
-    app.add_typer(customer.app, name="customer")
-    app.add_typer(product.app, name="product")
-    app.add_typer(feature.app, name="feature")
-    app.add_typer(plan.app, name="plan")
-    app.add_typer(sub.app, name="sub")
-    app.add_typer(override.app, name="override")
-    app.command("entitlements")(access.entitlements)
-    app.command("check")(access.check)
-    app.add_typer(usage.app, name="usage")
-    app.add_typer(license.app, name="license")
-    app.add_typer(download.app, name="download")
-    app.add_typer(link.app, name="link")
-    app.add_typer(invoice.app, name="invoice")
-    app.add_typer(catalog.app, name="catalog")
-    app.add_typer(database.app, name="db")
-    app.command("log")(journal.log)
-    app.command("completion")(completion.completion)
-
-
-_register()
-_defer_registrations()
-
-
 def main() -> None:
     """Console-script entry point.
 
@@ -429,10 +345,12 @@ def main() -> None:
     --help | less`, scripts, a shell's completion call), Click's plain text is printed and rich is
     never imported, which keeps those runs as fast as importing typer itself.
     """
-    if not output.is_terminal(sys.stdout):
-        import typer.core
+    from tollgate.cli.completion import COMPLETE_VAR, plain_completion_help
 
-        typer.core.HAS_RICH = False
+    if not output.is_terminal(sys.stdout):
+        app.rich_markup_mode = None  # Click's plain help and errors; commands built later follow
+    if COMPLETE_VAR in os.environ:
+        plain_completion_help()
     try:
         try:
             app(prog_name="tollgate")

@@ -21,6 +21,7 @@ pro --currency <TAB>`).
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 LIMIT = 500
 """At most this many identifier candidates per TAB (plus the first and last match, see `_ranked`)."""
@@ -193,167 +194,74 @@ def _never_raises(completer):
 
 
 # -- the queries ------------------------------------------------------------------------------------
-# Every statement is fixed text with bound parameters (no SQL is built from strings). Each kind of
-# identifier has two:
+# Every statement is fixed text with bound parameters: the user's input is never part of the SQL.
+# Each kind of identifier is one row of KINDS, and its two statements (QUERIES) are put together from
+# that row's fixed fragments once, at import:
 #   RANKED: the rows whose key lies in [prefix, prefix + U+10FFFF) (i.e. starts with the prefix, a
-#     range on the key's unique index), in key order, whose "preferred" flag (active, live, enabled)
-#     equals ?, then any filter, then LIMIT ?. Run with 1, then with 0: preferred rows first. Each
-#     pass walks the index in key order and stops at the limit, so it stays fast on 100,000 rows.
-#   EDGES: the first and the last key in range (preferred flag >= ?), each with the same columns.
-#     When the candidates are capped, both are always included, so the common prefix a shell
-#     inserts is that of every match, not only of those shown.
+#     range on the key's unique index), in key order, whose "preferred" condition (active, live,
+#     enabled) equals ?, then the kind's narrowing condition (its own parameters), then LIMIT ?. Run
+#     with 1, then with 0: preferred rows first. Each pass walks the index in key order and stops at
+#     the limit, so it stays fast on 100,000 rows.
+#   EDGES: the first and the last key in range (preferred >= ?), each with the same columns. When
+#     the candidates are capped, both are always included, so the common prefix a shell inserts is
+#     that of every match, not only of those shown.
 
-CUSTOMER_RANKED = """
-SELECT identifier, name, status FROM customer
-WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ?
-ORDER BY identifier LIMIT ?"""
-CUSTOMER_EDGES = """
-SELECT * FROM (SELECT identifier, name, status FROM customer
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT identifier, name, status FROM customer
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier DESC LIMIT 1)"""
 
-PRODUCT_RANKED = """
-SELECT identifier, name, status FROM product
-WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ?
-ORDER BY identifier LIMIT ?"""
-PRODUCT_EDGES = """
-SELECT * FROM (SELECT identifier, name, status FROM product
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT identifier, name, status FROM product
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? ORDER BY identifier DESC LIMIT 1)"""
+class _Kind(NamedTuple):
+    columns: str  # the SELECT list; the first column is the key
+    source: str  # the FROM clause
+    key: str
+    preferred: str  # the condition of the rows offered first
+    narrowing: str = ""  # an extra condition, with its own parameters (given as `filters`)
 
-PLAN_RANKED = """
-SELECT plan.identifier, plan.name, plan.status, product.identifier
-FROM plan LEFT JOIN product ON product.id = plan.product_id
-WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') = ?
-ORDER BY plan.identifier LIMIT ?"""
-PLAN_EDGES = """
-SELECT * FROM (SELECT plan.identifier, plan.name, plan.status, product.identifier
-               FROM plan LEFT JOIN product ON product.id = plan.product_id
-               WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') >= ?
-               ORDER BY plan.identifier LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT plan.identifier, plan.name, plan.status, product.identifier
-               FROM plan LEFT JOIN product ON product.id = plan.product_id
-               WHERE plan.identifier >= ? AND plan.identifier < ? AND (plan.status = 'active') >= ?
-               ORDER BY plan.identifier DESC LIMIT 1)"""
 
-# features: the last flag (? = 0: every type, ? = 1: metered only)
-FEATURE_RANKED = """
-SELECT identifier, name, type, unit, status FROM feature
-WHERE identifier >= ? AND identifier < ? AND (status = 'active') = ? AND (type = 'metered') >= ?
-ORDER BY identifier LIMIT ?"""
-FEATURE_EDGES = """
-SELECT * FROM (SELECT identifier, name, type, unit, status FROM feature
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? AND (type = 'metered') >= ?
-               ORDER BY identifier LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT identifier, name, type, unit, status FROM feature
-               WHERE identifier >= ? AND identifier < ? AND (status = 'active') >= ? AND (type = 'metered') >= ?
-               ORDER BY identifier DESC LIMIT 1)"""
-
-# subscriptions and licenses: the last parameter, twice, is the customer typed earlier (or NULL)
-SUBSCRIPTION_RANKED = """
-SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
-FROM subscription
-LEFT JOIN customer ON customer.id = subscription.customer_id
-LEFT JOIN plan ON plan.id = subscription.plan_id
-WHERE subscription.public_id >= ? AND subscription.public_id < ?
-  AND (subscription.status IN ('trialing', 'active', 'past_due')) = ?
-  AND (? IS NULL OR customer.identifier = ?)
-ORDER BY subscription.public_id LIMIT ?"""
-SUBSCRIPTION_EDGES = """
-SELECT * FROM (SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
-               FROM subscription
-               LEFT JOIN customer ON customer.id = subscription.customer_id
-               LEFT JOIN plan ON plan.id = subscription.plan_id
-               WHERE subscription.public_id >= ? AND subscription.public_id < ?
-                 AND (subscription.status IN ('trialing', 'active', 'past_due')) >= ?
-                 AND (? IS NULL OR customer.identifier = ?)
-               ORDER BY subscription.public_id LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT subscription.public_id, customer.identifier, plan.identifier, subscription.status
-               FROM subscription
-               LEFT JOIN customer ON customer.id = subscription.customer_id
-               LEFT JOIN plan ON plan.id = subscription.plan_id
-               WHERE subscription.public_id >= ? AND subscription.public_id < ?
-                 AND (subscription.status IN ('trialing', 'active', 'past_due')) >= ?
-                 AND (? IS NULL OR customer.identifier = ?)
-               ORDER BY subscription.public_id DESC LIMIT 1)"""
-
-LICENSE_RANKED = """
-SELECT license.key, customer.identifier, plan.identifier, license.status
-FROM license
-LEFT JOIN customer ON customer.id = license.customer_id
-LEFT JOIN plan ON plan.id = license.plan_id
-WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') = ?
-  AND (? IS NULL OR customer.identifier = ?)
-ORDER BY license.key LIMIT ?"""
-LICENSE_EDGES = """
-SELECT * FROM (SELECT license.key, customer.identifier, plan.identifier, license.status
-               FROM license
-               LEFT JOIN customer ON customer.id = license.customer_id
-               LEFT JOIN plan ON plan.id = license.plan_id
-               WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') >= ?
-                 AND (? IS NULL OR customer.identifier = ?)
-               ORDER BY license.key LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT license.key, customer.identifier, plan.identifier, license.status
-               FROM license
-               LEFT JOIN customer ON customer.id = license.customer_id
-               LEFT JOIN plan ON plan.id = license.plan_id
-               WHERE license.key >= ? AND license.key < ? AND (license.status = 'active') >= ?
-                 AND (? IS NULL OR customer.identifier = ?)
-               ORDER BY license.key DESC LIMIT 1)"""
-
-# downloads: enabled ones first; the customer typed earlier (or NULL, twice): the plans of their
-# live subscriptions
-DOWNLOAD_RANKED = """
-SELECT plan_download.public_id, plan_download.name, plan.identifier
-FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
-WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) = ?
-  AND (? IS NULL OR plan_download.plan_id IN (
+_LIVE_PLAN_OF_CUSTOMER = """plan_download.plan_id IN (
         SELECT subscription.plan_id FROM subscription JOIN customer ON customer.id = subscription.customer_id
-        WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
-ORDER BY plan_download.public_id LIMIT ?"""
-DOWNLOAD_EDGES = """
-SELECT * FROM (SELECT plan_download.public_id, plan_download.name, plan.identifier
-               FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
-               WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) >= ?
-                 AND (? IS NULL OR plan_download.plan_id IN (
-                       SELECT subscription.plan_id FROM subscription
-                       JOIN customer ON customer.id = subscription.customer_id
-                       WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
-               ORDER BY plan_download.public_id LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT plan_download.public_id, plan_download.name, plan.identifier
-               FROM plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id
-               WHERE plan_download.public_id >= ? AND plan_download.public_id < ? AND (plan_download.enabled <> 0) >= ?
-                 AND (? IS NULL OR plan_download.plan_id IN (
-                       SELECT subscription.plan_id FROM subscription
-                       JOIN customer ON customer.id = subscription.customer_id
-                       WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due')))
-               ORDER BY plan_download.public_id DESC LIMIT 1)"""
+        WHERE customer.identifier = ? AND subscription.status IN ('trialing', 'active', 'past_due'))"""
+_SUB_OR_LICENSE = "customer.identifier, plan.identifier"
 
-# links: those of active plans first
-LINK_RANKED = """
-SELECT plan_link.public_id, plan_link.name, plan.identifier
-FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
-WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') = ?
-ORDER BY plan_link.public_id LIMIT ?"""
-LINK_EDGES = """
-SELECT * FROM (SELECT plan_link.public_id, plan_link.name, plan.identifier
-               FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
-               WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') >= ?
-               ORDER BY plan_link.public_id LIMIT 1)
-UNION ALL
-SELECT * FROM (SELECT plan_link.public_id, plan_link.name, plan.identifier
-               FROM plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id
-               WHERE plan_link.public_id >= ? AND plan_link.public_id < ? AND (plan.status = 'active') >= ?
-               ORDER BY plan_link.public_id DESC LIMIT 1)"""
+KINDS = {
+    "customer": _Kind("identifier, name, status", "customer", "identifier", "status = 'active'"),
+    "product": _Kind("identifier, name, status", "product", "identifier", "status = 'active'"),
+    "plan": _Kind("plan.identifier, plan.name, plan.status, product.identifier",
+                  "plan LEFT JOIN product ON product.id = plan.product_id", "plan.identifier", "plan.status = 'active'"),
+    # the filter: 0 every type, 1 metered only
+    "feature": _Kind("identifier, name, type, unit, status", "feature", "identifier", "status = 'active'",
+                     "(type = 'metered') >= ?"),
+    # subscriptions, licenses, downloads: the filter, twice, is the customer typed earlier (or NULL)
+    "subscription": _Kind(
+        "subscription.public_id, customer.identifier, plan.identifier, subscription.status",
+        "subscription LEFT JOIN customer ON customer.id = subscription.customer_id"
+        " LEFT JOIN plan ON plan.id = subscription.plan_id",
+        "subscription.public_id", "subscription.status IN ('trialing', 'active', 'past_due')",
+        "(? IS NULL OR customer.identifier = ?)"),
+    "license": _Kind(
+        "license.key, customer.identifier, plan.identifier, license.status",
+        "license LEFT JOIN customer ON customer.id = license.customer_id LEFT JOIN plan ON plan.id = license.plan_id",
+        "license.key", "license.status = 'active'", "(? IS NULL OR customer.identifier = ?)"),
+    # downloads of the plans the customer typed earlier has a live subscription to
+    "download": _Kind("plan_download.public_id, plan_download.name, plan.identifier",
+                      "plan_download LEFT JOIN plan ON plan.id = plan_download.plan_id", "plan_download.public_id",
+                      "plan_download.enabled <> 0", "(? IS NULL OR " + _LIVE_PLAN_OF_CUSTOMER + ")"),
+    # links: those of active plans first
+    "link": _Kind("plan_link.public_id, plan_link.name, plan.identifier",
+                  "plan_link LEFT JOIN plan ON plan.id = plan_link.plan_id", "plan_link.public_id",
+                  "plan.status = 'active'"),
+}
+
+
+def _statements(kind: _Kind) -> tuple[str, str]:
+    """(RANKED, EDGES) of one kind, from its fixed fragments (see above)."""
+    narrowing = " AND " + kind.narrowing if kind.narrowing else ""
+    in_range = " WHERE " + kind.key + " >= ? AND " + kind.key + " < ? AND (" + kind.preferred + ")"
+    select = "SELECT " + kind.columns + " FROM " + kind.source + in_range
+    ranked = select + " = ?" + narrowing + " ORDER BY " + kind.key + " LIMIT ?"
+    first = select + " >= ?" + narrowing + " ORDER BY " + kind.key + " LIMIT 1"
+    last = select + " >= ?" + narrowing + " ORDER BY " + kind.key + " DESC LIMIT 1"
+    return ranked, "SELECT * FROM (" + first + ") UNION ALL SELECT * FROM (" + last + ")"
+
+
+QUERIES = {name: _statements(kind) for name, kind in KINDS.items()}
 
 PLAN_INTERVALS = """
 SELECT DISTINCT plan_price.interval FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
@@ -364,10 +272,10 @@ WHERE plan.identifier = ? ORDER BY plan_price.currency"""
 USED_CURRENCIES = "SELECT DISTINCT currency FROM plan_price ORDER BY currency"
 
 
-def _ranked(ctx, args, incomplete: str, ranked: str, edges: str, *, filters: tuple = (),
-            preferred_only: bool = False) -> list[tuple]:
-    """Rows whose key (first column) starts with `incomplete`: preferred ones first, then the rest
-    (unless `preferred_only`), at most LIMIT plus the first and last match (see above)."""
+def _ranked(ctx, args, incomplete: str, kind: str, *, filters: tuple = (), preferred_only: bool = False) -> list[tuple]:
+    """Rows of KINDS[kind] whose key (first column) starts with `incomplete`: preferred ones first,
+    then the rest (unless `preferred_only`), at most LIMIT plus the first and last match (see above)."""
+    ranked, edges = QUERIES[kind]
     low, high = incomplete or "", (incomplete or "") + _TOP
     try:
         conn = _connect(ctx, args)
@@ -409,28 +317,28 @@ def _archived(status) -> str:
 @_never_raises
 def complete_customer(ctx, args, incomplete):
     """Customer identifiers, active ones first; help: the name (archived ones say so)."""
-    rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES)
+    rows = _ranked(ctx, args, incomplete, "customer")
     return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
 @_never_raises
 def complete_active_customer(ctx, args, incomplete):
     """Active customers only (for commands that refuse archived ones: new subscriptions, usage)."""
-    rows = _ranked(ctx, args, incomplete, CUSTOMER_RANKED, CUSTOMER_EDGES, preferred_only=True)
+    rows = _ranked(ctx, args, incomplete, "customer", preferred_only=True)
     return [(ident, _label(name)) for ident, name, _status in rows]
 
 
 @_never_raises
 def complete_product(ctx, args, incomplete):
     """Product identifiers, active ones first."""
-    rows = _ranked(ctx, args, incomplete, PRODUCT_RANKED, PRODUCT_EDGES)
+    rows = _ranked(ctx, args, incomplete, "product")
     return [(ident, _label(name, _archived(status))) for ident, name, status in rows]
 
 
 @_never_raises
 def complete_plan(ctx, args, incomplete):
     """Plan identifiers, active ones first; help: the plan's name and product."""
-    rows = _ranked(ctx, args, incomplete, PLAN_RANKED, PLAN_EDGES)
+    rows = _ranked(ctx, args, incomplete, "plan")
     return [
         (ident, _label(name, f"({product})" if product else "", _archived(status)))
         for ident, name, status, product in rows
@@ -440,7 +348,7 @@ def complete_plan(ctx, args, incomplete):
 @_never_raises
 def complete_feature(ctx, args, incomplete):
     """Feature identifiers (every type); help: name and type."""
-    rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(0,))
+    rows = _ranked(ctx, args, incomplete, "feature", filters=(0,))
     return [
         (ident, _label(name, f"({type_})", _archived(status))) for ident, name, type_, _unit, status in rows
     ]
@@ -449,7 +357,7 @@ def complete_feature(ctx, args, incomplete):
 @_never_raises
 def complete_metered_feature(ctx, args, incomplete):
     """Metered feature identifiers only (usage report/show, --hard, --reset)."""
-    rows = _ranked(ctx, args, incomplete, FEATURE_RANKED, FEATURE_EDGES, filters=(1,))
+    rows = _ranked(ctx, args, incomplete, "feature", filters=(1,))
     return [
         (ident, _label(name, f"(per {unit})" if unit else "", _archived(status)))
         for ident, name, _type, unit, status in rows
@@ -459,28 +367,28 @@ def complete_metered_feature(ctx, args, incomplete):
 @_never_raises
 def complete_subscription(ctx, args, incomplete):
     """Subscription ids (sub_...), live ones first; only the customer's when one was typed earlier."""
-    rows = _ranked(ctx, args, incomplete, SUBSCRIPTION_RANKED, SUBSCRIPTION_EDGES, filters=_customer_on_line(ctx))
+    rows = _ranked(ctx, args, incomplete, "subscription", filters=_customer_on_line(ctx))
     return [(pid, _label(customer, "on", plan, f"({status})")) for pid, customer, plan, status in rows]
 
 
 @_never_raises
 def complete_license(ctx, args, incomplete):
     """License keys, active ones first; only the customer's when one was typed earlier."""
-    rows = _ranked(ctx, args, incomplete, LICENSE_RANKED, LICENSE_EDGES, filters=_customer_on_line(ctx))
+    rows = _ranked(ctx, args, incomplete, "license", filters=_customer_on_line(ctx))
     return [(key, _label(customer, plan, f"({status})")) for key, customer, plan, status in rows]
 
 
 @_never_raises
 def complete_download(ctx, args, incomplete):
     """Download ids (dl_...), enabled ones first; after a customer, those of the plans they are on."""
-    rows = _ranked(ctx, args, incomplete, DOWNLOAD_RANKED, DOWNLOAD_EDGES, filters=_customer_on_line(ctx))
+    rows = _ranked(ctx, args, incomplete, "download", filters=_customer_on_line(ctx))
     return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 
 @_never_raises
 def complete_link(ctx, args, incomplete):
     """Link ids (ln_...), those of active plans first; help: the link's name and plan."""
-    rows = _ranked(ctx, args, incomplete, LINK_RANKED, LINK_EDGES)
+    rows = _ranked(ctx, args, incomplete, "link")
     return [(pid, _label(name, f"({plan})" if plan else "")) for pid, name, plan in rows]
 
 

@@ -35,7 +35,7 @@ class Shell(str, Enum):
 
 def script(shell: str) -> str:
     """The completion script for `shell` (bash, zsh or fish), ending with a newline."""
-    from typer._completion_shared import get_completion_script
+    from typer.completion import get_completion_script
 
     text = get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, shell=str(shell))
     if shell == "bash":
@@ -63,40 +63,13 @@ def completion(
 # -- the completion protocol, without rich ----------------------------------------------------------
 
 
-def use_plain_completion_classes() -> None:
-    """Answer zsh and fish completion requests without importing rich.
+def plain_completion_help() -> None:
+    """Answer a completion request (`_TOLLGATE_COMPLETE` set) without importing rich.
 
-    Typer's zsh and fish formatters pass each candidate's help through rich (to strip markup); our
-    help texts carry no markup, so these subclasses print the very same protocol with plain text.
-    Called just before Typer handles a `_TOLLGATE_COMPLETE` request.
+    Typer's zsh and fish answers strip markup from each candidate's help with rich, but only when
+    rich can be found; our help texts carry no markup, so this run marks rich as not importable (a
+    None in sys.modules, Python's documented way) and Typer prints the very same protocol from plain
+    text. tests/test_startup.py checks that completion never loads rich, and test_completion.py the
+    zsh and fish lines, escapes included.
     """
-    from typer._click.shell_completion import add_completion_class
-    from typer._completion_classes import FishComplete, ZshComplete
-
-    class PlainZshComplete(ZshComplete):
-        def format_completion(self, item) -> str:
-            def escape(s: str) -> str:
-                return (
-                    s.replace('"', '""')
-                    .replace("'", "''")
-                    .replace("$", "\\$")
-                    .replace("`", "\\`")
-                    .replace(":", r"\\:")
-                )
-
-            if item.help:
-                return f'"{escape(item.value)}":"{escape(_one_line(item.help))}"'
-            return f'"{escape(item.value)}"'
-
-    class PlainFishComplete(FishComplete):
-        def format_completion(self, item) -> str:
-            if item.help:
-                return f"{item.value}\t{_one_line(item.help)}"
-            return f"{item.value}"
-
-    add_completion_class(PlainZshComplete, "zsh")
-    add_completion_class(PlainFishComplete, "fish")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    sys.modules.setdefault("rich", None)  # type: ignore[arg-type]

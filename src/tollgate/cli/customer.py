@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -153,18 +153,19 @@ def show(
     Example: tollgate customer show acme-inc
     """
     from tollgate.cli import access, sub
-    from tollgate.customers import customer_dict
+    from tollgate.profile import customer_dict
 
     profile = tollgate().customer_profile(identifier)
     data = customer_dict(profile.customer)
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
+    usage = tollgate().usage(identifier)  # the last 30 days, as `usage show` gives them
     goods = tollgate().deliverables(identifier)  # license keys, and the downloads and links they're entitled to
-    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, **goods}
+    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, "usage": usage.to_dict(), **goods}
     if html is not None:
         from tollgate import report_html
 
-        page = report_html.customer_page(whole, tollgate().usage(identifier).to_dict())
+        page = report_html.customer_page(whole, whole["usage"])
         write_html(html, page, as_json=as_json)
         return
     if as_json:
@@ -193,16 +194,16 @@ def show(
                      right=("used", "remaining"))
     else:
         output.say("Entitlements: none")
-    _show_usage(identifier)
+    _show_usage(usage)
     _show_deliverables(goods)
 
 
-def _show_usage(identifier: str) -> None:
+def _show_usage(report_: Any) -> None:
     """The usage section of `customer show`: per metered feature, the last 30 days as a sparkline."""
     from tollgate.cli import usage
 
     output.say("")
-    usage.render_summary(tollgate().usage(identifier), title="Usage (last 30 days, UTC)")
+    usage.render_summary(report_, title="Usage (last 30 days, UTC)")
 
 
 def _show_deliverables(goods: dict) -> None:

@@ -115,6 +115,8 @@ def copy(
     )
     if result.blobs_copied:
         output.say(f"Copied {result.blobs_copied} download file(s) into the target's data folder.")
+    if result.signing_keys_copied:
+        output.say(f"Copied {result.signing_keys_copied} license-file signing key(s) into the target's data folder.")
     if result.blobs_missing:
         output.warn(f"{len(result.blobs_missing)} download file(s) were missing at the source and were not copied.")
 

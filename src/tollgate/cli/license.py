@@ -1,7 +1,9 @@
-"""`tollgate license ...`: list, show, validate, activate, deactivate, regenerate, revoke, edit."""
+"""`tollgate license ...`: list, show, validate, activate, deactivate, regenerate, revoke, edit; and
+license files: file, verify, public-key, signing-key rotate|retire."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -101,13 +103,18 @@ def validate(
     Example: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --instance inst_4f9k2m0x7q1z8w
     """
     result = tollgate().validate_license(key, instance=instance)
+    _answer(result.as_dict(), result.valid, as_json=as_json,
+            valid=f"valid: {result.key} ({result.customer}, {result.plan}). {result.message}",
+            invalid=f"invalid ({result.reason}): {result.message}")
+
+
+def _answer(data: dict, is_valid: bool, *, as_json: bool, valid: str, invalid: str) -> None:
+    """A yes/no answer (validate, verify): JSON or one line on stdout; exit 1 when not valid."""
     if as_json:
-        output.emit_json(result.as_dict())
-    elif result.valid:
-        output.say(f"valid: {result.key} ({result.customer}, {result.plan}). {result.message}")
+        output.emit_json(data)
     else:
-        output.say(f"invalid ({result.reason}): {result.message}")
-    if not result.valid:
+        output.say(valid if is_valid else invalid)
+    if not is_valid:
         raise typer.Exit(1)
 
 
@@ -212,3 +219,119 @@ def edit(
     if limit != "unlimited" and len(data["activations"]) > limit:
         output.warn(f"{len(data['activations'])} instances are activated, more than the new limit of {limit}; "
                     "they stay activated, and new activations are refused until some are deactivated.")
+
+
+# -- license files: signed, offline-verifiable (license_files.py, license_verify.py, signing.py) -----------
+
+signing_app = typer.Typer(help="The Ed25519 keys that sign license files: rotate, retire.", no_args_is_help=True)
+app.add_typer(signing_app, name="signing-key")
+
+
+@app.command("file")
+def file_(
+    key: Key,
+    fingerprint: Annotated[
+        Optional[str], typer.Option("--fingerprint", help="Bind the file to this machine (activates it on the key).")
+    ] = None,
+    ttl: Annotated[str, typer.Option("--ttl", help="How long the file is valid: hours or days (12h, 30d).")] = "30d",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the file here (atomically) instead of stdout.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Issue a signed license file (JWS, EdDSA) that an application verifies offline.
+
+    Refused (exit 1) for revoked, expired or unknown keys, past the activation limit, or past the
+    plan's activations_per_day / files_per_day (saying when the next is allowed).
+    Example: tollgate license file 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --fingerprint "$(cat /etc/machine-id)" --out app.lic
+    """
+    data = tollgate().issue_license_file(key, fingerprint=fingerprint, ttl=ttl, out=out)
+    claims = data["claims"]
+    if as_json:
+        output.emit_json(data)
+    elif out is None:
+        output.say(data["token"])
+    else:
+        from tollgate.license_verify import utc_text
+
+        output.say(f"Wrote {out}: a license file for {claims['key']} ({claims['customer']}, {claims['plan']}), "
+                   f"valid until {utc_text(claims['exp'])}, signed by {data['kid']}.")
+    activation = data["activation"]
+    if activation and activation["created"] and not as_json:
+        output.notice(f"Activated {activation['name']} on {activation['key']}: instance id {activation['instance_id']}.")
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="The license file.")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="A PEM file of the public key(s) to accept.")],
+    fingerprint: Annotated[Optional[str], typer.Option("--fingerprint", help="Require the file to be bound to this machine.")] = None,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="Require the file to be for this plan.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Judge it at this time (RFC 3339; default now).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Verify a license file offline, with no database: exit 0 valid, 1 invalid (with the reason), 2
+    malformed input.
+
+    Example: tollgate license verify app.lic --public-key tollgate-keys.pem --fingerprint "$(cat /etc/machine-id)"
+    """
+    from tollgate.clock import parse_moment
+    from tollgate.errors import InvalidInput
+    from tollgate.files import open_regular
+    from tollgate.license_verify import MalformedInput, utc_text, verify_license_file
+
+    moment = parse_moment(at, what="--at time") if at is not None else None
+    texts = []
+    for path in (file, public_key):
+        with open_regular(path) as handle:
+            texts.append(handle.read(1024 * 1024).decode("utf-8", "replace"))
+    try:
+        result = verify_license_file(texts[0], texts[1], fingerprint, moment, plan=plan)
+    except MalformedInput as exc:
+        raise InvalidInput(f"{public_key}: {exc}") from None
+    if result.code == "malformed":
+        raise InvalidInput(f"{file}: {result.reason}")
+    claims = result.claims
+    _answer(result.as_dict(), result.valid, as_json=as_json,
+            valid=f"valid: {claims.get('key')} ({claims.get('customer')}, {claims.get('plan')}) until "
+                  f"{utc_text(claims['exp']) if result.valid else ''}.",
+            invalid=f"invalid ({result.code}): {result.reason}")
+
+
+@app.command("public-key")
+def public_key(
+    all_keys: Annotated[bool, typer.Option("--all", help="Every key still accepted (after a rotation), not only the current one.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Print the PEM public key(s) to embed in your application (made on first use).
+
+    Example: tollgate license public-key --all > tollgate-keys.pem
+    """
+    keys = tollgate().public_keys(all_keys=all_keys)
+    if as_json:
+        output.emit_json(keys)
+    else:
+        output.say("".join(k["public_key"] for k in keys).rstrip("\n"))
+
+
+@signing_app.command("rotate")
+def rotate(as_json: Json = False) -> None:
+    """Start signing with a new key; files signed by the old ones keep verifying until retired.
+
+    Example: tollgate license signing-key rotate && tollgate license public-key --all > tollgate-keys.pem
+    """
+    data = tollgate().rotate_signing_key()
+    output.result(data, as_json=as_json, message=f"New signing key {data['kid']}; the older keys verify until retired. "
+                                                  "Ship the new `license public-key --all` with your application.")
+
+
+@signing_app.command("retire")
+def retire(
+    kid: Annotated[str, typer.Argument(help="The key id (see `tollgate license public-key --all --json`).")],
+    as_json: Json = False,
+) -> None:
+    """Retire a signing key for good: it signs nothing more and leaves `public-key --all`.
+
+    Example: tollgate license signing-key retire 8mYx3...Q
+    """
+    data = tollgate().retire_signing_key(kid)
+    output.result(data, as_json=as_json, message=f"Retired the signing key {data['kid']}; files it signed stop "
+                                                  "verifying once applications embed the new `public-key --all`.")

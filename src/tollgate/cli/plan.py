@@ -247,6 +247,11 @@ def show(
             ("license keys", f"{'unlimited' if limit is None else limit} activation(s) per key, "
                              + ("never expire" if expires == "never" else f"expire {expires} after purchase"))
         )
+        per_day = [f"{plan['license'][name]} {what} per key per day" for name, what in
+                   (("activations_per_day", "activations"), ("files_per_day", "license files"))
+                   if plan["license"][name] is not None]
+        if per_day:
+            deliverables.append(("license limits", ", ".join(per_day)))
     deliverables += [("download", f"{d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]}…)"
                        + ("" if d["enabled"] else " disabled")) for d in plan["downloads"]]
     deliverables += [("link", f"{ln['name']}: {ln['url']}") for ln in plan["links"]]

@@ -41,6 +41,8 @@ _MODULE_OF = {
     "UsageRollup": "usage",
     "License": "licensing",
     "LicenseActivation": "licensing",
+    "SigningKey": "licensing",
+    "LicenseFile": "licensing",
 }
 __all__ = sorted(_MODULE_OF)
 

@@ -102,6 +102,8 @@ class PlanLicensePolicy(SQLModel, table=True):
     plan_id: int = Field(foreign_key="plan.id", primary_key=True)
     activation_limit: int | None = None  # NULL = unlimited
     expires_after: str = "never"  # "30d", "6m", "1y" or "never"
+    activations_per_day: int | None = None  # NULL = no limit (license_limits.py; schema 3)
+    files_per_day: int | None = None  # NULL = no limit
 
 
 class PlanDownload(SQLModel, table=True):

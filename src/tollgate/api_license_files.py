@@ -1,0 +1,57 @@
+"""The `Tollgate` methods of license files and their signing keys (mixed into api.Tollgate).
+
+The private signing keys live in this machine's data folder (`Tollgate.data_dir`, see signing.py);
+verifying a file needs none of this: `tollgate.verify_license_file` (license_verify.py)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from typing import Any
+
+from tollgate.lazy import lazy_module
+
+license_files = lazy_module("tollgate.license_files")
+signing = lazy_module("tollgate.signing")
+
+
+class LicenseFileMethods:
+    db: Any
+    data_dir: Any
+
+    def issue_license_file(self, key: str, *, fingerprint: str | None = None, ttl: str = "30d",
+                           out: str | os.PathLike | None = None) -> dict[str, Any]:
+        """A signed license file for an active key (`token`, `kid`, `claims`, `activation`); with
+        `out`, also written there atomically, and only if the issue commits. With `fingerprint`, that
+        machine is activated on the key. Refused (licenses.LicenseRefused, exit 1, `.reason`):
+        unknown, revoked, expired, limit_reached, activations_per_day, files_per_day."""
+        from tollgate import files, outfiles
+
+        if out is not None:
+            outfiles.check_target(out, database=self.db.path, what="The license file")
+        with files.atomic_file(out, mode=0o600) if out is not None else nullcontext() as handle:
+            with self.db.write() as session:
+                issued = license_files.issue(session, key=key, data_dir=self.data_dir, fingerprint=fingerprint, ttl=ttl)
+                if handle is not None:
+                    handle.write(issued.token + "\n")
+        return issued.as_dict()
+
+    def public_keys(self, *, all_keys: bool = False) -> list[dict[str, Any]]:
+        """The public key this machine signs license files with (made on first use), or with
+        `all_keys` every unretired one: `kid`, `host`, `created_at`, `current`, `public_key` (PEM)."""
+        with self.db.write() as session:
+            return signing.public_keys(session, self.data_dir, all_keys=all_keys)
+
+    def rotate_signing_key(self) -> dict[str, Any]:
+        """A new signing key for this machine; files signed by older keys verify until those are retired."""
+        with self.db.write() as session:
+            return signing.key_dict(signing.rotate(session, self.data_dir).row, current=True)
+
+    def retire_signing_key(self, kid: str) -> dict[str, Any]:
+        """Retire a signing key for good (not the one this machine signs with); its private file here
+        is deleted once that is committed."""
+        with self.db.write() as session:
+            row = signing.retire(session, self.data_dir, kid)
+            retired = signing.key_dict(row, current=False)
+        signing.private_key_path(self.data_dir, row.kid).unlink(missing_ok=True)
+        return retired

@@ -1,0 +1,397 @@
+"""A customer's profile as people and programs see it (`customer show`): the customer, views of its
+subscriptions, its license keys and the downloads and links it is entitled to, with their stable
+JSON shapes.
+
+Everything here runs Core statements over `tables` and takes a Core Connection or a Session (both
+execute them). Core rows have the attribute names of the model objects, so each view and shape
+serves rows read either way: the write modules (customers, subscriptions, licenses, downloads,
+links) take theirs from here. Nothing here imports a model class, sqlmodel, pydantic or
+sqlalchemy.orm: `customer show` starts without them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from tollgate import tables
+from tollgate.clock import rfc3339, utcnow
+from tollgate.entitlements import effective_entitlements, live_condition
+from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES
+from tollgate.unknown import no_customer
+from tollgate.periods import Period, billing_period
+
+C = tables.customer
+F = tables.feature
+P = tables.plan
+S = tables.subscription
+SF = tables.subscription_feature
+L = tables.license
+LA = tables.license_activation
+
+
+# -- the customer --------------------------------------------------------------------------------------
+
+
+def customer_row(conn: Any, identifier: str) -> Any:
+    """The customer's row; NotFound when no customer has this identifier."""
+    row = conn.execute(select(C).where(C.c.identifier == identifier)).first()
+    if row is None:
+        raise no_customer(conn, identifier)
+    return row
+
+
+def customer_dict(customer: Any) -> dict[str, Any]:
+    """The stable JSON shape of a customer."""
+    return {
+        "identifier": customer.identifier,
+        "billing_id": customer.billing_id,
+        "name": customer.name,
+        "email": customer.email,
+        "status": customer.status,
+        "created_at": rfc3339(customer.created_at),
+        "updated_at": rfc3339(customer.updated_at),
+        "archived_at": rfc3339(customer.archived_at),
+    }
+
+
+# -- subscriptions: status and periods at a moment ------------------------------------------------------
+
+
+def effective_status(sub: Any, at: datetime) -> str:
+    """The status at `at`: a trial ends by date; a scheduled cancellation takes effect by date."""
+    if sub.status in ENDED_STATUSES:
+        return sub.status
+    if sub.cancel_at is not None and at >= sub.cancel_at:
+        return "canceled"
+    if sub.status == "trialing" and sub.trial_end is not None and at >= sub.trial_end:
+        return "active"
+    return sub.status
+
+
+def current_period(sub: Any, at: datetime) -> Period:
+    """The billing period at `at` (the first one before the start; the last one after it ended)."""
+    moment = at
+    if sub.cancel_at is not None and moment >= sub.cancel_at:
+        moment = max(sub.start_at, sub.cancel_at - timedelta(microseconds=1))
+    return billing_period(sub.start_at, sub.interval, moment)
+
+
+# -- subscriptions: typed views ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A subscription's own change to one of its plan's features."""
+
+    feature: str
+    type: str
+    excluded: bool = False
+    value: bool | int | Decimal | str | None = None  # boolean/config
+    limit: Decimal | None = None  # metered allowance (None with unlimited False: the plan's)
+    unlimited: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        from tollgate.money import format_decimal
+
+        value = self.value
+        return {
+            "feature": self.feature,
+            "type": self.type,
+            "excluded": self.excluded,
+            "value": format_decimal(value) if isinstance(value, Decimal) else value,
+            "limit": None if self.limit is None else format_decimal(self.limit),
+            "unlimited": self.unlimited,
+        }
+
+    def describe(self) -> str:
+        from tollgate.money import format_decimal
+
+        if self.excluded:
+            return "without"
+        if self.type == "metered":
+            return "unlimited" if self.unlimited else format_decimal(self.limit) if self.limit is not None else "plan"
+        if self.type == "boolean":
+            return "on" if self.value else "off"
+        return format_decimal(self.value) if isinstance(self.value, Decimal) else str(self.value)
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """A subscription as people and programs see it, at a moment (`status` and the period are computed)."""
+
+    id: str
+    customer: str
+    plan: str
+    status: str
+    stored_status: str
+    interval: str | None
+    currency: str | None
+    amount: Decimal | None
+    start: datetime
+    trial_end: datetime | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at: datetime | None
+    canceled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    adjustments: tuple[Adjustment, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def cancel_at_period_end(self) -> bool:
+        return self.cancel_at is not None and self.status in LIVE_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of a subscription."""
+        from tollgate.money import format_money
+
+        return {
+            "id": self.id,
+            "customer": self.customer,
+            "plan": self.plan,
+            "status": self.status,
+            "interval": self.interval,
+            "currency": self.currency,
+            "amount": None if self.amount is None or self.currency is None else format_money(self.amount, self.currency),
+            "start": rfc3339(self.start),
+            "trial_end": rfc3339(self.trial_end),
+            "current_period_start": rfc3339(self.current_period_start),
+            "current_period_end": rfc3339(self.current_period_end),
+            "cancel_at": rfc3339(self.cancel_at),
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "canceled_at": rfc3339(self.canceled_at),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "adjustments": [a.to_dict() for a in self.adjustments],
+        }
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """A customer (its row: the attributes of the model) with its subscriptions and effective
+    entitlements, read in one transaction."""
+
+    customer: Any
+    subscriptions: tuple[SubscriptionView, ...]
+    entitlements: tuple[Any, ...]  # entitlements.EffectiveEntitlement
+
+
+def _identifiers(conn: Any, table: Any, ids: set[int]) -> dict[int, str]:
+    """id -> identifier of some rows of `table` (customers, plans)."""
+    if not ids:
+        return {}
+    return dict(conn.execute(select(table.c.id, table.c.identifier).where(table.c.id.in_(sorted(ids)))).all())
+
+
+def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list[SubscriptionView]:
+    """Views of subscriptions (in the given order), in three queries whatever their number."""
+    from tollgate.grants import value_from_json
+    from tollgate.money import from_micros, from_minor
+
+    if not subs:
+        return []
+    at = at or utcnow()
+    customers = _identifiers(conn, C, {s.customer_id for s in subs})
+    plans = _identifiers(conn, P, {s.plan_id for s in subs})
+    adjustments: dict[int, list[Adjustment]] = {}
+    rows = conn.execute(
+        select(SF, F.c.identifier.label("feature"), F.c.type.label("ftype"))
+        .join(F, F.c.id == SF.c.feature_id)
+        .where(SF.c.subscription_id.in_([s.id for s in subs]))
+        .order_by(F.c.identifier)
+    ).all()
+    for adj in rows:
+        adjustments.setdefault(adj.subscription_id, []).append(
+            Adjustment(
+                feature=adj.feature,
+                type=adj.ftype,
+                excluded=bool(adj.excluded),
+                value=value_from_json(adj.value),
+                limit=None if adj.limit_micros is None else from_micros(adj.limit_micros),
+                unlimited=bool(adj.unlimited),
+            )
+        )
+    out = []
+    for sub in subs:
+        period = current_period(sub, at)
+        out.append(
+            SubscriptionView(
+                id=sub.public_id,
+                customer=customers[sub.customer_id],
+                plan=plans[sub.plan_id],
+                status=effective_status(sub, at),
+                stored_status=sub.status,
+                interval=sub.interval,
+                currency=sub.currency,
+                amount=None if sub.amount_minor is None or sub.currency is None else from_minor(sub.amount_minor, sub.currency),
+                start=sub.start_at,
+                trial_end=sub.trial_end,
+                current_period_start=period.start,
+                current_period_end=period.end,
+                cancel_at=sub.cancel_at,
+                canceled_at=sub.canceled_at,
+                created_at=sub.created_at,
+                updated_at=sub.updated_at,
+                adjustments=tuple(adjustments.get(sub.id, ())),
+            )
+        )
+    return out
+
+
+# -- downloads and links ----------------------------------------------------------------------------------
+
+
+def entitled_plan_ids(conn: Any, *, customer: Any, at: datetime) -> list[int]:
+    """The plans the customer has a live subscription on at `at` (none for an archived customer)."""
+    if customer.status != "active":
+        return []
+    rows = conn.execute(select(S.c.plan_id).where(S.c.customer_id == customer.id, live_condition(at)).distinct()).all()
+    return sorted(row[0] for row in rows)
+
+
+def entitled_rows(
+    conn: Any, table: Any, *, plan: Any = None, customer: Any = None, at: datetime | None = None
+) -> list[Any]:
+    """A plan's deliverables of one kind (the rows of tables.plan_download or tables.plan_link), or
+    those a customer is entitled to, plans in creation order, each plan's in their own order."""
+    stmt = select(table)
+    if plan is not None:
+        stmt = stmt.where(table.c.plan_id == plan.id)
+    if customer is not None:
+        plan_ids = entitled_plan_ids(conn, customer=customer, at=at or utcnow())
+        if not plan_ids:
+            return []
+        stmt = stmt.where(table.c.plan_id.in_(plan_ids))
+    return list(conn.execute(stmt.order_by(table.c.plan_id, table.c.position, table.c.id)).all())
+
+
+def plan_identifiers(conn: Any, rows: Sequence[Any]) -> dict[int, str]:
+    """plan id -> identifier for the plans of some deliverable rows."""
+    return _identifiers(conn, P, {row.plan_id for row in rows})
+
+
+def download_dicts(conn: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The stable JSON shape: `id`, `plan`, `name`, `size`, `sha256`, `enabled`."""
+    plans = plan_identifiers(conn, rows)
+    return [
+        {"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "size": row.size,
+         "sha256": row.sha256, "enabled": row.enabled}
+        for row in rows
+    ]
+
+
+def link_dicts(conn: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The stable JSON shape: `id`, `plan`, `name`, `url`."""
+    plans = plan_identifiers(conn, rows)
+    return [{"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "url": row.url} for row in rows]
+
+
+# -- license keys ---------------------------------------------------------------------------------------
+
+
+def status_at(license: Any, at: datetime) -> str:
+    """active | revoked | expired, at a moment."""
+    if license.status == "revoked" or (license.revoked_at is not None and license.revoked_at <= at):
+        return "revoked"
+    if license.expires_at is not None and license.expires_at <= at:
+        return "expired"
+    return "active"
+
+
+def active_activations(conn: Any, license_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """license id -> its current activations (rows of tables.license_activation), oldest first."""
+    found: dict[int, list[Any]] = defaultdict(list)
+    ids = list(license_ids)
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(LA)
+            .where(LA.c.license_id.in_(ids[start : start + 500]), LA.c.deactivated_at.is_(None))
+            .order_by(LA.c.activated_at, LA.c.id)
+        ).all()
+        for row in rows:
+            found[row.license_id].append(row)
+    return found
+
+
+def activation_dict(activation: Any, *, key: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "instance_id": activation.instance_id,
+        "name": activation.name,
+        "activated_at": rfc3339(activation.activated_at),
+    }
+    if key is not None:
+        data["key"] = key
+        data["deactivated_at"] = rfc3339(activation.deactivated_at)
+    return data
+
+
+def license_dicts(conn: Any, licenses: Sequence[Any], *, at: datetime | None = None) -> list[dict[str, Any]]:
+    """The stable JSON shape of each license (a handful of queries for any number of them).
+
+    `key`, `customer`, `plan`, `subscription`, `status` (active/revoked/expired at `at`),
+    `activation_limit` (a number or "unlimited"), `activations` (current ones: instance_id, name,
+    activated_at), `expires_at` (null: never), `created_at`, `revoked_at` (a future time: a scheduled
+    revoke, from a cancel at period end), `replaced_by` (the key that replaced a regenerated one)."""
+    if not licenses:
+        return []
+    at = at or utcnow()
+    customers = _identifiers(conn, C, {lic.customer_id for lic in licenses})
+    plans = _identifiers(conn, P, {lic.plan_id for lic in licenses})
+    sub_ids = {lic.subscription_id for lic in licenses if lic.subscription_id is not None}
+    subs = dict(conn.execute(select(S.c.id, S.c.public_id).where(S.c.id.in_(sorted(sub_ids)))).all()) if sub_ids else {}
+    activations = active_activations(conn, [lic.id for lic in licenses])
+    return [
+        {
+            "key": lic.key,
+            "customer": customers.get(lic.customer_id),
+            "plan": plans.get(lic.plan_id),
+            "subscription": subs.get(lic.subscription_id),
+            "status": status_at(lic, at),
+            "activation_limit": "unlimited" if lic.activation_limit is None else lic.activation_limit,
+            "activations": [activation_dict(a) for a in activations.get(lic.id, [])],
+            "expires_at": rfc3339(lic.expires_at),
+            "created_at": rfc3339(lic.created_at),
+            "revoked_at": rfc3339(lic.revoked_at),
+            "replaced_by": lic.replaced_by,
+        }
+        for lic in licenses
+    ]
+
+
+# -- the whole profile ------------------------------------------------------------------------------------
+
+
+def customer_profile(conn: Any, identifier: str, *, at: datetime | None = None) -> CustomerProfile:
+    """The customer, its subscriptions (creation order) and its effective entitlements at `at`."""
+    at = at or utcnow()
+    who = customer_row(conn, identifier)
+    subs = conn.execute(select(S).where(S.c.customer_id == who.id).order_by(S.c.id)).all()
+    return CustomerProfile(
+        customer=who,
+        subscriptions=tuple(views(conn, subs, at=at)),
+        entitlements=tuple(effective_entitlements(conn, customer=identifier, at=at)),
+    )
+
+
+def deliverables(conn: Any, identifier: str, *, at: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """`licenses` (every key of the customer, any status, oldest first), and the `downloads` and
+    `links` of the plans the customer is entitled to at `at`."""
+    at = at or utcnow()
+    who = customer_row(conn, identifier)
+    keys = conn.execute(select(L).where(L.c.customer_id == who.id).order_by(L.c.created_at, L.c.id)).all()
+    return {
+        "licenses": license_dicts(conn, keys, at=at),
+        "downloads": download_dicts(conn, entitled_rows(conn, tables.plan_download, customer=who, at=at)),
+        "links": link_dicts(conn, entitled_rows(conn, tables.plan_link, customer=who, at=at)),
+    }
