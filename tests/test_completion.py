@@ -179,7 +179,7 @@ def test_commands_options_and_choices_still_complete(seeded):
     root = bash_candidates("tollgate ")
     assert {"customer", "db", "log", "completion"} <= set(root)
     assert bash_candidates("tollgate cu") == ["customer"]
-    assert bash_candidates("tollgate customer ") == ["add", "archive", "edit", "import", "list", "show"]
+    assert bash_candidates("tollgate customer ") == ["add", "archive", "edit", "import", "list", "show", "unarchive"]
     assert root[: len(set(root) - {"--db", "--debug", "--version", "--install-completion", "--show-completion",
                                     "--help", "-h"})] == sorted(c for c in root if not c.startswith("-"))
     assert bash_candidates("tollgate customer show --") == ["--html", "--json", "--help"]

@@ -44,9 +44,17 @@ def test_unicode_name_gets_a_sensible_identifier(cli):
     assert data["name"] == "Zoë Ångström"
 
 
-def test_name_without_latin_letters_falls_back(cli):
-    assert add(cli, "株式会社")["identifier"] == "customer"
-    assert add(cli, "日本")["identifier"] == "customer-2"
+@pytest.mark.parametrize("name, identifier", [
+    ("Ørsted A/S", "orsted-a-s"), ("Straße GmbH", "strasse-gmbh"), ("Łódź Studio", "lodz-studio"),
+    ("Москва ООО", "moskva-ooo"), ("Αθήνα Labs", "athina-labs"), ("日本", "riben"),
+])
+def test_names_in_any_script_are_transliterated(cli, name, identifier):
+    assert add(cli, name)["identifier"] == identifier
+
+
+def test_a_name_with_nothing_to_transliterate_falls_back(cli):
+    assert add(cli, "!!!")["identifier"] == "customer"
+    assert add(cli, "***")["identifier"] == "customer-2"
 
 
 def test_explicit_identifier_is_kept(cli):
@@ -268,7 +276,7 @@ def test_log_since_filters_and_rejects_bad_dates(cli):
     assert len(cli("log", "--since", "2000-01-01", "--json").json()) == 1
     assert cli("log", "--since", "2999-01-01", "--json").json() == []
     bad = cli("log", "--since", "yesterday-ish")
-    assert bad.exit_code == 2 and "not a --since date" in bad.stderr
+    assert bad.exit_code == 2 and "not a --since time" in bad.stderr
 
 
 def test_log_entries_name_actor_action_and_object(cli):

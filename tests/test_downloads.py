@@ -309,12 +309,12 @@ def test_large_files_stream_with_bounded_memory(shop, tmp_path):
 def test_remove_deletes_the_record_and_keeps_shared_content(shop, cli, installer):
     first = add(cli, "app", str(installer))
     second = add(cli, "other", str(installer))
-    result = cli("download", "remove", first["id"], "--json")
+    result = cli("download", "remove", first["id"], "--yes", "--json")
     assert result.exit_code == 0 and result.json() == first
     assert cli("download", "list", "app", "--json").json() == []
     assert cli("download", "list", "other", "--json").json() == [second]
     assert len(blobs_in(shop.data_dir)) == 1
-    again = cli("download", "remove", first["id"])
+    again = cli("download", "remove", first["id"], "--yes")
     assert again.exit_code == 2 and "No download has the id" in again.stderr
     assert "download.remove" in [e.action for e in shop.journal()]
 

@@ -127,14 +127,14 @@ def test_without_removes_a_plan_feature_from_that_subscription_only(shop):
     assert not shop.check("acme", "sso", at="2030-02-01").allowed
     assert shop.check("globex", "sso", at="2030-02-01").allowed  # the plan is untouched
     # a second subscription of the same plan grants what the first one left out
-    shop.add_subscription("acme", "pro", start="2030-01-20")
+    shop.add_subscription("acme", "pro", start="2030-01-20", another=True)
     acme = by_feature(shop.entitlements("acme", at="2030-02-01"))
     assert acme["api-calls"].limit == Decimal(1000) and acme["sso"].value is True
     assert [a.feature for a in shop.subscription(first.id).adjustments] == ["api-calls", "sso"]
 
 
 def test_an_override_beats_every_subscription(shop):
-    shop.add_subscription("acme", "pro", start="2030-01-15")
+    shop.add_subscription("acme", "pro", start="2030-01-15", another=True)
     shop.add_subscription("acme", "addon", start="2030-01-20")
     shop.set_override("acme", "api-calls", "5000", note="launch week")
     shop.set_override("acme", "region", "ap")

@@ -350,7 +350,7 @@ LOCKED = [
     ("usage report", ["usage", "report", "acme", "calls", "1"]),
     ("usage report --file", ["usage", "report", "--file", "{folder}/u.csv"]),
     ("check --consume", ["check", "acme", "calls", "--consume"]),
-    ("usage void", ["usage", "void", "nope", "--reason", "r"]),
+    ("usage void", ["usage", "void", "nope", "--reason", "r", "--yes"]),
 ]
 
 

@@ -473,7 +473,7 @@ DATES = st.one_of(
     st.datetimes().map(lambda d: d.isoformat() + "Z"),
     st.sampled_from(["2026-02-30", "2026-13-01", "0000-01-01", "0001-01-01", "9999-12-31T23:59:59Z",
                      "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-11-21T10:00:00+25:00",
-                     "2026-11-21T24:00:00", "now", "today", "1e9", "-1", "", " ", "２０２６-01-01", "2026-W47",
+                     "2026-11-21T24:00:00", "now", "today", "yesterday", "7d", "99999w", "2h", "1e9", "-1", "", " ", "２０２６-01-01", "2026-W47",
                      "2026-11", "2026-11-21 10:00", "2026-11-21t10:00z", "x" * 100, "2026-11-21\x00"]),
 )
 QUANTITIES = st.one_of(
@@ -558,7 +558,7 @@ VALUE_COMMANDS = {
         ("usage", "report", "acme", "calls", "1", "--id", "{v}"),
         ("usage", "report", "{v}", "calls", "1"),
         ("usage", "show", "{v}"),
-        ("usage", "void", "{v}", "--reason", "fuzz"),
+        ("usage", "void", "{v}", "--reason", "fuzz", "--yes"),
     ],
     "email": [
         ("customer", "add", "Someone", "--email", "{v}"),

@@ -595,7 +595,7 @@ def test_nothing_to_bill_says_so(cli, tg):
         (("acme", "--period", "2026-13"), "is not a month"),
         (("acme", "--period", "March"), "is not a month"),
         (("acme", "--period", "2026-03", "--at", "2026-03-01"), "not both"),
-        (("acme", "--at", "yesterday"), "is not a date"),
+        (("acme", "--at", "last tuesday"), "is not a date"),
         (("nobody",), "No customer has the identifier 'nobody'"),
         ((), "or pass --all"),
         (("acme", "--all"), "or pass --all"),

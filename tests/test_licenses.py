@@ -61,7 +61,7 @@ def test_a_plan_without_a_license_policy_issues_no_key(shop):
 
 def test_each_purchase_gets_its_own_key(shop):
     _, first = buy(shop)
-    _, second = buy(shop)
+    _, second = buy(shop, another=True)
     _, third = buy(shop, customer="globex")
     assert len({first, second, third}) == 3
     assert [lic["key"] for lic in shop.licenses(customer="acme")] == [first, second]
@@ -273,7 +273,7 @@ def test_concurrent_activations_never_pass_the_limit(shop, db_path):
 def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     sub, old = buy(shop)
     instance = shop.activate_license(old, "laptop")["instance_id"]
-    result = cli("license", "regenerate", old, "--json")
+    result = cli("license", "regenerate", old, "--yes", "--json")
     assert result.exit_code == 0, result
     new = result.json()
     assert new["key"] != old and KEY.match(new["key"])
@@ -285,17 +285,17 @@ def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     assert cli("license", "validate", new["key"]).exit_code == 0
     assert shop.license(old)["replaced_by"] == new["key"]
     assert cli("license", "activate", old, "--name", "other").exit_code == 1
-    again = cli("license", "regenerate", old)
+    again = cli("license", "regenerate", old, "--yes")
     assert again.exit_code == 1 and "revoked" in again.stderr
 
 
 def test_revoke(shop, cli):
     _, key = buy(shop)
-    result = cli("license", "revoke", key, "--json")
+    result = cli("license", "revoke", key, "--yes", "--json")
     assert result.exit_code == 0 and result.json()["status"] == "revoked"
     checked = cli("license", "validate", key, "--json")
     assert checked.exit_code == 1 and checked.json()["reason"] == "revoked"
-    twice = cli("license", "revoke", key)
+    twice = cli("license", "revoke", key, "--yes")
     assert twice.exit_code == 1 and "already revoked" in twice.stderr
     refused = cli("license", "activate", key, "--name", "x")
     assert refused.exit_code == 1 and "revoked" in refused.stderr
@@ -307,7 +307,7 @@ def test_revoke(shop, cli):
 
 def test_edit_the_activation_limit_and_expiry(shop, cli):
     _, key = buy(shop)
-    other_key = buy(shop)[1]
+    other_key = buy(shop, another=True)[1]
     result = cli("license", "edit", key, "--activation-limit", "5", "--json")
     assert result.exit_code == 0 and result.json()["activation_limit"] == 5
     assert cli("license", "edit", key, "--activation-limit", "unlimited", "--json").json()["activation_limit"] == "unlimited"
@@ -428,7 +428,7 @@ def test_expiring_a_subscription_revokes_its_keys(shop):
 
 def test_canceling_one_purchase_leaves_the_other_keys_alone(shop):
     sub, key = buy(shop)
-    _, other = buy(shop)
+    _, other = buy(shop, another=True)
     shop.cancel_subscription(sub.id)
     assert shop.validate_license(key).reason == "revoked"
     assert shop.validate_license(other).valid

@@ -64,8 +64,10 @@ def test_metered_defaults_are_monthly_and_soft_and_a_plan_without_price_is_free(
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--product", "nope"], "No product has the identifier 'nope'"),
-        (["--product", "ai-studio", "--feature", "nope=1"], "No feature has the identifier 'nope'"),
+        (["--product", "nope"], "needs the product 'nope'"),
+        (["--product", "ai-studio", "--feature", "nope=1"], "tollgate feature create --id nope"),
+        (["--product", "gone", "--feature", "a=1", "--feature", "b=true"],
+         "needs the product 'gone' and the feature(s) 'a', 'b'"),
         (["--product", "ai-studio", "--feature", "sso=maybe"], "true or false"),
         (["--product", "ai-studio", "--feature", "ai-tokens=lots"], "allowance"),
         (["--product", "ai-studio", "--feature", "ai-tokens"], "FEATURE=VALUE"),

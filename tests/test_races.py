@@ -132,6 +132,21 @@ def _journal_order(tg: Tollgate) -> list[tuple[str, str, dict]]:
     return [(e.action, e.object_id, e.details) for e in tg.journal()]
 
 
+def test_two_concurrent_sub_adds_of_one_customer_and_plan_add_one(isolated_db):
+    """The customer's row lock orders them: the second sees the first and is refused, naming it."""
+    rounds = 30
+    with Tollgate(isolated_db) as tg:
+        _catalog(tg)
+        for r in range(rounds):
+            tg.add_customer(f"Customer {r}", identifier=f"c{r}")
+    outcomes = race(isolated_db, rounds, *[lambda tg, r: tg.add_subscription(f"c{r}", "pro")] * 2)
+    found = assert_clean(outcomes, "RuleViolation")
+    assert found == Counter({"ok": rounds, "RuleViolation": rounds})
+    assert all("already has a live subscription" in o for step in outcomes for o in step if o != "ok")
+    with Tollgate(isolated_db) as tg:
+        assert Counter(s.customer for s in tg.subscriptions()) == Counter({f"c{r}": 1 for r in range(rounds)})
+
+
 def test_plan_archive_racing_subscribe_never_subscribes_to_an_archived_plan(isolated_db):
     """Both may succeed only as if the subscription came first (its journal entry is the earlier one)."""
     rounds = 30

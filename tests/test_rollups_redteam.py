@@ -174,7 +174,7 @@ def test_voids_and_set_totals_and_retried_consumes(metered, tmp_path, cli):
     rows = rows_at([base + timedelta(microseconds=i * 3) for i in range(REFINE_AFTER + 10)], prefix="v")
     tg.report_usage_file(str(write_jsonl(tmp_path / "v.jsonl", rows)))
     for i in range(0, REFINE_AFTER + 10, 7):
-        assert cli("usage", "void", f"v-{i}", "--reason", "test").exit_code == 0
+        assert cli("usage", "void", f"v-{i}", "--reason", "test", "--yes").exit_code == 0
     assert cli("usage", "report", "acme", "api-calls", "5", "--set", "--id", "s1").exit_code == 0
     assert cli("usage", "report", "acme", "api-calls", "5", "--set", "--id", "s1").exit_code == 0  # retry
     for _ in range(3):
@@ -221,7 +221,7 @@ def test_voids_keep_every_bucket_within_bounds(metered, tmp_path, cli):
         code = cli("usage", "report", "acme", "api-calls", "1000000000000", "--at", z(at), "--id", f"b{rnd}").exit_code
         assert code in (0, 2)
         if code == 0:
-            assert cli("usage", "void", f"b{rnd}", "--reason", "oops").exit_code == 0
+            assert cli("usage", "void", f"b{rnd}", "--reason", "oops", "--yes").exit_code == 0
     assert cli("db", "check").exit_code == 0
     assert_all_windows_agree(tg, [(at, at + timedelta(hours=1))])
 

@@ -86,4 +86,4 @@ def test_importing_many_customers_with_one_name_is_linear(tg):
     distinct = time.perf_counter() - distinct_start
     assert alike < 3 * distinct + 0.5, (alike, distinct, different)
     result = tg.import_customers([Row(f"line {n + 2}", {"name": "Компания"}) for n in range(3)])
-    assert [c["identifier"] for c in result.created] == ["customer", "customer-2", "customer-3"]
+    assert [c["identifier"] for c in result.created] == ["kompaniya", "kompaniya-2", "kompaniya-3"]

@@ -310,3 +310,4 @@ def test_read_commands_never_load_the_orm(tmp_path, account, args):
         assert "setup.bin" in output and "docs.example.com" in output, output
         assert re.search(r"[0-9A-Z]{5}(-[0-9A-Z]{5}){4}", output), output  # the license key
     assert not modules & ORM, sorted(modules & ORM)
+    assert "anyascii" not in modules  # loaded only when an identifier is generated

@@ -217,7 +217,7 @@ class Billing(RuleBasedStateMachine):
         start = self.t0 + timedelta(seconds=order)
         try:
             view = self.tg.add_subscription(customer, plan, start=start, features=features, without=dropped,
-                                            trial_days=7 if trial else 0)
+                                            trial_days=7 if trial else 0, another=True)
         except RuleViolation:
             assert customer in self.archived, "only an archived customer is refused a subscription"
             return

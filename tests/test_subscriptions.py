@@ -51,15 +51,15 @@ def test_several_prices_need_a_choice_and_the_error_lists_them(shop):
 
 def test_interval_and_currency_choose_a_price(shop):
     assert shop.add_subscription("acme", "pro", interval="year").amount == Decimal("470.00")
-    eur = shop.add_subscription("acme", "pro", interval="month", currency="eur")
+    eur = shop.add_subscription("acme", "pro", interval="month", currency="eur", another=True)
     assert (eur.currency, eur.amount) == ("EUR", Decimal("45.00"))
 
 
 def test_a_price_the_plan_does_not_have_is_refused(shop):
     with pytest.raises(InvalidInput, match="no price for year EUR"):
-        shop.add_subscription("acme", "pro", interval="year", currency="EUR")
+        shop.add_subscription("acme", "pro", interval="year", currency="EUR", another=True)
     with pytest.raises(InvalidInput, match="billing interval"):
-        shop.add_subscription("acme", "pro", interval="weekly")
+        shop.add_subscription("acme", "pro", interval="weekly", another=True)
 
 
 def test_a_free_plan_needs_no_price_and_refuses_a_currency(shop):
@@ -67,8 +67,8 @@ def test_a_free_plan_needs_no_price_and_refuses_a_currency(shop):
     assert (sub.interval, sub.currency, sub.amount) == (None, None, None)
     assert (sub.current_period_start, sub.current_period_end) == (D(2030, 1, 15), D(2030, 2, 15))  # monthly
     with pytest.raises(InvalidInput, match="free"):
-        shop.add_subscription("acme", "free", currency="USD")
-    assert shop.add_subscription("acme", "free", interval="year").interval == "year"
+        shop.add_subscription("acme", "free", currency="USD", another=True)
+    assert shop.add_subscription("acme", "free", interval="year", another=True).interval == "year"
 
 
 # -- trials and status by date -----------------------------------------------------------------------------
@@ -85,15 +85,15 @@ def test_the_trial_defaults_to_the_plans_and_ends_by_date(shop):
 
 
 def test_trial_days_and_trial_end_options(shop):
-    assert shop.add_subscription("acme", "pro", interval="year", trial_days=0).trial_end is None
-    sub = shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_days=3)
+    assert shop.add_subscription("acme", "pro", interval="year", trial_days=0, another=True).trial_end is None
+    sub = shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_days=3, another=True)
     assert sub.trial_end == D(2030, 1, 4)
-    sub = shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_end="2030-02-01")
+    sub = shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_end="2030-02-01", another=True)
     assert sub.trial_end == D(2030, 2, 1)
     with pytest.raises(InvalidInput, match="not both"):
-        shop.add_subscription("acme", "pro", interval="year", trial_days=3, trial_end="2030-02-01")
+        shop.add_subscription("acme", "pro", interval="year", trial_days=3, trial_end="2030-02-01", another=True)
     with pytest.raises(InvalidInput, match="after the start"):
-        shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_end="2029-12-01")
+        shop.add_subscription("acme", "pro", interval="year", start="2030-01-01", trial_end="2029-12-01", another=True)
 
 
 def test_a_plan_without_trial_starts_active(shop):

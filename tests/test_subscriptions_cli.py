@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from conftest import ok
 
@@ -125,7 +127,7 @@ def test_sub_cancel_needs_yes_off_a_terminal(shop):
 
 def test_sub_cancel_now_and_at_period_end(shop):
     now_id = add(shop, "acme-inc", "basic")["id"]
-    later_id = add(shop, "acme-inc", "basic")["id"]
+    later_id = add(shop, "acme-inc", "basic", "--another")["id"]
     canceled = ok(shop("sub", "cancel", now_id, "--yes", "--json")).json()
     assert canceled["status"] == "canceled" and canceled["canceled_at"]
     later = ok(shop("sub", "cancel", later_id, "--at-period-end", "--yes", "--json")).json()
@@ -172,3 +174,57 @@ def test_customer_show_has_subscriptions_and_entitlements_with_usage_bars(shop):
 def test_customer_show_without_subscriptions(shop):
     shown = ok(shop("customer", "show", "acme-inc"))
     assert "Subscriptions: none" in shown.stdout and "Entitlements: none" in shown.stdout
+
+
+# -- undo: sub resume, customer unarchive; one live subscription per plan ---------------------------------
+
+
+def test_a_second_live_subscription_to_one_plan_is_refused_unless_another(shop):
+    first = add(shop, "acme-inc", "basic")["id"]
+    refused = shop("sub", "add", "acme-inc", "basic")
+    assert refused.exit_code == 1 and first in refused.stderr and "--another" in refused.stderr
+    assert len(ok(shop("sub", "list", "--json")).json()) == 1
+    second = add(shop, "acme-inc", "basic", "--another")["id"]
+    ok(shop("sub", "cancel", first, "--yes"))
+    ok(shop("sub", "cancel", second, "--yes"))
+    add(shop, "acme-inc", "basic")  # the others have ended
+
+
+def test_sub_resume_takes_back_a_scheduled_cancel_and_its_license_revocation(shop):
+    sub_id = add(shop, "acme-inc", "basic")["id"]
+    nothing = shop("sub", "resume", sub_id)
+    assert nothing.exit_code == 1 and "no scheduled cancellation" in nothing.stderr
+    ok(shop("sub", "cancel", sub_id, "--at-period-end", "--yes"))
+    resumed = ok(shop("sub", "resume", sub_id, "--json")).json()
+    assert resumed["cancel_at"] is None and resumed["canceled_at"] is None and resumed["status"] == "active"
+    assert [e["action"] for e in ok(shop("log", "--action", "subscription", "--json")).json()] == [
+        "subscription.create", "subscription.cancel", "subscription.resume"]
+    ok(shop("sub", "cancel", sub_id, "--yes"))
+    ended = shop("sub", "resume", sub_id)
+    assert ended.exit_code == 1 and "already ended" in ended.stderr
+    unknown = shop("sub", "resume", "sub_nope")
+    assert unknown.exit_code == 2 and "sub_nope" in unknown.stderr
+
+
+def test_resume_keeps_the_license_keys_valid(tg, shop):
+    from tollgate.catalog import LicensePolicy
+
+    tg.create_plan("desk", product="ai-studio", prices=[("month", "USD", "5.00")],
+                   license=LicensePolicy(activation_limit=2))
+    sub = tg.add_subscription("acme-inc", "desk")
+    key = tg.licenses(customer="acme-inc")[0]["key"]
+    tg.cancel_subscription(sub.id, at_period_end=True)
+    assert tg.license(key)["revoked_at"] is not None
+    ok(shop("sub", "resume", sub.id))
+    assert tg.license(key)["revoked_at"] is None
+    assert tg.validate_license(key, at=tg.subscription(sub.id).current_period_end + timedelta(days=40)).valid
+
+
+def test_customer_unarchive(shop):
+    ok(shop("customer", "archive", "acme-inc", "--yes"))
+    back = ok(shop("customer", "unarchive", "acme-inc", "--json")).json()
+    assert back["status"] == "active" and back["archived_at"] is None
+    again = shop("customer", "unarchive", "acme-inc")
+    assert again.exit_code == 1 and "not archived" in again.stderr
+    add(shop, "acme-inc", "basic")
+    assert shop("customer", "unarchive", "nobody").exit_code == 2

@@ -164,7 +164,7 @@ def test_at_accepts_rfc3339_and_dates(cli, acme, at, stored):
 
 
 def test_bad_and_future_times_are_refused(cli, acme):
-    bad = cli("usage", "report", "acme-inc", "api-calls", "1", "--at", "yesterday")
+    bad = cli("usage", "report", "acme-inc", "api-calls", "1", "--at", "last tuesday")
     assert bad.exit_code == 2 and "not a timestamp" in bad.stderr
     ahead = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     future = cli("usage", "report", "acme-inc", "api-calls", "1", "--at", ahead)
@@ -289,19 +289,19 @@ def test_a_duplicate_does_not_alert_again(subscribed):
 
 def test_void_reverses_an_event_and_keeps_history(cli, acme):
     acme.report_usage("acme-inc", "api-calls", "12.5", key="oops", at="2026-11-02T08:00:00Z")
-    result = cli("usage", "void", "oops", "--reason", "double-counted", "--json")
+    result = cli("usage", "void", "oops", "--reason", "double-counted", "--yes", "--json")
     assert result.exit_code == 0, result
     data = result.json()
     assert data == {"key": "void:oops", "voids": "oops", "customer": "acme-inc", "feature": "api-calls",
                     "quantity": "-12.5", "at": "2026-11-02T08:00:00Z", "recorded_at": data["recorded_at"],
                     "reason": "double-counted"}
     assert total(acme, at="2026-11-03T00:00:00Z") == 0
-    twice = cli("usage", "void", "oops", "--reason", "again")
+    twice = cli("usage", "void", "oops", "--reason", "again", "--yes")
     assert twice.exit_code == 1 and "already voided" in twice.stderr
-    void_of_void = cli("usage", "void", "void:oops", "--reason", "x")
+    void_of_void = cli("usage", "void", "void:oops", "--reason", "x", "--yes")
     assert void_of_void.exit_code == 1 and "can't be voided" in void_of_void.stderr
-    assert cli("usage", "void", "nope", "--reason", "x").exit_code == 2
-    assert cli("usage", "void", "oops", "--reason", "  ").exit_code == 2
+    assert cli("usage", "void", "nope", "--reason", "x", "--yes").exit_code == 2
+    assert cli("usage", "void", "oops", "--reason", "  ", "--yes").exit_code == 2
     log = [(e.action, e.object_id) for e in acme.journal(customer="acme-inc") if e.action.startswith("usage.")]
     assert log == [("usage.report", "oops"), ("usage.void", "oops")]
     with pytest.raises(NotFound):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,10 @@ class Tollgate(LicenseFileMethods):
     def archive_customer(self, identifier: str) -> Customer:
         with self.db.write() as session:
             return customers.archive_customer(session, identifier=identifier)
+
+    def unarchive_customer(self, identifier: str) -> Customer:
+        with self.db.write() as session:
+            return customers.unarchive_customer(session, identifier=identifier)
 
     def customer(self, identifier: str) -> Customer:
         with self.db.read() as session:
@@ -123,6 +128,7 @@ class Tollgate(LicenseFileMethods):
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
+            catalog.refuse_missing_pieces(session, product=product, features=feature_values)
             if feature_values or hard or resets or alerts:
                 grants = list(grants) + catalog.grants_from_options(
                     session, features=feature_values, hard=hard, resets=resets, alerts=alerts
@@ -228,7 +234,7 @@ class Tollgate(LicenseFileMethods):
         document = catalog_toml.read_document(path)
         with self.db.write(dry_run=dry_run) as session:
             return catalog_toml.import_catalog(
-                session, document, source=str(path), base_dir=Path(path).resolve().parent,
+                session, document, source=catalog_toml.display_name(path), base_dir=Path(path).resolve().parent,
                 data_dir=self.data_dir, dry_run=dry_run, prune=prune,
             )
 
@@ -257,17 +263,19 @@ class Tollgate(LicenseFileMethods):
         trial_end: datetime | str | None = None,
         features: Any = (),
         without: Any = (),
+        another: bool = False,
     ) -> Any:
         """Subscribe a customer to a plan; returns a subscriptions.SubscriptionView.
 
-        `features`: {"api-calls": "20000"} or ["api-calls=20000"]; `without`: features left out."""
+        `features`: {"api-calls": "20000"} or ["api-calls=20000"]; `without`: features left out.
+        A second live subscription of the customer to the plan is refused unless `another`."""
         from tollgate import subscriptions
 
         with self.db.write() as session:
             sub = subscriptions.add_subscription(
                 session, customer=customer, plan=plan, interval=interval, currency=currency,
                 start=_moment(start, "start"), trial_days=trial_days, trial_end=_moment(trial_end, "trial end"),
-                features=_assignments(features), without=list(without),
+                features=_assignments(features), without=list(without), another=another,
             )
             return subscriptions.view(session, sub)
 
@@ -302,6 +310,14 @@ class Tollgate(LicenseFileMethods):
         with self.db.write() as session:
             sub = subscriptions.cancel_subscription(session, subscription=subscription, at_period_end=at_period_end)
             return subscriptions.view(session, sub)
+
+    def resume_subscription(self, subscription: str) -> Any:
+        """Take back a cancellation scheduled at the period end; returns the SubscriptionView."""
+        from tollgate import subscriptions
+        from tollgate.subscription_undo import resume_subscription
+
+        with self.db.write() as session:
+            return subscriptions.view(session, resume_subscription(session, subscription=subscription))
 
     def subscriptions(
         self, *, customer: str | None = None, status: str | None = None, at: datetime | str | None = None
@@ -584,9 +600,13 @@ class Tollgate(LicenseFileMethods):
         """Every customer's preview (a bill run that issues nothing), yielded customer by customer from
         one read transaction (a consistent snapshot); batches keep memory bounded. Customers with nothing
         to bill are left out. Close the iterator (or exhaust it) to end the transaction."""
-        with self.db.read() as session:
-            yield from invoices.previews(session, period=period, at=at,
-                                         batch_size=batch_size or invoices.BATCH)
+        reading = self.db.read()  # now, not at the first row: a missing database is refused before any output
+
+        def previews() -> Iterator[invoices.InvoicePreview]:
+            with reading as session:
+                yield from invoices.previews(session, period=period, at=at, batch_size=batch_size or invoices.BATCH)
+
+        return previews()
 
     # -- usage -----------------------------------------------------------------------------------
 
@@ -669,6 +689,25 @@ class Tollgate(LicenseFileMethods):
 
         return self._retrying_lock(attempt)
 
+    def usage_event(self, key: str) -> dict[str, str]:
+        """One recorded event by key, as an export row (customer, feature, quantity, timestamp, id)."""
+        from tollgate import usage_events
+
+        with self.db.connect() as conn:
+            return usage_events.event(conn, key)
+
+    @contextmanager
+    def usage_export(self, *, customer: str | None = None, feature: str | None = None,
+                     start: datetime | str | None = None, end: datetime | str | None = None,
+                     ) -> Iterator[Iterator[dict[str, str]]]:
+        """The recorded events, streamed from one snapshot (see usage_events.export) while the block
+        runs; rows `report_usage_file` re-imports as duplicates. `end` is exclusive."""
+        from tollgate import usage_events
+
+        start, end = _moment(start, "--from time"), _moment(end, "--to time")
+        with self.db.connect() as conn:
+            yield usage_events.export(conn, customer=customer, feature=feature, start=start, end=end)
+
     def _retrying_lock(self, attempt: Any) -> Any:
         """Run a one-event write transaction, trying again while another writer holds the lock, for up
         to `consume_patience` seconds (SQLite's busy handler is not fair under contention; see
@@ -706,11 +745,16 @@ class Tollgate(LicenseFileMethods):
     # -- journal and database ------------------------------------------------------------------
 
     def journal(
-        self, *, customer: str | None = None, since: datetime | None = None, limit: int | None = None
+        self, *, customer: str | None = None, since: datetime | str | None = None,
+        until: datetime | str | None = None, action: str | None = None, limit: int | None = None,
     ) -> list[journal.Entry]:
+        """The journal, oldest first: `since` inclusive, `until` exclusive; `action` one action or a
+        family (`license` for every `license.*`)."""
+        since, until = _moment(since, "--since time"), _moment(until, "--until time")
         with self.db.read() as session:
             customer_id = customers.get_customer(session, customer).id if customer else None
-            return journal.read(session, customer_id=customer_id, since=since, limit=limit)
+            return journal.read(session, customer_id=customer_id, since=since, until=until, action=action,
+                                limit=limit)
 
     def db_info(self) -> dict[str, Any]:
         return self.db.info()

@@ -871,6 +871,29 @@ def sync_downloads_and_links(session: Session, plan_id: int, spec: PlanSpec, old
 
 
 
+def refuse_missing_pieces(session: Session, *, product: str, features: Sequence[str]) -> None:
+    """Before a plan is built from command-line options: one NotFound naming every piece that does
+    not exist yet (the product, each feature), with the commands that create them."""
+    from tollgate.grants import parse_feature_assignment
+
+    missing, fixes = [], []
+    if session.exec(select(Product.id).where(Product.identifier == product)).first() is None:
+        missing.append(f"the product '{product}'")
+        fixes.append(f"tollgate product create {product}")
+    table = feature_table(session)
+    unknown = []
+    for text in features:
+        feature = text.split("=", 1)[0].strip() if "=" in text else parse_feature_assignment(text)[0]
+        if feature not in table and feature not in unknown:
+            unknown.append(feature)
+    if unknown:
+        missing.append(f"the feature(s) {', '.join(repr(f) for f in unknown)}")
+        fixes += [f"tollgate feature create --id {f} --name NAME --type boolean|metered|config" for f in unknown]
+    if missing:
+        raise NotFound(f"The plan needs {' and '.join(missing)}, which do not exist yet.",
+                       hint="Create them first: " + "; ".join(fixes) + ".")
+
+
 def grants_from_options(
     session: Session,
     *,
@@ -889,7 +912,8 @@ def grants_from_options(
         identifiers.validate(feature, kind="feature identifier")
         if feature not in table:
             raise NotFound(f"No feature has the identifier '{feature}' ({option}).",
-                           hint="See `tollgate feature list`.")
+                           hint=f"Create it first: tollgate feature create --id {feature} --name NAME --type "
+                                "boolean|metered|config (or see `tollgate feature list`).")
         return feature
 
     grants: dict[str, Grant] = {}

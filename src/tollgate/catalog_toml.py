@@ -695,6 +695,11 @@ def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path, ba
 # -- the operations ------------------------------------------------------------------------------------
 
 
+def display_name(path: str | os.PathLike) -> str:
+    """How messages name a catalog file: its path, or `standard input` for '-'."""
+    return "standard input" if str(path) == "-" else str(path)
+
+
 def read_document(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a catalog file (malformed TOML, invalid UTF-8, deep nesting: one InvalidInput each).
 
@@ -703,8 +708,8 @@ def read_document(path: str | os.PathLike) -> dict[str, Any]:
 
     from tollgate.rowfiles import read_bytes
 
-    source = str(path)
-    raw = read_bytes(source)
+    raw = read_bytes(str(path))
+    source = display_name(path)
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -22,22 +22,40 @@ def to_utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def parse_moment(text: str, *, what: str = "time", path: str | None = None) -> datetime:
-    """Parse RFC 3339 / ISO 8601 (`2026-11-21`, `2026-11-21T10:00`, `...Z`, `...+02:00`) to naive UTC.
+_AGO = re.compile(r"^(\d{1,5})\s*(s|min|h|d|w)$")
+_UNITS = {"s": "seconds", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_FORMS = "use a date like 2026-11-21, a time like 2026-11-21T10:00:00Z, or now, today, yesterday, 2h, 7d, 4w"
 
-    A date alone means midnight UTC; a time without an offset is UTC.
+
+def parse_moment(text: str, *, what: str = "time", path: str | None = None, relative: bool = True,
+                 now: datetime | None = None) -> datetime:
+    """The one parser of the times people type, to naive UTC: RFC 3339 / ISO 8601 (`2026-11-21`,
+    `2026-11-21T10:00`, `...Z`, `...+02:00`; a date alone is midnight UTC, a time without an offset
+    is UTC) and, unless `relative` is False (file rows, which must mean the same on every import),
+    `now`, `today` / `yesterday` (midnight UTC) and an age: `90s`, `30min`, `2h`, `7d`, `4w` ago.
     """
     raw = text.strip() if isinstance(text, str) else ""
+    forms = _FORMS if relative else "use a date like 2026-11-21 or 2026-11-21T10:00:00Z"
     if not raw or len(raw) > 64:
-        raise InvalidInput(f"'{text}' is not a {what}; use a date like 2026-11-21 or 2026-11-21T10:00:00Z.", path=path)
+        raise InvalidInput(f"'{text}' is not a {what}; {forms}.", path=path)
+    if relative and (moment := _relative(raw.lower(), now or utcnow())) is not None:
+        return moment
     try:
         if _DATE_ONLY.match(raw):
             return datetime.combine(date.fromisoformat(raw), datetime.min.time())
         return to_utc_naive(datetime.fromisoformat(raw.replace("z", "Z")))
     except (ValueError, OverflowError):
-        raise InvalidInput(
-            f"'{text}' is not a {what}; use a date like 2026-11-21 or 2026-11-21T10:00:00Z.", path=path
-        ) from None
+        raise InvalidInput(f"'{text}' is not a {what}; {forms}.", path=path) from None
+
+
+def _relative(raw: str, now: datetime) -> datetime | None:
+    midnight = datetime.combine(now.date(), datetime.min.time())
+    named = {"now": now, "today": midnight, "yesterday": midnight - timedelta(days=1)}
+    if raw in named:
+        return named[raw]
+    if match := _AGO.match(raw):
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    return None
 
 
 def rfc3339(moment: datetime | None) -> str | None:

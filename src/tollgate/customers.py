@@ -197,6 +197,21 @@ def archive_customer(session: Session, *, identifier: str, now: datetime | None 
     return customer
 
 
+def unarchive_customer(session: Session, *, identifier: str, now: datetime | None = None) -> Customer:
+    """Take an archive back: the customer is active again (subscriptions ended stay ended)."""
+    customer = get_customer(session, identifier, lock="update")
+    if customer.status != "archived":
+        raise RuleViolation(f"The customer '{identifier}' is not archived.")
+    now = now or utcnow()
+    customer.status = "active"
+    customer.archived_at = None
+    customer.updated_at = now
+    session.add(customer)
+    journal.record(session, action="customer.unarchive", object_type="customer", object_id=identifier,
+                   customer_id=customer.id, at=now)
+    return customer
+
+
 def require_active(customer: Customer, *, doing: str) -> None:
     if customer.status == "archived":
         raise RuleViolation(f"The customer '{customer.identifier}' is archived and can't {doing}.")
@@ -252,8 +267,9 @@ def import_customers(
     now = now or utcnow()
     locks.namespace(session, "customers")  # concurrent imports of the same identifiers: one at a time
     existing = {
-        ident: (name, email)
-        for ident, name, email in session.exec(select(Customer.identifier, Customer.name, Customer.email)).all()
+        ident: (name, email, billing_id)
+        for ident, name, email, billing_id in session.exec(
+            select(Customer.identifier, Customer.name, Customer.email, Customer.billing_id)).all()
     }
     claimed: dict[str, str] = {}
     result = ImportResult(dry_run=dry_run)
@@ -271,11 +287,12 @@ def import_customers(
                 continue
             claimed[ident] = row.where
             if ident in existing:
-                if existing[ident] == (name, email):
+                billing_id = row.data.get("billing_id") or existing[ident][2]
+                if existing[ident] == (name, email, billing_id):
                     result.unchanged.append(ident)
                 else:
                     errors.append(
-                        f"{row.where}: the customer '{ident}' exists with a different name or email "
+                        f"{row.where}: the customer '{ident}' exists with a different name, email or billing id "
                         "(import only creates; use `customer edit`)."
                     )
                 continue
@@ -303,9 +320,14 @@ def import_customers(
     return result
 
 
+READ_ONLY = {"billing_id", "status", "created_at", "updated_at", "archived_at"}
+"""Columns of `customer list --csv/--json` that an import reads past, so a list reads back: a billing
+id is matched against an existing customer's (a new customer gets a new one); the rest is ignored."""
+
+
 def _validate_row(row: Row) -> tuple[str, str | None, str | None]:
     data = row.data
-    unknown = set(data) - {"name", "identifier", "id", "email"}
+    unknown = set(data) - {"name", "identifier", "id", "email"} - READ_ONLY
     if unknown:
         raise InvalidInput(f"unknown column(s) {text_rule.listing(sorted(map(str, unknown)))}.", path=row.where)
     name = validate_name(data.get("name"), path=row.where)

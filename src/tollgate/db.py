@@ -329,6 +329,9 @@ class Database:
         self.location = resolve_location(location)
         self.path = sqlite_path(self.location)
         self.create = create
+        self.create_on_read = True
+        """False: a read (`read`, `connect()`) of a SQLite file that does not exist is refused
+        (NotFound) and creates nothing (the CLI's read commands given --db)."""
         if self.is_postgres:
             postgres_url(self.location)  # a URL that does not parse is refused before anything uses it
         self._engine: Engine | None = None
@@ -503,6 +506,8 @@ class Database:
     def connect(self, *, write: bool = False) -> Iterator[Connection]:
         """A Core connection from the engine's pool in one transaction (see `transaction`): the access
         path (`check`), which runs Core statements only and costs no ORM session."""
+        if not write:
+            self._refuse_missing_for_read()
         try:
             with transaction(self.engine, write=write) as conn:
                 yield conn
@@ -518,7 +523,18 @@ class Database:
         """A session in one read transaction: a consistent snapshot, never blocking writers (WAL;
         PostgreSQL: REPEATABLE READ). It ends with COMMIT (nothing to write) so the objects read
         stay loaded."""
+        self._refuse_missing_for_read()
         return self._session("BEGIN", commit=True, snapshot=True)
+
+    def _refuse_missing_for_read(self) -> None:
+        if self.create_on_read or self._engine is not None or self.path is None:
+            return
+        if not existing_file(self.path, self.display_location):
+            from tollgate.errors import NotFound
+
+            raise NotFound(f"There is no database at {self.display_location}; nothing was created.",
+                           hint="Check --db, or create it with a command that writes (such as `tollgate "
+                                "catalog import FILE`).")
 
     def info(self) -> dict[str, Any]:
         """Location, engine and its version, schema version, size and row counts per table."""

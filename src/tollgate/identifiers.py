@@ -27,8 +27,12 @@ def validate(identifier: str, *, kind: str = "identifier", path: str | None = No
 
 
 def slugify(name: str, *, fallback: str) -> str:
-    """`"Acme, Inc."` -> `acme-inc`; `"Zoë Ångström"` -> `zoe-angstrom`; nothing usable -> `fallback`."""
-    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    """`"Acme, Inc."` -> `acme-inc`; `"Ørsted A/S"` -> `orsted-a-s`; `"Straße GmbH"` -> `strasse-gmbh`;
+    `"Москва ООО"` -> `moskva-ooo`; nothing usable -> `fallback`. Letters are transliterated by
+    anyascii (every script; imported here, only when an identifier is generated)."""
+    from anyascii import anyascii
+
+    ascii_only = anyascii(unicodedata.normalize("NFC", name))
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_only.lower()).strip("-")
     slug = slug[:MAX_LENGTH - 6].rstrip("-")  # leave room for a -NNNNN suffix
     return slug or fallback

@@ -732,6 +732,7 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
             if lines:
                 drafted.append((customer, lines, notes))
     sums = usage_sums(session, windows)
+    _note_uncharged_usage(session, drafted, terms_by_customer, selection, catalog)
     previews = []
     for customer, lines, notes in drafted:
         totals: dict[str, Decimal] = {}
@@ -755,6 +756,23 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
         previews.append(InvoicePreview(customer.identifier, customer.name, selection, tuple(lines),
                                        dict(sorted(totals.items())) if len(totals) > 1 else totals, tuple(notes)))
     return previews
+
+
+def _note_uncharged_usage(session: Session, drafted: list, terms_by_customer: dict[int, list[Terms]],
+                          selection: Selection, catalog: _Catalog) -> None:
+    """Add invoice_uncharged's notes (usage on a feature the plan does not charge) to the drafts."""
+    from tollgate.invoice_uncharged import uncharged_usage_notes
+
+    billed, charged = [], {}
+    for customer, _, _ in drafted:
+        for terms in terms_by_customer[customer.id]:
+            spans = [_overlap(period, terms.access) for period in billing_periods(terms, selection)]
+            billed.append((terms, [span for span in spans if span is not None]))
+            charged.setdefault(customer.id, set()).update(catalog.charges.get(terms.plan_id, {}))
+    found = uncharged_usage_notes(session, billed, charged, catalog.features)
+    for customer, _, notes in drafted:
+        for text in found.get(customer.id, ()):
+            _note(notes, text)
 
 
 def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, catalog: _Catalog,

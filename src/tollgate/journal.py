@@ -64,14 +64,20 @@ class Entry:
 
 
 def read(
-    session: Session, *, customer_id: int | None = None, since: datetime | None = None, limit: int | None = None
+    session: Session, *, customer_id: int | None = None, since: datetime | None = None,
+    until: datetime | None = None, action: str | None = None, limit: int | None = None,
 ) -> list[Entry]:
-    """Journal entries, oldest first (the newest `limit` of them when a limit is given)."""
+    """Journal entries, oldest first (the newest `limit` of them when a limit is given). `until` is
+    exclusive; `action` is one action (`license.revoke`) or a family (`license`: every `license.*`)."""
     stmt = select(Journal, Customer.identifier).join(Customer, Customer.id == Journal.customer_id, isouter=True)
     if customer_id is not None:
         stmt = stmt.where(Journal.customer_id == customer_id)
     if since is not None:
         stmt = stmt.where(Journal.at >= since)
+    if until is not None:
+        stmt = stmt.where(Journal.at < until)
+    if action:
+        stmt = stmt.where((Journal.action == action) | Journal.action.startswith(action + ".", autoescape=True))
     stmt = stmt.order_by(Journal.id.desc())
     if limit:
         stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sys
 import tomllib
@@ -132,18 +133,15 @@ def read_csv(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
 
 
 def read_jsonl(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
-    """One JSON object per line; blank lines are skipped."""
+    """One JSON object per line, or a JSON array of objects (tollgate's own --json); blank lines are
+    skipped."""
     state = {"line": 0}
 
     def rows() -> Iterator[Row]:
-        for number, line in enumerate(stream, start=1):
+        for number, _text, data in json_values(stream):
             state["line"] = number
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except (ValueError, RecursionError):
-                raise InvalidInput(f"line {number}: not valid JSON.") from None
+            if data is NOT_JSON:
+                raise InvalidInput(f"line {number}: not valid JSON.")
             if not isinstance(data, dict):
                 raise InvalidInput(f"line {number}: expected a JSON object like {{\"name\": ...}}.")
             yield Row(f"line {number}", data)
@@ -151,8 +149,86 @@ def read_jsonl(stream: TextIO, *, source: str | None = None) -> Iterator[Row]:
     yield from _decoding_guard(rows(), lambda: f"line {state['line']}", source)
 
 
+NOT_JSON = object()
+"""What json_values yields for a line of JSON lines that does not parse (the reader goes on)."""
+_CHUNK = 1 << 16
+
+
+def json_values(stream: TextIO, decoder: json.JSONDecoder | None = None) -> Iterator[tuple[int, str, Any]]:
+    """(line, text, value) of every JSON value of a JSON lines stream, or of every element of a JSON
+    array when the first thing in it is `[` (so tollgate's own `--json` output reads back), streamed in
+    bounded memory. In JSON lines a line that does not parse is NOT_JSON; in an array, where nothing
+    after a broken element can be found, it is an InvalidInput naming the line."""
+    decoder = decoder or json.JSONDecoder()
+    number = 0
+    for text in stream:
+        number += 1
+        if text.strip():
+            break
+    else:
+        return
+    if not text.lstrip().startswith("["):
+        for number, text in enumerate(itertools.chain([text], stream), start=number):
+            if text.strip():
+                yield number, text, _parse_line(decoder, text)
+        return
+    yield from _array_elements(stream, decoder, text.lstrip()[1:], number)
+
+
+def _parse_line(decoder: json.JSONDecoder, text: str) -> Any:
+    try:
+        return decoder.decode(text)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+
+
+def _array_elements(stream: TextIO, decoder: json.JSONDecoder, buffer: str, line: int) -> Iterator[tuple[int, str, Any]]:
+    pos, eof, expect_value = 0, False, True
+    while True:
+        while pos < len(buffer) and buffer[pos] in " \t\r\n":
+            line += buffer[pos] == "\n"
+            pos += 1
+        if pos == len(buffer):
+            if eof:
+                raise InvalidInput(f"line {line}: the JSON array is not closed (a ']' is missing).")
+            buffer, pos = stream.read(_CHUNK), 0
+            eof = not buffer
+            continue
+        char = buffer[pos]
+        if char == "]":
+            if buffer[pos + 1:].strip() or stream.read(_CHUNK).strip():
+                raise InvalidInput(f"line {line}: text after the end of the JSON array.")
+            return
+        if not expect_value:
+            if char != ",":
+                raise InvalidInput(f"line {line}: expected ',' or ']' between the array's elements.")
+            pos, expect_value = pos + 1, True
+            continue
+        try:
+            value, end = decoder.raw_decode(buffer, pos)
+            complete = end < len(buffer) or eof
+        except (ValueError, RecursionError):
+            value, complete = NOT_JSON, eof
+        if not complete:  # the element may go on in the next chunk
+            more = stream.read(_CHUNK)
+            eof = not more
+            buffer, pos = buffer[pos:] + more, 0
+            continue
+        if value is NOT_JSON:
+            raise InvalidInput(f"line {line}: not valid JSON.")
+        text = buffer[pos:end]
+        yield line, text, value
+        line += text.count("\n")
+        pos, expect_value = end, False
+        if pos > _CHUNK:
+            buffer, pos = buffer[pos:], 0
+
+
 def read_bytes(path: str) -> bytes:
-    """A whole input file's bytes; a missing, unreadable or folder path is one InvalidInput."""
+    """A whole input file's bytes ('-': standard input); a missing, unreadable or folder path is one
+    InvalidInput."""
+    if path == "-":
+        return sys.stdin.buffer.read()
     try:
         with open(path, "rb") as handle:
             return handle.read()

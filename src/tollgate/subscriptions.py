@@ -252,11 +252,13 @@ def add_subscription(
     trial_end: datetime | None = None,
     features: Iterable[str | tuple[str, str]] = (),
     without: Iterable[str] = (),
+    another: bool = False,
     now: datetime | None = None,
 ) -> Subscription:
     """Subscribe a customer to a plan (see the module docstring for prices, trials and adjustments).
 
-    Refused for archived customers and archived plans. The start defaults to now (whole seconds);
+    Refused for archived customers and archived plans, and while the customer has a live subscription
+    to the plan unless `another`. The start defaults to now (whole seconds);
     the trial to the plan's (`trial_days=0` for none). The customer is locked first (a concurrent
     `customer archive` waits, then sees this subscription), the plan shared (`plan archive` waits)."""
     from tollgate.catalog import get_plan
@@ -268,6 +270,11 @@ def add_subscription(
     plan_row = get_plan(session, plan, lock="share")
     if plan_row.status == "archived":
         raise RuleViolation(f"The plan '{plan}' is archived; it takes no new subscriptions.")
+    if not another:
+        from tollgate.subscription_undo import refuse_second
+
+        refuse_second(session, customer_id=owner.id, plan_id=plan_row.id, customer=owner.identifier,
+                      plan=plan_row.identifier, now=now)
     chosen_interval, chosen_currency, amount = choose_price(session, plan_row, interval=interval, currency=currency)
     start_at = start if start is not None else now.replace(microsecond=0)
     trial = _trial_end(start_at, plan=plan_row, trial_days=trial_days, trial_end=trial_end)

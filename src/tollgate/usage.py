@@ -683,7 +683,8 @@ def ingest(
                         try:
                             stamp = utc_stamp(timestamp)
                         except (ValueError, OverflowError):
-                            stamp = parse_moment(timestamp, what="timestamp").isoformat(" ", "microseconds")
+                            stamp = parse_moment(timestamp, what="timestamp", relative=False).isoformat(
+                                " ", "microseconds")
                         timed = when = stamp
                         if stamp > latest_stamp:
                             event_time(fromiso(stamp), now=now)  # raises, with the message

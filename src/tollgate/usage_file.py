@@ -32,7 +32,7 @@ from tollgate import outfiles
 from tollgate.errors import InvalidInput
 from tollgate.files import atomic_file
 from tollgate.text import listing
-from tollgate.rowfiles import MAX_FIELD, detect_format, open_text
+from tollgate.rowfiles import MAX_FIELD, NOT_JSON, detect_format, json_values, open_text
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("customer", "feature", "quantity", "timestamp", "id")
@@ -160,26 +160,22 @@ def read_csv_items(stream: TextIO, *, header: list[str] | None = None) -> Iterat
                record[ki].strip() if ki >= 0 else "", None, record)
 
 
-_decode = json.JSONDecoder(parse_float=Decimal).decode
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 def read_jsonl_items(stream: TextIO) -> Iterator[Item]:
-    """One JSON object per line; blank lines are skipped; a bad line is a bad row."""
+    """One JSON object per line, or a JSON array of them (`usage export`'s rows, any --json list);
+    blank lines are skipped; a bad line is a bad row."""
     number = 0
-    lines = iter(stream)
+    values = json_values(stream, _DECODER)
     while True:
         try:
-            text = next(lines)
+            number, text, data = next(values)
         except StopIteration:
             return
         except UnicodeDecodeError:
             raise _not_utf8(number + 1) from None
-        number += 1
-        if not text.strip():
-            continue
-        try:
-            data = _decode(text)
-        except (ValueError, RecursionError):
+        if data is NOT_JSON:
             yield number, None, None, None, None, None, "not valid JSON.", text
             continue
         if not isinstance(data, dict):

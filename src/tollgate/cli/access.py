@@ -49,7 +49,7 @@ def entitlement_rows(entitlements: list[dict]) -> list[list]:
 
 
 def entitlements(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     at: Annotated[
         Optional[str], typer.Option("--at", metavar="DATE", help="As of this moment (default now).")
     ] = None,
@@ -77,8 +77,8 @@ def entitlements(
 
 
 def check(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
-    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
+    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature, metavar="FEATURE")],
     quantity: Annotated[
         str, typer.Option("--quantity", "-q", metavar="N", help="How many units (metered; an exact decimal).")
     ] = "1",
@@ -86,7 +86,7 @@ def check(
         bool, typer.Option("--consume", help="If allowed, record the usage too, atomically (one transaction).")
     ] = False,
     key: Annotated[
-        Optional[str], typer.Option("--key", "--id", help="With --consume: idempotency key (a retry never counts twice).")
+        Optional[str], typer.Option("--key", "--id", help="With --consume: idempotency key (a retry never counts twice).", metavar="KEY")
     ] = None,
     at: Annotated[
         Optional[str], typer.Option("--at", metavar="DATE", help="Check as of this moment (not with --consume).")

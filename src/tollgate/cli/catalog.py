@@ -11,7 +11,7 @@ from tollgate.cli import output
 from tollgate.cli.context import Json, tollgate
 from tollgate.cli.grid import ID, Col
 
-app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.", no_args_is_help=True)
+app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.\n\nExample: tollgate catalog import sample-catalog.toml --dry-run", no_args_is_help=True)
 
 _VERBS = {"create": "Created", "update": "Updated", "archive": "Archived"}
 _SHOWN = 50
@@ -20,7 +20,7 @@ _WOULD = {"create": "Would create", "update": "Would update", "archive": "Would 
 
 @app.command("export")
 def export(
-    file: Annotated[Optional[str], typer.Argument(help="Write here (atomically); without it, print to stdout.")] = None,
+    file: Annotated[Optional[str], typer.Argument(help="Write here (atomically); without it, print to stdout.", metavar="FILE")] = None,
     with_files: Annotated[
         bool, typer.Option("--with-files", help="Also copy each download next to FILE (assets/<plan>/<name>) and write `file` keys.")
     ] = False,
@@ -43,7 +43,7 @@ def export(
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="A catalog TOML file (format: docs/catalog.md).")],
+    file: Annotated[str, typer.Argument(metavar="FILE|-", help="A catalog TOML file (format: docs/catalog.md); '-': stdin.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan of changes; write nothing.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Archive products, features and plans the file no longer has.")] = False,
     as_json: Json = False,
@@ -52,8 +52,11 @@ def import_(
 
     Re-importing the same file changes nothing. Errors name the TOML path (plans.pro.prices[0].amount).
     Example: tollgate catalog import sample-catalog.toml --dry-run
+    From standard input ('file =' paths then count from the current folder):
+    git show main:catalog.toml | tollgate catalog import -
     """
     result = tollgate().import_catalog(file, dry_run=dry_run, prune=prune)
+    file = result.file
     if as_json:
         output.emit_json(result.as_dict())
         return

@@ -49,7 +49,7 @@ def script(shell: str) -> str:
 
 
 def completion(
-    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)],
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False, metavar="bash|zsh|fish")],
 ) -> None:
     """Print the shell completion script for SHELL (to save or source; see the README).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -27,6 +28,8 @@ def tollgate() -> Tollgate:
         from tollgate.api import Tollgate
 
         state.handle = Tollgate(state.db)
+        # a read command given --db PATH that names nothing says so instead of creating an empty file
+        state.handle.db.create_on_read = state.db is None
     return state.handle
 
 
@@ -36,19 +39,30 @@ def _location() -> str:
     return resolve_location(state.db)
 
 
-def confirm_or_refuse(question: str, *, yes: bool) -> None:
-    """Ask on a terminal; off a terminal, refuse unless --yes was given (scripts must say so)."""
+def confirm_or_refuse(question: Callable[[], str], *, yes: bool, declined: str) -> None:
+    """The one confirmation of every irreversible command. With --yes, go ahead. Otherwise first call
+    `question`, which looks the object up (so an unknown id is reported before anything is asked) and
+    returns the question; then ask it on a terminal, or refuse off one (exit 2: scripts must say
+    --yes). Answering no prints `declined` (one sentence: what was not done) and exits 1."""
     if yes:
         return
     import sys
 
     from tollgate.errors import InvalidInput
 
+    text = question()
     if not sys.stdin.isatty():
-        raise InvalidInput("This needs confirmation and there is no terminal to ask on.", hint="Pass --yes.")
-    if not typer.confirm(question, default=False):
+        raise InvalidInput("This command asks for confirmation and standard input is not a terminal.",
+                           hint="Pass --yes to go ahead without asking.")
+    if not typer.confirm(text, default=False):
+        from tollgate.cli import output
+
+        output.error(declined)
         raise typer.Exit(1)
 
+
+WHEN = "DATE|TIME|7d|2h|today|yesterday"
+"""The metavar of every option that takes a time (clock.parse_moment reads them all)."""
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (a stable shape) instead of a table.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]

@@ -12,7 +12,7 @@ from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 from tollgate.cli.usage import HtmlFile, write_html
 
-app = typer.Typer(help="Customers: the people and companies you sell to.", no_args_is_help=True)
+app = typer.Typer(help="Customers: the people and companies you sell to.\n\nExample: tollgate customer add \"Acme, Inc.\" --email billing@acme.example", no_args_is_help=True)
 
 COLUMNS = (Col("identifier", ID), Col("name"), Col("email", ID, 2), Col("status", TEXT, 1), Col("created", DATE, 3))
 
@@ -23,11 +23,11 @@ def _row(data: dict) -> list:
 
 @app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="Full name of the person or company.")],
+    name: Annotated[str, typer.Argument(help="Full name of the person or company.", metavar="NAME")],
     identifier: Annotated[
-        Optional[str], typer.Option("--id", help="The identifier your systems use (default: made from the name).")
+        Optional[str], typer.Option("--id", help="The identifier your systems use (default: made from the name).", metavar="ID")
     ] = None,
-    email: Annotated[Optional[str], typer.Option("--email", help="Email address (optional).")] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help="Email address (optional).", metavar="EMAIL")] = None,
     as_json: Json = False,
 ) -> None:
     """Add a customer.
@@ -45,11 +45,11 @@ def add(
 
 @app.command("edit")
 def edit(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
-    name: Annotated[Optional[str], typer.Option("--name", help="New name.")] = None,
-    email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).')] = None,
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
+    name: Annotated[Optional[str], typer.Option("--name", help="New name.", metavar="NAME")] = None,
+    email: Annotated[Optional[str], typer.Option("--email", help='New email ("" removes it).', metavar="EMAIL")] = None,
     new_identifier: Annotated[
-        Optional[str], typer.Option("--id", hidden=True, help="Refused: identifiers never change.")
+        Optional[str], typer.Option("--id", hidden=True, help="Refused: identifiers never change.", metavar="ID")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -77,7 +77,7 @@ def edit(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -88,19 +88,40 @@ def archive(
     """
     from tollgate.customers import customer_dict
 
-    confirm_or_refuse(f"Archive customer {identifier}? They lose all access.", yes=yes)
+    def question() -> str:
+        found = tollgate().customer(identifier)
+        return f"Archive customer {found.identifier} ({found.name})? They lose all access."
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     data = customer_dict(tollgate().archive_customer(identifier))
     output.result(data, as_json=as_json, message=f"Archived customer {data['identifier']}.")
+
+
+@app.command("unarchive")
+def unarchive(
+    identifier: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's identifier.",
+                                              autocompletion=complete_customer)],
+    as_json: Json = False,
+) -> None:
+    """Take an archive back: the customer is active again and may subscribe (ended subscriptions stay
+    ended).
+
+    Example: tollgate customer unarchive acme-inc
+    """
+    from tollgate.customers import customer_dict
+
+    data = customer_dict(tollgate().unarchive_customer(identifier))
+    output.result(data, as_json=as_json, message=f"Unarchived customer {data['identifier']}: active again.")
 
 
 @app.command("list")
 def list_(
     search: Annotated[
-        Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).")
+        Optional[str], typer.Option("--search", "-s", help="Match identifier, name or email (any case, literally).", metavar="TEXT")
     ] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived customers.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Every customer: archived ones too, and every row on a terminal.")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most N customers.", metavar="N")] = None,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
@@ -130,7 +151,7 @@ def list_(
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
+    identifier: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     html: HtmlFile = None,
     as_json: Json = False,
 ) -> None:
@@ -211,9 +232,9 @@ def _show_deliverables(goods: dict) -> None:
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).")],
+    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).", metavar="FILE")],
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).",
-                                                  autocompletion=complete_row_format)] = None,
+                                                  autocompletion=complete_row_format, metavar="FORMAT")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would happen; write nothing.")] = False,
     as_json: Json = False,
 ) -> None:

@@ -10,7 +10,7 @@ from tollgate.cli import output
 from tollgate.cli.context import Json, state, tollgate
 from tollgate.cli.grid import ID, QUANTITY, Col
 
-app = typer.Typer(help="The database: its location, contents and backups.", no_args_is_help=True)
+app = typer.Typer(help="The database: its location, contents and backups.\n\nExample: tollgate db backup ~/tollgate-backup.db", no_args_is_help=True)
 
 TABLE_ROWS = (Col("table", ID), Col("rows", QUANTITY))
 
@@ -78,7 +78,7 @@ def check(as_json: Json = False) -> None:
 
 @app.command("backup")
 def backup(
-    file: Annotated[str, typer.Argument(help="Where to write the copy (must not exist yet).")],
+    file: Annotated[str, typer.Argument(help="Where to write the copy (must not exist yet).", metavar="FILE")],
 ) -> None:
     """Write a consistent copy of the whole database to FILE (safe while others are writing).
 
@@ -90,8 +90,8 @@ def backup(
 
 @app.command("copy")
 def copy(
-    src: Annotated[str, typer.Argument(help="The database to copy: a file or a postgresql:// URL.")],
-    dst: Annotated[str, typer.Argument(help="Where to: a new file, or the URL of an empty PostgreSQL database.")],
+    src: Annotated[str, typer.Argument(help="The database to copy: a file or a postgresql:// URL.", metavar="SRC")],
+    dst: Annotated[str, typer.Argument(help="Where to: a new file, or the URL of an empty PostgreSQL database.", metavar="DST")],
     as_json: Json = False,
 ) -> None:
     """Copy a whole database into a new or empty one: SQLite to PostgreSQL, PostgreSQL to SQLite.

@@ -8,17 +8,17 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_download, complete_plan
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import size_text
 
-app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.",
+app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.\n\nExample: tollgate download add pro ./installer.dmg --name \"Installer (macOS)\"",
                   no_args_is_help=True)
 
 COLUMNS = (Col("id", ID), Col("plan", ID, 2), Col("name"), Col("size", QUANTITY, 3), Col("sha256", KEY, 4),
            Col("enabled", TEXT, 1))
 
-DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download)]
+DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download, metavar="DOWNLOAD")]
 
 
 def _row(data: dict) -> list:
@@ -38,9 +38,9 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
 
 @app.command("add")
 def add(
-    plan: Annotated[str, typer.Argument(help="The plan that delivers the file.", autocompletion=complete_plan)],
-    file: Annotated[str, typer.Argument(help="The file to copy into the store.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="What customers see (default: the file's name).")] = None,
+    plan: Annotated[str, typer.Argument(help="The plan that delivers the file.", autocompletion=complete_plan, metavar="PLAN")],
+    file: Annotated[str, typer.Argument(help="The file to copy into the store.", metavar="FILE")],
+    name: Annotated[Optional[str], typer.Option("--name", help="What customers see (default: the file's name).", metavar="NAME")] = None,
     as_json: Json = False,
 ) -> None:
     """Add a file to a plan's downloads: it is copied into the data folder, stored once per content (sha256).
@@ -58,12 +58,12 @@ def add(
 @app.command("list")
 def list_(
     plan: Annotated[
-        Optional[str], typer.Argument(help="The plan whose downloads to list.", autocompletion=complete_plan)
+        Optional[str], typer.Argument(help="The plan whose downloads to list.", autocompletion=complete_plan, metavar="PLAN")
     ] = None,
     customer: Annotated[
         Optional[str],
         typer.Option("--customer", "-c", help="Instead: what this customer is entitled to (a live subscription).",
-                     autocompletion=complete_customer),
+                     autocompletion=complete_customer, metavar="CUSTOMER"),
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,
@@ -81,7 +81,7 @@ def list_(
 
 @app.command("get")
 def get(
-    customer: Annotated[str, typer.Argument(help="The customer fetching the file.", autocompletion=complete_customer)],
+    customer: Annotated[str, typer.Argument(help="The customer fetching the file.", autocompletion=complete_customer, metavar="CUSTOMER")],
     download_id: DownloadId,
     to: Annotated[str, typer.Option("--to", metavar="DIR", help="The folder to write the file into (created if needed).")],
     filename: Annotated[
@@ -122,11 +122,16 @@ def enable(download_id: DownloadId, as_json: Json = False) -> None:
 
 
 @app.command("remove")
-def remove(download_id: DownloadId, as_json: Json = False) -> None:
+def remove(download_id: DownloadId, yes: Yes = False, as_json: Json = False) -> None:
     """Remove a download from its plan (the stored content stays in the store).
 
-    Example: tollgate download remove dl_4f9k2m0x7q1z8w
+    Example: tollgate download remove dl_4f9k2m0x7q1z8w --yes
     """
+    def question() -> str:
+        found = tollgate().download(download_id)
+        return f"Remove {found['id']} ({found['name']}) from the plan {found['plan']}?"
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not removed: {download_id} is unchanged.")
     _show_change(tollgate().remove_download(download_id), "Removed", as_json)
 
 

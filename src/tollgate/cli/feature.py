@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_feature, complete_feature_type
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, TEXT, Col
 
-app = typer.Typer(help="Features: what plans grant (boolean, metered or config).", no_args_is_help=True)
+app = typer.Typer(help="Features: what plans grant (boolean, metered or config).\n\nExample: tollgate feature create --name \"API calls\" --type metered --unit call", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "type", "unit", "status")
 TABLE = (Col("identifier", ID), Col("name"), Col("type", ID, 2), Col("unit", ID, 3), Col("status", TEXT, 1))
@@ -19,16 +19,16 @@ TABLE = (Col("identifier", ID), Col("name"), Col("type", ID, 2), Col("unit", ID,
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option("--name", help="Display name, e.g. \"API calls\".")],
+    name: Annotated[str, typer.Option("--name", help="Display name, e.g. \"API calls\".", metavar="NAME")],
     feature_type: Annotated[
         str, typer.Option("--type", help="boolean (on/off), metered (consumed quantity) or config (a value).",
-                     autocompletion=complete_feature_type)
+                     autocompletion=complete_feature_type, metavar="boolean|metered|config")
     ],
     identifier: Annotated[
-        Optional[str], typer.Option("--id", help="The identifier your code uses (default: made from the name).")
+        Optional[str], typer.Option("--id", help="The identifier your code uses (default: made from the name).", metavar="ID")
     ] = None,
-    unit: Annotated[Optional[str], typer.Option("--unit", help="Metered only: the unit, e.g. token, GB.")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    unit: Annotated[Optional[str], typer.Option("--unit", help="Metered only: the unit, e.g. token, GB.", metavar="UNIT")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.", metavar="TEXT")] = None,
     as_json: Json = False,
 ) -> None:
     """Create a feature. Its identifier and type never change.
@@ -50,7 +50,7 @@ def create(
 
 @app.command("list")
 def list_(
-    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.", autocompletion=complete_feature_type)] = None,
+    feature_type: Annotated[Optional[str], typer.Option("--type", help="Only this type.", autocompletion=complete_feature_type, metavar="boolean|metered|config")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived features.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived features.")] = False,
     as_json: Json = False,
@@ -76,7 +76,7 @@ def list_(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    identifier: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature, metavar="FEATURE")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -86,6 +86,7 @@ def archive(
     """
     from tollgate.catalog import feature_dict
 
-    confirm_or_refuse(f"Archive feature {identifier}?", yes=yes)
+    confirm_or_refuse(lambda: f"Archive feature {tollgate().feature(identifier).identifier}?", yes=yes,
+                      declined=f"Not archived: {identifier} is unchanged.")
     data = feature_dict(tollgate().archive_feature(identifier))
     output.result(data, as_json=as_json, message=f"Archived feature {data['identifier']}.")

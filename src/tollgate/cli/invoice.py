@@ -13,7 +13,7 @@ from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
 
-app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).", no_args_is_help=True)
+app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).\n\nExample: tollgate invoice preview acme-inc --period 2026-11", no_args_is_help=True)
 
 COLUMNS = (Col("line"), Col("subscription", ID, 3), Col("period", DATE, 4), Col("quantity", QUANTITY, 2),
            Col("included", QUANTITY, 5), Col("billable", QUANTITY, 1), Col("amount", AMOUNT), Col("currency", ID))
@@ -22,7 +22,7 @@ COLUMNS = (Col("line"), Col("subscription", ID, 3), Col("period", DATE, 4), Col(
 @app.command("preview")
 def preview(
     customer: Annotated[
-        Optional[str], typer.Argument(help="The customer's identifier (or --all).", autocompletion=complete_customer)
+        Optional[str], typer.Argument(help="The customer's identifier (or --all).", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     period: Annotated[
         Optional[str],

@@ -9,25 +9,28 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
-from tollgate.cli.context import Json, tollgate
+from tollgate.cli.context import WHEN, Csv, Json, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
+
+COLUMNS = ("at", "actor", "action", "object", "details")
 
 
 def log(
-    customer: Annotated[Optional[str], typer.Option("--customer", "-c", help="Only this customer's changes.", autocompletion=complete_customer)] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Only changes at or after this date/time (UTC).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Only the newest N entries.")] = None,
+    customer: Annotated[Optional[str], typer.Option("--customer", "-c", metavar="CUSTOMER", help="Only this customer's changes.", autocompletion=complete_customer)] = None,
+    since: Annotated[Optional[str], typer.Option("--since", metavar=WHEN, help="Only changes at or after this time (UTC; 7d = 7 days ago).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar=WHEN, help="Only changes before this time (UTC).")] = None,
+    action: Annotated[Optional[str], typer.Option("--action", "-a", metavar="ACTION", help="Only this action (license.revoke) or family (license).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="Only the newest N entries.")] = None,
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """Show the journal: what changed, on which object, when, and by which OS user.
 
-    Example: tollgate log --customer acme-inc --since 2026-11-01
+    Example: tollgate log --customer acme-inc --since 7d --action subscription
     """
-    from tollgate.clock import parse_moment, rfc3339
+    from tollgate.clock import rfc3339
 
-    entries = tollgate().journal(
-        customer=customer, since=parse_moment(since, what="--since date") if since else None, limit=limit
-    )
+    entries = tollgate().journal(customer=customer, since=since, until=until, action=action, limit=limit)
     rows = [
         {
             "id": e.id,
@@ -44,11 +47,11 @@ def log(
     if as_json:
         output.emit_json(rows)
         return
+    lines = ((r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
+             for r in rows)
+    if as_csv:
+        output.emit_csv(COLUMNS, lines)
+        return
     with output.paged():
         output.table(
-            (Col("at", DATE), Col("actor", ID, 2), Col("action", ID), Col("object", ID, 1), Col("details", TEXT, 3)),
-            (
-                (r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
-                for r in rows
-            ),
-        )
+            (Col("at", DATE), Col("actor", ID, 2), Col("action", ID), Col("object", ID, 1), Col("details", TEXT, 3)), lines)

@@ -10,19 +10,19 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
 from tollgate.texts import license_status_text as status_text
 
-app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.",
+app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.\n\nExample: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E",
                   no_args_is_help=True)
 
 COLUMNS = (Col("key", KEY), Col("customer", ID), Col("plan", ID, 2), Col("status", TEXT, 3), Col("activations", QUANTITY, 4),
            Col("expires", DATE, 1))
 
-Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license)]
+Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license, metavar="KEY")]
 
 
 def _row(data: dict) -> list:
@@ -56,7 +56,7 @@ def render(data: dict) -> None:
 @app.command("list")
 def list_(
     customer: Annotated[
-        Optional[str], typer.Option("--customer", "-c", help="Only this customer's keys.", autocompletion=complete_customer)
+        Optional[str], typer.Option("--customer", "-c", help="Only this customer's keys.", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,
@@ -94,9 +94,9 @@ def show(key: Key, as_json: Json = False) -> None:
 
 @app.command("validate")
 def validate(
-    key: Annotated[str, typer.Argument(help="The license key to check.", autocompletion=complete_license)],
+    key: Annotated[str, typer.Argument(help="The license key to check.", autocompletion=complete_license, metavar="KEY")],
     instance: Annotated[
-        Optional[str], typer.Option("--instance", help="Also require the key to be activated on this instance id.")
+        Optional[str], typer.Option("--instance", help="Also require the key to be activated on this instance id.", metavar="INSTANCE")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -124,7 +124,7 @@ def _answer(data: dict, is_valid: bool, *, as_json: bool, valid: str, invalid: s
 @app.command("activate")
 def activate(
     key: Key,
-    name: Annotated[str, typer.Option("--name", help="The instance's name (e.g. the machine's host name).")],
+    name: Annotated[str, typer.Option("--name", help="The instance's name (e.g. the machine's host name).", metavar="NAME")],
     as_json: Json = False,
 ) -> None:
     """Activate a key on an instance; prints the instance id. Refused past the activation limit.
@@ -144,7 +144,7 @@ def activate(
 @app.command("deactivate")
 def deactivate(
     key: Key,
-    instance: Annotated[str, typer.Option("--instance", help="The instance id (inst_...) to deactivate.")],
+    instance: Annotated[str, typer.Option("--instance", help="The instance id (inst_...) to deactivate.", metavar="INSTANCE")],
     as_json: Json = False,
 ) -> None:
     """Deactivate an instance of a key, freeing its seat.
@@ -159,11 +159,13 @@ def deactivate(
 
 
 @app.command("regenerate")
-def regenerate(key: Key, as_json: Json = False) -> None:
+def regenerate(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """Replace a key by a new one: the old key and its activations stop working at once.
 
-    Example: tollgate license regenerate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
+    Example: tollgate license regenerate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --yes
     """
+    _confirm(key, yes, "Replace {key} ({customer}, {plan}) by a new key? The old key and its "
+                       "{activations} activation(s) stop working at once.", "Not regenerated")
     data = tollgate().regenerate_license(key)
     output.result(
         data, as_json=as_json,
@@ -172,13 +174,24 @@ def regenerate(key: Key, as_json: Json = False) -> None:
 
 
 @app.command("revoke")
-def revoke(key: Key, as_json: Json = False) -> None:
+def revoke(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """Revoke a key now: it and its activations stop working.
 
-    Example: tollgate license revoke 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
+    Example: tollgate license revoke 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --yes
     """
+    _confirm(key, yes, "Revoke {key} ({customer}, {plan})? It and its {activations} activation(s) "
+                       "stop working at once.", "Not revoked")
     data = tollgate().revoke_license(key)
     output.result(data, as_json=as_json, message=f"Revoked {data['key']} ({data['customer']}, {data['plan']}).")
+
+
+def _confirm(key: str, yes: bool, question: str, declined: str) -> None:
+    def ask() -> str:
+        found = tollgate().license(key)
+        return question.format(key=found["key"], customer=found["customer"], plan=found["plan"],
+                               activations=len(found["activations"]))
+
+    confirm_or_refuse(ask, yes=yes, declined=f"{declined}: the key {key} is unchanged.")
 
 
 @app.command("edit")

@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_customer, complete_link, complete_pla
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import ID, KEY, Col
 
-app = typer.Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).",
+app = typer.Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).\n\nExample: tollgate link add pro \"Community forum\" https://community.example.com/",
                   no_args_is_help=True)
 
 COLUMNS = ("id", "plan", "name", "url")
@@ -29,9 +29,9 @@ def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = Fals
 
 @app.command("add")
 def add(
-    plan: Annotated[str, typer.Argument(help="The plan that shows the link.", autocompletion=complete_plan)],
-    name: Annotated[str, typer.Argument(help="What customers see.")],
-    url: Annotated[str, typer.Argument(help="An http:// or https:// address.")],
+    plan: Annotated[str, typer.Argument(help="The plan that shows the link.", autocompletion=complete_plan, metavar="PLAN")],
+    name: Annotated[str, typer.Argument(help="What customers see.", metavar="NAME")],
+    url: Annotated[str, typer.Argument(help="An http:// or https:// address.", metavar="URL")],
     as_json: Json = False,
 ) -> None:
     """Add a link to a plan (http/https URLs with a host only).
@@ -47,11 +47,11 @@ def add(
 
 @app.command("list")
 def list_(
-    plan: Annotated[Optional[str], typer.Argument(help="The plan whose links to list.", autocompletion=complete_plan)] = None,
+    plan: Annotated[Optional[str], typer.Argument(help="The plan whose links to list.", autocompletion=complete_plan, metavar="PLAN")] = None,
     customer: Annotated[
         Optional[str],
         typer.Option("--customer", "-c", help="Instead: the links this customer is entitled to (a live subscription).",
-                     autocompletion=complete_customer),
+                     autocompletion=complete_customer, metavar="CUSTOMER"),
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,
@@ -69,7 +69,7 @@ def list_(
 
 @app.command("remove")
 def remove(
-    link_id: Annotated[str, typer.Argument(help="The link's id (ln_...).", autocompletion=complete_link)],
+    link_id: Annotated[str, typer.Argument(help="The link's id (ln_...).", autocompletion=complete_link, metavar="LINK")],
     as_json: Json = False,
 ) -> None:
     """Remove a link from its plan.

@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_active_customer, complete_customer, c
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 
-app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.",
+app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.\n\nExample: tollgate override set acme-inc max-projects 250 --note \"pilot\"",
                   no_args_is_help=True)
 
 COLUMNS = (Col("customer", ID), Col("feature", ID), Col("type", TEXT, 2), Col("value"), Col("expires", DATE, 1),
@@ -28,15 +28,15 @@ def _row(view) -> list:
 
 @app.command("set")
 def set_(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer)],
-    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, metavar="CUSTOMER")],
+    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature, metavar="FEATURE")],
     value: Annotated[
-        str, typer.Argument(help="true/false (boolean); a number or text (config); an allowance or unlimited (metered).")
+        str, typer.Argument(help="true/false (boolean); a number or text (config); an allowance or unlimited (metered).", metavar="VALUE")
     ],
     expires: Annotated[
         Optional[str], typer.Option("--expires", metavar="DATE", help="It stops applying at this moment.")
     ] = None,
-    note: Annotated[Optional[str], typer.Option("--note", help="Why (shown in lists and the journal).")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", help="Why (shown in lists and the journal).", metavar="NOTE")] = None,
     hard: Annotated[
         Optional[bool], typer.Option("--hard/--soft", help="Metered: the allowance is a hard (or soft) limit "
                                                            "(default: as the plans say; soft without one).")
@@ -62,8 +62,8 @@ def set_(
 
 @app.command("unset")
 def unset(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)],
-    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
+    feature: Annotated[str, typer.Argument(help="The feature's identifier.", autocompletion=complete_feature, metavar="FEATURE")],
     as_json: Json = False,
 ) -> None:
     """Remove a customer's override: the feature is back to what the plans grant.
@@ -81,7 +81,7 @@ def unset(
 def list_(
     customer: Annotated[
         Optional[str], typer.Argument(help="Only this customer's (default: every customer's).",
-                                      autocompletion=complete_customer)
+                                      autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     as_json: Json = False,
     as_csv: Csv = False,

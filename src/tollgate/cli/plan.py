@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_currency, complete_feature, complete_
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, QUANTITY, TEXT, Col
 
-app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.", no_args_is_help=True)
+app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
 
 COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
 TABLE = (Col("identifier", ID), Col("product", ID, 3), Col("name", TEXT, 2), Col("prices"), Col("trial", QUANTITY, 4),
@@ -72,46 +72,46 @@ def charge_text(charge: dict) -> str:
 
 @app.command("create")
 def create(
-    identifier: Annotated[str, typer.Argument(help="The plan's identifier, e.g. pro.")],
-    product: Annotated[str, typer.Option("--product", "-p", help="The product this plan sells.", autocompletion=complete_product)],
-    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier, e.g. pro.", metavar="PLAN")],
+    product: Annotated[str, typer.Option("--product", "-p", help="The product this plan sells.", autocompletion=complete_product, metavar="PRODUCT")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).", metavar="NAME")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.", metavar="TEXT")] = None,
     price: Annotated[
-        Optional[list[str]], typer.Option("--price", help='A base price, e.g. 20.00 (repeat; paired in order with --currency and --interval).')
+        Optional[list[str]], typer.Option("--price", help='A base price, e.g. 20.00 (repeat; paired in order with --currency and --interval).', metavar="PRICE")
     ] = None,
     currency: Annotated[
         Optional[list[str]], typer.Option("--currency", help="ISO 4217 code of each --price (one for all, or one each).",
-                                    autocompletion=complete_currency)
+                                    autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     interval: Annotated[
         Optional[list[str]],
         typer.Option("--interval", help="month, year, 28d, quarter, half-year or once (one for all, or one each).",
-                     autocompletion=complete_interval),
+                     autocompletion=complete_interval, metavar="INTERVAL"),
     ] = None,
-    trial_days: Annotated[Optional[int], typer.Option("--trial-days", help="Days of free trial.")] = None,
+    trial_days: Annotated[Optional[int], typer.Option("--trial-days", help="Days of free trial.", metavar="DAYS")] = None,
     feature: Annotated[
         Optional[list[str]],
         typer.Option("--feature", "-f", help="FEATURE=VALUE: true/false; a number or text; an allowance or unlimited.",
-                     autocompletion=complete_feature),
+                     autocompletion=complete_feature, metavar="FEATURE=VALUE"),
     ] = None,
     hard: Annotated[
         Optional[list[str]], typer.Option("--hard", help="Metered FEATURE whose allowance is a hard limit.",
-                                    autocompletion=complete_metered_feature)
+                                    autocompletion=complete_metered_feature, metavar="FEATURE")
     ] = None,
     reset: Annotated[
         Optional[list[str]], typer.Option("--reset", help="FEATURE=never|day|week|28d|month|quarter|year (default month).",
-                                    autocompletion=complete_metered_feature)
+                                    autocompletion=complete_metered_feature, metavar="FEATURE=PERIOD")
     ] = None,
     alert: Annotated[
         Optional[list[str]], typer.Option("--alert", help="FEATURE=PERCENT: notify at this share of the allowance.",
-                                    autocompletion=complete_metered_feature)
+                                    autocompletion=complete_metered_feature, metavar="FEATURE=PERCENT")
     ] = None,
     license_activations: Annotated[
         Optional[str],
-        typer.Option("--license-activations", help="Issue license keys: activations per key (a number or unlimited)."),
+        typer.Option("--license-activations", help="Issue license keys: activations per key (a number or unlimited).", metavar="N|unlimited"),
     ] = None,
     license_expires: Annotated[
-        Optional[str], typer.Option("--license-expires", help="Issue license keys that expire: 30d, 6m, 1y or never.")
+        Optional[str], typer.Option("--license-expires", help="Issue license keys that expire: 30d, 6m, 1y or never.", metavar="30d|6m|1y|never")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -173,7 +173,7 @@ def create(
 
 @app.command("list")
 def list_(
-    product: Annotated[Optional[str], typer.Option("--product", "-p", help="Only this product's plans.", autocompletion=complete_product)] = None,
+    product: Annotated[Optional[str], typer.Option("--product", "-p", help="Only this product's plans.", autocompletion=complete_product, metavar="PRODUCT")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived plans.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Active and archived plans.")] = False,
     as_json: Json = False,
@@ -196,7 +196,7 @@ def list_(
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
     as_json: Json = False,
 ) -> None:
     """Show a plan: prices, entitlements, usage charges, license policy, downloads and links.
@@ -266,7 +266,7 @@ def show(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -274,7 +274,9 @@ def archive(
 
     Example: tollgate plan archive starter-2024 --yes
     """
-    confirm_or_refuse(f"Archive plan {identifier}? It will take no new subscriptions.", yes=yes)
+    confirm_or_refuse(
+        lambda: f"Archive plan {tollgate().plan(identifier)['identifier']}? It will take no new subscriptions.",
+        yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     data = tollgate().archive_plan(identifier)
     output.result(
         data, as_json=as_json,
@@ -284,20 +286,20 @@ def archive(
 
 @app.command("charge")
 def charge(
-    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
     feature: Annotated[str, typer.Option("--feature", "-f", help="The metered feature whose usage is priced.",
-                                         autocompletion=complete_metered_feature)],
-    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD.", autocompletion=complete_currency)],
-    model: Annotated[str, typer.Option("--model", help="flat, package, tiered, volume or stair-step.", autocompletion=complete_price_model)],
-    unit_price: Annotated[Optional[str], typer.Option("--unit-price", help="flat: the price per unit, e.g. 0.01.")] = None,
-    package_size: Annotated[Optional[int], typer.Option("--package-size", help="package: units per package.")] = None,
-    package_price: Annotated[Optional[str], typer.Option("--package-price", help="package: price per package.")] = None,
+                                         autocompletion=complete_metered_feature, metavar="FEATURE")],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD.", autocompletion=complete_currency, metavar="CURRENCY")],
+    model: Annotated[str, typer.Option("--model", help="flat, package, tiered, volume or stair-step.", autocompletion=complete_price_model, metavar="flat|package|tiered|volume|stair-step")],
+    unit_price: Annotated[Optional[str], typer.Option("--unit-price", help="flat: the price per unit, e.g. 0.01.", metavar="UNIT_PRICE")] = None,
+    package_size: Annotated[Optional[int], typer.Option("--package-size", help="package: units per package.", metavar="N")] = None,
+    package_price: Annotated[Optional[str], typer.Option("--package-price", help="package: price per package.", metavar="PACKAGE_PRICE")] = None,
     tier: Annotated[
         Optional[list[str]],
         typer.Option("--tier", help="UP_TO:PRICE, in order; the last may leave UP_TO out (:0.01). "
-                                    "tiered/volume: price per unit; stair-step: flat price of the step."),
+                                    "tiered/volume: price per unit; stair-step: flat price of the step.", metavar="UP_TO:PRICE"),
     ] = None,
-    included: Annotated[Optional[str], typer.Option("--included", help="Units free before charging starts.")] = None,
+    included: Annotated[Optional[str], typer.Option("--included", help="Units free before charging starts.", metavar="INCLUDED")] = None,
     as_json: Json = False,
 ) -> None:
     """Price a plan's metered usage (one charge per feature and currency; giving it again replaces it).

@@ -11,7 +11,7 @@ from tollgate.cli.complete import complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, TEXT, Col
 
-app = typer.Typer(help="Products: the things you sell (each sold through plans).", no_args_is_help=True)
+app = typer.Typer(help="Products: the things you sell (each sold through plans).\n\nExample: tollgate product create ai-studio --name \"AI Studio\"", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "status", "description")
 TABLE = (Col("identifier", ID), Col("name"), Col("status", TEXT, 1), Col("description", TEXT, 2))
@@ -23,10 +23,10 @@ _All = Annotated[bool, typer.Option("--all", help="Active and archived products.
 @app.command("create")
 def create(
     identifier: Annotated[
-        Optional[str], typer.Argument(help="The product's identifier (default: made from --name).")
+        Optional[str], typer.Argument(help="The product's identifier (default: made from --name).", metavar="PRODUCT")
     ] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name (default: from the identifier).", metavar="NAME")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="One line about it.", metavar="TEXT")] = None,
     as_json: Json = False,
 ) -> None:
     """Create a product. Give an identifier, a --name, or both.
@@ -66,7 +66,7 @@ def list_(archived: _Status = False, show_all: _All = False, as_json: Json = Fal
 
 @app.command("show")
 def show(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product, metavar="PRODUCT")],
     as_json: Json = False,
 ) -> None:
     """Show a product and its plans.
@@ -98,7 +98,7 @@ def show(
 
 @app.command("archive")
 def archive(
-    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product)],
+    identifier: Annotated[str, typer.Argument(help="The product's identifier.", autocompletion=complete_product, metavar="PRODUCT")],
     yes: Yes = False,
     as_json: Json = False,
 ) -> None:
@@ -108,7 +108,8 @@ def archive(
     """
     from tollgate.catalog import product_dict
 
-    confirm_or_refuse(f"Archive product {identifier} and all its plans?", yes=yes)
+    confirm_or_refuse(lambda: f"Archive product {tollgate().product(identifier).identifier} and all its plans?",
+                      yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     product, plans = tollgate().archive_product(identifier)
     data = product_dict(product, plans=plans)
     if as_json:

@@ -22,7 +22,7 @@ from tollgate.cli.grid import AMOUNT, DATE, ID, TEXT, Col
 from tollgate.texts import price_text
 from tollgate.texts import subscription_status_text as status_text
 
-app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.", no_args_is_help=True)
+app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.\n\nExample: tollgate sub add acme-inc pro --interval month --currency USD", no_args_is_help=True)
 
 COLUMNS = (Col("id", ID), Col("customer", ID), Col("plan", ID, 2), Col("status"), Col("price", AMOUNT, 3),
            Col("start", DATE, 4), Col("period end", DATE, 1), Col("trial end", DATE, 5))
@@ -70,25 +70,28 @@ def _done(view, as_json: bool, message: str) -> None:
 
 @app.command("add")
 def add(
-    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer)],
-    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan)],
+    customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, metavar="CUSTOMER")],
+    plan: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
     interval: Annotated[
         Optional[str], typer.Option("--interval", help="Billing interval, one the plan is priced in.",
-                                    autocompletion=complete_interval)
+                                    autocompletion=complete_interval, metavar="INTERVAL")
     ] = None,
     currency: Annotated[
         Optional[str], typer.Option("--currency", help="Currency, one the plan is priced in.",
-                                    autocompletion=complete_currency)
+                                    autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     start: Annotated[
         Optional[str], typer.Option("--start", metavar="DATE", help="When it starts (default now); the anniversary.")
     ] = None,
     trial_days: Annotated[
-        Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).")
+        Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).", metavar="DAYS")
     ] = None,
     trial_end: Annotated[Optional[str], typer.Option("--trial-end", metavar="DATE", help="When the trial ends.")] = None,
     feature: Features = None,
     without: Without = None,
+    another: Annotated[
+        bool, typer.Option("--another", help="Add it even though the customer has a live subscription to the plan.")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Subscribe a customer to a plan.
@@ -100,7 +103,7 @@ def add(
     view = tollgate().add_subscription(
         customer, plan, interval=interval, currency=currency, start=_moment(start, "start date"),
         trial_days=trial_days, trial_end=_moment(trial_end, "trial end"), features=feature or (),
-        without=without or (),
+        without=without or (), another=another,
     )
     data = view.to_dict()
     trial = f", trial until {data['trial_end']}" if data["trial_end"] and data["status"] == "trialing" else ""
@@ -111,25 +114,25 @@ def add(
 @app.command("edit")
 def edit(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     status: Annotated[
         Optional[str], typer.Option("--status", help="active, past_due, canceled or expired.",
-                                    autocompletion=complete_subscription_status)
+                                    autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     trial_end: Annotated[
         Optional[str], typer.Option("--trial-end", metavar="DATE", help="Move the end of the trial.")
     ] = None,
     plan: Annotated[
         Optional[str], typer.Option("--plan", help="Move to another plan (the period and its usage stay).",
-                                    autocompletion=complete_plan)
+                                    autocompletion=complete_plan, metavar="PLAN")
     ] = None,
     interval: Annotated[
         Optional[str], typer.Option("--interval", help="With --plan: the new plan's interval.",
-                                    autocompletion=complete_interval)
+                                    autocompletion=complete_interval, metavar="INTERVAL")
     ] = None,
     currency: Annotated[
         Optional[str], typer.Option("--currency", help="With --plan: the new plan's currency.",
-                                    autocompletion=complete_currency)
+                                    autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     feature: Features = None,
     without: Without = None,
@@ -156,7 +159,7 @@ def edit(
 @app.command("cancel")
 def cancel(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     at_period_end: Annotated[
         bool, typer.Option("--at-period-end", help="Keep access until the current period ends.")
     ] = False,
@@ -167,8 +170,12 @@ def cancel(
 
     Example: tollgate sub cancel sub_4f9k2m0x7q1z8w --at-period-end --yes
     """
-    when = "at the end of its current period" if at_period_end else "now"
-    confirm_or_refuse(f"Cancel {subscription}? Its access ends {when}.", yes=yes)
+    def question() -> str:
+        found = tollgate().subscription(subscription).to_dict()
+        when = "at the end of its current period" if at_period_end else "now"
+        return f"Cancel {found['id']} ({found['customer']}, {found['plan']})? Its access ends {when}."
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not canceled: {subscription} is unchanged.")
     view = tollgate().cancel_subscription(subscription, at_period_end=at_period_end)
     data = view.to_dict()
     if at_period_end:
@@ -178,14 +185,31 @@ def cancel(
     _done(view, as_json, message)
 
 
+@app.command("resume")
+def resume(
+    subscription: Annotated[str, typer.Argument(metavar="SUB", help="The subscription id (sub_...).",
+                                                autocompletion=complete_subscription)],
+    as_json: Json = False,
+) -> None:
+    """Take back a cancellation scheduled with --at-period-end: the subscription renews again and its
+    license keys stay valid. Refused when nothing is scheduled or it has already ended.
+
+    Example: tollgate sub resume sub_4f9k2m0x7q1z8w
+    """
+    view = tollgate().resume_subscription(subscription)
+    data = view.to_dict()
+    _done(view, as_json, f"Resumed {data['id']}: {data['plan']} for {data['customer']} renews again; "
+                         f"no cancellation is scheduled.")
+
+
 @app.command("list")
 def list_(
     customer: Annotated[
-        Optional[str], typer.Option("--customer", "-c", help="Only this customer's.", autocompletion=complete_customer)
+        Optional[str], typer.Option("--customer", "-c", help="Only this customer's.", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
     status: Annotated[
         Optional[str], typer.Option("--status", help="Only those with this status (at --at).",
-                                    autocompletion=complete_subscription_status)
+                                    autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     at: At = None,
     as_json: Json = False,
@@ -209,7 +233,7 @@ def list_(
 @app.command("show")
 def show(
     subscription: Annotated[str, typer.Argument(help="The subscription id (sub_...).",
-                                                autocompletion=complete_subscription)],
+                                                autocompletion=complete_subscription, metavar="SUB")],
     at: At = None,
     as_json: Json = False,
 ) -> None:

@@ -14,13 +14,13 @@ from tollgate.cli.complete import (
     complete_row_format,
     complete_usage_period,
 )
-from tollgate.cli.context import Json, tollgate
+from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
 
 if TYPE_CHECKING:
     from tollgate.usage import FeatureUsage, UsageReport
 
-app = typer.Typer(help="Metered usage: report it, chart it, correct it.", no_args_is_help=True)
+app = typer.Typer(help="Metered usage: report it, chart it, correct it.\n\nExample: tollgate usage report acme-inc api-calls 250 --id req-7f3a", no_args_is_help=True)
 
 MAX_MESSAGES = 20
 """At most this many notices / warnings of a file import are printed (all are in the journal)."""
@@ -34,15 +34,15 @@ def _file_formats(ctx, args, incomplete):
 def report(
     customer: Annotated[
         Optional[str],
-        typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, show_default=False),
+        typer.Argument(help="The customer's identifier.", autocompletion=complete_active_customer, show_default=False, metavar="CUSTOMER"),
     ] = None,
     feature: Annotated[
         Optional[str],
         typer.Argument(help="A metered feature's identifier.", autocompletion=complete_metered_feature,
-                       show_default=False),
+                       show_default=False, metavar="FEATURE"),
     ] = None,
     quantity: Annotated[
-        Optional[str], typer.Argument(help="How much: an exact decimal such as 15 or 2.5.", show_default=False)
+        Optional[str], typer.Argument(help="How much: an exact decimal such as 15 or 2.5.", show_default=False, metavar="QUANTITY")
     ] = None,
     at: Annotated[
         Optional[str],
@@ -61,7 +61,7 @@ def report(
     ] = None,
     fmt: Annotated[
         Optional[str],
-        typer.Option("--format", help="csv or jsonl (default: from the file's suffix).", autocompletion=_file_formats),
+        typer.Option("--format", help="csv or jsonl (default: from the file's suffix).", autocompletion=_file_formats, metavar="FORMAT"),
     ] = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Record the good rows; write the bad ones to the reject file.")
@@ -168,16 +168,23 @@ def _messages(texts: list[str], emit) -> None:
 
 @app.command("void")
 def void(
-    key: Annotated[str, typer.Argument(help="The key of the event to reverse.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the correction).")],
+    key: Annotated[str, typer.Argument(help="The key of the event to reverse.", metavar="KEY")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the correction).", metavar="REASON")],
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Correct usage without losing history: record a reversing event (the negative quantity, at the
     original's time) under the key void:KEY. The original stays; both are in the journal. An event
     can be voided once; a void can't be voided.
 
-    Example: tollgate usage void req-7f3a --reason "double-counted by the retry bug"
+    Example: tollgate usage void req-7f3a --reason "double-counted by the retry bug" --yes
     """
+    def question() -> str:
+        found = tollgate().usage_event(key)
+        return (f"Void {found['id']} ({found['quantity']} {found['feature']} for {found['customer']} "
+                f"at {found['timestamp']})? A reversing event is recorded.")
+
+    confirm_or_refuse(question, yes=yes, declined=f"Not voided: {key} is unchanged.")
     result = tollgate().void_usage(key, reason=reason)
     if as_json:
         output.emit_json(result.to_dict())
@@ -187,18 +194,57 @@ def void(
                f"at {data['at']} (key {data['key']}).")
 
 
+@app.command("export")
+def export(
+    customer: Annotated[Optional[str], typer.Option("--customer", "-c", metavar="CUSTOMER", help="Only this customer's events.",
+                                                    autocompletion=complete_customer)] = None,
+    feature: Annotated[Optional[str], typer.Option("--feature", "-f", metavar="FEATURE", help="Only this metered feature's events.",
+                                                   autocompletion=complete_metered_feature)] = None,
+    start: Annotated[Optional[str], typer.Option("--from", metavar=WHEN, help="Events at or after this time (UTC).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", metavar=WHEN, help="Events before this time (UTC).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="csv|jsonl",
+                                               help="Default: from --out's suffix, else csv.", autocompletion=_file_formats)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", metavar="FILE",
+                                               help="Write to FILE (atomically; replaced if it exists), not stdout.")] = None,
+) -> None:
+    """Write recorded events with their keys and exact times and quantities (voids left out),
+    oldest recorded first, streamed: `usage report --file` reads the output back and records
+    nothing (every row is a duplicate).
+
+    Example: tollgate usage export --customer acme-inc --from 30d --out acme-usage.csv
+    """
+    import sys
+
+    from tollgate import usage_events
+    from tollgate.usage_file import file_format
+
+    fmt = file_format(out, fmt) if out and not fmt else file_format("-", fmt or "csv")
+    tg = tollgate()
+    with tg.usage_export(customer=customer, feature=feature, start=start, end=end) as rows:
+        if out is None:
+            usage_events.write(rows, sys.stdout, fmt)
+            return
+        from tollgate.files import atomic_file
+        from tollgate.outfiles import check_target
+
+        check_target(out, database=tg.db.path, what="The file")
+        with atomic_file(out) as handle:
+            count = usage_events.write(rows, handle, fmt)
+    output.say(f"Wrote {count} event(s) to {out}.")
+
+
 @app.command("show")
 def show(
     customer: Annotated[
-        str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer)
+        str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")
     ],
     feature: Annotated[
         Optional[str],
         typer.Option("--feature", "-f", help="One feature: a row per period with the exact figure.",
-                     autocompletion=complete_metered_feature),
+                     autocompletion=complete_metered_feature, metavar="FEATURE"),
     ] = None,
     by: Annotated[
-        str, typer.Option("--by", help="day, week (ISO, from Monday) or month; UTC.", autocompletion=complete_usage_period)
+        str, typer.Option("--by", help="day, week (ISO, from Monday) or month; UTC.", autocompletion=complete_usage_period, metavar="day|week|month")
     ] = "day",
     start: Annotated[
         Optional[str], typer.Option("--from", metavar="DATE", help="First day shown (default: 30 days, 12 weeks or 12 months back).")

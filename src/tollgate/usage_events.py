@@ -1,0 +1,80 @@
+"""Usage events read back: one event by its key (what `usage void` asks about) and the export
+(`usage export`), streamed in the order they were recorded, in the columns `usage report --file`
+reads (usage_file.COLUMNS), with each event's key and exact time and quantity, so re-importing an
+export records nothing: every row is a duplicate of its event.
+
+Voids (`void:KEY`) are not exported: they are corrections with a negative quantity, which no usage
+file may carry; `usage show` lists them and the journal keeps them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TextIO
+
+from sqlalchemy import select
+
+from tollgate import tables
+from tollgate.clock import rfc3339
+from tollgate.errors import NotFound
+from tollgate.money import format_decimal, from_micros
+from tollgate.usage import _customer, _metered_feature
+from tollgate.usage_file import COLUMNS
+
+C = tables.customer
+F = tables.feature
+E = tables.usage_event
+STREAM_ROWS = 2_000
+"""Rows fetched at a time (a server-side cursor on PostgreSQL), so memory stays bounded."""
+
+
+def _query() -> Any:
+    return (select(C.c.identifier, F.c.identifier, E.c.quantity_micros, E.c.occurred_at, E.c.key)
+            .join(C, C.c.id == E.c.customer_id).join(F, F.c.id == E.c.feature_id))
+
+
+def _row(found: Any) -> dict[str, str]:
+    customer, feature, micros, occurred, key = found
+    return dict(zip(COLUMNS, (customer, feature, format_decimal(from_micros(micros)), rfc3339(occurred), key)))
+
+
+def event(conn: Any, key: str) -> dict[str, str]:
+    """One event by key, as an export row. Unknown key: NotFound."""
+    found = conn.execute(_query().where(E.c.key == key)).first()
+    if found is None:
+        raise NotFound(f"No usage event has the key '{key}'.", hint="See `tollgate usage export --customer C`.")
+    return _row(found)
+
+
+def export(conn: Any, *, customer: str | None = None, feature: str | None = None,
+           start: datetime | None = None, end: datetime | None = None) -> Iterator[dict[str, str]]:
+    """The recorded events (not voids) of a customer and/or feature from `start` (inclusive) to `end`
+    (exclusive), oldest recorded first, streamed. Unknown identifiers raise before the first row."""
+    query = _query().where(E.c.voids.is_(None))
+    if customer is not None:
+        query = query.where(E.c.customer_id == _customer(conn, customer).id)
+    if feature is not None:
+        query = query.where(E.c.feature_id == _metered_feature(conn, feature).id)
+    if start is not None:
+        query = query.where(E.c.occurred_at >= start)
+    if end is not None:
+        query = query.where(E.c.occurred_at < end)
+    result = conn.execution_options(yield_per=STREAM_ROWS).execute(query.order_by(E.c.id))
+    return (_row(found) for found in result)
+
+
+def write(rows: Iterator[dict[str, str]], handle: TextIO, fmt: str) -> int:
+    """Write export rows as CSV (with its header) or JSON lines; returns how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(handle, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for count, row in enumerate(rows, 1):
+            writer.writerow(row)
+    else:
+        for count, row in enumerate(rows, 1):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return count
