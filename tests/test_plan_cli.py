@@ -206,9 +206,18 @@ def test_license_policy_from_the_command_line(catalog):
     made = catalog("plan", "create", "app", "--product", "ai-studio", "--price", "39", "--currency", "USD",
                    "--interval", "once", "--license-activations", "3", "--license-expires", "1y", "--json")
     assert made.exit_code == 0, made
-    assert made.json()["license"] == {"activation_limit": 3, "expires_after": "1y"}
+    assert made.json()["license"] == {"activation_limit": 3, "expires_after": "1y", "activations_per_day": None,
+                                      "files_per_day": None}
     unlimited = catalog("plan", "create", "site", "--product", "ai-studio", "--license-expires", "never", "--json")
-    assert unlimited.json()["license"] == {"activation_limit": None, "expires_after": "never"}
+    assert unlimited.json()["license"] == {"activation_limit": None, "expires_after": "never",
+                                           "activations_per_day": None, "files_per_day": None}
+    limited = catalog("plan", "create", "kiosk", "--product", "ai-studio", "--license-activations-per-day", "2",
+                      "--license-files-per-day", "5", "--json")
+    assert limited.json()["license"] == {"activation_limit": None, "expires_after": "never",
+                                         "activations_per_day": 2, "files_per_day": 5}
+    assert "2 activations per key per day" in catalog("plan", "show", "kiosk").stdout
+    zero = catalog("plan", "create", "none", "--product", "ai-studio", "--license-files-per-day", "0")
+    assert zero.exit_code == 2 and "files_per_day" in zero.stderr
     bad = catalog("plan", "create", "bad", "--product", "ai-studio", "--license-activations", "0")
     assert bad.exit_code == 2 and "--license.activation_limit" in bad.stderr
     assert "never expire" in catalog("plan", "show", "site").stdout

@@ -113,6 +113,12 @@ def create(
     license_expires: Annotated[
         Optional[str], typer.Option("--license-expires", help="Issue license keys that expire: 30d, 6m, 1y or never.", metavar="30d|6m|1y|never")
     ] = None,
+    license_activations_per_day: Annotated[
+        Optional[int], typer.Option("--license-activations-per-day", help="At most N activations per key in 24 hours.", metavar="N")
+    ] = None,
+    license_files_per_day: Annotated[
+        Optional[int], typer.Option("--license-files-per-day", help="At most N license files per key in 24 hours.", metavar="N")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Create a plan: its prices (none: free) and what it grants per feature (metered: soft, monthly by default).
@@ -140,13 +146,15 @@ def create(
         for i, amount in enumerate(prices)
     ]
     license = None
-    if license_activations is not None or license_expires is not None:
+    per_day = {"activations_per_day": license_activations_per_day, "files_per_day": license_files_per_day}
+    if license_activations is not None or license_expires is not None or any(v is not None for v in per_day.values()):
         from tollgate.catalog import make_license
 
         activations = (license_activations or "unlimited").strip()
         license = make_license(
             int(activations) if activations.isdigit() and len(activations) < 10 else activations,
             license_expires or "never",
+            **per_day,
             path="--license",
         )
     data = tollgate().create_plan(
