@@ -199,8 +199,10 @@ def test_a_sqlite_database_of_another_program(cli, db_path):
 def test_missing_folder_that_cannot_be_created(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = cli("--db", str(blocker / "sub" / "t.db"), "customer", "list")
+    result = cli("--db", str(blocker / "sub" / "t.db"), "customer", "add", "Acme")  # a write creates the file
     assert result.exit_code == 3 and "Cannot create the database" in result.stderr
+    read = cli("--db", str(blocker / "sub" / "t.db"), "customer", "list")  # a read never creates one
+    assert read.exit_code == 2 and "There is no database" in read.stderr
 
 
 # -- info and backup -----------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def test_the_signing_key_is_private_and_made_once(cli, key, tg):
 
 def test_revoked_expired_and_unknown_keys_get_no_file(cli, tg, tmp_path):
     keys = _shop(tg, customers=3)
-    assert cli("license", "revoke", keys[0]).exit_code == 0
+    assert cli("license", "revoke", keys[0], "--yes").exit_code == 0
     assert cli("license", "edit", keys[1], "--expires", "2020-01-01").exit_code == 0
     out = tmp_path / "x.lic"
     for k in keys[:2]:

@@ -120,6 +120,8 @@ def _local_signer(session: Session, data_dir: Path) -> Signer | None:
 
 def _create(session: Session, data_dir: Path, now: datetime, *, action: str) -> Signer:
     key = Ed25519PrivateKey.generate()
+    while key_id(key.public_key()).startswith("-"):  # a key id is typed as an argument: never an option's dash
+        key = Ed25519PrivateKey.generate()
     kid = key_id(key.public_key())
     _make_key_folder(key_folder(data_dir))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
