@@ -656,6 +656,7 @@ def on_a_terminal(monkeypatch):
 
     monkeypatch.setattr(output, "is_terminal", lambda stream=None: True)
     monkeypatch.setattr(output, "color_enabled", lambda stream=None: True)
+    monkeypatch.setenv("TOLLGATE_PAGER", "")  # a pager would write to the real terminal, past CliRunner
     output._consoles.clear()
     yield
     output._consoles.clear()

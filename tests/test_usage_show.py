@@ -165,6 +165,7 @@ def test_a_narrow_terminal_gets_one_line_per_sparkline(cli, history, monkeypatch
     from tollgate.cli import output
 
     monkeypatch.setattr(output, "is_terminal", lambda stream=None: True)
+    monkeypatch.setenv("TOLLGATE_PAGER", "")  # a pager would write to the real terminal, past CliRunner
     monkeypatch.setenv("COLUMNS", str(width))
     output._consoles.clear()
     result = cli("usage", "show", "acme-inc", "--from", "2026-10-01", "--to", "2026-10-30")
