@@ -132,6 +132,26 @@ def test_a_long_list_on_a_terminal_shows_50_rows_and_a_footer(crowd, width):
     assert _listed(some.terminal, crowd) == crowd[:70] and " of 120" not in some.terminal
 
 
+@pytest.mark.parametrize("noun", ["sub", "license"])
+def test_subscription_and_license_lists_are_cut_to_50_on_a_terminal_too(cli, tg, noun):
+    cli("catalog", "import", str(SAMPLE))
+    for i in range(60):
+        tg.add_customer(f"Buyer {i:02d}", identifier=f"buyer-{i:02d}")
+        tg.add_subscription(f"buyer-{i:02d}", "markdown-studio-2", currency="USD")  # issues a license key
+    buyers = [f"buyer-{i:02d}" for i in range(60)]
+
+    def listed(text: str) -> list[str]:
+        return [b for b in buyers if re.search(rf"\b{b}\b", plain(text))]
+
+    run = in_terminal([noun, "list"], columns=120)
+    assert run.code == 0 and listed(run.terminal) == buyers[:50], run.terminal
+    assert "50 of 60 - --limit N or --all" in run.terminal
+    assert listed(in_terminal([noun, "list", "--all"], columns=120).terminal) == buyers
+    assert listed(in_terminal([noun, "list", "--limit", "55"], columns=120).terminal) == buyers[:55]
+    assert listed(piped([noun, "list"]).stdout) == buyers  # piped: every row
+    assert piped([noun, "list", "--json", "--limit", "3"]).stdout.count('"customer"') == 3
+
+
 def test_piped_json_and_csv_lists_are_complete(crowd):
     listed = piped(["customer", "list"])
     assert _listed(listed.stdout, crowd) == crowd and "of 120" not in listed.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -66,4 +66,6 @@ WHEN = "DATE|TIME|7d|2h|today|yesterday"
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (a stable shape) instead of a table.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+Limit = Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="At most N rows.")]
+EveryRow = Annotated[bool, typer.Option("--all", help="Every row on a terminal too (it shows the first 50).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -10,7 +10,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
-from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
@@ -58,25 +58,30 @@ def list_(
     customer: Annotated[
         Optional[str], typer.Option("--customer", "-c", help="Only this customer's keys.", autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
+    limit: Limit = None,
+    show_all: EveryRow = False,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
-    """List license keys (every status), oldest first.
+    """List license keys (every status), oldest first. On a terminal, the first 50 (and how many
+    there are); piped, --json and --csv give every one unless --limit.
 
     Example: tollgate license list --customer acme-inc
     """
-    render_list(tollgate().licenses(customer=customer), as_json=as_json, as_csv=as_csv)
+    render_list(tollgate().licenses(customer=customer), as_json=as_json, as_csv=as_csv, limit=limit, every=show_all)
 
 
-def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
+def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None,
+                limit: int | None = None, every: bool = False) -> None:
+    if as_json or as_csv:
+        found = found[:limit]
     if as_json:
         output.emit_json(found)
     elif as_csv:
         keys = ["key", "customer", "plan", "subscription", "status", "activation_limit", "activations", "expires_at"]
         output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in found))
     else:
-        with output.paged():
-            output.table(COLUMNS, (_row(row) for row in found), title=title)
+        output.list_table(COLUMNS, [_row(row) for row in found], title=title, limit=limit, every=every)
 
 
 @app.command("show")

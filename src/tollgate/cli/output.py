@@ -180,6 +180,17 @@ def bounded(shown: int, total: int, *, capped: bool) -> None:
         sys.stdout.write(f"{shown:,} of {total:,} - --limit N or --all\n")
 
 
+def list_table(columns: Any, rows: Sequence[Any], *, limit: int | None = None, every: bool = False,
+               title: str | None = None) -> None:
+    """A list read in full, drawn as a table through the pager: on a terminal its first SHOWN_ROWS
+    (unless --limit or --all) and the footer saying how many there are."""
+    shown = list_limit(limit, every)
+    visible = rows if shown is None else rows[:shown]
+    with paged():
+        table(columns, visible, title=title)
+        bounded(len(visible), len(rows), capped=shown is not None and shown != limit)
+
+
 class _PagerBuffer(io.StringIO):
     """Where output for the pager collects: rich draws into it as onto the terminal."""
 

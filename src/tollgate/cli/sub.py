@@ -17,7 +17,7 @@ from tollgate.cli.complete import (
     complete_subscription,
     complete_subscription_status,
 )
-from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, TEXT, Col
 from tollgate.texts import price_text
 from tollgate.texts import subscription_status_text as status_text
@@ -212,22 +212,26 @@ def list_(
                                     autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     at: At = None,
+    limit: Limit = None,
+    show_all: EveryRow = False,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
-    """List subscriptions, oldest first (status and period as of now, or --at).
+    """List subscriptions, oldest first (status and period as of now, or --at). On a terminal, the
+    first 50 (and how many there are); piped, --json and --csv give every one unless --limit.
 
     Example: tollgate sub list --customer acme-inc --status active
     """
     found = [v.to_dict() for v in tollgate().subscriptions(customer=customer, status=status, at=_moment(at, "time"))]
+    if as_json or as_csv:
+        found = found[:limit]
     if as_json:
         output.emit_json(found)
     elif as_csv:
         keys = [k for k in (found[0] if found else {"id": 0}) if k != "adjustments"]
         output.emit_csv(keys, ([row.get(k) for k in keys] for row in found))
     else:
-        with output.paged():
-            output.table(COLUMNS, (_row(s) for s in found))
+        output.list_table(COLUMNS, [_row(s) for s in found], limit=limit, every=show_all)
 
 
 @app.command("show")
