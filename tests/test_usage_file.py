@@ -519,3 +519,13 @@ def test_untimed_rows_of_two_files_are_two_events_and_a_resent_file_is_idempoten
     piped = cli("usage", "report", "--file", "-", "--format", "csv",
                 input="customer,feature,quantity\nacme-inc,api-calls,5\n")
     assert piped.exit_code == 0 and _count(acme) == 3  # stdin with day 1's bytes is day 1 again
+
+
+@pytest.mark.parametrize("text", ["[\n00\n", "[\n{} {}\n]\n", "[\n{}\n", "[\n{}\n]\nmore\n"])
+def test_a_broken_json_array_stops_the_file_even_with_skip_invalid(acme, tmp_path, text):
+    # a bad JSON line is one rejected row; inside an array there is no next row to go on from
+    path = tmp_path / "rows.jsonl"
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match="cannot read on"):
+        acme.report_usage_file(path, skip_invalid=True, rejects=tmp_path / "r.rej")
+    assert not (tmp_path / "r.rej").exists()

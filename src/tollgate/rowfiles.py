@@ -182,6 +182,10 @@ def _parse_line(decoder: json.JSONDecoder, text: str) -> Any:
         return NOT_JSON
 
 
+_CANNOT_READ_ON = "cannot read on (a broken JSON array has no next row to go on from)."
+"""The end of a JSON array's errors: unlike a bad JSON line, they stop the whole file (--skip-invalid too)."""
+
+
 def _array_elements(stream: TextIO, decoder: json.JSONDecoder, buffer: str, line: int) -> Iterator[tuple[int, str, Any]]:
     pos, eof, expect_value = 0, False, True
     while True:
@@ -190,18 +194,18 @@ def _array_elements(stream: TextIO, decoder: json.JSONDecoder, buffer: str, line
             pos += 1
         if pos == len(buffer):
             if eof:
-                raise InvalidInput(f"line {line}: the JSON array is not closed (a ']' is missing).")
+                raise InvalidInput(f"line {line}: the JSON array is not closed (a ']' is missing); {_CANNOT_READ_ON}")
             buffer, pos = stream.read(_CHUNK), 0
             eof = not buffer
             continue
         char = buffer[pos]
         if char == "]":
             if buffer[pos + 1:].strip() or stream.read(_CHUNK).strip():
-                raise InvalidInput(f"line {line}: text after the end of the JSON array.")
+                raise InvalidInput(f"line {line}: text after the end of the JSON array; {_CANNOT_READ_ON}")
             return
         if not expect_value:
             if char != ",":
-                raise InvalidInput(f"line {line}: expected ',' or ']' between the array's elements.")
+                raise InvalidInput(f"line {line}: expected ',' or ']' between the array's elements; {_CANNOT_READ_ON}")
             pos, expect_value = pos + 1, True
             continue
         try:
@@ -215,7 +219,7 @@ def _array_elements(stream: TextIO, decoder: json.JSONDecoder, buffer: str, line
             buffer, pos = buffer[pos:] + more, 0
             continue
         if value is NOT_JSON:
-            raise InvalidInput(f"line {line}: not valid JSON.")
+            raise InvalidInput(f"line {line}: not valid JSON inside the array; {_CANNOT_READ_ON}")
         text = buffer[pos:end]
         yield line, text, value
         line += text.count("\n")
