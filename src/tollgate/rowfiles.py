@@ -233,15 +233,14 @@ def read_bytes(path: str) -> bytes:
     InvalidInput."""
     if path == "-":
         return sys.stdin.buffer.read()
+    from tollgate.files import cannot_read
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file '{path}'.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"'{path}' is a folder, not a file.") from None
-    except PermissionError:
-        raise InvalidInput(f"'{path}' cannot be read (permission denied).") from None
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise cannot_read(exc, path) from None
+    with handle:
+        return handle.read()
 
 
 def load_toml(path: str) -> dict[str, Any]:
