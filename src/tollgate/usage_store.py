@@ -160,6 +160,7 @@ def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
         by_day = add_new_events_sqlite(session.connection(), high_water) if inserted else {}
         if by_day is not None:
             return Inserted(inserted, by_day)
+        # None: a day SQLite can't sum; add_events below counts the rows and refuses that day (exit 2)
     else:
         result = session.execute(_insert_ignoring_duplicates(session), [dict(zip(ROW_COLUMNS, row)) for row in rows])
         new_keys = set(result.scalars())
