@@ -285,16 +285,6 @@ _GRANTS_FROM = (
     .join(PE, PE.c.plan_id == S.c.plan_id)
     .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
 )
-_GRANTS_OF_FEATURE = (
-    select(*_GRANT_COLUMNS)
-    .select_from(_GRANTS_FROM)
-    .where(
-        S.c.customer_id == bindparam("customer_id"),
-        PE.c.feature_id == bindparam("feature_id"),
-        live_condition(bindparam("at")),
-    )
-    .order_by(S.c.start_at, S.c.id)
-)
 _GRANTS_OF_CUSTOMER = (
     select(*_GRANT_COLUMNS, F.c.identifier.label("feature"), F.c.type.label("ftype"), F.c.unit.label("unit"))
     .select_from(_GRANTS_FROM.join(F, F.c.id == PE.c.feature_id))
@@ -309,10 +299,17 @@ _OVERRIDE_COLUMNS = (
     O.c.expires_at.label("o_expires_at"),
     O.c.id.label("o_id"),
 )
-_CUSTOMER_AND_OVERRIDE = (
-    select(C.c.id, C.c.identifier, C.c.status, *_OVERRIDE_COLUMNS)
-    .select_from(C.outerjoin(O, and_(O.c.customer_id == C.c.id, O.c.feature_id == bindparam("feature_id"))))
+_ACCESS = (  # the hot path's first statement: the customer, its override and its live grants of one feature
+    select(C.c.id, C.c.identifier, C.c.status, *_OVERRIDE_COLUMNS, *_GRANT_COLUMNS)
+    .select_from(  # outer joins all the way (no nested join, which SQLite would materialise)
+        C.outerjoin(O, and_(O.c.customer_id == C.c.id, O.c.feature_id == bindparam("feature_id")))
+        .outerjoin(S, and_(S.c.customer_id == C.c.id, live_condition(bindparam("at"))))
+        .outerjoin(PE, and_(PE.c.plan_id == S.c.plan_id, PE.c.feature_id == bindparam("feature_id")))
+        .outerjoin(P, P.c.id == PE.c.plan_id)
+        .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
+    )
     .where(C.c.identifier == bindparam("customer"))
+    .order_by(S.c.start_at, S.c.id)
 )
 _OVERRIDES_OF_CUSTOMER = (
     select(*_OVERRIDE_COLUMNS, F.c.id.label("feature_id"), F.c.identifier.label("feature"),
@@ -539,12 +536,23 @@ def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Per
                                     start=period.start, end=period.end))
 
 
-def _customer_ref(session: Session, customer: Customer | str, feature_id: int) -> tuple[Any, OverrideRow | None]:
+@dataclass(frozen=True)
+class _Access:
+    """What the access statement read: the customer row, its override of the feature, the grant rows."""
+
+    customer: Any
+    override: OverrideRow | None
+    grants: list[Any]
+
+
+def _access(session: Session, customer: Customer | str, feature: FeatureRef, at: datetime) -> _Access:
+    """The customer (NotFound when unknown), its override and its live grants of the feature at `at`,
+    in one statement (a row per live subscription; one whose plan lacks the feature grants nothing)."""
     identifier = customer if isinstance(customer, str) else customer.identifier
-    row = session.execute(_CUSTOMER_AND_OVERRIDE, {"customer": identifier, "feature_id": feature_id}).first()
-    if row is None:
+    rows = session.execute(_ACCESS, {"customer": identifier, "feature_id": feature.id, "at": at}).all()
+    if not rows:
         raise no_customer(session, identifier)
-    return row, _override_row(row)
+    return _Access(rows[0], _override_row(rows[0]), [row for row in rows if row.feature_id is not None])
 
 
 def _feature_ref(session: Session, feature: FeatureRef | Feature | str) -> FeatureRef:
@@ -566,25 +574,24 @@ def effective_entitlement(
     """The customer's effective entitlement for one feature at `at` (default now), with usage in the
     current period; None when nothing grants it (or the customer is archived: no access).
 
-    Unknown customer or feature: NotFound. Three indexed queries (customer + override, live grants,
-    usage sum); `with_usage=False` skips the sum (used = 0)."""
+    Unknown customer or feature: NotFound. Two indexed statements (the customer with its override and
+    live grants; the usage of the period); `with_usage=False` skips the second (used = 0)."""
     at = at or utcnow()
     ref = _feature_ref(session, feature)
-    row, override = _customer_ref(session, customer, ref.id)
-    if row.status == "archived":
+    access = _access(session, customer, ref, at)
+    if access.customer.status == "archived":
         return None
-    return _entitlement_of(session, customer_id=row.id, feature=ref, override=override, at=at, with_usage=with_usage)
+    return _entitlement_of(session, access, ref, at, with_usage=with_usage)
 
 
 def _entitlement_of(
-    session: Session, *, customer_id: int, feature: FeatureRef, override: OverrideRow | None, at: datetime,
-    with_usage: bool = True,
+    session: Session, access: _Access, feature: FeatureRef, at: datetime, with_usage: bool = True
 ) -> EffectiveEntitlement | None:
-    rows = session.execute(_GRANTS_OF_FEATURE, {"customer_id": customer_id, "feature_id": feature.id, "at": at}).all()
-    contributions = [c for c in (_contribution(feature.identifier, feature.type, r) for r in rows) if c is not None]
+    contributions = [c for c in (_contribution(feature.identifier, feature.type, r) for r in access.grants)
+                     if c is not None]
     combined = combine(feature.identifier, feature.type, contributions)
-    return _evaluate(session, customer_id=customer_id, feature=feature, combined=combined, override=override, at=at,
-                     with_usage=with_usage)
+    return _evaluate(session, customer_id=access.customer.id, feature=feature, combined=combined,
+                     override=access.override, at=at, with_usage=with_usage)
 
 
 def effective_entitlements(
@@ -701,11 +708,11 @@ def check(
     at = at or utcnow()
     amount = parse_quantity(quantity)
     ref = _feature_ref(session, feature)
-    row, override = _customer_ref(session, customer, ref.id)
+    access = _access(session, customer, ref, at)
+    row = access.customer
     if row.status == "archived":
         return decide(None, customer=row.identifier, feature=ref, quantity=amount, archived=True)
-    entitlement = _entitlement_of(session, customer_id=row.id, feature=ref, override=override, at=at)
-    return decide(entitlement, customer=row.identifier, feature=ref, quantity=amount)
+    return decide(_entitlement_of(session, access, ref, at), customer=row.identifier, feature=ref, quantity=amount)
 
 
 def consume(
@@ -737,7 +744,8 @@ def consume(
             f"'{ref.identifier}' is a {ref.type} feature; only metered features are consumed.",
             hint="Use check without --consume.",
         )
-    row, override = _customer_ref(session, customer, ref.id)
+    access = _access(session, customer, ref, now)  # grants: no consume changes them, read before the lock
+    row = access.customer
     lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: what BEGIN IMMEDIATE does on SQLite
     if key is not None:
         from tollgate.usage import parse_key
@@ -754,13 +762,13 @@ def consume(
                     f"The usage key '{key}' was already used for a different event.",
                     hint="Each event needs its own key; re-send an event only with exactly the same values.",
                 )
-            entitlement = _entitlement_of(session, customer_id=row.id, feature=ref, override=override, at=now)
+            entitlement = _entitlement_of(session, access, ref, now)
             result = decide(entitlement, customer=row.identifier, feature=ref, quantity=amount,
                             archived=row.status == "archived")
             return replace(result, allowed=True, reason=None, key=key, recorded=False)
     if row.status == "archived":
         return decide(None, customer=row.identifier, feature=ref, quantity=amount, archived=True)
-    entitlement = _entitlement_of(session, customer_id=row.id, feature=ref, override=override, at=now)
+    entitlement = _entitlement_of(session, access, ref, now)
     result = decide(entitlement, customer=row.identifier, feature=ref, quantity=amount)
     if not result.allowed or entitlement is None:
         return result
