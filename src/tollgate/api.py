@@ -369,7 +369,7 @@ class Tollgate(LicenseFileMethods):
             return overrides.list_overrides(session, customer=customer, at=_moment(at, "time"))
 
     def entitlements(self, customer: str, at: datetime | str | None = None) -> list[Any]:
-        """Every effective entitlement (entitlements.EffectiveEntitlement) of the customer at `at`."""
+        """Every effective entitlement (entitlement_views.EffectiveEntitlement) of the customer at `at`."""
         from tollgate import entitlements
 
         with self.db.connect() as conn:
@@ -384,7 +384,7 @@ class Tollgate(LicenseFileMethods):
                 conn, feature), at=_moment(at, "time"))
 
     def check(self, customer: str, feature: str, quantity: Any = 1, at: datetime | str | None = None) -> Any:
-        """May the customer use `quantity` of the feature now (or at `at`)? An entitlements.CheckResult
+        """May the customer use `quantity` of the feature now (or at `at`)? An entitlement_views.CheckResult
         (truthy when allowed; `.to_dict()` is the `check --json` shape). Records nothing.
 
         Unknown customer or feature: NotFound. Feature lookups are cached per Tollgate instance (a

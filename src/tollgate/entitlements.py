@@ -41,8 +41,7 @@ Checks (`check`, `consume`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -54,7 +53,10 @@ from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.statuses import ENDED_STATUSES
 from tollgate.unknown import no_customer
-from tollgate.grants import Grant, value_from_json
+from tollgate.entitlement_rules import (ZERO, Combined, Contribution, OverrideRow, apply_override, combine,
+                                        contribution, crossings, decide, override_of, parse_quantity)
+from tollgate.entitlement_views import CheckResult, EffectiveEntitlement, FeatureRef
+from tollgate.grants import Grant
 from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
 
@@ -65,7 +67,6 @@ if TYPE_CHECKING:  # annotations only: the read path runs on a Core Connection, 
 
 journal = lazy_module("tollgate.journal")  # written on consume only; it loads sqlmodel (the models)
 
-ZERO = Decimal(0)
 
 # Core only, over the light table clauses (no model classes to define at start-up): see tables.py.
 C = tables.customer
@@ -75,181 +76,6 @@ P = tables.plan
 PE = tables.plan_entitlement
 S = tables.subscription
 SF = tables.subscription_feature
-OPEN_START = datetime(1, 1, 1)
-OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999999)
-
-
-# -- results ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeatureRef:
-    """What the access path needs of a feature. A feature's id, identifier and type never change."""
-
-    id: int
-    identifier: str
-    type: str
-    unit: str | None = None
-
-
-@dataclass(frozen=True)
-class EffectiveEntitlement:
-    """What a customer may do with one feature at a moment, and how much of it is used.
-
-    - `value`: boolean True/False, config number (int or Decimal) or text; None for metered.
-    - `limit`: the metered allowance per period (None = unlimited; None for other types).
-    - `hard`/`reset`/`alerts`: metered only (False / None / () otherwise).
-    - `period_start`, `reset_at`: the current usage period [period_start, reset_at); None = open.
-    - `used`: usage in that period (Decimal; 0 for non-metered); `remaining`: limit - used, never
-      below 0 (None when unlimited or not metered); `overage`: used beyond a limit (0 if none).
-    - `source`: `plan:pro`, `sub:sub_...`, `override`, or several joined with `+`.
-    - `anchor`: the subscription start the periods are counted from (None: calendar periods).
-    """
-
-    feature: str
-    type: str
-    value: bool | int | Decimal | str | None
-    limit: Decimal | None
-    hard: bool
-    reset: str | None
-    alerts: tuple[int, ...]
-    source: str
-    period_start: datetime | None
-    reset_at: datetime | None
-    used: Decimal
-    remaining: Decimal | None
-    sources: tuple[str, ...] = ()
-    feature_id: int | None = None
-    unit: str | None = None
-    anchor: datetime | None = None
-    override_expires_at: datetime | None = None
-
-    @property
-    def metered(self) -> bool:
-        return self.type == "metered"
-
-    @property
-    def unlimited(self) -> bool:
-        return self.type == "metered" and self.limit is None
-
-    @property
-    def overage(self) -> Decimal:
-        if self.type != "metered" or self.limit is None:
-            return ZERO
-        return max(self.used - self.limit, ZERO)
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the feature is usable at all: a boolean that is on; any granted config or metered."""
-        return bool(self.value) if self.type == "boolean" else True
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape (decimal strings for quantities, RFC 3339 times)."""
-        metered = self.type == "metered"
-        return {
-            "feature": self.feature,
-            "type": self.type,
-            "value": _json_value(self.value),
-            "limit": _dec(self.limit) if metered else None,
-            "unlimited": self.limit is None if metered else None,
-            "used": _dec(self.used) if metered else None,
-            "remaining": _dec(self.remaining) if metered else None,
-            "overage": _dec(self.overage) if metered else None,
-            "reset": self.reset if metered else None,
-            "period_start": rfc3339(self.period_start) if metered else None,
-            "reset_at": rfc3339(self.reset_at) if metered else None,
-            "hard": self.hard if metered else None,
-            "alerts": list(self.alerts) if metered else None,
-            "unit": self.unit if metered else None,
-            "source": self.source,
-            "sources": list(self.sources),
-            "override_expires_at": rfc3339(self.override_expires_at),
-        }
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The answer to "may this customer use this feature (this much) now?".
-
-    `to_dict()` gives the `check --json` shape. `recorded` is True only when `consume` recorded the
-    usage in this call; `notices` are alert-threshold / limit crossings that call caused (for stderr).
-    """
-
-    allowed: bool
-    feature: str
-    type: str
-    value: bool | int | Decimal | str | None
-    limit: Decimal | None
-    used: Decimal | None
-    remaining: Decimal | None
-    reset_at: datetime | None
-    hard: bool | None
-    source: str | None
-    reason: str | None
-    customer: str = ""
-    quantity: Decimal = Decimal(1)
-    overage: Decimal | None = None
-    period_start: datetime | None = None
-    recorded: bool = False
-    key: str | None = None
-    notices: tuple[str, ...] = field(default=(), compare=False)
-
-    def __bool__(self) -> bool:
-        return self.allowed
-
-    def to_dict(self) -> dict[str, Any]:
-        metered = self.type == "metered"
-        return {
-            "allowed": self.allowed,
-            "customer": self.customer,
-            "feature": self.feature,
-            "type": self.type,
-            "value": _json_value(self.value),
-            "quantity": _dec(self.quantity) if metered else None,
-            "limit": _dec(self.limit),
-            "unlimited": (self.limit is None and self.source is not None) if metered else None,
-            "used": _dec(self.used),
-            "remaining": _dec(self.remaining),
-            "overage": _dec(self.overage),
-            "period_start": rfc3339(self.period_start),
-            "reset_at": rfc3339(self.reset_at),
-            "hard": self.hard,
-            "source": self.source,
-            "reason": self.reason,
-            "recorded": self.recorded,
-            "key": self.key,
-        }
-
-
-def _dec(number: Decimal | None) -> str | None:
-    if number is None:
-        return None
-    from tollgate.money import format_decimal
-
-    return format_decimal(number)
-
-
-def _json_value(value: Any) -> Any:
-    return _dec(value) if isinstance(value, Decimal) else value
-
-
-# -- contributions: what each live subscription grants ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """One live subscription's grant for one feature, with the subscription's adjustment applied."""
-
-    subscription_id: int
-    subscription: str  # sub_...
-    plan: str
-    start_at: datetime
-    grant: Grant
-    adjusted: bool
-
-    @property
-    def source(self) -> str:
-        return f"sub:{self.subscription}" if self.adjusted else f"plan:{self.plan}"
 
 
 def live_condition(at: Any):
@@ -325,135 +151,6 @@ _OLDEST_LIVE = (
 )
 _FEATURE = select(F.c.id, F.c.identifier, F.c.type, F.c.unit).where(F.c.identifier == bindparam("identifier"))
 _CUSTOMER = select(C.c.id, C.c.status).where(C.c.identifier == bindparam("identifier"))
-def _plan_grant(feature: str, ftype: str, row: Any) -> Grant:
-    from tollgate.money import from_micros
-
-    if ftype == "metered":
-        micros = row.limit_micros
-        return Grant(
-            feature,
-            "metered",
-            limit=None if micros is None else from_micros(micros),
-            reset=row.reset or "month",
-            hard=bool(row.hard),
-            alerts=tuple(int(a) for a in (row.alerts or "").split(",") if a),
-        )
-    return Grant(feature, ftype, value=value_from_json(row.value))
-
-
-def _adjusted(grant: Grant, row: Any) -> Grant | None:
-    """The plan's grant with the subscription's adjustment (None: excluded from this subscription)."""
-    from tollgate.grants import check_metered
-    from tollgate.money import from_micros
-
-    if row.adj_excluded:
-        return None
-    if grant.type != "metered":
-        return replace(grant, value=value_from_json(row.adj_value)) if row.adj_value is not None else grant
-    changes: dict[str, Any] = {}
-    if row.adj_unlimited:
-        changes.update(limit=None, hard=False, alerts=())
-    elif row.adj_limit_micros is not None:
-        changes["limit"] = from_micros(row.adj_limit_micros)
-    if row.adj_hard is not None and not row.adj_unlimited:
-        changes["hard"] = bool(row.adj_hard)
-    if row.adj_reset:
-        changes["reset"] = row.adj_reset
-    adjusted = replace(grant, **changes)
-    if adjusted.limit is None:
-        adjusted = replace(adjusted, hard=False, alerts=())
-    return check_metered(adjusted)
-
-
-def _contribution(feature: str, ftype: str, row: Any) -> Contribution | None:
-    grant = _plan_grant(feature, ftype, row)
-    adjusted = row.adj_id is not None
-    if adjusted:
-        grant = _adjusted(grant, row)
-        if grant is None:
-            return None
-    return Contribution(row.sid, row.spub, row.plan, row.start_at, grant, adjusted)
-
-
-# -- combining -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Combined:
-    grant: Grant
-    sources: tuple[str, ...]
-    anchor: datetime | None
-
-
-def combine(feature: str, ftype: str, contributions: Sequence[Contribution]) -> Combined | None:
-    """Rule 3 without overrides. `contributions` in subscription order (oldest first)."""
-    if not contributions:
-        return None
-    anchor = contributions[0].start_at
-    if ftype == "boolean":
-        on = [c for c in contributions if c.grant.value]
-        chosen = on or list(contributions)
-        return Combined(Grant(feature, "boolean", value=bool(on)), _labels(chosen), anchor)
-    if ftype == "config":
-        values = [c.grant.value for c in contributions]
-        if all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in values):
-            best = max(values)
-            chosen = [c for c in contributions if c.grant.value == best]
-            return Combined(Grant(feature, "config", value=best), _labels(chosen), anchor)
-        newest = max(contributions, key=lambda c: (c.start_at, c.subscription_id))
-        return Combined(Grant(feature, "config", value=newest.grant.value), (newest.source,), anchor)
-    primary = contributions[0].grant
-    limits = [c.grant.limit for c in contributions]
-    unlimited = any(limit is None for limit in limits)
-    total = None if unlimited else sum(limits, ZERO)
-    hard = not unlimited and all(c.grant.hard for c in contributions)
-    alerts = () if unlimited else tuple(sorted({a for c in contributions for a in c.grant.alerts}))
-    grant = Grant(feature, "metered", limit=total, reset=primary.reset, hard=hard, alerts=alerts)
-    return Combined(grant, _labels(contributions), anchor)
-
-
-def _labels(contributions: Iterable[Contribution]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for c in contributions:
-        seen.setdefault(c.source, None)
-    return tuple(seen)
-
-
-@dataclass(frozen=True)
-class OverrideRow:
-    value: str | None
-    limit_micros: int | None
-    unlimited: bool
-    hard: bool | None
-    expires_at: datetime | None
-
-    def active(self, at: datetime) -> bool:
-        return self.expires_at is None or at < self.expires_at
-
-
-def _override_row(row: Any) -> OverrideRow | None:
-    if row.o_id is None:
-        return None
-    return OverrideRow(row.o_value, row.o_limit_micros, bool(row.o_unlimited), row.o_hard, row.o_expires_at)
-
-
-def apply_override(feature: str, ftype: str, combined: Combined | None, override: OverrideRow) -> Combined:
-    """An unexpired override replaces the combined result (see the module docstring for metered)."""
-    from tollgate.money import from_micros
-
-    anchor = combined.anchor if combined else None
-    if ftype != "metered":
-        return Combined(Grant(feature, ftype, value=value_from_json(override.value)), ("override",), anchor)
-    base = combined.grant if combined else Grant(feature, "metered")
-    if override.unlimited or override.limit_micros is None:
-        grant = Grant(feature, "metered", limit=None, reset=base.reset, hard=False, alerts=())
-    else:
-        hard = override.hard if override.hard is not None else (base.hard if combined else False)
-        grant = Grant(feature, "metered", limit=from_micros(override.limit_micros), reset=base.reset,
-                      hard=bool(hard), alerts=base.alerts)
-    return Combined(grant, ("override",), anchor)
-
-
 # -- evaluating ------------------------------------------------------------------------------------------
 
 
@@ -552,7 +249,7 @@ def _access(session: Session, customer: Customer | str, feature: FeatureRef, at:
     rows = session.execute(_ACCESS, {"customer": identifier, "feature_id": feature.id, "at": at}).all()
     if not rows:
         raise no_customer(session, identifier)
-    return _Access(rows[0], _override_row(rows[0]), [row for row in rows if row.feature_id is not None])
+    return _Access(rows[0], override_of(rows[0]), [row for row in rows if row.feature_id is not None])
 
 
 def _feature_ref(session: Session, feature: FeatureRef | Feature | str) -> FeatureRef:
@@ -587,7 +284,7 @@ def effective_entitlement(
 def _entitlement_of(
     session: Session, access: _Access, feature: FeatureRef, at: datetime, with_usage: bool = True
 ) -> EffectiveEntitlement | None:
-    contributions = [c for c in (_contribution(feature.identifier, feature.type, r) for r in access.grants)
+    contributions = [c for c in (contribution(feature.identifier, feature.type, r) for r in access.grants)
                      if c is not None]
     combined = combine(feature.identifier, feature.type, contributions)
     return _evaluate(session, customer_id=access.customer.id, feature=feature, combined=combined,
@@ -613,14 +310,14 @@ def effective_entitlements(
     for grant_row in session.execute(_GRANTS_OF_CUSTOMER, {"customer_id": customer_id, "at": at}):
         ref = refs.setdefault(grant_row.feature_id, FeatureRef(grant_row.feature_id, grant_row.feature,
                                                                 grant_row.ftype, grant_row.unit))
-        contribution = _contribution(ref.identifier, ref.type, grant_row)
+        granted = contribution(ref.identifier, ref.type, grant_row)
         bucket = by_feature.setdefault(ref.id, [])
-        if contribution is not None:
-            bucket.append(contribution)
+        if granted is not None:
+            bucket.append(granted)
     overrides: dict[int, OverrideRow] = {}
     for o_row in session.execute(_OVERRIDES_OF_CUSTOMER, {"customer_id": customer_id}):
         refs.setdefault(o_row.feature_id, FeatureRef(o_row.feature_id, o_row.feature, o_row.ftype, o_row.unit))
-        overrides[o_row.feature_id] = _override_row(o_row)
+        overrides[o_row.feature_id] = override_of(o_row)
     out: list[EffectiveEntitlement] = []
     for feature_id, ref in refs.items():
         combined = combine(ref.identifier, ref.type, by_feature.get(feature_id, []))
@@ -629,69 +326,6 @@ def effective_entitlements(
         if entitlement is not None:
             out.append(entitlement)
     return sorted(out, key=lambda e: e.feature)
-
-
-# -- the access check ------------------------------------------------------------------------------------
-
-
-def parse_quantity(quantity: Any) -> Decimal:
-    """A positive exact quantity (int, decimal string or Decimal; never a float), to the millionth."""
-    if type(quantity) is int and 0 < quantity <= 1_000_000_000_000:
-        return Decimal(quantity)
-    from tollgate.money import QUANTITY_PLACES, decimal_places, parse_decimal
-
-    number = parse_decimal(quantity, what="the quantity")
-    if number <= 0:
-        raise InvalidInput(f"the quantity must be more than zero, not {quantity}.")
-    if decimal_places(number) > QUANTITY_PLACES:
-        raise InvalidInput(f"the quantity has more than {QUANTITY_PLACES} decimal places.")
-    return number
-
-
-def decide(
-    entitlement: EffectiveEntitlement | None,
-    *,
-    customer: str,
-    feature: FeatureRef,
-    quantity: Decimal,
-    archived: bool = False,
-) -> CheckResult:
-    """The verdict for a request of `quantity` units against an effective entitlement."""
-    from tollgate.money import format_decimal
-
-    if archived:
-        return CheckResult(False, feature.identifier, feature.type, None, None, None, None, None, None, None,
-                           f"The customer '{customer}' is archived and has no access.", customer, quantity)
-    if entitlement is None:
-        return CheckResult(False, feature.identifier, feature.type, None, None, None, None, None, None, None,
-                           f"'{feature.identifier}' is not included in any live subscription of '{customer}'.",
-                           customer, quantity)
-    e = entitlement
-    common = dict(feature=e.feature, type=e.type, value=e.value, source=e.source, customer=customer,
-                  quantity=quantity)
-    if e.type == "boolean":
-        reason = None if e.value else f"'{e.feature}' is turned off for '{customer}' ({e.source})."
-        return CheckResult(allowed=bool(e.value), limit=None, used=None, remaining=None, reset_at=None, hard=None,
-                           reason=reason, **common)
-    if e.type == "config":
-        return CheckResult(allowed=True, limit=None, used=None, remaining=None, reset_at=None, hard=None,
-                           reason=None, **common)
-    metered = dict(limit=e.limit, used=e.used, remaining=e.remaining, reset_at=e.reset_at, hard=e.hard,
-                   period_start=e.period_start)
-    if e.limit is None:
-        return CheckResult(allowed=True, reason=None, overage=ZERO, **metered, **common)
-    after = e.used + quantity
-    if e.hard and after > e.limit:
-        unit = f" {feature.unit}(s)" if feature.unit else ""
-        per = "" if e.reset == "never" else f" per {e.reset}"
-        resets = f"; it resets at {rfc3339(e.reset_at)}" if e.reset_at else ""
-        reason = (
-            f"The hard limit of {format_decimal(e.limit)}{unit}{per} for '{e.feature}' would be exceeded: "
-            f"{format_decimal(e.used)} used, {format_decimal(e.remaining or ZERO)} remaining, "
-            f"{format_decimal(quantity)} requested{resets}."
-        )
-        return CheckResult(allowed=False, reason=reason, overage=e.overage, **metered, **common)
-    return CheckResult(allowed=True, reason=None, overage=max(after - e.limit, ZERO), **metered, **common)
 
 
 def check(
@@ -782,15 +416,6 @@ def consume(
     overage = ZERO if entitlement.limit is None else max(after - entitlement.limit, ZERO)
     return replace(result, used=after, remaining=remaining, overage=overage, recorded=True, key=key,
                    notices=notices)
-
-
-def crossings(limit: Decimal | None, alerts: Sequence[int], before: Decimal, after: Decimal) -> list[int]:
-    """The thresholds (percents of `limit`; 100 = the limit itself) that usage crosses going from
-    `before` to `after` (before < threshold <= after). None/empty when unlimited or not rising."""
-    if limit is None or after <= before:
-        return []
-    percents = sorted({*alerts, 100})
-    return [p for p in percents if before < limit * p / 100 <= after]
 
 
 def _record_crossings(

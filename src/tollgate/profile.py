@@ -184,7 +184,7 @@ class CustomerProfile:
 
     customer: Any
     subscriptions: tuple[SubscriptionView, ...]
-    entitlements: tuple[Any, ...]  # entitlements.EffectiveEntitlement
+    entitlements: tuple[Any, ...]  # entitlement_views.EffectiveEntitlement
 
 
 def _identifiers(conn: Any, table: Any, ids: set[int]) -> dict[int, str]:
