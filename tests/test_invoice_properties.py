@@ -176,7 +176,7 @@ months = st.tuples(st.integers(min_value=1995, max_value=2045), st.integers(min_
 @settings(max_examples=500, deadline=None)
 @given(anchor=anchors, cadence=cadences, month=months)
 def test_periods_starting_in_a_month_are_the_anniversary_periods_that_start_there(anchor, cadence, month):
-    from tollgate.invoices import _periods_starting_in
+    from tollgate.invoice_periods import _periods_starting_in
     from tollgate.periods import anniversary_period
 
     year, number = month
@@ -198,7 +198,7 @@ numbers = st.decimals(min_value=-(10**12), max_value=10**12, places=12, allow_na
 @given(value=numbers | st.decimals(allow_nan=False, allow_infinity=False, places=3, max_value=10**6, min_value=-(10**6))
        .map(lambda d: d * 1000), currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]))
 def test_the_fast_formatters_write_what_money_writes(value, currency):
-    from tollgate.invoices import _money, _number, _rate
+    from tollgate.invoice_lines import _money, _number, _rate
     from tollgate.money import format_decimal, format_money, format_rate, minor_digits
 
     digits = minor_digits(currency)

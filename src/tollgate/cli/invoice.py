@@ -60,7 +60,7 @@ def preview(
     if as_json:
         output.emit_json(found.to_dict())
     elif as_csv:
-        from tollgate.invoices import CSV_COLUMNS, csv_rows
+        from tollgate.invoice_lines import CSV_COLUMNS, csv_rows
 
         output.emit_csv(CSV_COLUMNS, csv_rows(found))
     else:
@@ -71,7 +71,7 @@ def preview(
 def _bill_run(previews: Iterable[Any], *, as_json: bool, as_csv: bool) -> None:
     import gc
 
-    from tollgate.invoices import CSV_COLUMNS, csv_rows
+    from tollgate.invoice_lines import CSV_COLUMNS, csv_rows
 
     # A bill run allocates millions of short-lived objects; the collector's full passes would also
     # walk everything the imports created (SQLAlchemy, Typer) each time. Freeze those: ~5% of the run.
