@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, select, union_all
+from sqlalchemy import bindparam, case, delete, insert, select
 
 from tollgate.errors import InvalidInput
 
@@ -350,31 +350,16 @@ def _queries() -> tuple[Any, Any]:
 
 
 def _window_query() -> Any:
-    """A window's day buckets and, in the same statement, the events of its partial edge days when those
-    days are small (REFINE_AFTER events or fewer, the common case): one round trip answers most windows.
-
-    Rows: (part, start, micros, events); part 0 is a day bucket, 1 and 2 an event of the first or last
-    partial day (`start` its time). A dense partial day brings no events here: it is refined."""
+    """A window's day buckets, each labelled by the part of the window it is (no times to parse):
+    0 a day inside the window, 1 its partial first day, 2 its partial last day."""
     global _WINDOW
     if _WINDOW is None:
-        rollup, event = _tables()
-        c, f = bindparam("c"), bindparam("f")
-
-        def edge(part: int) -> Any:
-            day = select(rollup.c.events).where(rollup.c.customer_id == c, rollup.c.feature_id == f,
-                                                rollup.c.level == 0, rollup.c.start == bindparam(f"day{part}"))
-            return select(literal_column(str(part)), event.c.occurred_at, event.c.quantity_micros,
-                          literal_column("0")).where(
-                event.c.customer_id == c, event.c.feature_id == f,
-                event.c.occurred_at >= bindparam(f"lo{part}"), event.c.occurred_at < bindparam(f"hi{part}"),
-                func.coalesce(day.scalar_subquery(), 0) <= REFINE_AFTER,
-            )
-
-        days = select(literal_column("0"), rollup.c.start, rollup.c.total_micros, rollup.c.events).where(
-            rollup.c.customer_id == c, rollup.c.feature_id == f, rollup.c.level == 0,
+        rollup, _ = _tables()
+        part = case((rollup.c.start == bindparam("day1"), 1), (rollup.c.start == bindparam("day2"), 2), else_=0)
+        _WINDOW = select(part, rollup.c.total_micros, rollup.c.events).where(
+            rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"), rollup.c.level == 0,
             rollup.c.start >= bindparam("lo"), rollup.c.start < bindparam("hi"),
         )
-        _WINDOW = union_all(days, edge(1), edge(2))
     return _WINDOW
 
 
@@ -389,29 +374,25 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     conn = _connection(db)
     first, last = floor(lo, 0), floor(hi, 0)
     if first == last:  # inside one day
-        edges = [(first, lo, hi), None]
+        edges = {1: (lo, hi)}
     else:
-        edges = [(first, lo, first + _SIZE[0]) if lo != first else None, (last, last, hi) if hi != last else None]
-    params: dict[str, Any] = {"c": customer_id, "f": feature_id, "lo": first, "hi": hi}
-    for part, edge in enumerate(edges, start=1):
-        day, part_lo, part_hi = edge or (first, lo, lo)  # an empty range: no such edge
-        params.update({f"day{part}": day, f"lo{part}": part_lo, f"hi{part}": part_hi})
-    rows = conn.execute(_window_query(), params).all()
-    small_edges = {1: 0, 2: 0}
-    for part, _, micros, _ in rows:
-        if part:
-            small_edges[part] += micros
+        edges = {1: (lo, first + _SIZE[0])} if lo != first else {}
+        if hi != last:
+            edges[2] = (last, hi)
+    params = {"c": customer_id, "f": feature_id, "lo": first, "hi": hi,
+              "day1": first if 1 in edges else None, "day2": last if 2 in edges else None}  # None: no such edge
     total = 0
-    for part, start, micros, count in rows:
-        if part:
-            continue
-        start = _as_datetime(start)
-        if start >= lo and hi - start >= _SIZE[0]:
+    _, events = _queries()
+    for part, micros, count in conn.execute(_window_query(), params).all():
+        if not part:
             total += micros
-        elif count > REFINE_AFTER:  # a dense partial day: its refined buckets
-            total += _range_total(conn, customer_id, feature_id, 1, max(lo, start), min(start + _SIZE[0], hi))
+            continue
+        part_lo, part_hi = edges[part]
+        if count > REFINE_AFTER:  # a dense partial day: its refined buckets
+            total += _range_total(conn, customer_id, feature_id, 1, part_lo, part_hi)
         else:
-            total += small_edges[1 if start == first else 2]
+            total += sum(q for (q,) in conn.execute(events, {"c": customer_id, "f": feature_id, "lo": part_lo,
+                                                             "hi": part_hi}))
     return total
 
 
