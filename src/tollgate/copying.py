@@ -40,7 +40,7 @@ CHUNK_ROWS = 5000
 """Rows per executemany (and per fetch from the source)."""
 
 ROLLUPS = "usage_rollup"
-"""Not copied: the target's rollups are rebuilt from the copied events (usage_rollups.rebuild)."""
+"""Not copied: the target's rollups are rebuilt from the copied events (usage.rollups.rebuild)."""
 
 Progress = Callable[[str, int, int], None]
 """progress(table, rows copied so far, rows in the table): called after every chunk."""
@@ -157,7 +157,7 @@ def _copy(
             copied[table.name] = 0
             continue
         copied[table.name] = _copy_table(reader, writer, table, chunk_rows=chunk_rows, progress=progress)
-    from tollgate.usage_rollups import rebuild
+    from tollgate.usage.rollups import rebuild
 
     copied[ROLLUPS] = rebuild(writer)
     if writer.dialect.name == "postgresql":

@@ -1,6 +1,6 @@
 """`tollgate db check`: the database engine's own integrity check (SQLite: PRAGMA integrity_check;
 PostgreSQL keeps its own and has none to run) and every usage rollup recomputed from the events and
-compared (usage_rollups.differences), in one read snapshot."""
+compared (usage.rollups.differences), in one read snapshot."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tollgate.db import Database, transaction
 
 def check_database(database: Database) -> dict[str, Any]:
     """What `db check` reports; `ok` is False when anything differs."""
-    from tollgate.usage_rollups import differences
+    from tollgate.usage.rollups import differences
 
     with transaction(database.engine, write=False) as conn:
         integrity = None

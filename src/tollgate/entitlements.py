@@ -531,9 +531,9 @@ def _current_period(reset: str, at: datetime, anchor: datetime | None) -> Period
 
 def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Period) -> Decimal:
     """The sum of the customer's usage of a feature in [period.start, period.end) (voids included),
-    from the rollups (usage_rollups.window_total: a few bounded queries, whatever the history)."""
+    from the rollups (usage.rollups.window_total: a few bounded queries, whatever the history)."""
     from tollgate.money import from_micros
-    from tollgate.usage_rollups import window_total
+    from tollgate.usage.rollups import window_total
 
     return from_micros(window_total(session, customer_id=customer_id, feature_id=feature_id,
                                     start=period.start, end=period.end))
@@ -727,7 +727,7 @@ def consume(
     from tollgate import identifiers
     from tollgate.db import lock_customer_feature
     from tollgate.money import to_micros
-    from tollgate.usage_store import insert_event, stored_event
+    from tollgate.usage.store import insert_event, stored_event
 
     now = now or utcnow()
     amount = parse_quantity(quantity)
@@ -740,7 +740,7 @@ def consume(
     row, override = _customer_ref(session, customer, ref.id)
     lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: what BEGIN IMMEDIATE does on SQLite
     if key is not None:
-        from tollgate.usage import parse_key
+        from tollgate.usage.values import parse_key
 
         key = parse_key(key)
         previous = stored_event(session, key)

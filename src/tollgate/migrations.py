@@ -18,10 +18,10 @@ from tollgate import models
 
 
 def _to_2(conn: Connection) -> None:
-    """Schema 2: usage rollups (usage_rollups.py), backfilled from the events; the events' index on
+    """Schema 2: usage rollups (usage/rollups.py), backfilled from the events; the events' index on
     (customer, feature, time) also holds the quantity (partial buckets are summed from the index
     alone), and the voids have an index of their own."""
-    from tollgate.usage_rollups import rebuild
+    from tollgate.usage.rollups import rebuild
 
     models.load_all()
     events = models.UsageEvent.__table__
