@@ -246,7 +246,7 @@ class Tollgate(LicenseFileMethods):
     other writers hold it. TOLLGATE_BUSY_TIMEOUT_MS, when set, caps it: the operator's limit."""
 
     def _lock_patience(self) -> float:
-        from tollgate.db import explicit_busy_timeout_ms
+        from tollgate.engines import explicit_busy_timeout_ms
 
         explicit = explicit_busy_timeout_ms()
         return self.consume_patience if explicit is None else min(self.consume_patience, explicit / 1000)

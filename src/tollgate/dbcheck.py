@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollgate.db import Database, transaction
+from tollgate.db import Database
+from tollgate.engines import transaction
 
 
 def check_database(database: Database) -> dict[str, Any]:

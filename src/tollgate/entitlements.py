@@ -31,7 +31,7 @@ Checks (`check`, `consume`):
   always allowed, and `overage` says how far past the allowance the period is (would be, for check).
 - `consume` checks and records in ONE write transaction (BEGIN IMMEDIATE, taken before the usage is
   read; on PostgreSQL, a transaction-scoped advisory lock on the customer and feature, taken before
-  the usage is read: `db.lock_customer_feature`), so concurrent callers can never push usage past a
+  the usage is read: `locks.lock_customer_feature`), so concurrent callers can never push usage past a
   hard limit. Past a hard limit it RETURNS the denied result (allowed False, nothing recorded); it
   does not raise. With an idempotency key that was already recorded (a retry), nothing is recorded
   again and the result is allowed.
@@ -725,7 +725,7 @@ def consume(
     same customer, feature and quantity is a retry: allowed, nothing recorded again
     (`recorded` False). The same key for a different event: Conflict."""
     from tollgate import identifiers
-    from tollgate.db import lock_customer_feature
+    from tollgate.locks import lock_customer_feature
     from tollgate.money import to_micros
     from tollgate.usage.store import insert_event, stored_event
 

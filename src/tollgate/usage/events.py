@@ -150,7 +150,7 @@ def report_usage(
             )
         return _already_recorded(session, key, row, ref, existing, set_to=micros if set_total else None)
 
-    from tollgate.db import lock_customer_feature
+    from tollgate.locks import lock_customer_feature
 
     lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: the total read below stays the total
     entitlement, period = event_period(session, customer=row.identifier, feature=ref, at=occurred)
