@@ -4,7 +4,7 @@ The database: 100,000 customers, each with a live subscription to a plan grantin
 (a hard monthly allowance), anniversaries spread over the month, and 1,000,000 usage events over the
 last 60 days (10 per customer), built with raw sqlite3 executemany into the real schema that
 tollgate creates (the catalog itself through the library), then counted in the rollups
-(usage_rollups.rebuild, as a schema migration does).
+(usage.rollups.rebuild, as a schema migration does).
 
 The baseline is what a careful hand-written design does, on its own connection to the same file: it
 keeps a counter per (customer, feature, period start) in a table of its own, `raw_usage_counter`
@@ -47,7 +47,7 @@ SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 def build(path: Path, now: datetime) -> None:
     from tollgate import Tollgate
-    from tollgate.usage_rollups import rebuild
+    from tollgate.usage.rollups import rebuild
 
     add_customers(path, CUSTOMERS)
     with Tollgate(path) as tg:

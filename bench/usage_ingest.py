@@ -91,7 +91,7 @@ def raw_rows(csv_path: Path, db: Path, now: datetime) -> list[tuple]:
     """The rows tollgate will insert, exactly (same derived keys, ids, micros, stored time text)."""
     from tollgate.clock import parse_moment
     from tollgate.money import parse_decimal, to_micros
-    from tollgate.usage import derived_key
+    from tollgate.usage.values import derived_key
 
     conn = sqlite3.connect(db)
     customers = dict(conn.execute("SELECT identifier, id FROM customer"))
@@ -112,7 +112,7 @@ def raw_rows(csv_path: Path, db: Path, now: datetime) -> list[tuple]:
 
 def raw_insert(db: Path, rows: list[tuple]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one executemany of `rows` in one transaction."""
-    from tollgate.usage_store import BULK_CACHE_KIB
+    from tollgate.usage.store import BULK_CACHE_KIB
 
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"):

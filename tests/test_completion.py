@@ -522,7 +522,7 @@ def test_arguments_left_unassigned_by_the_parser_are_still_found():
 
 
 def test_database_location_mirrors_the_library(monkeypatch, tmp_path):
-    from tollgate.db import resolve_location
+    from tollgate.location import resolve_location
 
     monkeypatch.setenv("TOLLGATE_DB", str(tmp_path / "env.db"))
     assert complete.database_location(ctx_with()) == resolve_location(None)

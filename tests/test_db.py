@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tollgate import Tollgate, db, migrations
+from tollgate import Tollgate, db, engines, location, migrations, schema
 from tollgate.errors import StorageError
 from conftest import table_counts
 
@@ -27,10 +27,10 @@ def sha(path: Path) -> str:
 
 def test_location_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("TOLLGATE_DB", str(tmp_path / "env.db"))
-    assert db.resolve_location(str(tmp_path / "flag.db")) == str(tmp_path / "flag.db")
-    assert db.resolve_location(None) == str(tmp_path / "env.db")
+    assert location.resolve_location(str(tmp_path / "flag.db")) == str(tmp_path / "flag.db")
+    assert location.resolve_location(None) == str(tmp_path / "env.db")
     monkeypatch.delenv("TOLLGATE_DB")
-    default = db.resolve_location(None)
+    default = location.resolve_location(None)
     assert default.endswith(os.path.join("tollgate", "tollgate.db"))
     assert default.startswith(str(tmp_path / "xdg-data"))  # the fixture's XDG_DATA_HOME: never the real one
 
@@ -56,7 +56,7 @@ def test_pragmas_on_every_connection(tg):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == engines.BUSY_TIMEOUT_MS
 
 
 @pytest.mark.sqlite_only("BEGIN IMMEDIATE and the file lock")
@@ -85,7 +85,7 @@ def test_failed_write_rolls_back_everything(tg):
 
 
 def test_new_database_records_the_current_schema_version(tg):
-    assert tg.db_info()["schema_version"] == db.SCHEMA_VERSION
+    assert tg.db_info()["schema_version"] == schema.SCHEMA_VERSION
 
 
 def released_fixtures() -> list[Path]:
@@ -94,7 +94,7 @@ def released_fixtures() -> list[Path]:
 
 def test_there_is_a_fixture_for_every_released_schema_version():
     versions = {int(p.stem.split("-")[1]) for p in released_fixtures()}
-    assert versions == set(range(1, db.SCHEMA_VERSION + 1))
+    assert versions == set(range(1, schema.SCHEMA_VERSION + 1))
 
 
 @pytest.mark.parametrize("fixture", released_fixtures(), ids=lambda p: p.stem)
@@ -104,7 +104,7 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
     before = table_counts(copy)
     with Tollgate(copy) as tg:
         info = tg.db_info()
-        assert info["schema_version"] == db.SCHEMA_VERSION
+        assert info["schema_version"] == schema.SCHEMA_VERSION
         for table, count in before.items():
             if table != "meta":
                 assert info["tables"][table] == count, table
@@ -124,12 +124,12 @@ def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tm
         conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
         conn.exec_driver_sql("UPDATE customer SET nickname = 'ac'")
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, add_column)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, add_column)
     with Tollgate(tg.db.path) as upgraded:
-        assert upgraded.db_info()["schema_version"] == db.SCHEMA_VERSION
+        assert upgraded.db_info()["schema_version"] == schema.SCHEMA_VERSION
         assert upgraded.customer("acme").name == "Acme"
-    backups = list(tg.db.path.parent.glob(f"{tg.db.path.name}.schema-{db.SCHEMA_VERSION - 1}.*.bak"))
+    backups = list(tg.db.path.parent.glob(f"{tg.db.path.name}.schema-{schema.SCHEMA_VERSION - 1}.*.bak"))
     assert len(backups) == 1
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
     assert table_counts(backups[0])["customer"] == 1
@@ -147,12 +147,12 @@ def test_failed_migration_leaves_the_database_as_it_was(tg, monkeypatch):
         conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
         raise sqlite3.OperationalError("disk I/O error")
 
-    old_version = db.SCHEMA_VERSION
-    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version + 1)
-    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, broken)
+    old_version = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", old_version + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, broken)
     with pytest.raises(sqlite3.OperationalError):
         Tollgate(tg.db.path).customers()
-    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", old_version)
     conn = sqlite3.connect(tg.db.path)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(customer)")]
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
@@ -212,7 +212,7 @@ def test_missing_folder_that_cannot_be_created(cli, tmp_path):
 def test_db_info_reports_version_size_and_counts(cli):
     cli("customer", "add", "Acme")
     data = cli("db", "info", "--json").json()
-    assert data["schema_version"] == db.SCHEMA_VERSION
+    assert data["schema_version"] == schema.SCHEMA_VERSION
     assert data["tables"]["customer"] == 1 and data["tables"]["journal"] == 1
     assert data["size_bytes"] > 0 and data["journal_mode"] == "wal"
     text = cli("db", "info").stdout

@@ -24,7 +24,7 @@ def populate(location) -> None:
     """A database with something in every kind of table: the sample catalog (with a download file),
     customers (one archived), subscriptions with adjustments, an override, usage (bulk + consumed),
     a license with an activation, and the journal of it all."""
-    from tollgate import usage_store
+    from tollgate.usage import store as usage_store
 
     with Tollgate(location) as tg:
         tg.import_catalog(ROOT / "sample-catalog.toml")

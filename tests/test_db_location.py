@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tollgate import Tollgate, db
+from tollgate.location import display_location
 from tollgate.errors import StorageError
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "tollgate"
@@ -152,7 +153,7 @@ def test_db_copy_into_a_foreign_file_leaves_it_untouched(tmp_path, db_path):
 
 def test_one_schema_version_reader():
     """The version is read by schema_version_in alone (the migrations call it too)."""
-    source = (SRC / "db.py").read_text()
+    source = (SRC / "schema.py").read_text()
     assert "def schema_version_in(" in source
     assert "_stored_version" not in source and "def schema_version(" not in source
     assert source.count("FROM meta") == 1  # one query reads the version
@@ -242,13 +243,13 @@ def _closed_port() -> int:
     "postgresql://bob:S3cret@[::1/billing",
 ])
 def test_display_location_masks_every_password(location):
-    shown = db.display_location(location)
+    shown = display_location(location)
     assert "S3cret" not in shown and "bob" in shown
 
 
 def test_display_location_of_a_file_is_the_file():
-    assert db.display_location("/tmp/a?mode=ro.db") == "/tmp/a?mode=ro.db"
-    assert db.display_location("sqlite:////tmp/b#x.db") == "/tmp/b#x.db"
+    assert display_location("/tmp/a?mode=ro.db") == "/tmp/a?mode=ro.db"
+    assert display_location("sqlite:////tmp/b#x.db") == "/tmp/b#x.db"
 
 
 @pytest.mark.parametrize("location", [

@@ -42,7 +42,7 @@ def record(tg, customer, feature, quantity, at, key=None):
     from tollgate.catalog import get_feature
     from tollgate.customers import get_customer
     from tollgate.money import to_micros
-    from tollgate.usage_store import insert_event
+    from tollgate.usage.store import insert_event
 
     with tg.db.write() as session:
         insert_event(session, key=key or f"{customer}-{feature}-{at.isoformat()}-{quantity}",

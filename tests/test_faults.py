@@ -204,11 +204,11 @@ def test_backup_to_a_read_only_file_system(cli, db_path, read_only_disk):
 @pytest.mark.sqlite_only("db backup copies the SQLite file")
 def test_backup_is_private_from_its_first_byte(cli, db_path, tmp_path, monkeypatch):
     """The copy is created 0600 before SQLite writes into it: no moment where others could read it."""
-    from tollgate import db
+    from tollgate import schema
 
     cli("customer", "add", "Acme")
     seen = []
-    original = db._vacuum_into
+    original = schema.vacuum_into
 
     def spy(engine, target, **kwargs):
         real_open = os.open
@@ -225,7 +225,7 @@ def test_backup_is_private_from_its_first_byte(cli, db_path, tmp_path, monkeypat
         finally:
             monkeypatch.setattr(os, "open", real_open)
 
-    monkeypatch.setattr(db, "_vacuum_into", spy)
+    monkeypatch.setattr(schema, "vacuum_into", spy)
     assert cli("db", "backup", str(tmp_path / "copy.db")).exit_code == 0
     assert seen == [0o600]
 

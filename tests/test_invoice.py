@@ -105,7 +105,7 @@ def report(tg, customer: str, feature: str, quantity, at: str) -> None:
     from tollgate.clock import parse_moment
     from tollgate.entitlements import lookup_feature
     from tollgate.money import parse_decimal, to_micros
-    from tollgate.usage_store import insert_event
+    from tollgate.usage.store import insert_event
 
     with tg.db.write() as session:
         customer_id = tg.customer(customer).id

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, select
 
-from tollgate import Tollgate, db
+from tollgate import Tollgate, db, schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -97,7 +97,7 @@ def test_a_migrated_postgres_database_has_the_schema_of_a_new_one(pg_server):
     try:
         schema_1_on_postgres(old)
         with Tollgate(old) as tg:
-            assert tg.db_info()["schema_version"] == db.SCHEMA_VERSION
+            assert tg.db_info()["schema_version"] == schema.SCHEMA_VERSION
             assert tg.check_database()["ok"]
             assert {e.feature: e.used for e in tg.entitlements("acme-inc", at="2026-10-20T00:00:00Z")}["api-calls"] > 0
         assert shape_of(old) == shape_of(new)

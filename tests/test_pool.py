@@ -59,7 +59,7 @@ def test_more_threads_than_the_pool_holds_all_succeed_or_fail_with_storage_error
 def test_an_exhausted_pool_is_one_sentence(isolated_db):
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from tollgate.db import storage_error
+    from tollgate.storage_errors import storage_error
 
     error = storage_error(PoolTimeout("QueuePool limit of size 5 overflow 10 reached"), str(isolated_db))
     assert isinstance(error, StorageError) and error.exit_code == 3

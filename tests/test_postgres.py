@@ -17,24 +17,24 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tollgate import Tollgate, db, migrations
+from tollgate import Tollgate, db, location, locks, migrations, schema
 from tollgate.errors import StorageError
 
 # -- without a server ------------------------------------------------------------------------------
 
 
 def test_postgresql_urls_mean_psycopg_3():
-    assert db.engine_url("postgresql://u@h:5432/d") == "postgresql+psycopg://u@h:5432/d"
-    assert db.engine_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
-    assert db.engine_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
-    assert db.is_postgres_url("postgresql+psycopg://u@h/d") and not db.is_postgres_url("mysql://u@h/d")
-    assert db.sqlite_path("postgresql://u@h/d") is None
+    assert location.engine_url("postgresql://u@h:5432/d") == "postgresql+psycopg://u@h:5432/d"
+    assert location.engine_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert location.engine_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert location.is_postgres_url("postgresql+psycopg://u@h/d") and not location.is_postgres_url("mysql://u@h/d")
+    assert location.sqlite_path("postgresql://u@h/d") is None
 
 
 def test_a_password_is_never_shown():
-    shown = db.display_location("postgresql://alice:s3cret@db.example:5432/billing")
+    shown = location.display_location("postgresql://alice:s3cret@db.example:5432/billing")
     assert "s3cret" not in shown and "alice" in shown and "billing" in shown
-    assert db.display_location("/tmp/x.db") == "/tmp/x.db"
+    assert location.display_location("/tmp/x.db") == "/tmp/x.db"
 
 
 def test_an_unsupported_url_is_one_clear_sentence(cli):
@@ -93,7 +93,7 @@ def test_a_new_database_gets_the_schema_and_every_command_works(pg_url, cli):
         tg.add_customer("Acme, Inc.", email="billing@acme.example")
         assert [c.identifier for c in tg.customers()] == ["acme-inc"]
         info = tg.db_info()
-    assert info["engine"] == "postgresql" and info["schema_version"] == db.SCHEMA_VERSION
+    assert info["engine"] == "postgresql" and info["schema_version"] == schema.SCHEMA_VERSION
     assert info["tables"]["customer"] == 1 and info["tables"]["journal"] == 1
     assert info["server_version"][:2].isdigit() and info["size_bytes"] > 0 and info["journal_mode"] is None
     shown = cli("--db", pg_url, "customer", "show", "acme-inc", "--json")
@@ -198,10 +198,10 @@ def test_migrations_run_in_one_transaction_with_transactional_ddl(pg_url, monkey
         conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
         conn.exec_driver_sql("UPDATE customer SET nickname = 'ac'")
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, add_column)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, add_column)
     with Tollgate(pg_url) as upgraded:
-        assert upgraded.db_info()["schema_version"] == db.SCHEMA_VERSION
+        assert upgraded.db_info()["schema_version"] == schema.SCHEMA_VERSION
         with upgraded.db.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT nickname FROM customer").scalar() == "ac"
 
@@ -211,17 +211,17 @@ def test_a_failed_migration_leaves_no_trace(pg_url, monkeypatch):
     """PostgreSQL's DDL is transactional: the column added before the failure is rolled back too."""
     with Tollgate(pg_url) as tg:
         tg.add_customer("Acme")
-    old_version = db.SCHEMA_VERSION
+    old_version = schema.SCHEMA_VERSION
 
     def broken(conn):
         conn.exec_driver_sql("ALTER TABLE customer ADD COLUMN nickname TEXT")
         raise RuntimeError("the migration failed half-way")
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version + 1)
-    monkeypatch.setitem(migrations.MIGRATIONS, db.SCHEMA_VERSION, broken)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", old_version + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, broken)
     with pytest.raises(RuntimeError):
         Tollgate(pg_url).customers()
-    monkeypatch.setattr(db, "SCHEMA_VERSION", old_version)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", old_version)
     with Tollgate(pg_url) as tg, tg.db.engine.connect() as conn:
         columns = {r[0] for r in conn.exec_driver_sql(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'customer'")}
@@ -296,7 +296,7 @@ def test_the_consume_lock_makes_a_second_caller_wait_for_the_first(pg_url):
 
         def holder():
             with first.db.write() as session:
-                db.lock_customer_feature(session, 1, 2)
+                locks.lock_customer_feature(session, 1, 2)
                 holding.set()
                 time.sleep(0.5)
                 events.append("first commits")
@@ -306,9 +306,9 @@ def test_the_consume_lock_makes_a_second_caller_wait_for_the_first(pg_url):
         assert holding.wait(10)
         with second.db.write() as session:
             started = time.monotonic()
-            db.lock_customer_feature(session, 1, 3)  # another feature: no wait
+            locks.lock_customer_feature(session, 1, 3)  # another feature: no wait
             assert time.monotonic() - started < 0.4 and events == []
-            db.lock_customer_feature(session, 1, 2)
+            locks.lock_customer_feature(session, 1, 2)
             events.append("second has the lock")
         thread.join()
     assert events == ["first commits", "second has the lock"]
@@ -316,7 +316,7 @@ def test_the_consume_lock_makes_a_second_caller_wait_for_the_first(pg_url):
 
 def test_the_consume_lock_is_a_no_op_on_sqlite(tmp_path):
     with Tollgate(tmp_path / "t.db") as tg, tg.db.write() as session:
-        db.lock_customer_feature(session, 1, 2)  # nothing to do: BEGIN IMMEDIATE holds the write lock
+        locks.lock_customer_feature(session, 1, 2)  # nothing to do: BEGIN IMMEDIATE holds the write lock
         assert session.get_bind().dialect.name == "sqlite"
 
 

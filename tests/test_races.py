@@ -460,27 +460,27 @@ def test_processes_opening_an_older_database_at_once_migrate_it_once(isolated_db
     applies it, the others wait for the schema lock (SQLite: BEGIN IMMEDIATE) and find it done."""
     from sqlalchemy import text
 
-    from tollgate import db
+    from tollgate import schema
 
     added = [text("ALTER TABLE customer ADD COLUMN race_a INTEGER"), text("ALTER TABLE customer ADD COLUMN race_b INTEGER"),
              text("ALTER TABLE customer ADD COLUMN race_c INTEGER"), text("ALTER TABLE customer ADD COLUMN race_d INTEGER")]
-    rounds, racers, base = len(added), 4, db.SCHEMA_VERSION
+    rounds, racers, base = len(added), 4, schema.SCHEMA_VERSION
     with Tollgate(isolated_db) as tg:
         tg.add_customer("Acme", identifier="acme")
 
     def open_newer(tg: Tollgate, r: int) -> None:
         version = base + 1 + r
-        db.SCHEMA_VERSION = version  # (a forked worker: this process only)
+        schema.SCHEMA_VERSION = version  # (a forked worker: this process only)
         migrations.MIGRATIONS[version] = lambda conn: conn.execute(added[r])
         with Tollgate(isolated_db) as newer:
             with newer.db.engine.connect() as conn:
-                assert db.schema_version_in(conn) == version
+                assert schema.schema_version_in(conn) == version
             newer.customer("acme")
 
     outcomes = race(isolated_db, rounds, *[open_newer] * racers)
     assert_clean(outcomes)
-    monkeypatch.setattr(db, "SCHEMA_VERSION", base + rounds)  # this process now knows the newest schema
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + rounds)  # this process now knows the newest schema
     with Tollgate(isolated_db).db.bare_engine().connect() as conn:
-        assert db.schema_version_in(conn) == base + rounds
+        assert schema.schema_version_in(conn) == base + rounds
     if isinstance(isolated_db, Path):  # one backup per migration, made by the process that migrated
         assert len(list(isolated_db.parent.glob(f"{isolated_db.name}.schema-*.bak"))) == rounds

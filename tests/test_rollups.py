@@ -1,4 +1,4 @@
-"""Usage rollups (usage_rollups.py): every window's sum read from the rollups equals a plain sum of
+"""Usage rollups (usage/rollups.py): every window's sum read from the rollups equals a plain sum of
 the events, whatever was written and how (reports, files, consumes, voids, backdated and dense
 events); `db check` proves them; no accepted sequence of events overflows a sum. On SQLite and, with
 TOLLGATE_TEST_DB, PostgreSQL."""
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tollgate import tables
-from tollgate.usage_rollups import REFINE_AFTER, window_total
+from tollgate.usage.rollups import REFINE_AFTER, window_total
 
 BASE = datetime(2026, 10, 1)
 NOW = datetime.now().replace(microsecond=0)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.test_rollups import ids, plain_sum, rollup_sum
 from tollgate import tables
-from tollgate.usage_rollups import REFINE_AFTER
+from tollgate.usage.rollups import REFINE_AFTER
 
 NOW = datetime.now().replace(microsecond=0)
 TODAY = NOW.replace(hour=0, minute=0, second=0)
@@ -107,10 +107,10 @@ def test_crossing_the_threshold_any_way_gives_the_same_rollups(metered, tmp_path
     if how == "one chunk":
         assert tg.report_usage_file(str(write_jsonl(tmp_path / "a.jsonl", rows))).inserted == len(rows)
     elif how == "chunk edge":
-        from tollgate import usage
+        from tollgate.usage import ingest
 
         # the 65th event is the first row of the second chunk
-        monkeypatch.setitem(usage.ingest.__kwdefaults__, "chunk_size", REFINE_AFTER)
+        monkeypatch.setitem(ingest.ingest.__kwdefaults__, "chunk_size", REFINE_AFTER)
         result = cli("usage", "report", "--file", str(write_jsonl(tmp_path / "a.jsonl", rows)))
         assert result.exit_code == 0, result
     elif how == "single reports":
@@ -330,7 +330,7 @@ class _Rows(list):
 
 
 def test_a_window_edge_inside_a_dense_millisecond_reads_a_bounded_number_of_events(metered, tmp_path, cli):
-    from tollgate.usage_rollups import window_total
+    from tollgate.usage.rollups import window_total
 
     tg = metered
     tg.add_customer("Acme")
@@ -376,8 +376,9 @@ def test_db_copy_sqlite_postgresql_sqlite_rebuilds_dense_rollups(metered, tmp_pa
 
 DEADLOCK_WORKER = r"""
 import sys
-from tollgate import Tollgate, usage
-usage.ingest.__kwdefaults__["chunk_size"] = 50
+from tollgate import Tollgate
+from tollgate.usage import ingest
+ingest.ingest.__kwdefaults__["chunk_size"] = 50
 tg = Tollgate()
 tg.report_usage_file(sys.argv[1])
 tg.close()

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tollgate.errors import InvalidInput
-from tollgate.usage import UsageFileErrors, derived_key
+from tollgate.usage.ingest import UsageFileErrors
+from tollgate.usage.values import derived_key
 
 
 @pytest.fixture
@@ -123,10 +124,10 @@ def test_rows_without_time_or_id_are_distinct_by_line(acme, tmp_path):
 
 
 def test_a_chunked_ingest_sorts_out_duplicates_across_chunks(acme, tmp_path, monkeypatch):
-    import tollgate.usage as usage
+    from tollgate.usage import ingest
 
-    monkeypatch.setattr(usage, "CHUNK", 7)
-    monkeypatch.setattr(usage.ingest, "__kwdefaults__", {**usage.ingest.__kwdefaults__, "chunk_size": 7})
+    monkeypatch.setattr(ingest, "CHUNK", 7)
+    monkeypatch.setattr(ingest.ingest, "__kwdefaults__", {**ingest.ingest.__kwdefaults__, "chunk_size": 7})
     body = "".join(f"acme-inc,api-calls,{i % 25 % 4 + 1},2026-11-01T00:00:{i % 25:02d}Z,k-{i % 25}\n" for i in range(50))
     path = write(tmp_path / "chunks.csv", "customer,feature,quantity,timestamp,id\n" + body)
     result = acme.report_usage_file(path)
@@ -419,7 +420,7 @@ def test_json_lines_never_crash(acme, tmp_path_factory, lines):
 @settings(max_examples=1000, deadline=None)
 @given(raw=st.binary(max_size=200))
 def test_arbitrary_bytes_never_crash_the_readers(tmp_path_factory, raw):
-    from tollgate.usage_file import read_items
+    from tollgate.usage.file import read_items
 
     path = tmp_path_factory.mktemp("bytes") / "raw.csv"
     path.write_bytes(raw)
@@ -488,7 +489,7 @@ _offsets = st.sampled_from(["Z", "", "+00:00", "+02:00", "-05:30", "+14:00", "z"
                               "%Y-%m-%dT%H:%M", "%Y%m%dT%H%M%S", "%G-W%V-%uT%H:%M:%S"]))
 def test_the_fast_timestamp_path_agrees_with_parse_moment(moment, offset, shape):
     from tollgate.clock import parse_moment
-    from tollgate.usage import _utc_stamp
+    from tollgate.usage.values import utc_stamp
 
     text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] if shape == "ms" else moment.strftime(shape)
     if shape != "%Y-%m-%d":
@@ -498,7 +499,7 @@ def test_the_fast_timestamp_path_agrees_with_parse_moment(moment, offset, shape)
     except InvalidInput:
         expected = None
     try:
-        got = _utc_stamp(text)
+        got = utc_stamp(text)
     except (ValueError, OverflowError):
         got = None
     if got is None and expected is not None:  # the fast path may pass on to parse_moment, never disagree

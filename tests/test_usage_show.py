@@ -3,9 +3,11 @@ usage section of `customer show`."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tollgate.cli.output import SPARKS
 from tollgate.clock import utcnow
@@ -175,3 +177,31 @@ def test_a_narrow_terminal_gets_one_line_per_sparkline(cli, history, monkeypatch
     assert len(spark_lines) == 2  # api-calls and ai-tokens, each sparkline whole on one line
     assert all(len([ch for ch in line if ch in SPARKS]) == 30 for line in spark_lines)
     assert ("  total 10.5 · this period" in result.stdout) is folded
+
+
+_dates = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(by=st.sampled_from(["day", "week", "month"]), first=_dates, days=st.integers(0, 400))
+def test_the_periods_shown_are_the_utc_calendar_periods(by, first, days):
+    """The report's periods come from periods.calendar_period (one definition of a calendar period):
+    a day, an ISO week from Monday, a month from the 1st; consecutive; refused past the calendar."""
+    from tollgate.errors import InvalidInput
+    from tollgate.usage.report import next_period, periods
+
+    def start_of(day: date) -> date:  # the plain calendar arithmetic, as an oracle
+        return day if by == "day" else day - timedelta(days=day.weekday()) if by == "week" else day.replace(day=1)
+
+    try:
+        last = first + timedelta(days=days)
+    except OverflowError:
+        return
+    try:
+        shown = periods(by, first, last, today=last)
+    except InvalidInput as exc:
+        assert "calendar" in exc.message or "more than 1000 periods" in exc.message
+        return
+    assert shown[0] == start_of(first) and shown[-1] == start_of(last)
+    for earlier, later in zip(shown, shown[1:]):
+        assert next_period(earlier, by) == later and start_of(later) == later

@@ -1,4 +1,4 @@
-"""usage_store: the lightweight table clauses match the models, set-based inserts, the time-blind
+"""usage.store: the lightweight table clauses match the models, set-based inserts, the time-blind
 duplicate check, the bulk page cache."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def ids(tg):
 
 
 def test_insert_event_compares_time_only_when_asked(tg, ids):
-    from tollgate.usage_store import insert_event
+    from tollgate.usage.store import insert_event
 
     customer, feature = ids
     event = dict(customer_id=customer, feature_id=feature, quantity_micros=5_000_000,
@@ -38,7 +38,7 @@ def test_insert_event_compares_time_only_when_asked(tg, ids):
 
 
 def test_insert_event_rows_skips_duplicates_and_counts(tg, ids):
-    from tollgate.usage_store import insert_event_rows, stored_rows, time_encoder
+    from tollgate.usage.store import insert_event_rows, stored_rows, time_encoder
 
     customer, feature = ids
     with tg.db.write() as session:
@@ -56,7 +56,7 @@ def test_insert_event_rows_skips_duplicates_and_counts(tg, ids):
 
 
 def test_same_time_compares_moments_across_forms():
-    from tollgate.usage_store import same_time
+    from tollgate.usage.store import same_time
 
     moment = datetime(2026, 11, 1, 10, 0, 0, 5)
     assert same_time("2026-11-01 10:00:00.000005", "2026-11-01 10:00:00.000005")
@@ -66,7 +66,7 @@ def test_same_time_compares_moments_across_forms():
 
 
 def test_rows_written_by_sqlalchemy_and_by_the_driver_read_back_alike(tg, ids):
-    from tollgate.usage_store import insert_event, insert_event_rows, same_time, stored_rows, time_encoder
+    from tollgate.usage.store import insert_event, insert_event_rows, same_time, stored_rows, time_encoder
 
     customer, feature = ids
     moment = datetime(2026, 11, 1, 10)
@@ -84,7 +84,7 @@ def test_rows_written_by_sqlalchemy_and_by_the_driver_read_back_alike(tg, ids):
 def test_bulk_cache_is_raised_then_restored(tg, ids):
     from sqlalchemy import text
 
-    from tollgate.usage_store import BULK_CACHE_KIB, bulk_cache
+    from tollgate.usage.store import BULK_CACHE_KIB, bulk_cache
 
     with tg.db.write() as session:
         before = session.execute(text("PRAGMA cache_size")).scalar_one()

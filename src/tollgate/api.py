@@ -246,7 +246,7 @@ class Tollgate(LicenseFileMethods):
     other writers hold it. TOLLGATE_BUSY_TIMEOUT_MS, when set, caps it: the operator's limit."""
 
     def _lock_patience(self) -> float:
-        from tollgate.db import explicit_busy_timeout_ms
+        from tollgate.engines import explicit_busy_timeout_ms
 
         explicit = explicit_busy_timeout_ms()
         return self.consume_patience if explicit is None else min(self.consume_patience, explicit / 1000)
@@ -626,7 +626,7 @@ class Tollgate(LicenseFileMethods):
         key (generated when None): the same key again records nothing (`result.recorded` False); the
         same key for a different event raises Conflict. `set_total`: record the delta that makes the
         period's total equal `quantity`. `result.notices`/`result.warnings` are for the person."""
-        from tollgate import usage
+        from tollgate.usage import events as usage
 
         def attempt() -> Any:
             with self.db.write() as session:
@@ -653,7 +653,7 @@ class Tollgate(LicenseFileMethods):
         file only with `overwrite`, never the database; written whole or not at all). `progress`,
         if given, wraps the stream of rows (a progress bar). Returns a usage.IngestResult (inserted /
         duplicates / rejected)."""
-        from tollgate import usage, usage_file
+        from tollgate.usage import file as usage_file, ingest as usage
 
         source = str(source)
         fmt = usage_file.file_format(source, format)
@@ -681,7 +681,7 @@ class Tollgate(LicenseFileMethods):
     def void_usage(self, key: str, *, reason: str) -> Any:
         """Reverse a recorded event (a negative event, `voids` = key; the original stays). Returns a
         usage.VoidResult. Unknown key: NotFound; a void, or an event voided already: RuleViolation."""
-        from tollgate import usage
+        from tollgate.usage import voids as usage
 
         def attempt() -> Any:
             with self.db.write() as session:
@@ -691,7 +691,7 @@ class Tollgate(LicenseFileMethods):
 
     def usage_event(self, key: str) -> dict[str, str]:
         """One recorded event by key, as an export row (customer, feature, quantity, timestamp, id)."""
-        from tollgate import usage_events
+        from tollgate.usage import export as usage_events
 
         with self.db.connect() as conn:
             return usage_events.event(conn, key)
@@ -702,7 +702,7 @@ class Tollgate(LicenseFileMethods):
                      ) -> Iterator[Iterator[dict[str, str]]]:
         """The recorded events, streamed from one snapshot (see usage_events.export) while the block
         runs; rows `report_usage_file` re-imports as duplicates. `end` is exclusive."""
-        from tollgate import usage_events
+        from tollgate.usage import export as usage_events
 
         start, end = _moment(start, "--from time"), _moment(end, "--to time")
         with self.db.connect() as conn:
@@ -737,7 +737,7 @@ class Tollgate(LicenseFileMethods):
     ) -> Any:
         """A customer's usage per day / week / month (UTC) for each metered feature, with the current
         period against the allowance and the corrections: a usage.UsageReport (`.to_dict()`)."""
-        from tollgate import usage
+        from tollgate.usage import report as usage
 
         with self.db.connect() as conn:
             return usage.usage_report(conn, customer=customer, feature=feature, by=by, start=start, end=end)

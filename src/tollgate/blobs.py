@@ -33,8 +33,8 @@ def is_sha256(value: object) -> bool:
 
 
 def data_dir_for(location: str | os.PathLike | None = None) -> Path:
-    """The data directory of a database location (see db.resolve_location)."""
-    from tollgate.db import default_data_dir, resolve_location, sqlite_path
+    """The data directory of a database location (see location.resolve_location)."""
+    from tollgate.location import default_data_dir, resolve_location, sqlite_path
 
     path = sqlite_path(resolve_location(location))
     return path.parent if path is not None else default_data_dir()

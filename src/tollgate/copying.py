@@ -33,14 +33,15 @@ from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
-from tollgate import db, models
+from tollgate import db, engines, models, schema, storage_errors
+from tollgate.location import engine_url
 from tollgate.errors import InvalidInput, StorageError, TollgateError
 
 CHUNK_ROWS = 5000
 """Rows per executemany (and per fetch from the source)."""
 
 ROLLUPS = "usage_rollup"
-"""Not copied: the target's rollups are rebuilt from the copied events (usage_rollups.rebuild)."""
+"""Not copied: the target's rollups are rebuilt from the copied events (usage.rollups.rebuild)."""
 
 Progress = Callable[[str, int, int], None]
 """progress(table, rows copied so far, rows in the table): called after every chunk."""
@@ -97,15 +98,15 @@ def copy_database(
     committed = False
     try:
         target_engine = target_db.bare_engine()
-        with db.transaction(source_engine, write=False) as reader:
+        with engines.transaction(source_engine, write=False) as reader:
             try:
-                with db.transaction(target_engine, write=True) as writer:
+                with engines.transaction(target_engine, write=True) as writer:
                     result = _copy(reader, writer, source_db, target_db, chunk_rows=chunk_rows, progress=progress)
                 committed = True
             except DBAPIError as exc:
-                raise _nothing_written(db.storage_error(exc, target_db.location)) from None
+                raise _nothing_written(storage_errors.storage_error(exc, target_db.location)) from None
     except DBAPIError as exc:
-        raise _nothing_written(db.storage_error(exc, source_db.location)) from None
+        raise _nothing_written(storage_errors.storage_error(exc, source_db.location)) from None
     finally:
         source_db.dispose()
         if target_engine is not None:
@@ -132,7 +133,7 @@ def _refuse_same(source: db.Database, target: db.Database) -> None:
         from sqlalchemy.engine import make_url
 
         def where(location: str) -> tuple:
-            url = make_url(db.engine_url(location))
+            url = make_url(engine_url(location))
             return url.host or "localhost", url.port or 5432, url.database
 
         same = where(source.location) == where(target.location)
@@ -157,7 +158,7 @@ def _copy(
             copied[table.name] = 0
             continue
         copied[table.name] = _copy_table(reader, writer, table, chunk_rows=chunk_rows, progress=progress)
-    from tollgate.usage_rollups import rebuild
+    from tollgate.usage.rollups import rebuild
 
     copied[ROLLUPS] = rebuild(writer)
     if writer.dialect.name == "postgresql":
@@ -191,18 +192,18 @@ def _copy(
 def _prepare_target(writer: Connection, target_db: db.Database, tables: list[Table]) -> None:
     """Create the schema in a new target; accept an empty tollgate schema; refuse anything else."""
     if writer.dialect.name == "postgresql":
-        writer.execute(select(func.pg_advisory_xact_lock(db.SCHEMA_LOCK_KEY)))
+        writer.execute(select(func.pg_advisory_xact_lock(schema.SCHEMA_LOCK_KEY)))
     where = target_db.display_location
-    version = db.schema_version_in(writer)
+    version = schema.schema_version_in(writer)
     if version is None:
         if inspect(writer).get_table_names():
             raise StorageError(f"{where} already holds tables of another program.",
                                hint="Copy into a new file or an empty database.")
-        db.create_schema(writer)
+        schema.create_schema(writer)
         return
-    if version != db.SCHEMA_VERSION:
+    if version != schema.SCHEMA_VERSION:
         raise StorageError(f"{where} holds a tollgate database of schema {version} (this tollgate: "
-                           f"{db.SCHEMA_VERSION}).", hint="Copy into a new file or an empty database.")
+                           f"{schema.SCHEMA_VERSION}).", hint="Copy into a new file or an empty database.")
     filled = {
         table.name: n
         for table in tables

@@ -1,17 +1,18 @@
 """`tollgate db check`: the database engine's own integrity check (SQLite: PRAGMA integrity_check;
 PostgreSQL keeps its own and has none to run) and every usage rollup recomputed from the events and
-compared (usage_rollups.differences), in one read snapshot."""
+compared (usage.rollups.differences), in one read snapshot."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tollgate.db import Database, transaction
+from tollgate.db import Database
+from tollgate.engines import transaction
 
 
 def check_database(database: Database) -> dict[str, Any]:
     """What `db check` reports; `ok` is False when anything differs."""
-    from tollgate.usage_rollups import differences
+    from tollgate.usage.rollups import differences
 
     with transaction(database.engine, write=False) as conn:
         integrity = None

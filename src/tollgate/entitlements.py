@@ -31,7 +31,7 @@ Checks (`check`, `consume`):
   always allowed, and `overage` says how far past the allowance the period is (would be, for check).
 - `consume` checks and records in ONE write transaction (BEGIN IMMEDIATE, taken before the usage is
   read; on PostgreSQL, a transaction-scoped advisory lock on the customer and feature, taken before
-  the usage is read: `db.lock_customer_feature`), so concurrent callers can never push usage past a
+  the usage is read: `locks.lock_customer_feature`), so concurrent callers can never push usage past a
   hard limit. Past a hard limit it RETURNS the denied result (allowed False, nothing recorded); it
   does not raise. With an idempotency key that was already recorded (a retry), nothing is recorded
   again and the result is allowed.
@@ -225,9 +225,9 @@ def _current_period(reset: str, at: datetime, anchor: datetime | None) -> Period
 
 def usage_in(session: Session, *, customer_id: int, feature_id: int, period: Period) -> Decimal:
     """The sum of the customer's usage of a feature in [period.start, period.end) (voids included),
-    from the rollups (usage_rollups.window_total: a few bounded queries, whatever the history)."""
+    from the rollups (usage.rollups.window_total: a few bounded queries, whatever the history)."""
     from tollgate.money import from_micros
-    from tollgate.usage_rollups import window_total
+    from tollgate.usage.rollups import window_total
 
     return from_micros(window_total(session, customer_id=customer_id, feature_id=feature_id,
                                     start=period.start, end=period.end))
@@ -366,9 +366,9 @@ def consume(
     same customer, feature and quantity is a retry: allowed, nothing recorded again
     (`recorded` False). The same key for a different event: Conflict."""
     from tollgate import identifiers
-    from tollgate.db import lock_customer_feature
+    from tollgate.locks import lock_customer_feature
     from tollgate.money import to_micros
-    from tollgate.usage_store import insert_event, stored_event
+    from tollgate.usage.store import insert_event, stored_event
 
     now = now or utcnow()
     amount = parse_quantity(quantity)
@@ -382,7 +382,7 @@ def consume(
     row = access.customer
     lock_customer_feature(session, row.id, ref.id)  # PostgreSQL: what BEGIN IMMEDIATE does on SQLite
     if key is not None:
-        from tollgate.usage import parse_key
+        from tollgate.usage.values import parse_key
 
         key = parse_key(key)
         previous = stored_event(session, key)

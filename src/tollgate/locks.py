@@ -1,7 +1,7 @@
 """The locks of read-then-write paths: what makes "read a row, decide, write" safe on PostgreSQL.
 
 SQLite needs none of this: a write transaction begins IMMEDIATE and holds the database's write lock
-before its first read (db.py), so writers run one at a time. PostgreSQL runs write transactions at
+before its first read (engines.py), so writers run one at a time. PostgreSQL runs write transactions at
 READ COMMITTED: two of them may read the same row, both decide, and both write (two live keys after
 two concurrent `license regenerate`, a trial on a customer archived at the same moment). So every
 path whose decision depends on what it reads first locks the row the decision is about, *before*
@@ -22,27 +22,30 @@ What each path locks (the parent row of its decision):
 - namespaces: "customers" (`customer add`, `customer import`), "catalog" (`catalog import`, adding
   and archiving products, features and plans), "signing-keys" (making, rotating and retiring the
   keys that sign license files: `license file` takes it before the license row);
-- customer + feature (advisory, `db.lock_customer_feature`): `consume`'s check-and-record.
+- customer + feature (advisory, `lock_customer_feature`): `consume`'s check-and-record, and a
+  single usage report.
 
 Order (deadlock freedom): a transaction takes its locks in this order and never one earlier in it
 after a later one: namespace -> customer -> subscription -> license -> catalog rows (shared) ->
 customer+feature. So `license regenerate` locks the key's subscription before the key (a concurrent
 `sub cancel` holds the subscription and then revokes the subscription's keys); `sub edit` never
 locks the customer (an archived customer has no live subscription left to edit). The schema lock
-(db.SCHEMA_LOCK_KEY) is taken alone, by schema creation and migrations.
+(schema.SCHEMA_LOCK_KEY) is taken alone, by schema creation and migrations.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 Mode = Literal["update", "share"]
 
-# pg_advisory_xact_lock(bigint) keys of the namespaces (next to db.SCHEMA_LOCK_KEY, "tollgate"; the
-# (int, int) keys of db.lock_customer_feature are a separate key space in PostgreSQL).
+# pg_advisory_xact_lock(bigint) keys of the namespaces (next to schema.SCHEMA_LOCK_KEY, "tollgate"; the
+# (int, int) keys of lock_customer_feature are a separate key space in PostgreSQL).
 NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "usage-files": 0x746F6C6C67617403,
               "signing-keys": 0x746F6C6C67617404}
 
@@ -74,3 +77,15 @@ def namespace(session: Session, name: str) -> None:
     writers creating rows in it by identifier run one at a time, each seeing the others' rows."""
     if _on_postgres(session):
         session.execute(select(func.pg_advisory_xact_lock(NAMESPACES[name])))
+
+
+def lock_customer_feature(session: Session, customer_id: int, feature_id: int) -> None:
+    """Hold, until the transaction ends, the lock that serializes check-and-record of one customer's
+    usage of one feature (`consume`): a second caller waits here and then reads the usage the first
+    one recorded, so together they can never pass a hard limit.
+
+    SQLite: nothing to do, the write transaction began IMMEDIATE and holds the database's write lock.
+    PostgreSQL: pg_advisory_xact_lock(customer_id, feature_id), released at COMMIT or ROLLBACK; call
+    it before reading the usage (READ COMMITTED: the reads that follow see the other's commit)."""
+    if _on_postgres(session):
+        session.execute(select(func.pg_advisory_xact_lock(customer_id, feature_id)))

@@ -1,5 +1,5 @@
 """Schema migrations: MIGRATIONS[n] upgrades a database at schema n-1 to schema n, in the caller's
-transaction (db.Database._migrate runs them all in one, after a backup of a SQLite file; PostgreSQL's
+transaction (schema._migrate runs them all in one, after a backup of a SQLite file; PostgreSQL's
 DDL is transactional too). Each released schema keeps a fixture in tests/fixtures/ that must upgrade
 without loss, and tests/test_migrations.py checks that a migrated database has exactly the schema of
 a new one (tables, columns, types, nullability, keys, indexes), on SQLite and PostgreSQL.
@@ -18,10 +18,10 @@ from tollgate import models
 
 
 def _to_2(conn: Connection) -> None:
-    """Schema 2: usage rollups (usage_rollups.py), backfilled from the events; the events' index on
+    """Schema 2: usage rollups (usage/rollups.py), backfilled from the events; the events' index on
     (customer, feature, time) also holds the quantity (partial buckets are summed from the index
     alone), and the voids have an index of their own."""
-    from tollgate.usage_rollups import rebuild
+    from tollgate.usage.rollups import rebuild
 
     models.load_all()
     events = models.UsageEvent.__table__

@@ -13,7 +13,7 @@ Use them as Typer's `autocompletion=`:
 
 Each completer takes `(ctx, args, incomplete)` (matched by name, so this module needs no typer
 import) and returns `(value, help)` pairs. `ctx` gives the values already on the command line:
-`--db` (to find the database, exactly like `db.resolve_location`) and, where it narrows the answer,
+`--db` (to find the database, exactly like `location.resolve_location`) and, where it narrows the answer,
 a customer or plan typed earlier (`license show <TAB>` after `--customer acme-inc`, `sub add acme-inc
 pro --currency <TAB>`).
 """
@@ -125,7 +125,7 @@ def database_location(ctx=None, args=()) -> str:
 
 
 def database_file(location: str) -> str | None:
-    """The SQLite file behind a location (mirror of `db.sqlite_path`), or None for a server URL."""
+    """The SQLite file behind a location (mirror of `location.sqlite_path`), or None for a server URL."""
     if location.startswith("sqlite:///"):
         return location[len("sqlite:///") :]
     if "://" in location:

@@ -34,7 +34,7 @@ def tollgate() -> Tollgate:
 
 
 def _location() -> str:
-    from tollgate.db import resolve_location
+    from tollgate.location import resolve_location
 
     return resolve_location(state.db)
 

@@ -21,7 +21,7 @@ def path() -> None:
 
     Example: tollgate db path
     """
-    from tollgate.db import display_location, resolve_location
+    from tollgate.location import display_location, resolve_location
 
     output.say(display_location(resolve_location(state.db)))
 

@@ -18,7 +18,7 @@ from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
 
 if TYPE_CHECKING:
-    from tollgate.usage import FeatureUsage, UsageReport
+    from tollgate.usage.report import FeatureUsage, UsageReport
 
 app = typer.Typer(help="Metered usage: report it, chart it, correct it.\n\nExample: tollgate usage report acme-inc api-calls 250 --id req-7f3a", no_args_is_help=True)
 
@@ -141,7 +141,7 @@ def report(
 
 def _report_file(file: str, *, fmt: str | None, skip_invalid: bool, rejects: str | None, dry_run: bool,
                  as_json: bool, overwrite: bool) -> None:
-    from tollgate.usage_file import file_format
+    from tollgate.usage.file import file_format
 
     with output.progress(total=output.rows_in(file, file_format(file, fmt)), label="Usage events",
                          then="Committing") as count:
@@ -215,8 +215,8 @@ def export(
     """
     import sys
 
-    from tollgate import usage_events
-    from tollgate.usage_file import file_format
+    from tollgate.usage import export as usage_events
+    from tollgate.usage.file import file_format
 
     fmt = file_format(out, fmt) if out and not fmt else file_format("-", fmt or "csv")
     tg = tollgate()

@@ -9,7 +9,7 @@ Conventions that hold across every table:
 - Nothing is ever deleted that a customer's history points at: objects are archived instead.
 
 Every datetime column names its type (naive DateTime): SQLModel versions differ in their default.
-Bump `SCHEMA_VERSION` (in db.py) and add a migration with every change to a table.
+Bump `SCHEMA_VERSION` (in schema.py) and add a migration with every change to a table.
 
 The tables live in small modules (core, catalog, billing, usage, licensing) loaded on first use:
 defining SQLModel classes is slow enough to matter at start-up, and a command pays only for the

@@ -18,7 +18,7 @@ class UsageEvent(SQLModel, table=True):
 
     __tablename__ = "usage_event"
     __table_args__ = (
-        # covering: a partial bucket's sum (usage_rollups) reads the index alone
+        # covering: a partial bucket's sum (usage.rollups) reads the index alone
         Index("ix_usage_customer_feature_at_quantity", "customer_id", "feature_id", "occurred_at", "quantity_micros"),
         # the corrections of a customer's range (usage show) without reading their other events.
         # Partial on SQLite only: naming postgresql_where makes SQLAlchemy import its PostgreSQL
@@ -38,11 +38,11 @@ class UsageEvent(SQLModel, table=True):
 
 class UsageRollup(SQLModel, table=True):
     """The sum and count of one customer's events of one feature in one UTC bucket of time, kept in
-    the same transaction as every event write (usage_rollups.py explains the levels and why).
+    the same transaction as every event write (usage/rollups.py explains the levels and why).
 
     `level` 0 is a UTC day, 1 an hour, 2 a minute, 3 a second, 4 a millisecond; `start` is the
     bucket's first moment. A bucket below a day exists only while its parent holds more than
-    `usage_rollups.REFINE_AFTER` events (then every child with an event exists)."""
+    `usage.rollups.REFINE_AFTER` events (then every child with an event exists)."""
 
     __tablename__ = "usage_rollup"
     __table_args__ = {"sqlite_with_rowid": False}

@@ -32,7 +32,7 @@ sees a bucket pass the threshold, and it builds the children from events every e
 committed.
 
 Bounds (no accepted sequence of events can overflow a 64-bit sum): an event is at most 10**12 units
-(usage.quantity_micros), and every bucket (a day, or any part of one) of one customer's feature stays
+(usage.values.quantity_micros), and every bucket (a day, or any part of one) of one customer's feature stays
 within MAX_DAY_UNITS either way (`--set` records negative changes, so a part of a day is bounded too);
 a report that would pass it is refused (InvalidInput, exit 2). Stored sums thus never overflow; window
 sums are added up in Python.
@@ -99,7 +99,7 @@ def _as_datetime(value: Any) -> datetime:
 
 
 def _driver_cursor(conn: Any) -> Any:
-    from tollgate.usage_store import driver_cursor  # not at the top: usage_store loads sqlmodel
+    from tollgate.usage.store import driver_cursor  # not at the top: usage.store loads sqlmodel
 
     return driver_cursor(conn)
 
@@ -236,13 +236,13 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple]) -> dict[tuple, tup
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     rollup, _ = _tables()
-    stmt = pg_insert(rollup)
-    stmt = stmt.on_conflict_do_update(
+    new = pg_insert(rollup)
+    upsert = new.on_conflict_do_update(
         index_elements=[rollup.c.customer_id, rollup.c.feature_id, rollup.c.level, rollup.c.start],
-        set_={"total_micros": rollup.c.total_micros + stmt.excluded.total_micros,
-              "events": rollup.c.events + stmt.excluded.events},
+        set_={"total_micros": rollup.c.total_micros + new.excluded.total_micros,
+              "events": rollup.c.events + new.excluded.events},
     ).returning(rollup.c.total_micros, rollup.c.events, sort_by_parameter_order=True)
-    result = conn.execute(stmt, [dict(zip(_ROLLUP_COLUMNS, row)) for row in rows])
+    result = conn.execute(upsert, [dict(zip(_ROLLUP_COLUMNS, row)) for row in rows])
     return {(r[0], r[1], r[3]): (total - r[4], count - r[5]) for r, (total, count) in zip(rows, result.all())}
 
 
@@ -453,7 +453,7 @@ def expected_rows(db: Any) -> Iterator[tuple[int, int, int, datetime, int, int]]
         .order_by(event.c.customer_id, event.c.feature_id, event.c.occurred_at)
         .execution_options(stream_results=True, yield_per=10_000)
     )
-    day_key = None
+    day_key: tuple[int, int, datetime] = (0, 0, OPEN_START)
     members: list[Event] = []
 
     def finish() -> Iterator[tuple]:

@@ -1,6 +1,6 @@
 """Usage events read back: one event by its key (what `usage void` asks about) and the export
 (`usage export`), streamed in the order they were recorded, in the columns `usage report --file`
-reads (usage_file.COLUMNS), with each event's key and exact time and quantity, so re-importing an
+reads (usage.file.COLUMNS), with each event's key and exact time and quantity, so re-importing an
 export records nothing: every row is a duplicate of its event.
 
 Voids (`void:KEY`) are not exported: they are corrections with a negative quantity, which no usage
@@ -21,8 +21,8 @@ from tollgate import tables
 from tollgate.clock import rfc3339
 from tollgate.errors import NotFound
 from tollgate.money import format_decimal, from_micros
-from tollgate.usage import _customer, _metered_feature
-from tollgate.usage_file import COLUMNS
+from tollgate.usage.file import COLUMNS
+from tollgate.usage.lookups import customer_row, metered_feature
 
 C = tables.customer
 F = tables.feature
@@ -55,9 +55,9 @@ def export(conn: Any, *, customer: str | None = None, feature: str | None = None
     (exclusive), oldest recorded first, streamed. Unknown identifiers raise before the first row."""
     query = _query().where(E.c.voids.is_(None))
     if customer is not None:
-        query = query.where(E.c.customer_id == _customer(conn, customer).id)
+        query = query.where(E.c.customer_id == customer_row(conn, customer).id)
     if feature is not None:
-        query = query.where(E.c.feature_id == _metered_feature(conn, feature).id)
+        query = query.where(E.c.feature_id == metered_feature(conn, feature).id)
     if start is not None:
         query = query.where(E.c.occurred_at >= start)
     if end is not None:

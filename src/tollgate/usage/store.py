@@ -1,5 +1,5 @@
-"""The lowest layer of usage: idempotent event inserts and period sums. Shared by `usage report`,
-batch ingest and `check --consume`.
+"""The lowest layer of usage: idempotent event inserts. Shared by `usage report`, batch ingest,
+voids and `check --consume`.
 
 An event's key is its identity: `INSERT ... ON CONFLICT (key) DO NOTHING`, then, if nothing was
 inserted, the stored event is compared: the same payload is a harmless duplicate (a retry), a
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import Executable, String, func, select, type_coerce
 from sqlmodel import Session
 
 from tollgate import tables
@@ -28,16 +28,16 @@ EVENT = tables.usage_event
 PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 
 
-def _insert_ignoring_duplicates(session: Session):
+def _insert_ignoring_duplicates(session: Session) -> Executable:
     """INSERT ... ON CONFLICT (key) DO NOTHING; on PostgreSQL with RETURNING key, because psycopg's
     rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return insert(EVENT).on_conflict_do_nothing(index_elements=["key"]).returning(EVENT.c.key)
-    from sqlalchemy.dialects.sqlite import insert
+        return pg_insert(EVENT).on_conflict_do_nothing(index_elements=["key"]).returning(EVENT.c.key)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
+    return sqlite_insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
 
 
 def _inserted(result: Any) -> int:
@@ -92,7 +92,7 @@ def insert_event(
     }
     inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
     if inserted:
-        from tollgate.usage_rollups import add_events
+        from tollgate.usage.rollups import add_events
 
         add_events(session, [(customer_id, feature_id, occurred_at, quantity_micros)])
     else:
@@ -137,15 +137,15 @@ class Inserted(NamedTuple):
 def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
     """Set-based insert of events given as `ROW_COLUMNS` tuples (times from `time_encoder`), in the
     session's transaction; duplicates by key are skipped. The rows inserted are counted in the
-    rollups here, so no batch of events reaches the table without them (usage_rollups.add_events).
+    rollups here, so no batch of events reaches the table without them (usage.rollups.add_events).
 
     On SQLite this is the driver's executemany on the session's own connection (no per-row work in
     SQLAlchemy; one writer at a time, so the rows inserted are those whose stored id is past the
-    largest id before, and SQLite groups those for the rollups: usage_rollups.add_new_events_sqlite);
+    largest id before, and SQLite groups those for the rollups: rollups.add_new_events_sqlite);
     elsewhere a Core executemany that returns the keys it inserted."""
     if not rows:
         return Inserted([], {})
-    from tollgate.usage_rollups import add_events, add_new_events_sqlite
+    from tollgate.usage.rollups import add_events, add_new_events_sqlite
 
     if session.get_bind().dialect.name == "sqlite":
         high_water = session.execute(select(func.max(EVENT.c.id))).scalar() or 0
@@ -190,7 +190,7 @@ def bulk_cache(session: Session) -> Iterator[None]:
     if session.get_bind().dialect.name != "sqlite":
         yield
         return
-    conn = session.connection().connection.driver_connection
+    conn: Any = session.connection().connection.driver_connection  # sqlite3.Connection
     previous = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB:d}")  # sql-format-ok: an int, not bindable
     try:
@@ -259,12 +259,3 @@ def same_time(stored: Any, encoded: Any) -> bool:
 
     return moment(stored) is not None and moment(stored) == moment(encoded)
 
-
-def period_total(
-    session: Session, *, customer_id: int, feature_id: int, start: datetime | None, end: datetime | None = None
-) -> int:
-    """The sum of a customer's usage of a feature in [start, end), in millionths (voids included),
-    from the rollups (usage_rollups.window_total)."""
-    from tollgate.usage_rollups import window_total
-
-    return window_total(session, customer_id=customer_id, feature_id=feature_id, start=start, end=end)

@@ -51,7 +51,7 @@ def file_format(source: str, explicit: str | None) -> str:
 @contextmanager
 def identified(source: str) -> Iterator[tuple[str, str]]:
     """(what to read, the file's identity): the BLAKE2b-128 of its bytes, which joins the derived key
-    of each row that has neither an id nor a timestamp (usage.derived_key): the same file sent again
+    of each row that has neither an id nor a timestamp (usage.values.derived_key): the same file sent again
     is the same events; another file's identical line is another event. Standard input ('-') is
     first copied to a private temporary file (it can be read only once)."""
     import hashlib
@@ -250,8 +250,7 @@ class RejectWriter:
         self.path = outfiles.check_target(path, database=database, what="The reject file", overwrite=overwrite)
 
     def write(self, line: int, error: str, raw: Any) -> None:
-        if self._stream is None:
-            self._open()
+        stream = self._stream if self._stream is not None else self._open()
         self.count += 1
         if self.fmt == "csv":
             cells = list(raw) if isinstance(raw, list) else []
@@ -264,15 +263,17 @@ class RejectWriter:
                 row: Any = json.loads(text)
             except (ValueError, RecursionError):
                 row = text
-            self._stream.write(json.dumps({"line": line, "error": error, "row": row}, ensure_ascii=False,
-                                          default=str) + "\n")
+            stream.write(json.dumps({"line": line, "error": error, "row": row}, ensure_ascii=False,
+                                     default=str) + "\n")
 
-    def _open(self) -> None:
+    def _open(self) -> TextIO:
         self._file = atomic_file(self.path)
-        self._stream = self._file.__enter__()
+        stream: TextIO = self._file.__enter__()
+        self._stream = stream
         if self.fmt == "csv":
-            self._writer = csv.writer(self._stream, lineterminator="\n")
+            self._writer = csv.writer(stream, lineterminator="\n")
             self._writer.writerow([*(self._header or COLUMNS), "line", "error"])
+        return stream
 
     def close(self, *, keep: bool = True) -> None:
         """Put the reject file in place (`keep`), or drop what was written (the import failed)."""
