@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the model classes load sqlmodel: the read path (check, show
 
 # Domain modules load on first use (each defines its own tables): see lazy.py.
 catalog = lazy_module("tollgate.catalog")
+plans = lazy_module("tollgate.plans")
+plan_specs = lazy_module("tollgate.plan_specs")
 customers = lazy_module("tollgate.customers")
 journal = lazy_module("tollgate.journal")
 downloads = lazy_module("tollgate.downloads")
@@ -123,21 +125,21 @@ class Tollgate(LicenseFileMethods):
         resets: Any = (),
         alerts: Any = (),
     ) -> dict[str, Any]:
-        """Create a plan; returns its JSON shape (see `catalog.plan_dict`).
+        """Create a plan; returns its JSON shape (see `plan_specs.plan_dict`).
 
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
-            catalog.refuse_missing_pieces(session, product=product, features=feature_values)
+            plans.refuse_missing_pieces(session, product=product, features=feature_values)
             if feature_values or hard or resets or alerts:
-                grants = list(grants) + catalog.grants_from_options(
+                grants = list(grants) + plans.grants_from_options(
                     session, features=feature_values, hard=hard, resets=resets, alerts=alerts
                 )
-            plan = catalog.create_plan(
+            plan = plans.create_plan(
                 session, identifier=identifier, product=product, name=name, description=description,
                 prices=prices, trial_days=trial_days, grants=grants, license=license, links=links,
             )
-            return catalog.plan_dict(session, plan)
+            return plan_specs.plan_dict(session, plan)
 
     def set_usage_charge(self, plan: str, charge: Any) -> tuple[dict[str, Any], str]:
         """Add or replace a plan's usage charge (a rating.UsageCharge, or its catalog shape as a dict);
@@ -147,8 +149,8 @@ class Tollgate(LicenseFileMethods):
 
             charge = charge_from_dict(charge, path="usage charge")
         with self.db.write() as session:
-            row, action = catalog.set_usage_charge(session, plan=plan, charge=charge)
-            return catalog.plan_dict(session, row), action
+            row, action = plans.set_usage_charge(session, plan=plan, charge=charge)
+            return plan_specs.plan_dict(session, row), action
 
     def archive_product(self, identifier: str) -> tuple[catalog.Product, list[str]]:
         """Archive a product and its active plans; returns the product and the plans archived with it."""
@@ -161,7 +163,7 @@ class Tollgate(LicenseFileMethods):
 
     def archive_plan(self, identifier: str) -> dict[str, Any]:
         with self.db.write() as session:
-            return catalog.plan_dict(session, catalog.archive_plan(session, identifier=identifier))
+            return plan_specs.plan_dict(session, plans.archive_plan(session, identifier=identifier))
 
     def products(self, *, status: str = "active") -> list[catalog.Product]:
         with self.db.read() as session:
@@ -182,12 +184,12 @@ class Tollgate(LicenseFileMethods):
     def plans(self, *, product: str | None = None, status: str = "active") -> list[dict[str, Any]]:
         """Plans (JSON shapes) in creation order, optionally of one product."""
         with self.db.read() as session:
-            return catalog.plan_dicts(session, catalog.list_plans(session, product=product, status=status))
+            return plan_specs.plan_dicts(session, plans.list_plans(session, product=product, status=status))
 
     def plan(self, identifier: str) -> dict[str, Any]:
         """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links."""
         with self.db.read() as session:
-            return catalog.plan_dict(session, catalog.get_plan(session, identifier))
+            return plan_specs.plan_dict(session, catalog.get_plan(session, identifier))
 
     @property
     def data_dir(self) -> Path:
@@ -201,7 +203,7 @@ class Tollgate(LicenseFileMethods):
         """The catalog as canonical TOML; with `path`, also written there atomically. `with_files` copies
         each download next to it (assets/<plan>/<name>) and writes `file` keys: every asset is decided
         first, and an existing file with other content is replaced only with `overwrite`."""
-        from tollgate import catalog_assets, catalog_toml, files
+        from tollgate import catalog_assets, catalog_dump, catalog_toml, files
 
         if with_files and path is None:
             from tollgate.errors import InvalidInput
@@ -219,7 +221,7 @@ class Tollgate(LicenseFileMethods):
                                                  overwrite=overwrite)
             catalog_assets.write_assets(planned, data_dir=self.data_dir)
             assets = planned.files
-        text = catalog_toml.dump(current, assets=assets)
+        text = catalog_dump.dump(current, assets=assets)
         if path is not None:
             files.write_text_atomic(Path(path), text)
         return text

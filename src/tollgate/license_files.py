@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from tollgate import catalog, identifiers, journal, license_limits, licenses, signing
+from tollgate import identifiers, journal, license_limits, licenses, plan_specs, signing
 from tollgate.clock import rfc3339, utcnow
 from tollgate.entitlements import effective_entitlements
 from tollgate.errors import InvalidInput, NotFound
@@ -63,7 +63,7 @@ def seconds(moment: datetime | None) -> int | None:
 
 
 def _features(session: Session, customer: Customer, plan: Plan, at: datetime) -> dict[str, Any]:
-    granted = {g.feature: g for g in catalog.plan_grants(session, plan).values() if g.type != "metered"}
+    granted = {g.feature: g for g in plan_specs.plan_grants(session, plan).values() if g.type != "metered"}
     effective = {e.feature: e for e in effective_entitlements(session, customer=customer.identifier, at=at,
                                                               with_usage=False)}
     values = {}

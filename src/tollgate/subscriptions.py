@@ -151,7 +151,7 @@ def _parse_adjustments(
     """Validate FEATURE=VALUE / --without / --restore against what the plan grants.
 
     Returns (feature id -> adjustment columns, feature ids to restore, a summary for the journal)."""
-    from tollgate.catalog import plan_grants
+    from tollgate.plan_specs import plan_grants
     from tollgate.money import to_micros
 
     granted = plan_grants(session, plan)
@@ -413,7 +413,7 @@ def _change_plan(session: Session, sub: Subscription, plan: Plan, *, interval: s
                  changes: dict[str, Any]) -> None:
     """Move to `plan`: the price for the same interval and currency when it has one (else as chosen);
     adjustments of features the new plan does not grant are dropped. The start stays."""
-    from tollgate.catalog import plan_grants
+    from tollgate.plan_specs import plan_grants
 
     if not plan_prices_exist(session, plan):
         new_interval, new_currency, amount = choose_price(session, plan, interval=interval, currency=currency)
