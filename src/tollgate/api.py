@@ -7,7 +7,7 @@ exits: failures are TollgateError subclasses carrying the CLI's exit code.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the model classes load sqlmodel: the read path (check, show
 catalog = lazy_module("tollgate.catalog")
 plans = lazy_module("tollgate.plans")
 plan_specs = lazy_module("tollgate.plan_specs")
+plan_versions = lazy_module("tollgate.plan_versions")
 customers = lazy_module("tollgate.customers")
 journal = lazy_module("tollgate.journal")
 downloads = lazy_module("tollgate.downloads")
@@ -186,10 +187,41 @@ class Tollgate(LicenseFileMethods):
         with self.db.read() as session:
             return plan_specs.plan_dicts(session, plans.list_plans(session, product=product, status=status))
 
-    def plan(self, identifier: str) -> dict[str, Any]:
-        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links."""
+    def plan(self, identifier: str, *, version: int | None = None) -> dict[str, Any]:
+        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links; those
+        of its current version, or of version `version`."""
         with self.db.read() as session:
-            return plan_specs.plan_dict(session, catalog.get_plan(session, identifier))
+            row = catalog.get_plan(session, identifier)
+            if version is None:
+                return plan_specs.plan_dict(session, row)
+            found = plan_versions.get_version(session, row, version)
+            return plan_specs.plan_dict(session, row, version=(found.id, found.version))
+
+    def versions(self, plan: str) -> list[dict[str, Any]]:
+        """The versions of a plan, oldest first: version, created_at, changes (what differs from the
+        version before: prices, trial_days, entitlements, usage_charges, license), subscribers, current."""
+        with self.db.read() as session:
+            return plan_versions.versions(session, catalog.get_plan(session, plan))
+
+    def migrate(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
+                at: str = "now", dry_run: bool = False) -> dict[str, Any]:
+        """Move the plan's live subscriptions to version `to` (plan_migrate.py): of version `from_`
+        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns the
+        result's JSON shape: per subscription customer, versions, entitlement changes, and the current
+        period's `current_amount` / `new_amount` in `currency` (exact strings, from the invoice code)."""
+        from tollgate import plan_migrate
+
+        with self.db.write(dry_run=dry_run) as session:
+            return plan_migrate.migrate(session, plan=plan, to=to, from_=from_, customers=customers, at=at,
+                                        dry_run=dry_run).to_dict()
+
+    def check_migration(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
+                        at: str = "now") -> None:
+        """NotFound (or InvalidInput) when a migration names an unknown plan, version or customer."""
+        from tollgate import plan_migrate
+
+        with self.db.read() as session:
+            plan_migrate.resolve(session, plan=plan, to=to, from_=from_, customers=customers, at=at)
 
     @property
     def data_dir(self) -> Path:

@@ -16,6 +16,7 @@ from tollgate import blobs, catalog, plan_specs
 from tollgate.catalog import KINDS, Catalog
 from tollgate.errors import InvalidInput
 from tollgate.models import Feature, Journal, Plan, Product
+from tollgate.plan_versions import write_versions
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ImportResult:
     not_in_file: list[str] = field(default_factory=list)  # "plan:old" left alone (no --prune)
     dry_run: bool = False
     prune: bool = False
+    new_versions: list[dict[str, Any]] = field(default_factory=list)  # apply's: plans that get a new version
 
     @property
     def changed(self) -> bool:
@@ -58,6 +60,7 @@ class ImportResult:
             "summary": self.counts(),
             "changes": [change.as_dict() for change in self.changes],
             "not_in_file": list(self.not_in_file),
+            "new_versions": list(self.new_versions),
         }
 
 
@@ -111,9 +114,10 @@ def compare(existing: Catalog, desired: Catalog, *, prune: bool) -> tuple[list[C
 def apply(
     session: Session, existing: Catalog, desired: Catalog, changes: list[Change], *, now: datetime,
     data_dir: Path | None, source: str, base_dir: Path | None = None,
-) -> None:
+) -> list[dict[str, Any]]:
     """Write the changes, set-based, in the session's transaction. `data_dir` None: store no blobs (dry run);
-    `base_dir`: the catalog's folder, which downloads' files must be in."""
+    `base_dir`: the catalog's folder, which downloads' files must be in. Returns the plans that got a
+    new version (plan_versions.py): plan, version, subscribers_staying (on the one before)."""
     conn = session.connection()
     by = {(c.kind, c.action): [] for c in changes}
     for change in changes:
@@ -156,24 +160,24 @@ def apply(
     plan_specs.insert_plans(session, created, now=now, product_ids=product_ids, feature_ids=feature_ids,
                          journal_entries=False)
     updated = idents("plan", "update")
+    new_versions: list[dict[str, Any]] = []
     if updated:
         plan_ids = {ident: pid for ident, pid in session.exec(select(Plan.identifier, Plan.id)).all()
                     if ident in set(updated)}
-        refill = []
         for ident in updated:
             spec, old = desired.plans[ident], existing.plans[ident]
             conn.execute(
                 update(Plan).where(Plan.id == plan_ids[ident]).values(
                     product_id=product_ids[spec.product], name=spec.name, description=spec.description,
-                    trial_days=spec.trial_days, updated_at=now, **status_values(old.archived, spec.archived),
+                    updated_at=now, **status_values(old.archived, spec.archived),
                 )
             )
-            if (old.prices, old.grants, old.charges, old.license) != (spec.prices, spec.grants, spec.charges,
-                                                                      spec.license):
-                refill.append((plan_ids[ident], spec))
             plan_specs.sync_downloads_and_links(session, plan_ids[ident], spec, old, now)
-        plan_specs.delete_plan_contents(session, [pid for pid, _ in refill])
-        plan_specs.insert_plan_contents(session, refill, feature_ids=feature_ids, now=now, downloads_and_links=False)
+        versioned = write_versions(session, [(plan_ids[ident], ident, existing.plans[ident], desired.plans[ident])
+                                             for ident in updated], feature_ids=feature_ids, now=now)
+        names = {pid: ident for ident, pid in plan_ids.items()}
+        new_versions = [{"plan": names[pid], "version": number, "subscribers_staying": count}
+                        for pid, (number, count) in sorted(versioned.items(), key=lambda item: names[item[0]])]
 
     # archives (by --prune, or plans of an archived product)
     for kind, model in (("product", Product), ("feature", Feature), ("plan", Plan)):
@@ -197,6 +201,7 @@ def apply(
 
     if data_dir is not None:
         _store_downloads(desired, changes, data_dir, base_dir)
+    return new_versions
 
 
 def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path, base_dir: Path | None) -> None:

@@ -548,8 +548,9 @@ def import_catalog(
     changes, left_alone = compare(existing, desired, prune=prune)
     result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
     if result.changed:
-        apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
-              source=Path(source).name, base_dir=base_dir)
+        result.new_versions = apply(session, existing, desired, changes, now=now or utcnow(),
+                                    data_dir=None if dry_run else data_dir, source=Path(source).name,
+                                    base_dir=base_dir)
     return result
 
 

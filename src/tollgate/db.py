@@ -52,7 +52,7 @@ from tollgate.location import (  # noqa: F401 - the location API is also db's (d
 if TYPE_CHECKING:  # sqlmodel (pydantic, the ORM) loads only where a session or the whole schema is needed
     from sqlmodel import Session
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock(bigint) key held while the schema is created or migrated (one bigint keys

@@ -54,6 +54,7 @@ from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.statuses import ENDED_STATUSES
 from tollgate.unknown import no_customer
+from tollgate.sub_versions import version_at
 from tollgate.grants import Grant, value_from_json
 from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
@@ -282,7 +283,7 @@ _GRANT_COLUMNS = (
 )
 _GRANTS_FROM = (
     S.join(P, P.c.id == S.c.plan_id)
-    .join(PE, PE.c.plan_id == S.c.plan_id)
+    .join(PE, PE.c.plan_version_id == version_at(bindparam("at")))
     .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
 )
 _GRANTS_OF_FEATURE = (

@@ -40,13 +40,17 @@ from tollgate.models import (
     PlanLink,
     PlanPrice,
     PlanUsageCharge,
+    PlanVersion,
     Product,
 )
 
 
-def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[int, PlanSpec]:
-    """plan id -> PlanSpec, for the given plans (None: every plan), in a handful of queries."""
+def plan_specs(session: Session, plans: Sequence[Plan] | None = None, *,
+               versions: dict[int, int] | None = None) -> dict[int, PlanSpec]:
+    """plan id -> PlanSpec, for the given plans (None: every plan), in a handful of queries: what
+    each sells as of its current version, or of the version id `versions` gives for it."""
     from tollgate.money import from_minor
+    from tollgate.plan_versions import current_versions
 
     if plans is None:
         plans = list(session.exec(select(Plan).order_by(Plan.id)).all())
@@ -54,35 +58,40 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
         return {}
     ids = [plan.id for plan in plans]
     every = len(ids) > 500  # reading whole tables beats a huge IN list
+    version_of = {pid: vid for pid, (vid, _) in current_versions(session, None if every else ids).items()}
+    version_of.update(versions or {})
+    plan_of = {vid: pid for pid, vid in version_of.items()}
 
-    def rows(model: Any, order: Any) -> list[Any]:
-        stmt = select(model)
-        if not every:
-            stmt = stmt.where(col(model.plan_id).in_(ids))
-        return list(session.exec(stmt.order_by(*order)).all())
+    def rows(model: Any, order: Any, *, versioned: bool = True) -> list[Any]:
+        key = col(model.plan_version_id if versioned else model.plan_id)
+        stmt = select(model) if every else select(model).where(key.in_(list(plan_of) if versioned else ids))
+        found = session.exec(stmt.order_by(*order)).all()
+        return [row for row in found if row.plan_version_id in plan_of] if versioned and every else list(found)
 
+    trials = {row.id: row.trial_days for row in rows(PlanVersion, (PlanVersion.id,), versioned=False)
+              if row.id in plan_of}
     products = dict(session.exec(select(Product.id, Product.identifier)).all())
     features = {fid: (ident, ftype) for ident, (fid, ftype, _) in feature_table(session).items()}
     prices: dict[int, list[Price]] = defaultdict(list)
     for row in rows(PlanPrice, (PlanPrice.id,)):
-        prices[row.plan_id].append(Price(row.interval, row.currency, from_minor(row.amount_minor, row.currency)))
+        prices[plan_of[row.plan_version_id]].append(Price(row.interval, row.currency, from_minor(row.amount_minor, row.currency)))
     grants: dict[int, list[Grant]] = defaultdict(list)
     for row in rows(PlanEntitlement, (PlanEntitlement.id,)):
         ident, ftype = features[row.feature_id]
-        grants[row.plan_id].append(grant_from_row(ident, ftype, row))
+        grants[plan_of[row.plan_version_id]].append(grant_from_row(ident, ftype, row))
     charges: dict[int, list[Any]] = defaultdict(list)
     for row in rows(PlanUsageCharge, (PlanUsageCharge.id,)):
-        charges[row.plan_id].append(charge_from_spec(row.spec))
+        charges[plan_of[row.plan_version_id]].append(charge_from_spec(row.spec))
     licenses = {
-        row.plan_id: LicensePolicy(row.activation_limit, row.expires_after, row.activations_per_day,
-                                   row.files_per_day)
-        for row in rows(PlanLicensePolicy, (PlanLicensePolicy.plan_id,))
+        plan_of[row.plan_version_id]: LicensePolicy(row.activation_limit, row.expires_after,
+                                                    row.activations_per_day, row.files_per_day)
+        for row in rows(PlanLicensePolicy, (PlanLicensePolicy.plan_version_id,))
     }
     downloads: dict[int, list[Download]] = defaultdict(list)
-    for row in rows(PlanDownload, (PlanDownload.position, PlanDownload.id)):
+    for row in rows(PlanDownload, (PlanDownload.position, PlanDownload.id), versioned=False):
         downloads[row.plan_id].append(Download(row.name, row.sha256, row.size, row.enabled, public_id=row.public_id))
     links: dict[int, list[Link]] = defaultdict(list)
-    for row in rows(PlanLink, (PlanLink.position, PlanLink.id)):
+    for row in rows(PlanLink, (PlanLink.position, PlanLink.id), versioned=False):
         links[row.plan_id].append(Link(row.name, row.url, public_id=row.public_id))
     return {
         plan.id: PlanSpec(
@@ -90,7 +99,7 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
             product=products[plan.product_id],
             name=plan.name,
             description=plan.description,
-            trial_days=plan.trial_days,
+            trial_days=trials.get(version_of.get(plan.id)),
             prices=tuple(prices[plan.id]),
             grants=tuple(grants[plan.id]),
             charges=tuple(charges[plan.id]),
@@ -103,9 +112,10 @@ def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[in
     }
 
 
-def plan_grants(session: Session, plan: Plan) -> dict[str, Grant]:
-    """feature identifier -> what the plan grants for it."""
-    return {grant.feature: grant for grant in plan_specs(session, [plan])[plan.id].grants}
+def plan_grants(session: Session, plan: Plan, *, version_id: int | None = None) -> dict[str, Grant]:
+    """feature identifier -> what the plan grants for it (in version `version_id`; None: the current)."""
+    versions = None if version_id is None else {plan.id: version_id}
+    return {grant.feature: grant for grant in plan_specs(session, [plan], versions=versions)[plan.id].grants}
 
 
 def price_dict(price: Price) -> dict[str, Any]:
@@ -114,19 +124,25 @@ def price_dict(price: Price) -> dict[str, Any]:
     return {"interval": price.interval, "currency": price.currency, "amount": format_money(price.amount, price.currency)}
 
 
-def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None) -> dict[str, Any]:
-    """The stable JSON shape of a plan, with its prices, entitlements, charges and deliverables."""
+def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None,
+              version: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The stable JSON shape of a plan, with its prices, entitlements, charges and deliverables: those
+    of its current version, or of `version` (its id and number)."""
+    from tollgate.plan_versions import current_versions
     from tollgate.rating import charge_to_dict
 
+    if version is None:
+        version = current_versions(session, [plan.id])[plan.id]
     if spec is None:
-        spec = plan_specs(session, [plan])[plan.id]
+        spec = plan_specs(session, [plan], versions={plan.id: version[0]})[plan.id]
     return {
         "identifier": plan.identifier,
+        "version": version[1],
         "product": spec.product,
         "name": plan.name,
         "description": plan.description,
         "status": plan.status,
-        "trial_days": plan.trial_days,
+        "trial_days": spec.trial_days,
         "prices": [price_dict(price) for price in spec.prices],
         "entitlements": [grant_dict(grant) for grant in spec.grants],
         "usage_charges": [charge_to_dict(charge) for charge in spec.charges],
@@ -149,8 +165,11 @@ def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None) -> 
 
 
 def plan_dicts(session: Session, plans: Sequence[Plan]) -> list[dict[str, Any]]:
+    from tollgate.plan_versions import current_versions
+
     specs = plan_specs(session, plans)
-    return [plan_dict(session, plan, spec=specs[plan.id]) for plan in plans]
+    versions = current_versions(session, [plan.id for plan in plans])
+    return [plan_dict(session, plan, spec=specs[plan.id], version=versions[plan.id]) for plan in plans]
 
 
 
@@ -172,7 +191,7 @@ def insert_plans(
         Plan,
         [
             {"identifier": s.identifier, "product_id": product_ids[s.product], "name": s.name,
-             "description": s.description, "trial_days": s.trial_days,
+             "description": s.description,
              "status": "archived" if s.archived else "active", "created_at": now, "updated_at": now,
              "archived_at": now if s.archived else None}
             for s in specs
@@ -182,7 +201,15 @@ def insert_plans(
     plan_ids = {
         ident: pid for ident, pid in session.exec(select(Plan.identifier, Plan.id)).all() if ident in wanted
     }
-    insert_plan_contents(session, [(plan_ids[s.identifier], s) for s in specs], feature_ids=feature_ids, now=now)
+    from tollgate.plan_versions import new_versions
+
+    version_ids = new_versions(session, [(plan_ids[s.identifier], 1, s.trial_days) for s in specs], now=now)
+    insert_plan_contents(session, [(version_ids[plan_ids[s.identifier]], s) for s in specs], feature_ids=feature_ids)
+    downloads_and_links = [(plan_ids[s.identifier], s) for s in specs]
+    insert_many(session, PlanDownload, [download_row(pid, d, position, now) for pid, s in downloads_and_links
+                                        for position, d in enumerate(s.downloads)])
+    insert_many(session, PlanLink, [link_row(pid, ln, position, now) for pid, s in downloads_and_links
+                                    for position, ln in enumerate(s.links)])
     if journal_entries:
         insert_many(session, Journal, journal_rows(
             (("plan.create", "plan", s.identifier, plan_summary(s)) for s in specs), now))
@@ -194,33 +221,28 @@ def plan_summary(spec: PlanSpec) -> dict[str, Any]:
             "entitlements": len(spec.grants), "usage_charges": len(spec.charges)}
 
 
-def insert_plan_contents(
-    session: Session, plans: Sequence[tuple[int, PlanSpec]], *, feature_ids: dict[str, int], now: datetime,
-    downloads_and_links: bool = True,
-) -> None:
-    """Prices, entitlements, usage charges and license policy (and downloads and links) of plans."""
+def insert_plan_contents(session: Session, versions: Sequence[tuple[int, PlanSpec]], *,
+                         feature_ids: dict[str, int]) -> None:
+    """Prices, entitlements, usage charges and license policy of plan versions: (version id, spec)."""
     from tollgate.money import to_minor
 
-    prices, grants, charges, licenses, downloads, links = [], [], [], [], [], []
-    for plan_id, spec in plans:
+    prices, grants, charges, licenses = [], [], [], []
+    for version_id, spec in versions:
         prices.extend(
-            {"plan_id": plan_id, "interval": p.interval, "currency": p.currency,
+            {"plan_version_id": version_id, "interval": p.interval, "currency": p.currency,
              "amount_minor": to_minor(p.amount, p.currency)}
             for p in spec.prices
         )
         grants.extend(
-            {"plan_id": plan_id, "feature_id": feature_ids[g.feature], **grant_to_columns(g)} for g in spec.grants
+            {"plan_version_id": version_id, "feature_id": feature_ids[g.feature], **grant_to_columns(g)} for g in spec.grants
         )
         charges.extend(
-            {"plan_id": plan_id, "feature_id": feature_ids[c.feature], **charge_columns(c)} for c in spec.charges
+            {"plan_version_id": version_id, "feature_id": feature_ids[c.feature], **charge_columns(c)} for c in spec.charges
         )
         if spec.license is not None:
-            licenses.append({"plan_id": plan_id, **asdict(spec.license)})
-        if downloads_and_links:
-            downloads.extend(download_row(plan_id, d, position, now) for position, d in enumerate(spec.downloads))
-            links.extend(link_row(plan_id, ln, position, now) for position, ln in enumerate(spec.links))
+            licenses.append({"plan_version_id": version_id, **asdict(spec.license)})
     for model, rows in ((PlanPrice, prices), (PlanEntitlement, grants), (PlanUsageCharge, charges),
-                        (PlanLicensePolicy, licenses), (PlanDownload, downloads), (PlanLink, links)):
+                        (PlanLicensePolicy, licenses)):
         if rows:
             insert_many(session, model, rows)
 
@@ -235,12 +257,12 @@ def link_row(plan_id: int, ln: Link, position: int, now: datetime) -> dict[str, 
             "url": ln.url, "position": position, "created_at": now}
 
 
-def delete_plan_contents(session: Session, plan_ids: Sequence[int]) -> None:
-    """Remove prices, entitlements, usage charges and license policies of plans (to be re-inserted)."""
+def delete_plan_contents(session: Session, version_ids: Sequence[int]) -> None:
+    """Remove prices, entitlements, usage charges and license policies of plan versions (to be re-inserted)."""
     conn = session.connection()
-    for chunk in chunked(list(plan_ids), 500):
+    for chunk in chunked(list(version_ids), 500):
         for model in (PlanPrice, PlanEntitlement, PlanUsageCharge, PlanLicensePolicy):
-            conn.execute(delete(model).where(col(model.plan_id).in_(list(chunk))))
+            conn.execute(delete(model).where(col(model.plan_version_id).in_(list(chunk))))
 
 
 def sync_downloads_and_links(session: Session, plan_id: int, spec: PlanSpec, old: PlanSpec, now: datetime) -> None:

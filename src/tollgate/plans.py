@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from tollgate import identifiers, journal, locks
@@ -39,7 +40,7 @@ from tollgate.catalog import (
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant
-from tollgate.models import Plan, PlanEntitlement, PlanUsageCharge, Product
+from tollgate.models import Plan, Product
 from tollgate.plan_specs import insert_plans
 
 
@@ -134,30 +135,23 @@ def set_usage_charge(session: Session, *, plan: str, charge: Any, now: datetime 
     feature = get_feature(session, charge.feature)
     if feature.type != "metered":
         raise InvalidInput(f"'{feature.identifier}' is a {feature.type} feature; usage charges price metered ones.")
-    granted = session.exec(
-        select(PlanEntitlement.id).where(PlanEntitlement.plan_id == row.id, PlanEntitlement.feature_id == feature.id)
-    ).first()
-    if granted is None:
+    from tollgate.plan_specs import plan_specs
+    from tollgate.plan_versions import write_versions
+
+    old = plan_specs(session, [row])[row.id]
+    if feature.identifier not in {grant.feature for grant in old.grants}:
         raise RuleViolation(
             f"The plan '{plan}' does not grant '{feature.identifier}', so its usage can't be charged.",
             hint="Grant it in the plan first (an allowance, or unlimited).",
         )
-    existing = session.exec(
-        select(PlanUsageCharge).where(
-            PlanUsageCharge.plan_id == row.id,
-            PlanUsageCharge.feature_id == feature.id,
-            PlanUsageCharge.currency == charge.currency,
-        )
-    ).first()
+    same = [c for c in old.charges if (c.feature, c.currency) == (charge.feature, charge.currency)]
+    action = "update" if same else "create"
+    new = replace(old, charges=tuple(c for c in old.charges if c not in same) + (charge,)).normalized()
     columns = charge_columns(charge)
     conn = session.connection()
-    if existing is None:
-        action = "create"
-        conn.execute(insert(PlanUsageCharge).values(plan_id=row.id, feature_id=feature.id, **columns))
-    else:
-        action = "update"
-        conn.execute(update(PlanUsageCharge).where(PlanUsageCharge.id == existing.id).values(**columns))
     now = now or utcnow()
+    write_versions(session, [(row.id, row.identifier, old, new)], now=now,
+                   feature_ids={ident: fid for ident, (fid, _, _) in feature_table(session).items()})
     conn.execute(update(Plan).where(Plan.id == row.id).values(updated_at=now))
     journal.record(session, action=f"plan.charge.{action}", object_type="plan", object_id=plan,
                    details=json.loads(columns["spec"]), at=now)
