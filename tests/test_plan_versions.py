@@ -188,3 +188,18 @@ def test_a_one_time_purchase_has_no_period_end_to_migrate_at(tg, tmp_path):
         tg.migrate("lifetime", to=2, at="period-end")
     assert tg.subscription(sub.id).to_dict()["plan_version"] == 1 and tg.subscription(sub.id).to_dict()["next_version"] is None
     assert [m["to_version"] for m in tg.migrate("lifetime", to=2)["moves"]] == [2]
+
+
+def test_a_later_move_starts_from_a_scheduled_move_that_took_effect(shop):
+    from tollgate import plan_migrate
+
+    tg, old = shop["tg"], shop["old"]
+    catalog(tg, shop["tmp"], V2)
+    boundary = datetime.fromisoformat(tg.migrate("pro", to=2, at="period-end")["moves"][0]["effective_at"].rstrip("Z"))
+    assert catalog(tg, shop["tmp"], {**V2, "price": "14.00"}).new_versions[0]["version"] == 3  # v2 has a move to it
+    later = boundary + timedelta(hours=1)
+    with tg.db.write() as session:
+        [move] = plan_migrate.migrate(session, plan="pro", to=3, at="period-end", now=later).moves
+    assert (move.from_version, move.to_version) == (2, 3)
+    view = tg.subscription(old, at=later).to_dict()
+    assert (view["plan_version"], view["amount"], view["next_version"]) == (2, "12.00", 3)

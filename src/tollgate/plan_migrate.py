@@ -28,6 +28,7 @@ from tollgate import journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, RuleViolation
 from tollgate.models import Customer, Plan, PlanVersion, Subscription
+from tollgate.sub_versions import settle, version_id_of
 
 WHEN = ("now", "period-end")
 
@@ -91,7 +92,6 @@ def migrate(session: Session, *, plan: str, to: Any, from_: Any = None, customer
     `subscription.migrate`. `dry_run` only names the result: the caller rolls the transaction back."""
     from tollgate.profile import effective_status
     from tollgate.statuses import ENDED_STATUSES
-    from tollgate.sub_versions import version_id_of
 
     now = now or utcnow()
     plan_row, target, source, customer_ids = resolve(session, plan=plan, to=to, from_=from_, customers=customers,
@@ -120,6 +120,7 @@ def _move(session: Session, sub: Subscription, plan: Plan, target: PlanVersion, 
     from tollgate.profile import current_period
     from tollgate.subscriptions import price_for_move
 
+    settle(sub, now)
     customer = session.get(Customer, sub.customer_id)
     before = _figures(session, customer, sub, now)
     interval, currency, amount = price_for_move(session, sub, plan, target.id)

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from tollgate import locks
-from tollgate.catalog import PlanSpec, insert_many, journal_rows
+from tollgate.catalog import PlanSpec, chunked, insert_many, journal_rows
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.models import Journal, Plan, PlanVersion, Subscription
@@ -71,10 +71,11 @@ def subscribers(session: Session, version_ids: Iterable[int]) -> dict[int, int]:
     if not wanted:
         return {}
     counts: dict[int, int] = {}
-    for column in (Subscription.plan_version_id, Subscription.next_version_id):
-        rows = session.exec(select(column, func.count()).where(col(column).in_(wanted)).group_by(column)).all()
-        for vid, count in rows:
-            counts[vid] = counts.get(vid, 0) + count
+    for chunk in chunked(wanted, 500):
+        for column in (Subscription.plan_version_id, Subscription.next_version_id):
+            rows = session.exec(select(column, func.count()).where(col(column).in_(list(chunk))).group_by(column))
+            for vid, count in rows.all():
+                counts[vid] = counts.get(vid, 0) + count
     return counts
 
 
@@ -84,12 +85,12 @@ def new_versions(session: Session, rows: Sequence[tuple[int, int, int | None]], 
         return {}
     insert_many(session, PlanVersion, [{"plan_id": pid, "version": number, "trial_days": trial, "created_at": now}
                                        for pid, number, trial in rows])
+    wanted = {pid: number for pid, number, _ in rows}
     found: dict[int, int] = {}
-    for start in range(0, len(rows), 500):
-        chunk = rows[start:start + 500]
-        stmt = select(PlanVersion.plan_id, PlanVersion.id).where(
-            or_(*((PlanVersion.plan_id == pid) & (PlanVersion.version == number) for pid, number, _ in chunk)))
-        found.update(dict(session.exec(stmt).all()))
+    for chunk in chunked(list(wanted), 500):
+        stmt = select(PlanVersion.plan_id, PlanVersion.id, PlanVersion.version).where(
+            col(PlanVersion.plan_id).in_(list(chunk)))
+        found.update({pid: vid for pid, vid, number in session.exec(stmt).all() if wanted[pid] == number})
     return found
 
 

@@ -42,3 +42,11 @@ def version_id_of(sub: Any, at: datetime) -> int:
 def amount_of(sub: Any, at: datetime) -> int | None:
     """The subscription's price in minor units at `at`."""
     return sub.next_amount_minor if moved(sub, at) else sub.amount_minor
+
+
+def settle(sub: Any, at: datetime) -> None:
+    """On a model object about to be written: make a move that has taken effect at `at` the stored
+    version and price (so a write that starts from the stored ones starts from the true ones)."""
+    if moved(sub, at):
+        sub.plan_version_id, sub.amount_minor = sub.next_version_id, sub.next_amount_minor
+        sub.next_version_id = sub.next_version_at = sub.next_amount_minor = None

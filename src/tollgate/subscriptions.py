@@ -43,6 +43,7 @@ from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_
 from tollgate.models import Customer, Feature, Plan, PlanPrice, PlanVersion, Subscription, SubscriptionFeature
 from tollgate.profile import SubscriptionView, current_period, effective_status, views
 from tollgate.statuses import ENDED_STATUSES, STATUSES
+from tollgate.sub_versions import settle
 
 TRANSITIONS = {
     "trialing": ("active", "past_due", "canceled", "expired"),
@@ -354,6 +355,7 @@ def edit_subscription(
     sub = get_subscription(session, subscription, lock="update")  # edits and cancels of it: one at a time
     current = effective_status(sub, now)
     _require_not_ended(sub, current)
+    settle(sub, now)  # a scheduled move to another version that has taken effect
     changes: dict[str, Any] = {}
     if status is not None:
         if status not in STATUSES:
@@ -394,10 +396,8 @@ def edit_subscription(
         elif interval is not None or currency is not None:
             _change_plan(session, sub, plan_row, interval=interval, currency=currency, changes=changes)
     if features or without or restore:
-        from tollgate.sub_versions import version_id_of
-
         plan_row = plan_row or session.get(Plan, sub.plan_id)
-        columns, restored, summary = _parse_adjustments(session, plan_row, version_id_of(sub, now), features,
+        columns, restored, summary = _parse_adjustments(session, plan_row, sub.plan_version_id, features,
                                                         without, restore)
         _write_adjustments(session, sub.id, columns, restored)
         changes["adjustments"] = summary
