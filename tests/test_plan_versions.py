@@ -203,3 +203,27 @@ def test_a_later_move_starts_from_a_scheduled_move_that_took_effect(shop):
     assert (move.from_version, move.to_version) == (2, 3)
     view = tg.subscription(old, at=later).to_dict()
     assert (view["plan_version"], view["amount"], view["next_version"]) == (2, "12.00", 3)
+
+
+def test_trial_and_license_policy_version_too(tg, tmp_path):
+    from tollgate.catalog import LicensePolicy
+
+    tg.create_product("Desk", identifier="desk")
+    tg.create_feature("Export", type="boolean", identifier="export")
+    tg.create_plan("app", product="desk", prices=[("month", "USD", "5.00")], trial_days=7,
+                   feature_values=["export=true"], license=LicensePolicy(activation_limit=2))
+    tg.add_customer("Acme", identifier="acme")
+    old = tg.add_subscription("acme", "app")
+    exported = tg.export_catalog()
+    assert "trial_days = 7" in exported and "activation_limit = 2" in exported
+    changed = tmp_path / "changed.toml"
+    changed.write_text(exported.replace("trial_days = 7", "trial_days = 30").replace("activation_limit = 2",
+                                                                                    "activation_limit = 5"))
+    assert tg.import_catalog(changed).new_versions == [{"plan": "app", "version": 2, "subscribers_staying": 1}]
+    assert tg.versions("app")[1]["changes"] == ["trial_days", "license"]
+    tg.add_customer("Globex", identifier="globex")
+    new = tg.add_subscription("globex", "app")
+    assert (new.trial_end - new.start).days == 30 and (old.trial_end - old.start).days == 7
+    keys = {lic["customer"]: lic["activation_limit"] for lic in tg.licenses()}
+    assert keys == {"acme": 2, "globex": 5}
+    assert tg.plan("app", version=1)["license"]["activation_limit"] == 2
