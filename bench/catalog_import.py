@@ -77,10 +77,11 @@ def raw_rows(plans: int, entitlements: int, now: str):
         (f + 1, f"f{f}", f"Feature {f}", FEATURE_TYPES[f % 3], None, None, "active", now, now, None)
         for f in range(entitlements)
     ]
-    plan_rows, prices, grants, journal = [], [], [], []
+    plan_rows, versions, prices, grants, journal = [], [], [], [], []
     for p in range(plans):
-        pid = p + 1
-        plan_rows.append((pid, f"p{p}", 1, f"Plan {p}", None, None, "active", now, now, None))
+        pid = p + 1  # and its version 1's id
+        plan_rows.append((pid, f"p{p}", 1, f"Plan {p}", None, "active", now, now, None))
+        versions.append((pid, pid, 1, None, now))
         prices.append((pid, "month", "USD", p * 100))
         prices.append((pid, "year", "EUR", p * 1000))
         for f in range(entitlements):
@@ -95,7 +96,7 @@ def raw_rows(plans: int, entitlements: int, now: str):
                         json.dumps({"import": "catalog.toml"}, sort_keys=True)))
     journal += [(now, "bench", "feature.create", "feature", f"f{f}", None, "{}") for f in range(entitlements)]
     journal.append((now, "bench", "product.create", "product", "bench", None, "{}"))
-    return products, features, plan_rows, prices, grants, journal
+    return products, features, plan_rows, versions, prices, grants, journal
 
 
 def raw_insert(db_path: Path, plans: int, entitlements: int) -> float:
@@ -109,7 +110,7 @@ def raw_insert(db_path: Path, plans: int, entitlements: int) -> float:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
-    products, features, plan_rows, prices, grants, journal = rows
+    products, features, plan_rows, versions, prices, grants, journal = rows
     started = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
@@ -119,11 +120,14 @@ def raw_insert(db_path: Path, plans: int, entitlements: int) -> float:
         "INSERT INTO feature (id, identifier, name, type, unit, description, status, created_at, updated_at, "
         "archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", features)
     conn.executemany(
-        "INSERT INTO plan (id, identifier, product_id, name, description, trial_days, status, created_at, "
-        "updated_at, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan_rows)
-    conn.executemany("INSERT INTO plan_price (plan_id, interval, currency, amount_minor) VALUES (?, ?, ?, ?)", prices)
+        "INSERT INTO plan (id, identifier, product_id, name, description, status, created_at, "
+        "updated_at, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", plan_rows)
+    conn.executemany("INSERT INTO plan_version (id, plan_id, version, trial_days, created_at) VALUES (?, ?, ?, ?, ?)",
+                     versions)
+    conn.executemany("INSERT INTO plan_price (plan_version_id, interval, currency, amount_minor) VALUES (?, ?, ?, ?)",
+                     prices)
     conn.executemany(
-        "INSERT INTO plan_entitlement (plan_id, feature_id, value, limit_micros, reset, hard, alerts) "
+        "INSERT INTO plan_entitlement (plan_version_id, feature_id, value, limit_micros, reset, hard, alerts) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)", grants)
     conn.executemany(
         "INSERT INTO journal (at, actor, action, object_type, object_id, customer_id, details) "

@@ -34,12 +34,12 @@ def test_create_plan_with_grant_objects_and_read_it_back(seeded):
     assert data["prices"] == [{"interval": "month", "currency": "JPY", "amount": "4900"},
                               {"interval": "year", "currency": "KWD", "amount": "12.345"}]
     assert seeded.plan("pro") == data
-    from tollgate import catalog
+    from tollgate import catalog, plan_specs
 
     with seeded.db.read() as session:
         plan = catalog.get_plan(session, "pro")
-        assert catalog.plan_grants(session, plan) == {g.feature: g for g in grants}
-        prices = catalog.plan_specs(session, [plan])[plan.id].prices
+        assert plan_specs.plan_grants(session, plan) == {g.feature: g for g in grants}
+        prices = plan_specs.plan_specs(session, [plan])[plan.id].prices
         assert [p.amount for p in prices] == [Decimal("4900"), Decimal("12.345")]
 
 

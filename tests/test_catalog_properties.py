@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tollgate import blobs, catalog_toml
+from tollgate import blobs, catalog_dump, catalog_toml
 from tollgate.catalog import Download, FeatureSpec, LicensePolicy, Link, PlanSpec, Price, ProductSpec
 from tollgate.errors import InvalidInput
 from tollgate.grants import RESETS, Grant, INTERVALS
@@ -151,7 +151,7 @@ def test_export_import_export_is_byte_identical(generated):
     from tollgate import Tollgate
 
     cat, contents = generated
-    text = catalog_toml.dump(cat)
+    text = catalog_dump.dump(cat)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for sha, content in contents.items():

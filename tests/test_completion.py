@@ -100,8 +100,10 @@ def seeded(tg, db_path) -> Path:
                          status="archived", created_at=NOW, updated_at=NOW)
         _insert(conn, "plan", identifier="plus", product_id=studio, name="Plus", status="active",
                 created_at=NOW, updated_at=NOW)
+        version = _insert(conn, "plan_version", plan_id=pro, version=1, created_at=NOW)
         for interval, currency in [("month", "USD"), ("year", "EUR")]:
-            _insert(conn, "plan_price", plan_id=pro, interval=interval, currency=currency, amount_minor=4900)
+            _insert(conn, "plan_price", plan_version_id=version, interval=interval, currency=currency,
+                    amount_minor=4900)
         subs = [("sub_aaa111", "acorn-ltd", pro, "active"), ("sub_aab222", "beta", pro, "canceled"),
                 ("sub_aac333", "beta", legacy, "trialing")]
         for public_id, customer, plan, status in subs:

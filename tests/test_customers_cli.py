@@ -183,7 +183,7 @@ def test_archive_allowed_when_subscriptions_are_canceled(cli, tg):
 def _insert_subscription(tg, customer_identifier: str, *, status: str) -> None:
     """A real subscription row (product and plan included) in the test's real database."""
     from tollgate.customers import get_customer
-    from tollgate.models import Plan, Product
+    from tollgate.models import Plan, PlanVersion, Product
 
     now = utcnow()
     with tg.db.write() as session:
@@ -194,8 +194,12 @@ def _insert_subscription(tg, customer_identifier: str, *, status: str) -> None:
         plan = Plan(identifier="basic", product_id=product.id, name="Basic", created_at=now, updated_at=now)
         session.add(plan)
         session.flush()
-        session.add(Subscription(public_id="sub_test", customer_id=customer.id, plan_id=plan.id, status=status,
-                                 start_at=now, created_at=now, updated_at=now))
+        version = PlanVersion(plan_id=plan.id, version=1, created_at=now)
+        session.add(version)
+        session.flush()
+        session.add(Subscription(public_id="sub_test", customer_id=customer.id, plan_id=plan.id,
+                                 plan_version_id=version.id, status=status, start_at=now, created_at=now,
+                                 updated_at=now))
 
 
 @pytest.mark.parametrize("query, expected", [

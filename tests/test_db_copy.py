@@ -22,7 +22,8 @@ CHUNK = 25
 
 def populate(location) -> None:
     """A database with something in every kind of table: the sample catalog (with a download file),
-    customers (one archived), subscriptions with adjustments, an override, usage (bulk + consumed),
+    customers (one archived), subscriptions with adjustments, a plan's second version and a move to
+    it scheduled, an override, usage (bulk + consumed),
     a license with an activation, and the journal of it all."""
     from tollgate.usage import store as usage_store
 
@@ -37,6 +38,9 @@ def populate(location) -> None:
         tg.add_subscription("globex", "ai-builder", start="2026-02-01")
         tg.add_subscription("globex", "markdown-studio-2", currency="EUR", start="2026-02-03")
         tg.set_override("acme-inc", "sso", False, note="security review")
+        tg.set_usage_charge("pro", {"feature": "api-calls", "currency": "USD", "model": "flat",  # pro's version 2
+                                    "unit_price": "0.002"})
+        tg.migrate("pro", to=2, at="period-end")  # acme-inc's move, scheduled
         with tg.db.write() as session:
             ids = dict(session.execute(select(models.Customer.identifier, models.Customer.id)).all())
             feature = session.execute(
@@ -95,6 +99,7 @@ def test_a_copy_between_files_is_identical_row_for_row(source, tmp_path):
     result = copy_database(source, target, chunk_rows=CHUNK, progress=lambda *a: seen.append(a))
     assert rows_of(target) == rows_of(source)
     assert export(target) == export(source)
+    assert len(rows_of(target)["plan_version"]) == len(rows_of(target)["plan"]) + 1  # every version
     assert result.tables["usage_event"] == EVENTS + 1 and result.rows == sum(len(r) for r in rows_of(source).values())
     assert list(result.tables) == [t.name for t in SQLModel.metadata.sorted_tables]  # parents first
     usage_chunks = [done for table, done, total in seen if table == "usage_event"]

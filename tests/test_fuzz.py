@@ -695,12 +695,12 @@ def test_user_text_that_looks_like_markup_is_shown_literally_on_a_terminal(harne
 def test_exported_download_files_stay_under_assets_of_their_plan(names):
     """`catalog export --with-files` writes each download as assets/<plan>/<name>: whatever the
     download's name (../../x, /etc/passwd, a dot, a NUL), it is one plain file name in that folder."""
-    from tollgate import catalog_toml
+    from tollgate import catalog, catalog_dump
     from tollgate.catalog import Download, PlanSpec
 
     plan = PlanSpec(identifier="pro", product="app", name="Pro",
                     downloads=tuple(Download(name=n, sha256="0" * 64, size=1) for n in names))
-    written = catalog_toml.asset_names(catalog_toml.Catalog(plans={"pro": plan}))
+    written = catalog_dump.asset_names(catalog.Catalog(plans={"pro": plan}))
     folders = set()
     for (plan_id, name), relative in written.items():
         parts = Path(relative).parts

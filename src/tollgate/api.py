@@ -7,7 +7,7 @@ exits: failures are TollgateError subclasses carrying the CLI's exit code.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # the model classes load sqlmodel: the read path (check, show
 
 # Domain modules load on first use (each defines its own tables): see lazy.py.
 catalog = lazy_module("tollgate.catalog")
+plans = lazy_module("tollgate.plans")
+plan_specs = lazy_module("tollgate.plan_specs")
+plan_versions = lazy_module("tollgate.plan_versions")
 customers = lazy_module("tollgate.customers")
 journal = lazy_module("tollgate.journal")
 downloads = lazy_module("tollgate.downloads")
@@ -123,21 +126,21 @@ class Tollgate(LicenseFileMethods):
         resets: Any = (),
         alerts: Any = (),
     ) -> dict[str, Any]:
-        """Create a plan; returns its JSON shape (see `catalog.plan_dict`).
+        """Create a plan; returns its JSON shape (see `plan_specs.plan_dict`).
 
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
-            catalog.refuse_missing_pieces(session, product=product, features=feature_values)
+            plans.refuse_missing_pieces(session, product=product, features=feature_values)
             if feature_values or hard or resets or alerts:
-                grants = list(grants) + catalog.grants_from_options(
+                grants = list(grants) + plans.grants_from_options(
                     session, features=feature_values, hard=hard, resets=resets, alerts=alerts
                 )
-            plan = catalog.create_plan(
+            plan = plans.create_plan(
                 session, identifier=identifier, product=product, name=name, description=description,
                 prices=prices, trial_days=trial_days, grants=grants, license=license, links=links,
             )
-            return catalog.plan_dict(session, plan)
+            return plan_specs.plan_dict(session, plan)
 
     def set_usage_charge(self, plan: str, charge: Any) -> tuple[dict[str, Any], str]:
         """Add or replace a plan's usage charge (a rating.UsageCharge, or its catalog shape as a dict);
@@ -147,8 +150,8 @@ class Tollgate(LicenseFileMethods):
 
             charge = charge_from_dict(charge, path="usage charge")
         with self.db.write() as session:
-            row, action = catalog.set_usage_charge(session, plan=plan, charge=charge)
-            return catalog.plan_dict(session, row), action
+            row, action = plans.set_usage_charge(session, plan=plan, charge=charge)
+            return plan_specs.plan_dict(session, row), action
 
     def archive_product(self, identifier: str) -> tuple[catalog.Product, list[str]]:
         """Archive a product and its active plans; returns the product and the plans archived with it."""
@@ -161,7 +164,7 @@ class Tollgate(LicenseFileMethods):
 
     def archive_plan(self, identifier: str) -> dict[str, Any]:
         with self.db.write() as session:
-            return catalog.plan_dict(session, catalog.archive_plan(session, identifier=identifier))
+            return plan_specs.plan_dict(session, plans.archive_plan(session, identifier=identifier))
 
     def products(self, *, status: str = "active") -> list[catalog.Product]:
         with self.db.read() as session:
@@ -182,12 +185,43 @@ class Tollgate(LicenseFileMethods):
     def plans(self, *, product: str | None = None, status: str = "active") -> list[dict[str, Any]]:
         """Plans (JSON shapes) in creation order, optionally of one product."""
         with self.db.read() as session:
-            return catalog.plan_dicts(session, catalog.list_plans(session, product=product, status=status))
+            return plan_specs.plan_dicts(session, plans.list_plans(session, product=product, status=status))
 
-    def plan(self, identifier: str) -> dict[str, Any]:
-        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links."""
+    def plan(self, identifier: str, *, version: int | None = None) -> dict[str, Any]:
+        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links; those
+        of its current version, or of version `version`."""
         with self.db.read() as session:
-            return catalog.plan_dict(session, catalog.get_plan(session, identifier))
+            row = catalog.get_plan(session, identifier)
+            if version is None:
+                return plan_specs.plan_dict(session, row)
+            found = plan_versions.get_version(session, row, version)
+            return plan_specs.plan_dict(session, row, version=(found.id, found.version))
+
+    def versions(self, plan: str) -> list[dict[str, Any]]:
+        """The versions of a plan, oldest first: version, created_at, changes (what differs from the
+        version before: prices, trial_days, entitlements, usage_charges, license), subscribers, current."""
+        with self.db.read() as session:
+            return plan_versions.versions(session, catalog.get_plan(session, plan))
+
+    def migrate(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
+                at: str = "now", dry_run: bool = False) -> dict[str, Any]:
+        """Move the plan's live subscriptions to version `to` (plan_migrate.py): of version `from_`
+        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns the
+        result's JSON shape: per subscription customer, versions, entitlement changes, and the current
+        period's `current_amount` / `new_amount` in `currency` (exact strings, from the invoice code)."""
+        from tollgate import plan_migrate
+
+        with self.db.write(dry_run=dry_run) as session:
+            return plan_migrate.migrate(session, plan=plan, to=to, from_=from_, customers=customers, at=at,
+                                        dry_run=dry_run).to_dict()
+
+    def check_migration(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
+                        at: str = "now") -> None:
+        """NotFound (or InvalidInput) when a migration names an unknown plan, version or customer."""
+        from tollgate import plan_migrate
+
+        with self.db.read() as session:
+            plan_migrate.resolve(session, plan=plan, to=to, from_=from_, customers=customers, at=at)
 
     @property
     def data_dir(self) -> Path:
@@ -201,7 +235,7 @@ class Tollgate(LicenseFileMethods):
         """The catalog as canonical TOML; with `path`, also written there atomically. `with_files` copies
         each download next to it (assets/<plan>/<name>) and writes `file` keys: every asset is decided
         first, and an existing file with other content is replaced only with `overwrite`."""
-        from tollgate import catalog_assets, catalog_toml, files
+        from tollgate import catalog_assets, catalog_dump, catalog_toml, files
 
         if with_files and path is None:
             from tollgate.errors import InvalidInput
@@ -219,7 +253,7 @@ class Tollgate(LicenseFileMethods):
                                                  overwrite=overwrite)
             catalog_assets.write_assets(planned, data_dir=self.data_dir)
             assets = planned.files
-        text = catalog_toml.dump(current, assets=assets)
+        text = catalog_dump.dump(current, assets=assets)
         if path is not None:
             files.write_text_atomic(Path(path), text)
         return text

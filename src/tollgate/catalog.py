@@ -1,5 +1,5 @@
-"""The catalog: products, features and plans (prices, entitlements, usage charges, license policy,
-downloads, links).
+"""The catalog: products, features and what describes a plan (its specs and their validation); the
+plans themselves are written by plans.py (commands) and plan_specs.py (whole plans, set-based).
 
 Plans are described by a `PlanSpec` (what a plan is, independent of database ids); the same specs
 are built by `create_plan`, by `catalog import` (catalog_toml.py) and by `load_catalog` from the
@@ -19,42 +19,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import insert
+from sqlmodel import Session, select
 
 from tollgate import identifiers, journal, locks
 from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from tollgate.grants import (
-    INTERVALS,
-    Grant,
-    grant_dict,
-    grant_from_row,
-    grant_to_columns,
-    parse_feature_type,
-    parse_interval,
-)
-from tollgate.models import (
-    Feature,
-    Journal,
-    Plan,
-    PlanDownload,
-    PlanEntitlement,
-    PlanLicensePolicy,
-    PlanLink,
-    PlanPrice,
-    PlanUsageCharge,
-    Product,
-)
+from tollgate.grants import INTERVALS, Grant, parse_feature_type, parse_interval
+from tollgate.models import Feature, Plan, Product
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
@@ -142,6 +122,21 @@ class PlanSpec:
         )
 
 
+@dataclass
+class Catalog:
+    """A whole catalog, keyed by identifier (what `catalog import` compares and `catalog export` writes)."""
+
+    products: dict[str, ProductSpec] = field(default_factory=dict)
+    features: dict[str, FeatureSpec] = field(default_factory=dict)
+    plans: dict[str, PlanSpec] = field(default_factory=dict)
+
+    def objects(self, kind: str) -> dict[str, Any]:
+        return {"product": self.products, "feature": self.features, "plan": self.plans}[kind]
+
+
+KINDS = ("product", "feature", "plan")
+
+
 def price_order(price: Price) -> tuple[int, str]:
     return (INTERVALS.index(price.interval), price.currency)
 
@@ -157,6 +152,11 @@ def validate_name(name: Any, *, what: str = "name", path: str | None = None) -> 
         raise InvalidInput(f"the {what} is longer than {MAX_NAME} characters.", path=path)
     text_rule.check(text, what=f"the {what}", path=path)
     return text
+
+
+def default_plan_name(identifier: str) -> str:
+    """`pro` -> `Pro`, `team-yearly` -> `Team Yearly`."""
+    return " ".join(part.capitalize() for part in identifier.split("-"))
 
 
 def validate_description(text: Any, *, path: str | None = None) -> str | None:
@@ -483,255 +483,13 @@ def feature_dict(feature: Feature) -> dict[str, Any]:
     }
 
 
-# -- plans ------------------------------------------------------------------------------------------------
-
-
-def default_plan_name(identifier: str) -> str:
-    """`pro` -> `Pro`, `team-yearly` -> `Team Yearly`."""
-    return " ".join(part.capitalize() for part in identifier.split("-"))
-
-
-def create_plan(
-    session: Session,
-    *,
-    identifier: str,
-    product: str,
-    name: str | None = None,
-    description: str | None = None,
-    prices: Iterable[tuple[str, str, Decimal | str]] = (),
-    trial_days: int | None = None,
-    grants: Iterable[Grant] = (),
-    license: LicensePolicy | None = None,
-    links: Iterable[Link] = (),
-    now: datetime | None = None,
-) -> Plan:
-    """Create a plan of a product, with its prices (none: free) and what it grants per feature."""
-    identifiers.validate(identifier, kind="plan identifier")
-    locks.namespace(session, "catalog")
-    if _taken(session, Plan)(identifier):
-        raise Conflict(
-            f"The plan identifier '{identifier}' is already taken (identifiers are never reused, even after archiving).",
-            hint="Choose another identifier.",
-        )
-    owner = get_product(session, product)
-    if owner.status == "archived":
-        raise RuleViolation(f"The product '{product}' is archived; it takes no new plans.")
-    price_list = check_prices([make_price(i, c, a) for i, c, a in prices])
-    grant_list = list(grants)
-    seen: set[str] = set()
-    features = feature_table(session)
-    for grant in grant_list:
-        if grant.feature in seen:
-            raise InvalidInput(f"The feature '{grant.feature}' is given twice; give it once.")
-        seen.add(grant.feature)
-        found = features.get(grant.feature)
-        if found is None:
-            raise NotFound(f"No feature has the identifier '{grant.feature}'.",
-                           hint="Create it first: tollgate feature create --name ... --type ...")
-        _, feature_type, status = found
-        if status == "archived":
-            raise RuleViolation(f"The feature '{grant.feature}' is archived; new plans can't grant it.")
-        if feature_type != grant.type:
-            raise InvalidInput(f"'{grant.feature}' is a {feature_type} feature, not {grant.type}.")
-    link_list = list(links)
-    if len({link.name for link in link_list}) != len(link_list):
-        raise InvalidInput("Two links have the same name; give each its own.")
-    spec = PlanSpec(
-        identifier=identifier,
-        product=product,
-        name=validate_name(name) if name is not None else default_plan_name(identifier),
-        description=validate_description(description),
-        trial_days=validate_trial_days(trial_days),
-        prices=price_list,
-        grants=tuple(grant_list),
-        license=license,
-        links=tuple(link_list),
-    ).normalized()
-    now = now or utcnow()
-    insert_plans(session, [spec], now=now)
-    return get_plan(session, identifier)
-
-
-def archive_plan(session: Session, *, identifier: str, now: datetime | None = None) -> Plan:
-    """Archive a plan: it takes no new subscriptions; existing ones keep working."""
-    locks.namespace(session, "catalog")
-    plan = get_plan(session, identifier)
-    if plan.status == "archived":
-        raise RuleViolation(f"The plan '{identifier}' is already archived.")
-    _archive_row(session, plan, "plan", now or utcnow())
-    return plan
-
-
-def list_plans(session: Session, *, product: str | None = None, status: str = "active") -> list[Plan]:
-    """Plans in creation order (optionally of one product)."""
-    _check_status(status)
-    stmt = select(Plan)
-    if product is not None:
-        stmt = stmt.where(Plan.product_id == get_product(session, product).id)
-    if status != "all":
-        stmt = stmt.where(Plan.status == status)
-    return list(session.exec(stmt.order_by(Plan.id)).all())
-
-
-def set_usage_charge(session: Session, *, plan: str, charge: Any, now: datetime | None = None) -> tuple[Plan, str]:
-    """Add (or replace) the usage charge of a plan for one metered feature and currency.
-
-    Returns the plan and "create" or "update"."""
-    locks.namespace(session, "catalog")  # catalog changes: one at a time
-    row = get_plan(session, plan)
-    feature = get_feature(session, charge.feature)
-    if feature.type != "metered":
-        raise InvalidInput(f"'{feature.identifier}' is a {feature.type} feature; usage charges price metered ones.")
-    granted = session.exec(
-        select(PlanEntitlement.id).where(PlanEntitlement.plan_id == row.id, PlanEntitlement.feature_id == feature.id)
-    ).first()
-    if granted is None:
-        raise RuleViolation(
-            f"The plan '{plan}' does not grant '{feature.identifier}', so its usage can't be charged.",
-            hint="Grant it in the plan first (an allowance, or unlimited).",
-        )
-    existing = session.exec(
-        select(PlanUsageCharge).where(
-            PlanUsageCharge.plan_id == row.id,
-            PlanUsageCharge.feature_id == feature.id,
-            PlanUsageCharge.currency == charge.currency,
-        )
-    ).first()
-    columns = charge_columns(charge)
-    conn = session.connection()
-    if existing is None:
-        action = "create"
-        conn.execute(insert(PlanUsageCharge).values(plan_id=row.id, feature_id=feature.id, **columns))
-    else:
-        action = "update"
-        conn.execute(update(PlanUsageCharge).where(PlanUsageCharge.id == existing.id).values(**columns))
-    now = now or utcnow()
-    conn.execute(update(Plan).where(Plan.id == row.id).values(updated_at=now))
-    journal.record(session, action=f"plan.charge.{action}", object_type="plan", object_id=plan,
-                   details=json.loads(columns["spec"]), at=now)
-    session.expire(row)
-    return session.exec(select(Plan).where(Plan.id == row.id)).one(), action
-
-
-# -- reading whole plans -------------------------------------------------------------------------------
+# -- set-based writes (shared by plans.py, plan_specs.py and catalog import) ------------------------
 
 
 def feature_table(session: Session) -> dict[str, tuple[int, str, str]]:
     """identifier -> (id, type, status) of every feature."""
     rows = session.exec(select(Feature.identifier, Feature.id, Feature.type, Feature.status)).all()
     return {ident: (fid, ftype, status) for ident, fid, ftype, status in rows}
-
-
-def plan_specs(session: Session, plans: Sequence[Plan] | None = None) -> dict[int, PlanSpec]:
-    """plan id -> PlanSpec, for the given plans (None: every plan), in a handful of queries."""
-    from tollgate.money import from_minor
-
-    if plans is None:
-        plans = list(session.exec(select(Plan).order_by(Plan.id)).all())
-    if not plans:
-        return {}
-    ids = [plan.id for plan in plans]
-    every = len(ids) > 500  # reading whole tables beats a huge IN list
-
-    def rows(model: Any, order: Any) -> list[Any]:
-        stmt = select(model)
-        if not every:
-            stmt = stmt.where(col(model.plan_id).in_(ids))
-        return list(session.exec(stmt.order_by(*order)).all())
-
-    products = dict(session.exec(select(Product.id, Product.identifier)).all())
-    features = {fid: (ident, ftype) for ident, (fid, ftype, _) in feature_table(session).items()}
-    prices: dict[int, list[Price]] = defaultdict(list)
-    for row in rows(PlanPrice, (PlanPrice.id,)):
-        prices[row.plan_id].append(Price(row.interval, row.currency, from_minor(row.amount_minor, row.currency)))
-    grants: dict[int, list[Grant]] = defaultdict(list)
-    for row in rows(PlanEntitlement, (PlanEntitlement.id,)):
-        ident, ftype = features[row.feature_id]
-        grants[row.plan_id].append(grant_from_row(ident, ftype, row))
-    charges: dict[int, list[Any]] = defaultdict(list)
-    for row in rows(PlanUsageCharge, (PlanUsageCharge.id,)):
-        charges[row.plan_id].append(charge_from_spec(row.spec))
-    licenses = {
-        row.plan_id: LicensePolicy(row.activation_limit, row.expires_after, row.activations_per_day,
-                                   row.files_per_day)
-        for row in rows(PlanLicensePolicy, (PlanLicensePolicy.plan_id,))
-    }
-    downloads: dict[int, list[Download]] = defaultdict(list)
-    for row in rows(PlanDownload, (PlanDownload.position, PlanDownload.id)):
-        downloads[row.plan_id].append(Download(row.name, row.sha256, row.size, row.enabled, public_id=row.public_id))
-    links: dict[int, list[Link]] = defaultdict(list)
-    for row in rows(PlanLink, (PlanLink.position, PlanLink.id)):
-        links[row.plan_id].append(Link(row.name, row.url, public_id=row.public_id))
-    return {
-        plan.id: PlanSpec(
-            identifier=plan.identifier,
-            product=products[plan.product_id],
-            name=plan.name,
-            description=plan.description,
-            trial_days=plan.trial_days,
-            prices=tuple(prices[plan.id]),
-            grants=tuple(grants[plan.id]),
-            charges=tuple(charges[plan.id]),
-            license=licenses.get(plan.id),
-            downloads=tuple(downloads[plan.id]),
-            links=tuple(links[plan.id]),
-            archived=plan.status == "archived",
-        ).normalized()
-        for plan in plans
-    }
-
-
-def plan_grants(session: Session, plan: Plan) -> dict[str, Grant]:
-    """feature identifier -> what the plan grants for it."""
-    return {grant.feature: grant for grant in plan_specs(session, [plan])[plan.id].grants}
-
-
-def price_dict(price: Price) -> dict[str, Any]:
-    from tollgate.money import format_money
-
-    return {"interval": price.interval, "currency": price.currency, "amount": format_money(price.amount, price.currency)}
-
-
-def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None) -> dict[str, Any]:
-    """The stable JSON shape of a plan, with its prices, entitlements, charges and deliverables."""
-    from tollgate.rating import charge_to_dict
-
-    if spec is None:
-        spec = plan_specs(session, [plan])[plan.id]
-    return {
-        "identifier": plan.identifier,
-        "product": spec.product,
-        "name": plan.name,
-        "description": plan.description,
-        "status": plan.status,
-        "trial_days": plan.trial_days,
-        "prices": [price_dict(price) for price in spec.prices],
-        "entitlements": [grant_dict(grant) for grant in spec.grants],
-        "usage_charges": [charge_to_dict(charge) for charge in spec.charges],
-        "license": None if spec.license is None else {
-            "activation_limit": spec.license.activation_limit,
-            "expires_after": spec.license.expires_after,
-            "activations_per_day": spec.license.activations_per_day,
-            "files_per_day": spec.license.files_per_day,
-        },
-        "downloads": [
-            {"id": d.public_id, "plan": plan.identifier, "name": d.name, "size": d.size, "sha256": d.sha256,
-             "enabled": d.enabled}
-            for d in spec.downloads
-        ],
-        "links": [{"id": ln.public_id, "plan": plan.identifier, "name": ln.name, "url": ln.url} for ln in spec.links],
-        "created_at": rfc3339(plan.created_at),
-        "updated_at": rfc3339(plan.updated_at),
-        "archived_at": rfc3339(plan.archived_at),
-    }
-
-
-def plan_dicts(session: Session, plans: Sequence[Plan]) -> list[dict[str, Any]]:
-    specs = plan_specs(session, plans)
-    return [plan_dict(session, plan, spec=specs[plan.id]) for plan in plans]
-
-
-# -- set-based writes (shared by create_plan and catalog import) ------------------------------------
 
 
 def chunked(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -754,196 +512,3 @@ def journal_rows(entries: Iterable[tuple[str, str, str, dict[str, Any] | None]],
          "customer_id": None, "details": json.dumps(details or {}, sort_keys=True, default=str)}
         for action, object_type, object_id, details in entries
     ]
-
-
-def insert_plans(
-    session: Session, specs: Sequence[PlanSpec], *, now: datetime, product_ids: dict[str, int] | None = None,
-    feature_ids: dict[str, int] | None = None, journal_entries: bool = True,
-) -> dict[str, int]:
-    """Insert plans and everything they carry, set-based. Returns identifier -> plan id."""
-    if not specs:
-        return {}
-    if product_ids is None:
-        product_ids = dict(session.exec(select(Product.identifier, Product.id)).all())
-    if feature_ids is None:
-        feature_ids = {ident: fid for ident, (fid, _, _) in feature_table(session).items()}
-    insert_many(
-        session,
-        Plan,
-        [
-            {"identifier": s.identifier, "product_id": product_ids[s.product], "name": s.name,
-             "description": s.description, "trial_days": s.trial_days,
-             "status": "archived" if s.archived else "active", "created_at": now, "updated_at": now,
-             "archived_at": now if s.archived else None}
-            for s in specs
-        ],
-    )
-    wanted = {s.identifier for s in specs}
-    plan_ids = {
-        ident: pid for ident, pid in session.exec(select(Plan.identifier, Plan.id)).all() if ident in wanted
-    }
-    insert_plan_contents(session, [(plan_ids[s.identifier], s) for s in specs], feature_ids=feature_ids, now=now)
-    if journal_entries:
-        insert_many(session, Journal, journal_rows(
-            (("plan.create", "plan", s.identifier, plan_summary(s)) for s in specs), now))
-    return plan_ids
-
-
-def plan_summary(spec: PlanSpec) -> dict[str, Any]:
-    return {"product": spec.product, "name": spec.name, "prices": len(spec.prices),
-            "entitlements": len(spec.grants), "usage_charges": len(spec.charges)}
-
-
-def insert_plan_contents(
-    session: Session, plans: Sequence[tuple[int, PlanSpec]], *, feature_ids: dict[str, int], now: datetime,
-    downloads_and_links: bool = True,
-) -> None:
-    """Prices, entitlements, usage charges and license policy (and downloads and links) of plans."""
-    from tollgate.money import to_minor
-
-    prices, grants, charges, licenses, downloads, links = [], [], [], [], [], []
-    for plan_id, spec in plans:
-        prices.extend(
-            {"plan_id": plan_id, "interval": p.interval, "currency": p.currency,
-             "amount_minor": to_minor(p.amount, p.currency)}
-            for p in spec.prices
-        )
-        grants.extend(
-            {"plan_id": plan_id, "feature_id": feature_ids[g.feature], **grant_to_columns(g)} for g in spec.grants
-        )
-        charges.extend(
-            {"plan_id": plan_id, "feature_id": feature_ids[c.feature], **charge_columns(c)} for c in spec.charges
-        )
-        if spec.license is not None:
-            licenses.append({"plan_id": plan_id, **asdict(spec.license)})
-        if downloads_and_links:
-            downloads.extend(download_row(plan_id, d, position, now) for position, d in enumerate(spec.downloads))
-            links.extend(link_row(plan_id, ln, position, now) for position, ln in enumerate(spec.links))
-    for model, rows in ((PlanPrice, prices), (PlanEntitlement, grants), (PlanUsageCharge, charges),
-                        (PlanLicensePolicy, licenses), (PlanDownload, downloads), (PlanLink, links)):
-        if rows:
-            insert_many(session, model, rows)
-
-
-def download_row(plan_id: int, d: Download, position: int, now: datetime) -> dict[str, Any]:
-    return {"public_id": d.public_id or identifiers.public_id("dl"), "plan_id": plan_id, "name": d.name,
-            "sha256": d.sha256, "size": d.size, "enabled": d.enabled, "position": position, "created_at": now}
-
-
-def link_row(plan_id: int, ln: Link, position: int, now: datetime) -> dict[str, Any]:
-    return {"public_id": ln.public_id or identifiers.public_id("ln"), "plan_id": plan_id, "name": ln.name,
-            "url": ln.url, "position": position, "created_at": now}
-
-
-def delete_plan_contents(session: Session, plan_ids: Sequence[int]) -> None:
-    """Remove prices, entitlements, usage charges and license policies of plans (to be re-inserted)."""
-    conn = session.connection()
-    for chunk in chunked(list(plan_ids), 500):
-        for model in (PlanPrice, PlanEntitlement, PlanUsageCharge, PlanLicensePolicy):
-            conn.execute(delete(model).where(col(model.plan_id).in_(list(chunk))))
-
-
-def sync_downloads_and_links(session: Session, plan_id: int, spec: PlanSpec, old: PlanSpec, now: datetime) -> None:
-    """Make a plan's downloads and links those of `spec`, keeping the public id of each kept name."""
-    conn = session.connection()
-    for model, new_items, old_items, to_row, fields_of in (
-        (PlanDownload, spec.downloads, old.downloads, download_row,
-         lambda d: {"sha256": d.sha256, "size": d.size, "enabled": d.enabled}),
-        (PlanLink, spec.links, old.links, link_row, lambda ln: {"url": ln.url}),
-    ):
-        if new_items == old_items:
-            continue
-        by_name = {item.name: item for item in old_items}
-        keep = {item.name for item in new_items}
-        gone = [name for name in by_name if name not in keep]
-        if gone:
-            conn.execute(delete(model).where(model.plan_id == plan_id, col(model.name).in_(gone)))
-        for position, item in enumerate(new_items):
-            before = by_name.get(item.name)
-            if before is None:
-                conn.execute(insert(model).values(**to_row(plan_id, item, position, now)))
-            else:
-                conn.execute(
-                    update(model)
-                    .where(model.plan_id == plan_id, model.name == item.name)
-                    .values(position=position, **fields_of(item))
-                )
-
-
-
-def refuse_missing_pieces(session: Session, *, product: str, features: Sequence[str]) -> None:
-    """Before a plan is built from command-line options: one NotFound naming every piece that does
-    not exist yet (the product, each feature), with the commands that create them."""
-    from tollgate.grants import parse_feature_assignment
-
-    missing, fixes = [], []
-    if session.exec(select(Product.id).where(Product.identifier == product)).first() is None:
-        missing.append(f"the product '{product}'")
-        fixes.append(f"tollgate product create {product}")
-    table = feature_table(session)
-    unknown = []
-    for text in features:
-        feature = text.split("=", 1)[0].strip() if "=" in text else parse_feature_assignment(text)[0]
-        if feature not in table and feature not in unknown:
-            unknown.append(feature)
-    if unknown:
-        missing.append(f"the feature(s) {', '.join(repr(f) for f in unknown)}")
-        fixes += [f"tollgate feature create --id {f} --name NAME --type boolean|metered|config" for f in unknown]
-    if missing:
-        raise NotFound(f"The plan needs {' and '.join(missing)}, which do not exist yet.",
-                       hint="Create them first: " + "; ".join(fixes) + ".")
-
-
-def grants_from_options(
-    session: Session,
-    *,
-    features: Sequence[str] = (),
-    hard: Sequence[str] = (),
-    resets: Sequence[str] = (),
-    alerts: Sequence[str] = (),
-) -> list[Grant]:
-    """Grants from command-line options: `--feature F=VALUE`, `--hard F`, `--reset F=CADENCE`,
-    `--alert F=PERCENT` (each feature's type, from the database, says how VALUE reads)."""
-    from tollgate.grants import parse_alert, parse_feature_assignment, parse_grant, with_options
-
-    table = feature_table(session)
-
-    def known(feature: str, option: str) -> str:
-        identifiers.validate(feature, kind="feature identifier")
-        if feature not in table:
-            raise NotFound(f"No feature has the identifier '{feature}' ({option}).",
-                           hint=f"Create it first: tollgate feature create --id {feature} --name NAME --type "
-                                "boolean|metered|config (or see `tollgate feature list`).")
-        return feature
-
-    grants: dict[str, Grant] = {}
-    for text in features:
-        feature, raw = parse_feature_assignment(text)
-        if feature in grants:
-            raise InvalidInput(f"--feature {feature} is given twice; give it once.")
-        grants[feature] = parse_grant(known(feature, "--feature"), table[feature][1], raw, path=f"--feature {feature}")
-
-    def granted(feature: str, option: str) -> Grant:
-        known(feature, option)
-        if feature not in grants:
-            raise InvalidInput(f"{option} {feature}: the plan does not grant '{feature}'.",
-                               hint=f"Add --feature {feature}=ALLOWANCE.")
-        return grants[feature]
-
-    options: dict[str, dict[str, Any]] = defaultdict(dict)
-    for feature in hard:
-        granted(feature.strip(), "--hard")
-        options[feature.strip()]["hard"] = True
-    for text in resets:
-        feature, cadence = parse_feature_assignment(text)
-        granted(feature, "--reset")
-        options[feature]["reset"] = cadence
-    for text in alerts:
-        feature, percent = parse_feature_assignment(text)
-        granted(feature, "--alert")
-        options[feature].setdefault("alerts", []).append(parse_alert(percent, path=f"--alert {feature}"))
-    for feature, changes in options.items():
-        if "alerts" in changes:
-            changes["alerts"] = tuple(changes["alerts"])
-        grants[feature] = with_options(grants[feature], **changes)
-    return list(grants.values())

@@ -1,7 +1,7 @@
 """`catalog export FILE --with-files`: each download copied next to FILE as `assets/<plan>/<name>`.
 
 Everything is decided before anything is written (`plan_assets`): every target's path (made of
-identifiers and slugs only, see catalog_toml.asset_names), every stored content (its checksum
+identifiers and slugs only, see catalog_dump.asset_names), every stored content (its checksum
 checked by blobs.blob_path and present in the store), every folder on the way (a file where one
 must go is refused) and every existing file. A file already there with the same content is left as
 it is; a different one, or a symlink, is replaced only with `overwrite` (else InvalidInput, exit 2,
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tollgate import blobs
-from tollgate.catalog_toml import Catalog, asset_names
+from tollgate.catalog import Catalog
+from tollgate.catalog_dump import asset_names
 from tollgate.errors import InvalidInput
 
 

@@ -3,9 +3,8 @@
 `import_catalog` reads the whole file, validates every object (errors name the TOML path, e.g.
 `plans.pro.entitlements.api-calls.limit`, and all of them are reported at once), compares it with
 the database object by object (create / update / unchanged / archive), then applies the changes with
-set-based writes inside the caller's single transaction. `export_catalog` writes the database back
-as canonical TOML: sorted by identifier, every value in one spelling, so that export -> import into
-an empty database -> export is byte-identical and exports diff cleanly in git.
+set-based writes inside the caller's single transaction (both in catalog_apply.py). `export_catalog`
+writes the database back as canonical TOML (catalog_dump.py).
 
 Rules (also in docs/catalog.md):
 - An object in the file is active unless it says `archived = true`; importing a file that lists an
@@ -27,17 +26,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from tollgate import blobs, catalog, identifiers, locks
+from tollgate import blobs, catalog, identifiers, locks, plan_specs
 from tollgate.catalog import (
+    KINDS,
+    Catalog,
     Download,
     FeatureSpec,
     LicensePolicy,
@@ -48,9 +47,10 @@ from tollgate.catalog import (
     validate_name,
 )
 from tollgate.clock import utcnow
-from tollgate.errors import InvalidInput, StorageError
+from tollgate.catalog_apply import ImportResult, apply, compare
+from tollgate.errors import InvalidInput
 from tollgate.grants import Grant, grant_from_value, parse_feature_type
-from tollgate.models import Feature, Journal, Plan, Product
+from tollgate.models import Feature, Product
 
 VERSION = 1
 TOP_KEYS = ("version", "products", "features", "plans")
@@ -66,62 +66,8 @@ MAX_PROBLEMS = 50
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-@dataclass
-class Catalog:
-    """A whole catalog, keyed by identifier."""
-
-    products: dict[str, ProductSpec] = field(default_factory=dict)
-    features: dict[str, FeatureSpec] = field(default_factory=dict)
-    plans: dict[str, PlanSpec] = field(default_factory=dict)
-
-    def objects(self, kind: str) -> dict[str, Any]:
-        return {"product": self.products, "feature": self.features, "plan": self.plans}[kind]
 
 
-KINDS = ("product", "feature", "plan")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What the import does (or would do) to one object."""
-
-    kind: str  # product | feature | plan
-    identifier: str
-    action: str  # create | update | unchanged | archive
-    fields: tuple[str, ...] = ()  # for an update: what changes
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "identifier": self.identifier, "action": self.action, "fields": list(self.fields)}
-
-
-@dataclass
-class ImportResult:
-    file: str
-    changes: list[Change] = field(default_factory=list)
-    not_in_file: list[str] = field(default_factory=list)  # "plan:old" left alone (no --prune)
-    dry_run: bool = False
-    prune: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return any(change.action != "unchanged" for change in self.changes)
-
-    def counts(self) -> dict[str, int]:
-        counts = {"create": 0, "update": 0, "unchanged": 0, "archive": 0}
-        for change in self.changes:
-            counts[change.action] += 1
-        return counts
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "dry_run": self.dry_run,
-            "prune": self.prune,
-            "changed": self.changed,
-            "summary": self.counts(),
-            "changes": [change.as_dict() for change in self.changes],
-            "not_in_file": list(self.not_in_file),
-        }
 
 
 class CatalogErrors(InvalidInput):
@@ -158,7 +104,7 @@ def load_catalog(session: Session) -> Catalog:
     for row in session.exec(select(Feature)).all():
         result.features[row.identifier] = FeatureSpec(row.identifier, row.name, row.type, row.unit, row.description,
                                                       row.status == "archived")
-    for spec in catalog.plan_specs(session).values():
+    for spec in plan_specs.plan_specs(session).values():
         result.plans[spec.identifier] = spec
     return result
 
@@ -540,158 +486,6 @@ def _refuse_renames(existing: Catalog, desired: Catalog, problems: _Problems) ->
                 ))
 
 
-# -- comparing ---------------------------------------------------------------------------------------
-
-_FIELD_NAMES = {"grants": "entitlements", "charges": "usage_charges"}
-
-
-def _changed_fields(old: Any, new: Any) -> tuple[str, ...]:
-    return tuple(
-        _FIELD_NAMES.get(f.name, f.name)
-        for f in fields(new)
-        if f.compare and getattr(old, f.name) != getattr(new, f.name)
-    )
-
-
-def compare(existing: Catalog, desired: Catalog, *, prune: bool) -> tuple[list[Change], list[str]]:
-    """The change per object (products, then features, then plans; by identifier), and what the file
-    leaves out without --prune ("plan:old-plan")."""
-    changes: list[Change] = []
-    left_alone: list[str] = []
-    archived_products: set[str] = set()
-    for kind in KINDS:
-        before, after = existing.objects(kind), desired.objects(kind)
-        for ident in sorted(set(before) | set(after)):
-            old, new = before.get(ident), after.get(ident)
-            if new is None:
-                if old.archived:
-                    continue
-                if prune or (kind == "plan" and old.product in archived_products):
-                    changes.append(Change(kind, ident, "archive"))
-                else:
-                    left_alone.append(f"{kind}:{ident}")
-                continue
-            if kind == "product" and new.archived:
-                archived_products.add(ident)
-            if old is None:
-                changes.append(Change(kind, ident, "create"))
-            elif old == new:
-                changes.append(Change(kind, ident, "unchanged"))
-            else:
-                changes.append(Change(kind, ident, "update", _changed_fields(old, new)))
-        if kind == "product" and prune:
-            archived_products |= {ident for ident in before if ident not in after}
-    return changes, left_alone
-
-
-# -- applying --------------------------------------------------------------------------------------------
-
-
-def apply(
-    session: Session, existing: Catalog, desired: Catalog, changes: list[Change], *, now: datetime,
-    data_dir: Path | None, source: str, base_dir: Path | None = None,
-) -> None:
-    """Write the changes, set-based, in the session's transaction. `data_dir` None: store no blobs (dry run);
-    `base_dir`: the catalog's folder, which downloads' files must be in."""
-    conn = session.connection()
-    by = {(c.kind, c.action): [] for c in changes}
-    for change in changes:
-        by[(change.kind, change.action)].append(change.identifier)
-
-    def idents(kind: str, action: str) -> list[str]:
-        return by.get((kind, action), [])
-
-    def status_values(old_archived: bool | None, new_archived: bool) -> dict[str, Any]:
-        if old_archived == new_archived:
-            return {}
-        return {"status": "archived" if new_archived else "active", "archived_at": now if new_archived else None}
-
-    # products and features
-    for kind, model in (("product", Product), ("feature", Feature)):
-        specs = desired.objects(kind)
-        rows = []
-        for ident in idents(kind, "create"):
-            spec = specs[ident]
-            row = {"identifier": ident, "name": spec.name, "description": spec.description,
-                   "status": "archived" if spec.archived else "active", "created_at": now, "updated_at": now,
-                   "archived_at": now if spec.archived else None}
-            if kind == "feature":
-                row.update(type=spec.type, unit=spec.unit)
-            rows.append(row)
-        if rows:
-            catalog.insert_many(session, model, rows)
-        for ident in idents(kind, "update"):
-            spec, old = specs[ident], existing.objects(kind)[ident]
-            values = {"name": spec.name, "description": spec.description, "updated_at": now,
-                      **status_values(old.archived, spec.archived)}
-            if kind == "feature":
-                values["unit"] = spec.unit
-            conn.execute(update(model).where(model.identifier == ident).values(**values))
-
-    # plans
-    product_ids = dict(session.exec(select(Product.identifier, Product.id)).all())
-    feature_ids = {ident: fid for ident, (fid, _, _) in catalog.feature_table(session).items()}
-    created = [desired.plans[ident] for ident in idents("plan", "create")]
-    catalog.insert_plans(session, created, now=now, product_ids=product_ids, feature_ids=feature_ids,
-                         journal_entries=False)
-    updated = idents("plan", "update")
-    if updated:
-        plan_ids = {ident: pid for ident, pid in session.exec(select(Plan.identifier, Plan.id)).all()
-                    if ident in set(updated)}
-        refill = []
-        for ident in updated:
-            spec, old = desired.plans[ident], existing.plans[ident]
-            conn.execute(
-                update(Plan).where(Plan.id == plan_ids[ident]).values(
-                    product_id=product_ids[spec.product], name=spec.name, description=spec.description,
-                    trial_days=spec.trial_days, updated_at=now, **status_values(old.archived, spec.archived),
-                )
-            )
-            if (old.prices, old.grants, old.charges, old.license) != (spec.prices, spec.grants, spec.charges,
-                                                                      spec.license):
-                refill.append((plan_ids[ident], spec))
-            catalog.sync_downloads_and_links(session, plan_ids[ident], spec, old, now)
-        catalog.delete_plan_contents(session, [pid for pid, _ in refill])
-        catalog.insert_plan_contents(session, refill, feature_ids=feature_ids, now=now, downloads_and_links=False)
-
-    # archives (by --prune, or plans of an archived product)
-    for kind, model in (("product", Product), ("feature", Feature), ("plan", Plan)):
-        gone = idents(kind, "archive")
-        for chunk in catalog.chunked(gone, 500):
-            conn.execute(
-                update(model).where(col(model.identifier).in_(list(chunk))).values(
-                    status="archived", archived_at=now, updated_at=now)
-            )
-
-    journal = [
-        (f"{c.kind}.{c.action}", c.kind, c.identifier, {"import": source, **({"fields": list(c.fields)} if c.fields else {})})
-        for c in changes if c.action != "unchanged"
-    ]
-    if journal:
-        counts: dict[str, int] = {}
-        for c in changes:
-            counts[c.action] = counts.get(c.action, 0) + 1
-        journal.append(("catalog.import", "catalog", source, counts))
-        catalog.insert_many(session, Journal, catalog.journal_rows(journal, now))
-
-    if data_dir is not None:
-        _store_downloads(desired, changes, data_dir, base_dir)
-
-
-def _store_downloads(desired: Catalog, changes: list[Change], data_dir: Path, base_dir: Path | None) -> None:
-    """Copy each new download's file into the content store (once per content), opened by the same
-    rule as when it was hashed (a regular file inside the catalog's folder)."""
-    for change in changes:
-        if change.kind != "plan" or change.action not in ("create", "update"):
-            continue
-        for download in desired.plans[change.identifier].downloads:
-            if download.source is None or blobs.has_blob(download.sha256, data_dir=data_dir):
-                continue
-            sha256, _ = blobs.store_blob(download.source, data_dir=data_dir, inside=base_dir)
-            if sha256 != download.sha256:
-                raise InvalidInput(f"{download.source} changed while it was being imported; run the import again.")
-
-
 # -- the operations ------------------------------------------------------------------------------------
 
 
@@ -754,163 +548,14 @@ def import_catalog(
     changes, left_alone = compare(existing, desired, prune=prune)
     result = ImportResult(file=source, changes=changes, not_in_file=left_alone, dry_run=dry_run, prune=prune)
     if result.changed:
-        apply(session, existing, desired, changes, now=now or utcnow(), data_dir=None if dry_run else data_dir,
-              source=Path(source).name, base_dir=base_dir)
+        result.new_versions = apply(session, existing, desired, changes, now=now or utcnow(),
+                                    data_dir=None if dry_run else data_dir, source=Path(source).name,
+                                    base_dir=base_dir)
     return result
 
 
 def export_catalog(session: Session, *, assets: dict[tuple[str, str], str] | None = None) -> str:
     """The catalog as canonical TOML text. `assets`: (plan, download name) -> the `file` to write."""
+    from tollgate.catalog_dump import dump
+
     return dump(load_catalog(session), assets=assets)
-
-
-def asset_names(cat: Catalog) -> dict[tuple[str, str], str]:
-    """Where `export --with-files` puts each download: assets/<plan>/<name as a slug>, unique per plan,
-    keeping a short file extension (`Guide.pdf` -> `guide.pdf`) so the exported file still opens.
-
-    Every part is made of [a-z0-9-.] only: a plan identifier from the database that is not a valid
-    identifier (a damaged or crafted row, `../../x`) is a StorageError, never a path."""
-    result = {}
-    for ident, plan in cat.plans.items():
-        try:
-            identifiers.validate(ident, kind="plan identifier")
-        except InvalidInput:
-            raise StorageError(f"The plan identifier {ident[:80]!r} in the database is not a valid identifier; "
-                               "the database is damaged (or was edited by hand), and nothing was written.") from None
-        used: set[str] = set()
-        for download in plan.downloads:
-            stem, dot, ext = download.name.rpartition(".")
-            keep_ext = bool(dot and stem and re.fullmatch(r"[A-Za-z0-9]{1,8}", ext))
-            base = identifiers.slugify(stem if keep_ext else download.name, fallback="download")
-            name = identifiers.first_free(base, used)
-            used.add(name)
-            result[(ident, download.name)] = f"assets/{ident}/{name}" + (f".{ext.lower()}" if keep_ext else "")
-    return result
-
-
-# -- writing canonical TOML ------------------------------------------------------------------------------
-
-
-def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> str:
-    """Canonical TOML: every object sorted by identifier, one spelling per value, money as strings."""
-    from tollgate.money import format_money
-    from tollgate.rating import charge_to_dict
-
-    out = [
-        "# The tollgate catalog: products, features and plans.",
-        "# Apply with `tollgate catalog import FILE` (try --dry-run first); format: docs/catalog.md.",
-        f"version = {VERSION}",
-    ]
-
-    def table(header: str, pairs: list[tuple[str, Any]], *, array: bool = False) -> None:
-        out.append("")
-        out.append(f"[[{header}]]" if array else f"[{header}]")
-        for key, value in pairs:
-            out.append(f"{_key(key)} = {_value(value)}")
-
-    for ident in sorted(cat.products):
-        spec = cat.products[ident]
-        table(key_path("products", ident), _pairs(("name", spec.name), ("description", spec.description),
-                                                   ("archived", spec.archived or None)))
-    for ident in sorted(cat.features):
-        spec = cat.features[ident]
-        table(key_path("features", ident), _pairs(("name", spec.name), ("type", spec.type), ("unit", spec.unit),
-                                                   ("description", spec.description),
-                                                   ("archived", spec.archived or None)))
-    for ident in sorted(cat.plans):
-        spec = cat.plans[ident]
-        base = key_path("plans", ident)
-        pairs = _pairs(("product", spec.product), ("name", spec.name), ("description", spec.description),
-                       ("trial_days", spec.trial_days), ("archived", spec.archived or None))
-        if spec.prices:
-            pairs.append(("prices", _Multiline([
-                {"interval": p.interval, "currency": p.currency, "amount": format_money(p.amount, p.currency)}
-                for p in spec.prices
-            ])))
-        table(base, pairs)
-        if spec.grants:
-            table(f"{base}.entitlements", [(g.feature, _grant_value(g)) for g in spec.grants])
-        for charge in spec.charges:
-            data = charge_to_dict(charge)
-            if "tiers" in data:
-                data["tiers"] = _Multiline(data["tiers"])
-            table(f"{base}.usage_charges", list(data.items()), array=True)
-        if spec.license is not None:
-            limit = spec.license.activation_limit
-            table(f"{base}.license", _pairs(("activation_limit", "unlimited" if limit is None else limit),
-                                            ("expires_after", spec.license.expires_after),
-                                            ("activations_per_day", spec.license.activations_per_day),
-                                            ("files_per_day", spec.license.files_per_day)))
-        for download in spec.downloads:
-            file = (assets or {}).get((ident, download.name))
-            table(f"{base}.downloads", _pairs(("name", download.name), ("file", file), ("sha256", download.sha256),
-                                              ("size", download.size),
-                                              ("enabled", None if download.enabled else False)), array=True)
-        for link in spec.links:
-            table(f"{base}.links", [("name", link.name), ("url", link.url)], array=True)
-    return "\n".join(out) + "\n"
-
-
-class _Multiline(list):
-    """A list written one element per line."""
-
-
-def _pairs(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
-    return [(key, value) for key, value in pairs if value is not None]
-
-
-def _grant_value(grant: Grant) -> Any:
-    if grant.type != "metered":
-        return grant.value
-    data: dict[str, Any] = {
-        "limit": "unlimited" if grant.limit is None else _quantity(grant.limit),
-        "reset": grant.reset,
-        "hard": grant.hard,
-    }
-    if grant.alerts:
-        data["alerts"] = list(grant.alerts)
-    return data
-
-
-def _quantity(number: Decimal) -> int | str:
-    from tollgate.money import format_decimal
-
-    return int(number) if number == number.to_integral_value() else format_decimal(number)
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _string(key)
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
-def _string(text: str) -> str:
-    def escape(ch: str) -> str:
-        if ch in _ESCAPES:
-            return _ESCAPES[ch]
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            return f"\\u{ord(ch):04x}"
-        return ch
-
-    return '"' + "".join(escape(ch) for ch in text) + '"'
-
-
-def _value(value: Any) -> str:
-    from tollgate.money import format_decimal
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):  # a config number with decimals: a TOML float, exactly these digits
-        return format_decimal(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }" if value else "{}"
-    if isinstance(value, _Multiline):
-        return "[\n" + "".join(f"  {_value(item)},\n" for item in value) + "]"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to the catalog file")

@@ -57,6 +57,7 @@ from tollgate.entitlement_rules import (ZERO, Combined, Contribution, OverrideRo
                                         contribution, crossings, decide, override_of, parse_quantity)
 from tollgate.entitlement_views import CheckResult, EffectiveEntitlement, FeatureRef
 from tollgate.grants import Grant
+from tollgate.sub_versions import version_at
 from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
 
@@ -108,7 +109,7 @@ _GRANT_COLUMNS = (
 )
 _GRANTS_FROM = (
     S.join(P, P.c.id == S.c.plan_id)
-    .join(PE, PE.c.plan_id == S.c.plan_id)
+    .join(PE, PE.c.plan_version_id == version_at(bindparam("at")))
     .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
 )
 _GRANTS_OF_CUSTOMER = (
@@ -130,8 +131,9 @@ _ACCESS = (  # the hot path's first statement: the customer, its override and it
     .select_from(  # outer joins all the way (no nested join, which SQLite would materialise)
         C.outerjoin(O, and_(O.c.customer_id == C.c.id, O.c.feature_id == bindparam("feature_id")))
         .outerjoin(S, and_(S.c.customer_id == C.c.id, live_condition(bindparam("at"))))
-        .outerjoin(PE, and_(PE.c.plan_id == S.c.plan_id, PE.c.feature_id == bindparam("feature_id")))
-        .outerjoin(P, P.c.id == PE.c.plan_id)
+        .outerjoin(PE, and_(PE.c.plan_version_id == version_at(bindparam("at")),
+                            PE.c.feature_id == bindparam("feature_id")))
+        .outerjoin(P, and_(P.c.id == S.c.plan_id, PE.c.id.is_not(None)))
         .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
     )
     .where(C.c.identifier == bindparam("customer"))

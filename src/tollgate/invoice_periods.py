@@ -85,7 +85,7 @@ class Terms:
     id: int
     public_id: str
     customer_id: int
-    plan_id: int
+    version_id: int  # the plan version it bills under (its usage charges)
     plan: str
     status: str
     interval: str | None
@@ -94,6 +94,9 @@ class Terms:
     start_at: datetime
     trial_end: datetime | None
     cancel_at: datetime | None
+    next_version_id: int | None  # a move scheduled at a period boundary (sub_versions.py)
+    next_version_at: datetime | None
+    next_amount_minor: int | None
     access_end: datetime | None = field(init=False)
     access: Period = field(init=False)
     chargeable: Period | None = field(init=False)

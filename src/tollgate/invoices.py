@@ -59,7 +59,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -71,7 +71,7 @@ from tollgate.clock import rfc3339
 from tollgate.unknown import no_customer
 from tollgate.money import CURRENCY_EXPONENTS, WIDE
 from tollgate.models import Customer, Feature, Plan, PlanUsageCharge, Subscription, SubscriptionFeature, UsageEvent
-from tollgate.invoice_lines import ZERO_MONEY, InvoiceLine, InvoicePreview
+from tollgate.invoice_lines import ZERO_MONEY, InvoiceLine, InvoicePreview, _money
 from tollgate.invoice_periods import (Selection, Terms, billing_periods, overlap, select_periods, time_share,
                                       subtract)
 from tollgate.periods import Period
@@ -100,39 +100,39 @@ class _Catalog:
     """Features and plans' usage charges, loaded once per run and kept for every batch."""
 
     features: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    charges: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # plan -> feature -> charges
+    charges: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # plan version -> feature -> charges
     applicable: dict[tuple[int, str | None], tuple[list, list]] = field(default_factory=dict)
     unused: dict[int, Any] = field(default_factory=dict)  # id of a charge above -> its rating of zero units
 
-    def load(self, session: Session, plan_ids: set[int]) -> None:
+    def load(self, session: Session, version_ids: set[int]) -> None:
         from tollgate.rating import charge_from_dict
 
         if not self.features:
             self.features = {row.id: (row.identifier, row.unit)
                              for row in session.execute(select(F.c.id, F.c.identifier, F.c.unit))}
-        missing = sorted(plan_ids - set(self.charges))
+        missing = sorted(version_ids - set(self.charges))
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
-            for plan_id in chunk:
-                self.charges[plan_id] = {}
+            for version_id in chunk:
+                self.charges[version_id] = {}
             rows = session.execute(
-                select(PUC.c.plan_id, PUC.c.feature_id, PUC.c.spec)
-                .where(PUC.c.plan_id.in_(chunk))
-                .order_by(PUC.c.plan_id, PUC.c.feature_id, PUC.c.currency)
+                select(PUC.c.plan_version_id, PUC.c.feature_id, PUC.c.spec)
+                .where(PUC.c.plan_version_id.in_(chunk))
+                .order_by(PUC.c.plan_version_id, PUC.c.feature_id, PUC.c.currency)
             )
             for row in rows:
                 charge = charge_from_dict(json.loads(row.spec), path="usage_charge")  # as catalog.charge_from_spec
-                self.charges[row.plan_id].setdefault(row.feature_id, []).append(charge)
+                self.charges[row.plan_version_id].setdefault(row.feature_id, []).append(charge)
 
 
 def _applicable(catalog: _Catalog, terms: Terms, excluded: set[tuple[int, int]],
                 notes: list[str] | None) -> list[tuple[int, Any]]:
     """(feature id, charge) this subscription pays, by feature identifier; adds to `notes` (when given:
     the subscription is on the preview) what it does not pay."""
-    key = (terms.plan_id, terms.currency)
+    key = (terms.version_id, terms.currency)
     found = catalog.applicable.get(key)
     if found is None:
-        found = catalog.applicable[key] = _choose_charges(catalog, terms.plan_id, terms.currency)
+        found = catalog.applicable[key] = _choose_charges(catalog, terms.version_id, terms.currency)
     chosen, missing = found
     if notes is not None:
         for feature, currencies in missing:
@@ -147,11 +147,11 @@ def _applicable(catalog: _Catalog, terms: Terms, excluded: set[tuple[int, int]],
     return chosen
 
 
-def _choose_charges(catalog: _Catalog, plan_id: int, currency: str | None) -> tuple[list, list]:
+def _choose_charges(catalog: _Catalog, version_id: int, currency: str | None) -> tuple[list, list]:
     """The plan's charges a subscription in `currency` pays (see the module docstring), and the
     features left out (feature, their currencies)."""
     chosen, missing = [], []
-    for feature_id, options in catalog.charges.get(plan_id, {}).items():
+    for feature_id, options in catalog.charges.get(version_id, {}).items():
         feature = catalog.features[feature_id][0]
         matching = [c for c in options if c.currency == currency] if currency is not None else options
         if len(matching) == 1:
@@ -170,8 +170,9 @@ def _note(notes: list[str], text: str) -> None:
 # -- rating a batch of customers -------------------------------------------------------------------
 
 
-_TERMS_COLUMNS = (S.c.id, S.c.public_id, S.c.customer_id, S.c.plan_id, P.c.identifier.label("plan"), S.c.status,
-                  S.c.interval, S.c.currency, S.c.amount_minor, S.c.start_at, S.c.trial_end, S.c.cancel_at)
+_TERMS_COLUMNS = (S.c.id, S.c.public_id, S.c.customer_id, S.c.plan_version_id, P.c.identifier.label("plan"),
+                  S.c.status, S.c.interval, S.c.currency, S.c.amount_minor, S.c.start_at, S.c.trial_end,
+                  S.c.cancel_at, S.c.next_version_id, S.c.next_version_at, S.c.next_amount_minor)
 
 
 def _terms_of(session: Session, customer_ids: Sequence[int]) -> dict[int, list[Terms]]:
@@ -228,7 +229,8 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
 
     customer_ids = [c.id for c in customers]
     terms_by_customer = _terms_of(session, customer_ids)
-    catalog.load(session, {t.plan_id for subs in terms_by_customer.values() for t in subs})
+    catalog.load(session, {v for subs in terms_by_customer.values() for t in subs
+                           for v in (t.version_id, t.next_version_id) if v is not None})
     excluded = _excluded(session, customer_ids) if terms_by_customer else set()
     drafted: list[tuple[Any, list[Any], list[str]]] = []
     windows: list[tuple[int, int, int, datetime, datetime]] = []
@@ -276,7 +278,8 @@ def _note_uncharged_usage(session: Session, drafted: list, terms_by_customer: di
         for terms in terms_by_customer[customer.id]:
             spans = [overlap(period, terms.access) for period in billing_periods(terms, selection)]
             billed.append((terms, [span for span in spans if span is not None]))
-            charged.setdefault(customer.id, set()).update(catalog.charges.get(terms.plan_id, {}))
+            for version_id in (terms.version_id, terms.next_version_id):
+                charged.setdefault(customer.id, set()).update(catalog.charges.get(version_id, {}))
     found = uncharged_usage_notes(session, billed, charged, catalog.features)
     for customer, _, notes in drafted:
         for text in found.get(customer.id, ()):
@@ -288,9 +291,9 @@ def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, cata
     """One customer's lines: base lines done, usage lines as _Drafts whose usage windows (the charged
     part of the period, less what older subscriptions charging the feature cover) go to `windows`."""
     planned = []
-    for terms in subs:
-        periods = billing_periods(terms, selection)
-        planned.append((terms, periods, _applicable(catalog, terms, excluded, notes if periods else None)))
+    for whole in subs:
+        for terms, periods in _by_version(whole, billing_periods(whole, selection)):
+            planned.append((terms, periods, _applicable(catalog, terms, excluded, notes if periods else None)))
     charging: dict[int, list[Terms]] = {}  # feature id -> subscriptions charging it, oldest first
     if len(subs) > 1:
         for terms, _, chosen in planned:
@@ -322,6 +325,18 @@ def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, cata
                     for piece in pieces:
                         windows.append((key, customer_id, feature_id, piece.start, piece.end or _FOREVER))
     return lines
+
+
+def _by_version(terms: Terms, periods: list[Period]) -> list[tuple[Terms, list[Period]]]:
+    """The periods with the terms each bills under: from a scheduled move's boundary on (a period
+    start), the new version's charges and price."""
+    if terms.next_version_at is None:
+        return [(terms, periods)]
+    moved = replace(terms, version_id=terms.next_version_id, amount_minor=terms.next_amount_minor,
+                    next_version_id=None, next_version_at=None, next_amount_minor=None)
+    parts = ((terms, [p for p in periods if p.start < terms.next_version_at]),
+             (moved, [p for p in periods if p.start >= terms.next_version_at]))
+    return [(part, found) for part, found in parts if found]
 
 
 def _quantity(micros: int) -> Decimal:
@@ -377,6 +392,15 @@ def _usage_line(draft: _Draft, rated: Any, note: str | None) -> InvoiceLine:
 
 
 # -- entry points ----------------------------------------------------------------------------------
+
+
+def subscription_totals(preview: InvoicePreview, subscription: str) -> dict[str, str]:
+    """currency -> the exact total of one subscription's lines of a preview, written as its totals are."""
+    totals: dict[str, Decimal] = {}
+    for line in preview.lines:
+        if line.subscription == subscription:
+            totals[line.currency] = totals.get(line.currency, ZERO) + line.amount
+    return {currency: _money(amount, CURRENCY_EXPONENTS[currency]) for currency, amount in totals.items()}
 
 
 def preview(session: Session, *, customer: str, period: str | None = None, at: datetime | str | None = None,

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from tollgate import catalog, identifiers, journal, license_limits, licenses, signing
+from tollgate import identifiers, journal, license_limits, licenses, plan_specs, signing
 from tollgate.clock import rfc3339, utcnow
 from tollgate.entitlements import effective_entitlements
 from tollgate.errors import InvalidInput, NotFound
@@ -62,8 +62,10 @@ def seconds(moment: datetime | None) -> int | None:
     return None if moment is None else calendar.timegm(moment.utctimetuple())
 
 
-def _features(session: Session, customer: Customer, plan: Plan, at: datetime) -> dict[str, Any]:
-    granted = {g.feature: g for g in catalog.plan_grants(session, plan).values() if g.type != "metered"}
+def _features(session: Session, customer: Customer, plan: Plan, version_id: int, at: datetime) -> dict[str, Any]:
+    """The non-metered features of the key's plan version, as the customer has them."""
+    granted = {g.feature: g for g in plan_specs.plan_grants(session, plan, version_id=version_id).values()
+               if g.type != "metered"}
     effective = {e.feature: e for e in effective_entitlements(session, customer=customer.identifier, at=at,
                                                               with_usage=False)}
     values = {}
@@ -104,7 +106,7 @@ def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None
     session.flush()
     claims: dict[str, Any] = {
         "iss": "tollgate", "jti": record.public_id, "key": license.key, "customer": customer.identifier,
-        "plan": plan.identifier, "features": _features(session, customer, plan, now),
+        "plan": plan.identifier, "features": _features(session, customer, plan, licenses.license_version(session, license, now), now),
         "activation_limit": license.activation_limit, "iat": seconds(now), "exp": seconds(expires),
         "license_expires": seconds(license.expires_at),
     }

@@ -38,9 +38,13 @@ def _refuse_past(session: Session, license: License, *, limit: int | None, momen
         f"the next is allowed at {rfc3339(resets)}.", reason=reason)
 
 
+def _policy(session: Session, license: License, now: datetime) -> PlanLicensePolicy | None:
+    return session.get(PlanLicensePolicy, licenses.license_version(session, license, now))
+
+
 def check_activations(session: Session, license: License, now: datetime) -> None:
     """Refuse a new activation of the key past the policy's activations_per_day."""
-    policy = session.get(PlanLicensePolicy, license.plan_id)
+    policy = _policy(session, license, now)
     _refuse_past(session, license, limit=policy and policy.activations_per_day, now=now,
                  moment=LicenseActivation.activated_at, owner=LicenseActivation.license_id,
                  what="activations", reason="activations_per_day")
@@ -48,7 +52,7 @@ def check_activations(session: Session, license: License, now: datetime) -> None
 
 def check_files(session: Session, license: License, now: datetime) -> None:
     """Refuse a new license file of the key past the policy's files_per_day."""
-    policy = session.get(PlanLicensePolicy, license.plan_id)
+    policy = _policy(session, license, now)
     _refuse_past(session, license, limit=policy and policy.files_per_day, now=now,
                  moment=LicenseFile.issued_at, owner=LicenseFile.license_id,
                  what="license files", reason="files_per_day")

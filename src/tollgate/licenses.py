@@ -231,13 +231,31 @@ def _new_license(session: Session, *, template: dict[str, Any], now: datetime) -
     return license
 
 
+def version_for(session: Session, *, plan_id: int, subscription: Subscription | None, at: datetime) -> int:
+    """The id of the plan version that governs a key (its policy, its license files' features): the one
+    its subscription is on at `at`; a key without a subscription: its plan's current version."""
+    from tollgate.plan_versions import current_versions
+    from tollgate.sub_versions import version_id_of
+
+    if subscription is not None:
+        return version_id_of(subscription, at)
+    return current_versions(session, [plan_id])[plan_id][0]
+
+
+def license_version(session: Session, license: License, at: datetime) -> int:
+    """version_for of an issued key."""
+    subscription = session.get(Subscription, license.subscription_id) if license.subscription_id else None
+    return version_for(session, plan_id=license.plan_id, subscription=subscription, at=at)
+
+
 def issue_for_subscription(session: Session, *, subscription: Subscription, now: datetime | None = None) -> License | None:
     """Issue the key of a new subscription (or one-time purchase) when its plan has a license policy.
 
     Returns the license, or None when the plan issues no keys. Idempotent: a subscription that already
     has a key is returned as is. The expiry counts from the purchase (the subscription's start)."""
     now = now or utcnow()
-    policy = session.get(PlanLicensePolicy, subscription.plan_id)
+    policy = session.get(PlanLicensePolicy, version_for(session, plan_id=subscription.plan_id,
+                                                        subscription=subscription, at=now))
     if policy is None:
         return None
     existing = session.exec(

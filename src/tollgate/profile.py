@@ -25,11 +25,13 @@ from tollgate.clock import rfc3339, utcnow
 from tollgate.entitlements import effective_entitlements, live_condition
 from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES
 from tollgate.unknown import no_customer
+from tollgate.sub_versions import amount_of, moved, version_id_of
 from tollgate.periods import Period, billing_period
 
 C = tables.customer
 F = tables.feature
 P = tables.plan
+PV = tables.plan_version
 S = tables.subscription
 SF = tables.subscription_feature
 L = tables.license
@@ -129,6 +131,7 @@ class SubscriptionView:
     id: str
     customer: str
     plan: str
+    plan_version: int
     status: str
     stored_status: str
     interval: str | None
@@ -143,6 +146,8 @@ class SubscriptionView:
     created_at: datetime
     updated_at: datetime
     adjustments: tuple[Adjustment, ...] = ()
+    next_version: int | None = None  # a move scheduled by `plan migrate --at period-end`, not yet applied
+    next_version_at: datetime | None = None
 
     @property
     def live(self) -> bool:
@@ -173,6 +178,9 @@ class SubscriptionView:
             "canceled_at": rfc3339(self.canceled_at),
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
+            "plan_version": self.plan_version,
+            "next_version": self.next_version,
+            "next_version_at": rfc3339(self.next_version_at),
             "adjustments": [a.to_dict() for a in self.adjustments],
         }
 
@@ -194,6 +202,13 @@ def _identifiers(conn: Any, table: Any, ids: set[int]) -> dict[int, str]:
     return dict(conn.execute(select(table.c.id, table.c.identifier).where(table.c.id.in_(sorted(ids)))).all())
 
 
+def _version_numbers(conn: Any, ids: set[int]) -> dict[int, int]:
+    """plan version id -> its number."""
+    if not ids:
+        return {}
+    return dict(conn.execute(select(PV.c.id, PV.c.version).where(PV.c.id.in_(sorted(ids)))).all())
+
+
 def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list[SubscriptionView]:
     """Views of subscriptions (in the given order), in three queries whatever their number."""
     from tollgate.grants import value_from_json
@@ -204,6 +219,7 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
     at = at or utcnow()
     customers = _identifiers(conn, C, {s.customer_id for s in subs})
     plans = _identifiers(conn, P, {s.plan_id for s in subs})
+    numbers = _version_numbers(conn, {v for s in subs for v in (s.plan_version_id, s.next_version_id) if v})
     adjustments: dict[int, list[Adjustment]] = {}
     rows = conn.execute(
         select(SF, F.c.identifier.label("feature"), F.c.type.label("ftype"))
@@ -230,11 +246,13 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
                 id=sub.public_id,
                 customer=customers[sub.customer_id],
                 plan=plans[sub.plan_id],
+                plan_version=numbers[version_id_of(sub, at)],
                 status=effective_status(sub, at),
                 stored_status=sub.status,
                 interval=sub.interval,
                 currency=sub.currency,
-                amount=None if sub.amount_minor is None or sub.currency is None else from_minor(sub.amount_minor, sub.currency),
+                amount=None if amount_of(sub, at) is None or sub.currency is None
+                else from_minor(amount_of(sub, at), sub.currency),
                 start=sub.start_at,
                 trial_end=sub.trial_end,
                 current_period_start=period.start,
@@ -244,6 +262,8 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
                 created_at=sub.created_at,
                 updated_at=sub.updated_at,
                 adjustments=tuple(adjustments.get(sub.id, ())),
+                next_version=None if moved(sub, at) else numbers.get(sub.next_version_id),
+                next_version_at=None if moved(sub, at) else sub.next_version_at,
             )
         )
     return out

@@ -27,7 +27,7 @@ from tollgate.errors import StorageError
 from tollgate.location import create_private_file, display_location, readonly_uri
 from tollgate.storage_errors import storage_error
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # pg_advisory_xact_lock(bigint) key held while the schema is created or migrated (one bigint keys
 # never clash with the (int, int) keys of `locks.lock_customer_feature`: PostgreSQL keeps them apart).
 SCHEMA_LOCK_KEY = 0x746F6C6C67617465  # "tollgate"

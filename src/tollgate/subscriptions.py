@@ -40,9 +40,10 @@ from tollgate import identifiers, journal, locks
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
 from tollgate.grants import Grant, parse_feature_assignment, parse_grant, value_to_json
-from tollgate.models import Customer, Feature, Plan, PlanPrice, Subscription, SubscriptionFeature
+from tollgate.models import Customer, Feature, Plan, PlanPrice, PlanVersion, Subscription, SubscriptionFeature
 from tollgate.profile import SubscriptionView, current_period, effective_status, views
 from tollgate.statuses import ENDED_STATUSES, STATUSES
+from tollgate.sub_versions import settle
 
 TRANSITIONS = {
     "trialing": ("active", "past_due", "canceled", "expired"),
@@ -104,9 +105,9 @@ def _price_text(price: PlanPrice) -> str:
 
 
 def choose_price(
-    session: Session, plan: Plan, *, interval: str | None, currency: str | None
+    session: Session, plan: Plan, *, version_id: int, interval: str | None, currency: str | None
 ) -> tuple[str | None, str | None, int | None]:
-    """(interval, currency, amount in minor units) of the plan's price the choice names.
+    """(interval, currency, amount in minor units) of the price the choice names, of the plan's version.
 
     A free plan: (interval or None, None, None); a currency is refused (there is no price)."""
     from tollgate.grants import parse_interval
@@ -116,7 +117,8 @@ def choose_price(
         interval = parse_interval(interval)
     if currency is not None:
         currency = validate_currency(currency)
-    prices = list(session.exec(select(PlanPrice).where(PlanPrice.plan_id == plan.id).order_by(PlanPrice.id)).all())
+    prices = list(session.exec(select(PlanPrice).where(PlanPrice.plan_version_id == version_id)
+                               .order_by(PlanPrice.id)).all())
     if not prices:
         if currency is not None:
             raise InvalidInput(
@@ -145,16 +147,16 @@ def choose_price(
 
 
 def _parse_adjustments(
-    session: Session, plan: Plan, features: Iterable[str | tuple[str, str]], without: Iterable[str],
+    session: Session, plan: Plan, version_id: int, features: Iterable[str | tuple[str, str]], without: Iterable[str],
     restore: Iterable[str] = (),
 ) -> tuple[dict[int, dict[str, Any]], list[int], dict[str, Any]]:
-    """Validate FEATURE=VALUE / --without / --restore against what the plan grants.
+    """Validate FEATURE=VALUE / --without / --restore against what the plan's version grants.
 
     Returns (feature id -> adjustment columns, feature ids to restore, a summary for the journal)."""
-    from tollgate.catalog import plan_grants
+    from tollgate.plan_specs import plan_grants
     from tollgate.money import to_micros
 
-    granted = plan_grants(session, plan)
+    granted = plan_grants(session, plan, version_id=version_id)
     ids = dict(session.exec(select(Feature.identifier, Feature.id).where(col(Feature.identifier).in_(list(granted)))).all())
     seen: set[str] = set()
     columns: dict[int, dict[str, Any]] = {}
@@ -219,7 +221,8 @@ def _write_adjustments(session: Session, subscription_id: int, columns: dict[int
 # -- add, edit, cancel -----------------------------------------------------------------------------------
 
 
-def _trial_end(start: datetime, *, plan: Plan, trial_days: int | None, trial_end: datetime | None) -> datetime | None:
+def _trial_end(start: datetime, *, plan_trial: int | None, trial_days: int | None,
+               trial_end: datetime | None) -> datetime | None:
     if trial_days is not None and trial_end is not None:
         raise InvalidInput("Give --trial-days or --trial-end, not both.")
     if trial_end is not None:
@@ -230,7 +233,7 @@ def _trial_end(start: datetime, *, plan: Plan, trial_days: int | None, trial_end
         if isinstance(trial_days, bool) or not isinstance(trial_days, int) or not 0 <= trial_days <= MAX_TRIAL_DAYS:
             raise InvalidInput(f"--trial-days is a whole number of days from 0 (no trial) to {MAX_TRIAL_DAYS}.")
     else:
-        trial_days = plan.trial_days
+        trial_days = plan_trial
     if not trial_days:
         return None
     try:
@@ -275,14 +278,17 @@ def add_subscription(
 
         refuse_second(session, customer_id=owner.id, plan_id=plan_row.id, customer=owner.identifier,
                       plan=plan_row.identifier, now=now)
-    chosen_interval, chosen_currency, amount = choose_price(session, plan_row, interval=interval, currency=currency)
+    version = current_version(session, plan_row)  # under the plan's share lock: a new version waits for us
+    chosen_interval, chosen_currency, amount = choose_price(session, plan_row, version_id=version.id,
+                                                            interval=interval, currency=currency)
     start_at = start if start is not None else now.replace(microsecond=0)
-    trial = _trial_end(start_at, plan=plan_row, trial_days=trial_days, trial_end=trial_end)
-    columns, _, summary = _parse_adjustments(session, plan_row, features, without)
+    trial = _trial_end(start_at, plan_trial=version.trial_days, trial_days=trial_days, trial_end=trial_end)
+    columns, _, summary = _parse_adjustments(session, plan_row, version.id, features, without)
     sub = Subscription(
         public_id=identifiers.public_id("sub"),
         customer_id=owner.id,
         plan_id=plan_row.id,
+        plan_version_id=version.id,
         status="trialing" if trial is not None else "active",
         interval=chosen_interval,
         currency=chosen_currency,
@@ -298,7 +304,7 @@ def add_subscription(
     journal.record(
         session, action="subscription.create", object_type="subscription", object_id=sub.public_id,
         customer_id=owner.id,
-        details={"plan": plan_row.identifier, "interval": chosen_interval, "currency": chosen_currency,
+        details={"plan": plan_row.identifier, "version": version.version, "interval": chosen_interval, "currency": chosen_currency,
                  "start": rfc3339(start_at), "trial_end": rfc3339(trial), "adjustments": summary},
         at=now,
     )
@@ -349,6 +355,7 @@ def edit_subscription(
     sub = get_subscription(session, subscription, lock="update")  # edits and cancels of it: one at a time
     current = effective_status(sub, now)
     _require_not_ended(sub, current)
+    settle(sub, now)  # a scheduled move to another version that has taken effect
     changes: dict[str, Any] = {}
     if status is not None:
         if status not in STATUSES:
@@ -390,7 +397,8 @@ def edit_subscription(
             _change_plan(session, sub, plan_row, interval=interval, currency=currency, changes=changes)
     if features or without or restore:
         plan_row = plan_row or session.get(Plan, sub.plan_id)
-        columns, restored, summary = _parse_adjustments(session, plan_row, features, without, restore)
+        columns, restored, summary = _parse_adjustments(session, plan_row, sub.plan_version_id, features,
+                                                        without, restore)
         _write_adjustments(session, sub.id, columns, restored)
         changes["adjustments"] = summary
     if changes:
@@ -413,22 +421,14 @@ def _change_plan(session: Session, sub: Subscription, plan: Plan, *, interval: s
                  changes: dict[str, Any]) -> None:
     """Move to `plan`: the price for the same interval and currency when it has one (else as chosen);
     adjustments of features the new plan does not grant are dropped. The start stays."""
-    from tollgate.catalog import plan_grants
+    from tollgate.plan_specs import plan_grants
 
-    if not plan_prices_exist(session, plan):
-        new_interval, new_currency, amount = choose_price(session, plan, interval=interval, currency=currency)
-        new_interval = new_interval or sub.interval  # a free plan keeps the billing cycle
-    else:
-        try:
-            new_interval, new_currency, amount = choose_price(
-                session, plan, interval=interval or sub.interval, currency=currency or sub.currency)
-        except InvalidInput:
-            if interval is not None or currency is not None:
-                raise
-            # the current interval/currency is not offered: the plan's only price, or an error listing them
-            new_interval, new_currency, amount = choose_price(session, plan, interval=None, currency=None)
+    # another plan: its current version; a new price of the same plan: the version it is on
+    version = current_version(session, plan) if plan.id != sub.plan_id else session.get(PlanVersion, sub.plan_version_id)
+    new_interval, new_currency, amount = price_for_move(session, sub, plan, version.id, interval=interval,
+                                                        currency=currency)
     old_plan = session.get(Plan, sub.plan_id)
-    granted = set(plan_grants(session, plan))
+    granted = set(plan_grants(session, plan, version_id=version.id))
     adjusted = session.exec(
         select(SubscriptionFeature.feature_id, Feature.identifier)
         .join(Feature, Feature.id == SubscriptionFeature.feature_id)
@@ -444,12 +444,38 @@ def _change_plan(session: Session, sub: Subscription, plan: Plan, *, interval: s
         changes["price"] = [[sub.interval, sub.currency], [new_interval, new_currency]]
     if dropped:
         changes["dropped_adjustments"] = dropped
-    sub.plan_id = plan.id
+    if plan.id != sub.plan_id:
+        sub.next_version_id = sub.next_version_at = sub.next_amount_minor = None  # a move within the old plan
+    sub.plan_id, sub.plan_version_id = plan.id, version.id
     sub.interval, sub.currency, sub.amount_minor = new_interval, new_currency, amount
 
 
-def plan_prices_exist(session: Session, plan: Plan) -> bool:
-    return session.exec(select(PlanPrice.id).where(PlanPrice.plan_id == plan.id).limit(1)).first() is not None
+def price_for_move(session: Session, sub: Subscription, plan: Plan, version_id: int, *, interval: str | None = None,
+                   currency: str | None = None) -> tuple[str | None, str | None, int | None]:
+    """The price a subscription moving to a plan version pays: the one for the same interval and
+    currency when it has one (else as chosen, or its only price); a free version keeps the cycle."""
+    if not plan_prices_exist(session, version_id):
+        new_interval, new_currency, amount = choose_price(session, plan, version_id=version_id, interval=interval,
+                                                          currency=currency)
+        return new_interval or sub.interval, new_currency, amount  # a free plan keeps the billing cycle
+    try:
+        return choose_price(session, plan, version_id=version_id, interval=interval or sub.interval,
+                            currency=currency or sub.currency)
+    except InvalidInput:
+        if interval is not None or currency is not None:
+            raise
+        # the current interval/currency is not offered: the plan's only price, or an error listing them
+        return choose_price(session, plan, version_id=version_id, interval=None, currency=None)
+
+
+def current_version(session: Session, plan: Plan) -> PlanVersion:
+    from tollgate.plan_versions import current_versions
+
+    return session.get(PlanVersion, current_versions(session, [plan.id])[plan.id][0])
+
+
+def plan_prices_exist(session: Session, version_id: int) -> bool:
+    return session.exec(select(PlanPrice.id).where(PlanPrice.plan_version_id == version_id).limit(1)).first() is not None
 
 
 def cancel_subscription(

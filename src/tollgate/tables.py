@@ -50,9 +50,10 @@ if TYPE_CHECKING:  # built on first use: see __getattr__
     usage_event: Table
     usage_rollup: Table
     plan_download: Table
+    plan_link: Table
+    plan_version: Table
     plan_entitlement: Table
     plan_license_policy: Table
-    plan_link: Table
     plan_price: Table
     plan_usage_charge: Table
     subscription: Table
@@ -183,7 +184,6 @@ def _plan() -> Table:
         Column("product_id", Integer(), ForeignKey("product.id"), nullable=False),
         Column("name", String(), nullable=False),
         Column("description", String(), nullable=True),
-        Column("trial_days", Integer(), nullable=True),
         Column("status", String(), nullable=False, default="active"),
         Column("created_at", DateTime(), nullable=False),
         Column("updated_at", DateTime(), nullable=False),
@@ -245,35 +245,6 @@ def _plan_download() -> Table:
     )
 
 
-def _plan_entitlement() -> Table:
-    return Table(
-        "plan_entitlement",
-        _metadata,
-        Column("id", Integer(), primary_key=True, nullable=False),
-        Column("plan_id", Integer(), ForeignKey("plan.id"), nullable=False),
-        Column("feature_id", Integer(), ForeignKey("feature.id"), nullable=False),
-        Column("value", String(), nullable=True),
-        Column("limit_micros", BigInteger(), nullable=True),
-        Column("reset", String(), nullable=True),
-        Column("hard", Boolean(), nullable=False, default=False),
-        Column("alerts", String(), nullable=False, default=""),
-        UniqueConstraint("plan_id", "feature_id"),
-        Index("ix_plan_entitlement_feature_id", "feature_id"),
-    )
-
-
-def _plan_license_policy() -> Table:
-    return Table(
-        "plan_license_policy",
-        _metadata,
-        Column("plan_id", Integer(), ForeignKey("plan.id"), primary_key=True, nullable=False),
-        Column("activation_limit", Integer(), nullable=True),
-        Column("expires_after", String(), nullable=False, default="never"),
-        Column("activations_per_day", Integer(), nullable=True),
-        Column("files_per_day", Integer(), nullable=True),
-    )
-
-
 def _plan_link() -> Table:
     return Table(
         "plan_link",
@@ -290,16 +261,58 @@ def _plan_link() -> Table:
     )
 
 
+def _plan_version() -> Table:
+    return Table(
+        "plan_version",
+        _metadata,
+        Column("id", Integer(), primary_key=True, nullable=False),
+        Column("plan_id", Integer(), ForeignKey("plan.id"), nullable=False),
+        Column("version", Integer(), nullable=False),
+        Column("trial_days", Integer(), nullable=True),
+        Column("created_at", DateTime(), nullable=False),
+        UniqueConstraint("plan_id", "version"),
+    )
+
+
+def _plan_entitlement() -> Table:
+    return Table(
+        "plan_entitlement",
+        _metadata,
+        Column("id", Integer(), primary_key=True, nullable=False),
+        Column("plan_version_id", Integer(), ForeignKey("plan_version.id"), nullable=False),
+        Column("feature_id", Integer(), ForeignKey("feature.id"), nullable=False),
+        Column("value", String(), nullable=True),
+        Column("limit_micros", BigInteger(), nullable=True),
+        Column("reset", String(), nullable=True),
+        Column("hard", Boolean(), nullable=False, default=False),
+        Column("alerts", String(), nullable=False, default=""),
+        UniqueConstraint("plan_version_id", "feature_id"),
+        Index("ix_plan_entitlement_feature_id", "feature_id"),
+    )
+
+
+def _plan_license_policy() -> Table:
+    return Table(
+        "plan_license_policy",
+        _metadata,
+        Column("plan_version_id", Integer(), ForeignKey("plan_version.id"), primary_key=True, nullable=False),
+        Column("activation_limit", Integer(), nullable=True),
+        Column("expires_after", String(), nullable=False, default="never"),
+        Column("activations_per_day", Integer(), nullable=True),
+        Column("files_per_day", Integer(), nullable=True),
+    )
+
+
 def _plan_price() -> Table:
     return Table(
         "plan_price",
         _metadata,
         Column("id", Integer(), primary_key=True, nullable=False),
-        Column("plan_id", Integer(), ForeignKey("plan.id"), nullable=False),
+        Column("plan_version_id", Integer(), ForeignKey("plan_version.id"), nullable=False),
         Column("interval", String(), nullable=False),
         Column("currency", String(), nullable=False),
         Column("amount_minor", BigInteger(), nullable=False),
-        UniqueConstraint("plan_id", "interval", "currency"),
+        UniqueConstraint("plan_version_id", "interval", "currency"),
     )
 
 
@@ -308,12 +321,12 @@ def _plan_usage_charge() -> Table:
         "plan_usage_charge",
         _metadata,
         Column("id", Integer(), primary_key=True, nullable=False),
-        Column("plan_id", Integer(), ForeignKey("plan.id"), nullable=False),
+        Column("plan_version_id", Integer(), ForeignKey("plan_version.id"), nullable=False),
         Column("feature_id", Integer(), ForeignKey("feature.id"), nullable=False),
         Column("currency", String(), nullable=False),
         Column("model", String(), nullable=False),
         Column("spec", Text(), nullable=False),
-        UniqueConstraint("plan_id", "feature_id", "currency"),
+        UniqueConstraint("plan_version_id", "feature_id", "currency"),
     )
 
 
@@ -335,9 +348,14 @@ def _subscription() -> Table:
         Column("canceled_at", DateTime(), nullable=True),
         Column("created_at", DateTime(), nullable=False),
         Column("updated_at", DateTime(), nullable=False),
+        Column("plan_version_id", Integer(), ForeignKey("plan_version.id"), nullable=True),
+        Column("next_version_id", Integer(), ForeignKey("plan_version.id"), nullable=True),
+        Column("next_version_at", DateTime(), nullable=True),
+        Column("next_amount_minor", BigInteger(), nullable=True),
         UniqueConstraint("public_id"),
         Index("ix_subscription_customer_status", "customer_id", "status"),
         Index("ix_subscription_plan_id", "plan_id"),
+        Index("ix_subscription_plan_version_id", "plan_version_id"),
     )
 
 
@@ -423,16 +441,17 @@ _BUILD: dict[str, tuple[Callable[[], Table], tuple[str, ...]]] = {
     "usage_event": (_usage_event, ("customer", "feature")),
     "usage_rollup": (_usage_rollup, ("customer", "feature")),
     "plan_download": (_plan_download, ("product", "plan")),
-    "plan_entitlement": (_plan_entitlement, ("feature", "product", "plan")),
-    "plan_license_policy": (_plan_license_policy, ("product", "plan")),
     "plan_link": (_plan_link, ("product", "plan")),
-    "plan_price": (_plan_price, ("product", "plan")),
-    "plan_usage_charge": (_plan_usage_charge, ("feature", "product", "plan")),
-    "subscription": (_subscription, ("customer", "product", "plan")),
-    "license": (_license, ("customer", "product", "plan", "subscription")),
-    "subscription_feature": (_subscription_feature, ("customer", "feature", "product", "plan", "subscription")),
-    "license_activation": (_license_activation, ("customer", "product", "plan", "subscription", "license")),
-    "license_file": (_license_file, ("customer", "product", "signing_key", "plan", "subscription", "license")),
+    "plan_version": (_plan_version, ("product", "plan")),
+    "plan_entitlement": (_plan_entitlement, ("feature", "product", "plan", "plan_version")),
+    "plan_license_policy": (_plan_license_policy, ("product", "plan", "plan_version")),
+    "plan_price": (_plan_price, ("product", "plan", "plan_version")),
+    "plan_usage_charge": (_plan_usage_charge, ("feature", "product", "plan", "plan_version")),
+    "subscription": (_subscription, ("customer", "product", "plan", "plan_version")),
+    "license": (_license, ("customer", "product", "plan", "plan_version", "subscription")),
+    "subscription_feature": (_subscription_feature, ("customer", "feature", "product", "plan", "plan_version", "subscription")),
+    "license_activation": (_license_activation, ("customer", "product", "plan", "plan_version", "subscription", "license")),
+    "license_file": (_license_file, ("customer", "product", "signing_key", "plan", "plan_version", "subscription", "license")),
 }
 
 __all__ = ["ALL", "metadata", *_BUILD]

@@ -74,6 +74,9 @@ def import_(
             output.say(f"{_VERBS[change.action]} {change.kind} {change.identifier}{detail}.")
         if len(done) > _SHOWN:
             output.say(f"... and {len(done) - _SHOWN} more (--json lists every change).")
+    for version in result.new_versions:
+        output.say(f"Plan {version['plan']} {'would get' if dry_run else 'got'} version {version['version']}; "
+                   f"{version['subscribers_staying']} subscription(s) stay on version {version['version'] - 1}.")
     if result.not_in_file:
         shown = ", ".join(result.not_in_file[:10]) + (" ..." if len(result.not_in_file) > 10 else "")
         output.notice(

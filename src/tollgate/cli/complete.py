@@ -264,11 +264,15 @@ def _statements(kind: _Kind) -> tuple[str, str]:
 QUERIES = {name: _statements(kind) for name, kind in KINDS.items()}
 
 PLAN_INTERVALS = """
-SELECT DISTINCT plan_price.interval FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
-WHERE plan.identifier = ? ORDER BY plan_price.interval"""
+SELECT DISTINCT plan_price.interval FROM plan_price JOIN plan_version ON plan_version.id = plan_price.plan_version_id
+JOIN plan ON plan.id = plan_version.plan_id WHERE plan.identifier = ?
+AND plan_version.version = (SELECT max(version) FROM plan_version AS v WHERE v.plan_id = plan.id)
+ORDER BY plan_price.interval"""
 PLAN_CURRENCIES = """
-SELECT DISTINCT plan_price.currency FROM plan_price JOIN plan ON plan.id = plan_price.plan_id
-WHERE plan.identifier = ? ORDER BY plan_price.currency"""
+SELECT DISTINCT plan_price.currency FROM plan_price JOIN plan_version ON plan_version.id = plan_price.plan_version_id
+JOIN plan ON plan.id = plan_version.plan_id WHERE plan.identifier = ?
+AND plan_version.version = (SELECT max(version) FROM plan_version AS v WHERE v.plan_id = plan.id)
+ORDER BY plan_price.currency"""
 USED_CURRENCIES = "SELECT DISTINCT currency FROM plan_price ORDER BY currency"
 
 

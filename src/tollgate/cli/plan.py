@@ -1,4 +1,4 @@
-"""`tollgate plan ...`: create, list, show, archive, and charge (usage charges)."""
+"""`tollgate plan ...`: create, list, show, archive, charge (usage charges), versions and migrate."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tollgate.cli import output
-from tollgate.cli.complete import complete_currency, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
+from tollgate.cli.complete import complete_currency, complete_customer, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, QUANTITY, TEXT, Col
 
@@ -205,13 +205,14 @@ def list_(
 @app.command("show")
 def show(
     identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
+    version: Annotated[Optional[int], typer.Option("--version", help="Show this version (default: the current one).", metavar="N")] = None,
     as_json: Json = False,
 ) -> None:
     """Show a plan: prices, entitlements, usage charges, license policy, downloads and links.
 
-    Example: tollgate plan show pro
+    Example: tollgate plan show pro --version 1
     """
-    plan = tollgate().plan(identifier)
+    plan = tollgate().plan(identifier, version=version)
     if as_json:
         output.emit_json(plan)
         return
@@ -222,6 +223,7 @@ def show(
             ("name", plan["name"]),
             ("description", plan["description"] or "-"),
             ("status", plan["status"]),
+            ("version", str(plan["version"])),
             ("prices", prices_text(plan["prices"])),
             ("trial", f"{plan['trial_days']} days" if plan["trial_days"] else "-"),
             ("created", plan["created_at"]),
@@ -344,3 +346,86 @@ def charge(
         charged = next(c for c in plan_data["usage_charges"] if c["feature"] == feature and c["currency"] == currency.upper())
         verb = "Added" if action == "create" else "Replaced"
         output.say(f"{verb} the {currency.upper()} usage charge of {feature} on plan {plan}: {charge_text(charged)}.")
+
+
+@app.command("versions")
+def versions(
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
+    as_json: Json = False,
+) -> None:
+    """List a plan's versions: when each was made, what changed from the one before, its subscribers.
+
+    A change to what a plan sells while anyone is on it makes a new version (subscribers stay).
+    Example: tollgate plan versions pro
+    """
+    found = tollgate().versions(identifier)
+    if as_json:
+        output.emit_json(found)
+        return
+    output.table(
+        (Col("version", QUANTITY), Col("created", TEXT, 2), Col("changes", TEXT, 1), Col("subscribers", QUANTITY)),
+        ([f"{v['version']}{' (current)' if v['current'] else ''}", v["created_at"],
+          ", ".join(v["changes"]) or ("-" if v["version"] > 1 else "first version"),
+          f"{v['subscribers']}" + (f" (+{v['scheduled']} at period end)" if v["scheduled"] else "")] for v in found),
+        title=f"Versions of {identifier}",
+    )
+
+
+@app.command("migrate")
+def migrate(
+    identifier: Annotated[str, typer.Argument(help="The plan's identifier.", autocompletion=complete_plan, metavar="PLAN")],
+    to: Annotated[int, typer.Option("--to", help="The version to move subscriptions to.", metavar="N")],
+    from_: Annotated[Optional[int], typer.Option("--from", help="Only subscriptions on this version.", metavar="M")] = None,
+    customer: Annotated[Optional[list[str]], typer.Option("--customer", help="Only this customer's subscriptions (repeat).",
+                                                          autocompletion=complete_customer, metavar="CUSTOMER")] = None,
+    at: Annotated[str, typer.Option("--at", help="now, or period-end: when each subscription's current period ends.",
+                                    metavar="now|period-end")] = "now",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show each move and its figures; write nothing.")] = False,
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Move a plan's live subscriptions to another version, with what each bill and entitlement becomes.
+
+    Example: tollgate plan migrate pro --to 2 --dry-run
+    """
+    customers = customer or []
+    if not dry_run:
+        confirm_or_refuse(
+            lambda: _migration_question(identifier, to=to, from_=from_, customers=customers, at=at),
+            yes=yes, declined=f"Not migrated: the subscriptions of {identifier} are unchanged.")
+    result = tollgate().migrate(identifier, to=to, from_=from_, customers=customers, at=at, dry_run=dry_run)
+    if as_json:
+        output.emit_json(result)
+        return
+    moves = result["moves"]
+    if dry_run:
+        output.table(
+            (Col("subscription", ID), Col("customer", ID), Col("from", QUANTITY), Col("to", QUANTITY),
+             Col("current amount", QUANTITY), Col("new amount", QUANTITY), Col("entitlement changes", TEXT, 1)),
+            ([m["subscription"], m["customer"], m["from_version"], m["to_version"],
+              _amount(m["current_amount"], m["currency"]), _amount(m["new_amount"], m["currency"]),
+              ", ".join(_change_text(c) for c in m["entitlements"]) or "-"] for m in moves),
+            title=f"Migration of {identifier} to version {to} (dry run: nothing written)",
+        )
+    when = "now" if at == "now" else "at the end of each one's current period"
+    verb = "Would move" if dry_run else "Moved" if at == "now" else "Scheduled"
+    output.say(f"{verb} {len(moves)} subscription(s) of {identifier} to version {to} ({when}).")
+
+
+def _migration_question(identifier: str, *, to: int, from_: int | None, customers: list[str], at: str) -> str:
+    tollgate().check_migration(identifier, to=to, from_=from_, customers=customers, at=at)
+    source = f" from version {from_}" if from_ is not None else ""
+    who = f" of {', '.join(customers)}" if customers else ""
+    return (f"Move the live subscriptions{who} of {identifier}{source} to version {to} "
+            f"({'now' if at == 'now' else 'at period end'})? Their prices and entitlements change.")
+
+
+def _amount(amount: str | None, currency: str | None) -> str:
+    return "-" if amount is None else f"{amount} {currency}"
+
+
+def _change_text(change: dict) -> str:
+    def grant(entitlement: dict | None) -> str:
+        return "none" if entitlement is None else entitlement_text(entitlement)
+
+    return f"{change['feature']} {grant(change['from'])} -> {grant(change['to'])}"

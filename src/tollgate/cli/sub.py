@@ -255,6 +255,8 @@ def show(
             ("id", data["id"]),
             ("customer", data["customer"]),
             ("plan", data["plan"]),
+            ("plan version", str(data["plan_version"]) + (
+                f" (version {data['next_version']} from {data['next_version_at']})" if data["next_version"] else "")),
             ("status", status_text(data)),
             ("price", price_text(data)),
             ("start", data["start"]),

@@ -28,6 +28,7 @@ _MODULE_OF = {
     "Product": "catalog",
     "Feature": "catalog",
     "Plan": "catalog",
+    "PlanVersion": "catalog",
     "PlanPrice": "catalog",
     "PlanEntitlement": "catalog",
     "PlanUsageCharge": "catalog",

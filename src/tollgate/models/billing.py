@@ -31,6 +31,13 @@ class Subscription(SQLModel, table=True):
     canceled_at: datetime | None = Field(default=None, sa_type=DateTime)
     created_at: datetime = Field(sa_type=DateTime)
     updated_at: datetime = Field(sa_type=DateTime)
+    # schema 4, last (columns a migration adds): the plan version it is on (NULL only in the schema:
+    # SQLite can't add a NOT NULL reference), and a move scheduled for `next_version_at` (`plan
+    # migrate --at period-end`), read lazily like cancel_at (sub_versions.py)
+    plan_version_id: int | None = Field(default=None, foreign_key="plan_version.id", index=True)
+    next_version_id: int | None = Field(default=None, foreign_key="plan_version.id")
+    next_version_at: datetime | None = Field(default=None, sa_type=DateTime)
+    next_amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class SubscriptionFeature(SQLModel, table=True):

@@ -43,27 +43,40 @@ class Plan(SQLModel, table=True):
     product_id: int = Field(foreign_key="product.id", index=True)
     name: str
     description: str | None = None
-    trial_days: int | None = None
     status: str = "active"  # active | archived (archived: no new subscriptions)
     created_at: datetime = Field(sa_type=DateTime)
     updated_at: datetime = Field(sa_type=DateTime)
     archived_at: datetime | None = Field(default=None, sa_type=DateTime)
 
 
+class PlanVersion(SQLModel, table=True):
+    """One version of what a plan sells (plan_versions.py): its prices, trial, entitlements, usage
+    charges and license policy hang off the version; name, description, downloads and links off the
+    plan. Versions are numbered 1, 2, ... per plan; the highest is the current one."""
+
+    __tablename__ = "plan_version"
+    __table_args__ = (UniqueConstraint("plan_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    version: int
+    trial_days: int | None = None
+    created_at: datetime = Field(sa_type=DateTime)
+
+
 class PlanPrice(SQLModel, table=True):
     """The base price of a plan for one billing interval and currency."""
 
     __tablename__ = "plan_price"
-    __table_args__ = (UniqueConstraint("plan_id", "interval", "currency"),)
+    __table_args__ = (UniqueConstraint("plan_version_id", "interval", "currency"),)
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id")
+    plan_version_id: int = Field(foreign_key="plan_version.id")
     interval: str  # month | year | 28d | quarter | half-year | once
     currency: str
     amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class PlanEntitlement(SQLModel, table=True):
-    """What a plan grants for one feature.
+    """What a plan version grants for one feature.
 
     boolean/config: `value` is the JSON of the value (true, 10, "eu").
     metered: `limit_micros` is the allowance per reset period (NULL = unlimited), `reset` the cadence,
@@ -71,9 +84,9 @@ class PlanEntitlement(SQLModel, table=True):
     """
 
     __tablename__ = "plan_entitlement"
-    __table_args__ = (UniqueConstraint("plan_id", "feature_id"),)
+    __table_args__ = (UniqueConstraint("plan_version_id", "feature_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id")
+    plan_version_id: int = Field(foreign_key="plan_version.id")
     feature_id: int = Field(foreign_key="feature.id", index=True)
     value: str | None = None
     limit_micros: int | None = Field(default=None, sa_column=_micros(nullable=True))
@@ -86,9 +99,9 @@ class PlanUsageCharge(SQLModel, table=True):
     """A price on a metered feature's usage; `spec` is the charge as canonical JSON (see rating.py)."""
 
     __tablename__ = "plan_usage_charge"
-    __table_args__ = (UniqueConstraint("plan_id", "feature_id", "currency"),)
+    __table_args__ = (UniqueConstraint("plan_version_id", "feature_id", "currency"),)
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id")
+    plan_version_id: int = Field(foreign_key="plan_version.id")
     feature_id: int = Field(foreign_key="feature.id")
     currency: str
     model: str  # flat | package | tiered | volume | stair-step
@@ -99,7 +112,7 @@ class PlanLicensePolicy(SQLModel, table=True):
     """Present when a plan issues license keys."""
 
     __tablename__ = "plan_license_policy"
-    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    plan_version_id: int = Field(foreign_key="plan_version.id", primary_key=True)
     activation_limit: int | None = None  # NULL = unlimited
     expires_after: str = "never"  # "30d", "6m", "1y" or "never"
     activations_per_day: int | None = None  # NULL = no limit (license_limits.py; schema 3)
