@@ -448,8 +448,8 @@ def test_charge_to_dict_round_trips(usage_charge: UsageCharge) -> None:
 
 @given(charges())
 def test_charge_to_dict_survives_toml(usage_charge: UsageCharge) -> None:
-    """Written the way `catalog export` writes a usage charge (catalog_toml's own TOML writer)."""
-    from tollgate.catalog_toml import _key, _value
+    """Written the way `catalog export` writes a usage charge (catalog_dump's TOML writer)."""
+    from tollgate.catalog_dump import _key, _value
 
     data = charge_to_dict(usage_charge)
     text = "[[charge]]\n" + "".join(f"{_key(key)} = {_value(value)}\n" for key, value in data.items())

@@ -9,7 +9,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_currency, complete_customer, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
-from tollgate.cli.grid import ID, QUANTITY, TEXT, Col
+from tollgate.cli.grid import DATE, ID, QUANTITY, TEXT, Col
 
 app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
 
@@ -363,7 +363,7 @@ def versions(
         output.emit_json(found)
         return
     output.table(
-        (Col("version", QUANTITY), Col("created", TEXT, 2), Col("changes", TEXT, 1), Col("subscribers", QUANTITY)),
+        (Col("version", QUANTITY), Col("created", DATE, 2), Col("changes", TEXT, 1), Col("subscribers", QUANTITY)),
         ([f"{v['version']}{' (current)' if v['current'] else ''}", v["created_at"],
           ", ".join(v["changes"]) or ("-" if v["version"] > 1 else "first version"),
           f"{v['subscribers']}" + (f" (+{v['scheduled']} at period end)" if v["scheduled"] else "")] for v in found),
