@@ -152,6 +152,44 @@ def test_subscription_and_license_lists_are_cut_to_50_on_a_terminal_too(cli, tg,
     assert piped([noun, "list", "--json", "--limit", "3"]).stdout.count('"customer"') == 3
 
 
+def test_the_log_shows_its_newest_50_entries_on_a_terminal_and_every_one_piped(tg):
+    buyers = [f"buyer-{i:02d}" for i in range(60)]
+    for buyer in buyers:
+        tg.add_customer(buyer.title(), identifier=buyer)  # one journal entry each, oldest first
+
+    def listed(text: str) -> list[str]:
+        return [b for b in buyers if re.search(rf"\b{b}\b", plain(text))]
+
+    run = in_terminal(["log"], columns=80)
+    assert run.code == 0 and listed(run.terminal) == buyers[10:], run.terminal  # the newest 50
+    assert "50 of 60 - --limit N or --all" in run.terminal
+    assert listed(in_terminal(["log", "--all"], columns=80).terminal) == buyers
+    some = in_terminal(["log", "--limit", "55", "--action", "customer"], columns=80).terminal
+    assert listed(some) == buyers[5:] and " of 60" not in some
+    assert listed(piped(["log"]).stdout) == buyers  # piped: every entry, no footer
+    assert " of 60" not in piped(["log"]).stdout
+    assert piped(["log", "--json", "--limit", "3"]).stdout.count('"action"') == 3
+    assert len(in_terminal(["log", "--csv"]).terminal.splitlines()) == 61  # --csv on a terminal: complete
+
+
+def test_every_customers_overrides_are_cut_to_50_on_a_terminal_too(cli, tg):
+    cli("catalog", "import", str(SAMPLE))
+    buyers = [f"buyer-{i:02d}" for i in range(60)]
+    for buyer in buyers:
+        tg.add_customer(buyer.title(), identifier=buyer)
+        tg.set_override(buyer, "api-calls", "500")
+
+    def listed(text: str) -> list[str]:
+        return [b for b in buyers if re.search(rf"^{b}\b", plain(text), re.M)]
+
+    run = in_terminal(["override", "list"], columns=80)
+    assert run.code == 0 and listed(run.terminal) == buyers[:50], run.terminal
+    assert "50 of 60 - --limit N or --all" in run.terminal
+    assert listed(in_terminal(["override", "list", "--all"], columns=80).terminal) == buyers
+    assert listed(piped(["override", "list"]).stdout) == buyers
+    assert piped(["override", "list", "--json", "--limit", "3"]).stdout.count('"feature"') == 3
+
+
 def test_piped_json_and_csv_lists_are_complete(crowd):
     listed = piped(["customer", "list"])
     assert _listed(listed.stdout, crowd) == crowd and "of 120" not in listed.stdout
@@ -180,16 +218,16 @@ def test_long_output_goes_through_the_pager(crowd, tmp_path):
     assert not seen.exists()
 
 
-@pytest.mark.parametrize("how", ["NO_COLOR", "TERM=dumb", "--no-color"])
-def test_no_color_dumb_terminal_and_no_color_flag_print_exactly_what_a_pipe_gets(shop, crowd, how):
-    env = {"NO_COLOR": ""} if how == "NO_COLOR" else {"TERM": "dumb"} if how == "TERM=dumb" else {}
-    flag = ["--no-color"] if how == "--no-color" else []
+def test_no_color_dumb_terminal_and_no_color_flag_print_exactly_what_a_pipe_gets(shop, crowd):
     for args in (["customer", "list"], ["customer", "show", "acme-inc"],
                  ["invoice", "preview", "globex-corporation", "--period", "2026-10"]):
-        run = in_terminal([*flag, *args], columns=64, stderr_piped=True, env=env)
-        expected = piped(args)
-        assert run.code == expected.returncode == 0, args
-        assert run.terminal == expected.stdout, args
+        expected = piped(args)  # one shop and one piped run for the three ways (real processes are slow)
+        assert expected.returncode == 0, args
+        for how, env, flag in (("NO_COLOR", {"NO_COLOR": ""}, []), ("TERM=dumb", {"TERM": "dumb"}, []),
+                               ("--no-color", {}, ["--no-color"])):
+            run = in_terminal([*flag, *args], columns=64, stderr_piped=True, env=env)
+            assert run.code == 0, (how, args)
+            assert run.terminal == expected.stdout, (how, args)
 
 
 def test_progress_counts_the_rows_of_a_usage_file(shop, tmp_path):

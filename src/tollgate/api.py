@@ -784,11 +784,16 @@ class Tollgate(LicenseFileMethods):
     ) -> list[journal.Entry]:
         """The journal, oldest first: `since` inclusive, `until` exclusive; `action` one action or a
         family (`license` for every `license.*`)."""
-        since, until = _moment(since, "--since time"), _moment(until, "--until time")
         with self.db.read() as session:
-            customer_id = customers.get_customer(session, customer).id if customer else None
-            return journal.read(session, customer_id=customer_id, since=since, until=until, action=action,
-                                limit=limit)
+            return journal.read(session, **_journal_filters(session, customer, since, until, action), limit=limit)
+
+    def count_journal(
+        self, *, customer: str | None = None, since: datetime | str | None = None,
+        until: datetime | str | None = None, action: str | None = None,
+    ) -> int:
+        """How many entries `journal` would give without a limit."""
+        with self.db.read() as session:
+            return journal.count(session, **_journal_filters(session, customer, since, until, action))
 
     def db_info(self) -> dict[str, Any]:
         return self.db.info()
@@ -802,6 +807,13 @@ class Tollgate(LicenseFileMethods):
 
     def backup(self, target: str | os.PathLike) -> Path:
         return self.db.backup(Path(target))
+
+
+def _journal_filters(session: Any, customer: str | None, since: Any, until: Any, action: str | None) -> dict[str, Any]:
+    """The journal's filters as journal.read and journal.count take them (times parsed, then the customer)."""
+    since, until = _moment(since, "--since time"), _moment(until, "--until time")
+    customer_id = customers.get_customer(session, customer).id if customer else None
+    return {"customer_id": customer_id, "since": since, "until": until, "action": action}
 
 
 def _moment(value: Any, what: str) -> datetime | None:

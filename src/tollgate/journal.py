@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from tollgate.clock import utcnow
 from tollgate.models import Customer, Journal
@@ -70,15 +70,7 @@ def read(
     """Journal entries, oldest first (the newest `limit` of them when a limit is given). `until` is
     exclusive; `action` is one action (`license.revoke`) or a family (`license`: every `license.*`)."""
     stmt = select(Journal, Customer.identifier).join(Customer, Customer.id == Journal.customer_id, isouter=True)
-    if customer_id is not None:
-        stmt = stmt.where(Journal.customer_id == customer_id)
-    if since is not None:
-        stmt = stmt.where(Journal.at >= since)
-    if until is not None:
-        stmt = stmt.where(Journal.at < until)
-    if action:
-        stmt = stmt.where((Journal.action == action) | Journal.action.startswith(action + ".", autoescape=True))
-    stmt = stmt.order_by(Journal.id.desc())
+    stmt = _matching(stmt, customer_id=customer_id, since=since, until=until, action=action).order_by(Journal.id.desc())
     if limit:
         stmt = stmt.limit(min(limit, MAX_LIMIT))  # a larger LIMIT overflows SQL's 64-bit integer
     rows = session.exec(stmt).all()
@@ -95,3 +87,24 @@ def read(
         )
         for row, identifier in reversed(rows)
     ]
+
+
+def count(
+    session: Session, *, customer_id: int | None = None, since: datetime | None = None,
+    until: datetime | None = None, action: str | None = None,
+) -> int:
+    """How many entries `read` would give without a limit (one COUNT query)."""
+    stmt = select(func.count()).select_from(Journal)
+    return session.exec(_matching(stmt, customer_id=customer_id, since=since, until=until, action=action)).one()
+
+
+def _matching(stmt, *, customer_id: int | None, since: datetime | None, until: datetime | None, action: str | None):
+    if customer_id is not None:
+        stmt = stmt.where(Journal.customer_id == customer_id)
+    if since is not None:
+        stmt = stmt.where(Journal.at >= since)
+    if until is not None:
+        stmt = stmt.where(Journal.at < until)
+    if action:
+        stmt = stmt.where((Journal.action == action) | Journal.action.startswith(action + ".", autoescape=True))
+    return stmt

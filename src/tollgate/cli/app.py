@@ -6,6 +6,7 @@ commands import the library inside their bodies.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal as _signal
 import sys
@@ -128,8 +129,10 @@ class _Unbuilt(typer.core.TyperCommand):
     """A root command not built yet, as a listing sees it: its name and summary."""
 
 
+@functools.lru_cache(maxsize=None)
 def _build(name: str, rich_markup_mode: Any) -> Any:
-    """The Click command for a root command, built by Typer from its module."""
+    """The Click command for a root command, built by Typer from its module (once per process: a
+    program that invokes the app many times, as the tests do, reuses it)."""
     import importlib
 
     target = COMMANDS[name][0]

@@ -142,11 +142,8 @@ def list_(
         keys = list(found[0]) if found else ["identifier", "billing_id", "name", "email", "status"]
         output.emit_csv(keys, ([row[k] for k in keys] for row in found))
     else:
-        capped = shown != limit and len(found) == shown
-        total = tollgate().count_customers(search=search, status=status) if capped else len(found)
-        with output.paged():
-            output.table(COLUMNS, (_row(c) for c in found))
-            output.bounded(len(found), total, capped=capped)
+        output.counted_table(COLUMNS, [_row(c) for c in found], cut=shown != limit,
+                             total=lambda: tollgate().count_customers(search=search, status=status))
 
 
 @app.command("show")

@@ -9,7 +9,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
-from tollgate.cli.context import WHEN, Csv, Json, tollgate
+from tollgate.cli.context import WHEN, Csv, EveryRow, Json, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 
 COLUMNS = ("at", "actor", "action", "object", "details")
@@ -21,16 +21,20 @@ def log(
     until: Annotated[Optional[str], typer.Option("--until", metavar=WHEN, help="Only changes before this time (UTC).")] = None,
     action: Annotated[Optional[str], typer.Option("--action", "-a", metavar="ACTION", help="Only this action (license.revoke) or family (license).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, metavar="N", help="Only the newest N entries.")] = None,
+    show_all: EveryRow = False,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
-    """Show the journal: what changed, on which object, when, and by which OS user.
+    """Show the journal: what changed, on which object, when, and by which OS user. On a terminal,
+    the newest 50 (and how many there are); piped, --json and --csv give every entry unless --limit.
 
     Example: tollgate log --customer acme-inc --since 7d --action subscription
     """
     from tollgate.clock import rfc3339
 
-    entries = tollgate().journal(customer=customer, since=since, until=until, action=action, limit=limit)
+    filters = {"customer": customer, "since": since, "until": until, "action": action}
+    shown = limit if as_json or as_csv else output.list_limit(limit, show_all)
+    entries = tollgate().journal(**filters, limit=shown)
     rows = [
         {
             "id": e.id,
@@ -47,11 +51,10 @@ def log(
     if as_json:
         output.emit_json(rows)
         return
-    lines = ((r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
-             for r in rows)
+    lines = [(r["at"], r["actor"], r["action"], r["object"], json.dumps(r["details"], ensure_ascii=False, sort_keys=True))
+             for r in rows]
     if as_csv:
         output.emit_csv(COLUMNS, lines)
         return
-    with output.paged():
-        output.table(
-            (Col("at", DATE), Col("actor", ID, 2), Col("action", ID), Col("object", ID, 1), Col("details", TEXT, 3)), lines)
+    columns = (Col("at", DATE), Col("actor", ID, 2), Col("action", ID), Col("object", ID, 1), Col("details", TEXT, 3))
+    output.counted_table(columns, lines, cut=shown != limit, total=lambda: tollgate().count_journal(**filters))

@@ -174,21 +174,24 @@ def list_limit(limit: int | None, every: bool) -> int | None:
     return SHOWN_ROWS
 
 
-def bounded(shown: int, total: int, *, capped: bool) -> None:
-    """The footer of a list cut to SHOWN_ROWS on a terminal: '50 of 100,006 - --limit N or --all'."""
-    if capped and total > shown:
-        sys.stdout.write(f"{shown:,} of {total:,} - --limit N or --all\n")
-
-
 def list_table(columns: Any, rows: Sequence[Any], *, limit: int | None = None, every: bool = False,
                title: str | None = None) -> None:
     """A list read in full, drawn as a table through the pager: on a terminal its first SHOWN_ROWS
     (unless --limit or --all) and the footer saying how many there are."""
     shown = list_limit(limit, every)
     visible = rows if shown is None else rows[:shown]
+    counted_table(columns, visible, cut=shown != limit, total=lambda: len(rows), title=title)
+
+
+def counted_table(columns: Any, rows: Sequence[Any], *, cut: bool, total: Callable[[], int],
+                  title: str | None = None) -> None:
+    """A list drawn as a table through the pager. `cut`: it was bounded by list_limit's SHOWN_ROWS (not
+    by --limit), so when `total()` says there are more, a footer follows: '50 of 100,006 - --limit N
+    or --all' (`total` is called only then: it may be a COUNT query)."""
     with paged():
-        table(columns, visible, title=title)
-        bounded(len(visible), len(rows), capped=shown is not None and shown != limit)
+        table(columns, rows, title=title)
+        if cut and len(rows) == SHOWN_ROWS and (count := total()) > len(rows):
+            sys.stdout.write(f"{len(rows):,} of {count:,} - --limit N or --all\n")
 
 
 class _PagerBuffer(io.StringIO):

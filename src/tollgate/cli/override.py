@@ -8,7 +8,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import Csv, EveryRow, Json, Limit, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 
 app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.\n\nExample: tollgate override set acme-inc max-projects 250 --note \"pilot\"",
@@ -83,18 +83,23 @@ def list_(
         Optional[str], typer.Argument(help="Only this customer's (default: every customer's).",
                                       autocompletion=complete_customer, metavar="CUSTOMER")
     ] = None,
+    limit: Limit = None,
+    show_all: EveryRow = False,
     as_json: Json = False,
     as_csv: Csv = False,
 ) -> None:
-    """List overrides (expired ones are marked), by customer and feature.
+    """List overrides (expired ones are marked), by customer and feature. On a terminal, the first
+    50 (and how many there are); piped, --json and --csv give every one unless --limit.
 
     Example: tollgate override list acme-inc
     """
     found = tollgate().overrides(customer)
+    if as_json or as_csv:
+        found = found[:limit]
     if as_json:
         output.emit_json([v.to_dict() for v in found])
     elif as_csv:
         keys = list(found[0].to_dict()) if found else ["customer", "feature", "type", "value", "limit"]
         output.emit_csv(keys, ([v.to_dict()[k] for k in keys] for v in found))
     else:
-        output.table(COLUMNS, (_row(v) for v in found))
+        output.list_table(COLUMNS, [_row(v) for v in found], limit=limit, every=show_all)
