@@ -274,7 +274,7 @@ def import_customers(
     claimed: dict[str, str] = {}
     result = ImportResult(dry_run=dry_run)
     errors: list[str] = []
-    pending: list[tuple[str, str, str | None]] = []
+    pending: list[tuple[str, str | None, str | None]] = []  # name, identifier (None: made from the name), email
     for row in rows:
         try:
             name, ident, email = _validate_row(row)

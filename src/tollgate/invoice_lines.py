@@ -266,14 +266,16 @@ class InvoicePreview:
     @property
     def period_start(self) -> datetime:
         """The earliest start of the billing periods on the preview (the selected month when none)."""
-        return min((line.period.start for line in self.lines), default=self.selection.start)
+        return min((line.period.start for line in self.lines if line.period.start is not None),
+                   default=self.selection.start)  # every billing period starts (billing_periods)
 
     @property
     def period_end(self) -> datetime | None:
         ends = [line.period.end for line in self.lines]
         if not ends:
             return self.selection.end
-        return None if None in ends else max(ends)
+        finite = [end for end in ends if end is not None]
+        return None if len(finite) < len(ends) else max(finite)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape: exact figures as strings with the currency's minor digits."""

@@ -56,6 +56,7 @@ def preview(
     if every:
         _bill_run(tollgate().invoice_previews(period=period, at=at), as_json=as_json, as_csv=as_csv)
         return
+    assert customer is not None  # refused above without --all
     found = tollgate().invoice_preview(customer, period=period, at=at)
     if as_json:
         output.emit_json(found.to_dict())

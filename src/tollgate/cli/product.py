@@ -36,9 +36,9 @@ def create(
     from tollgate.catalog import default_plan_name, product_dict
     from tollgate.errors import InvalidInput
 
-    if identifier is None and name is None:
-        raise InvalidInput("A product needs an identifier or a --name.", hint='For example: --name "AI Studio".')
     if name is None:
+        if identifier is None:
+            raise InvalidInput("A product needs an identifier or a --name.", hint='For example: --name "AI Studio".')
         from tollgate.identifiers import validate
 
         name = default_plan_name(validate(identifier, kind="product identifier"))
