@@ -110,7 +110,9 @@ def test_a_copy_between_files_is_identical_row_for_row(source, tmp_path):
         from tollgate import blobs
 
         assert blobs.has_blob(download["sha256"], data_dir=target.parent)
-        assert tg.add_customer("Initech").id == max(r[0] for r in rows_of(source)["customer"]) + 1
+        tg.add_customer("Initech", identifier="initech")
+    copied = {row[1]: row[0] for row in rows_of(target)["customer"]}  # identifier -> id: the ids go on
+    assert copied["initech"] == max(r[0] for r in rows_of(source)["customer"]) + 1
 
 
 @pytest.mark.postgres

@@ -18,7 +18,6 @@ from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, RuleViolation
 from tollgate.unknown import no_customer
 from tollgate.models import Customer, Journal
-from tollgate.profile import customer_dict  # noqa: F401 - the customer's shape is also customers'
 from tollgate.rowfiles import Row
 from tollgate.statuses import LIVE_STATUSES
 

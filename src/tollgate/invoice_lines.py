@@ -304,15 +304,15 @@ class InvoicePreview:
             f'"notes": {_encode(list(self.notes))}}}'
         )
 
+    def csv_rows(self) -> Iterator[list[Any]]:
+        """One CSV row per line (columns: CSV_COLUMNS; the same text as the JSON's)."""
+        for line in self.lines:
+            digits = CURRENCY_EXPONENTS[line.currency]
+            yield [self.customer, line.subscription, line.plan, line.kind, line.feature, _time(line.period.start),
+                   _time(line.period.end), _number(line.quantity), _number(line.included),
+                   _number(line.billable), line.currency, _money(line.amount, digits)]
+
 
 CSV_COLUMNS = ("customer", "subscription", "plan", "kind", "feature", "period_start", "period_end",
                "quantity", "included", "billable", "currency", "amount")
-
-
-def csv_rows(preview: InvoicePreview) -> Iterator[list[Any]]:
-    """One CSV row per line (columns: CSV_COLUMNS; the same text as the JSON's)."""
-    for line in preview.lines:
-        digits = CURRENCY_EXPONENTS[line.currency]
-        yield [preview.customer, line.subscription, line.plan, line.kind, line.feature, _time(line.period.start),
-               _time(line.period.end), _number(line.quantity), _number(line.included), _number(line.billable),
-               line.currency, _money(line.amount, digits)]
+"""The header of InvoicePreview.csv_rows."""

@@ -28,22 +28,8 @@ def log(
 
     Example: tollgate log --customer acme-inc --since 7d --action subscription
     """
-    from tollgate.clock import rfc3339
-
     entries = tollgate().journal(customer=customer, since=since, until=until, action=action, limit=limit)
-    rows = [
-        {
-            "id": e.id,
-            "at": rfc3339(e.at),
-            "actor": e.actor,
-            "action": e.action,
-            "object_type": e.object_type,
-            "object": e.object_id,
-            "customer": e.customer,
-            "details": e.details,
-        }
-        for e in entries
-    ]
+    rows = [e.to_dict() for e in entries]
     if as_json:
         output.emit_json(rows)
         return
