@@ -7,7 +7,7 @@ imports the database layer: `customer show` and `customer list` start without it
 
 from __future__ import annotations
 
-from dataclasses import Field, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -20,15 +20,18 @@ class RowView:
     """A view of one row: its fields are the row's attributes of the same names."""
 
     __slots__ = ()
-    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # each subclass is a dataclass
+    __match_args__: ClassVar[tuple[str, ...]]  # each subclass is a dataclass: its fields' names, in order
 
     @classmethod
     def of(cls: type[V], row: Any) -> V:
-        return cls(*(getattr(row, field.name) for field in fields(cls)))
+        return cls(*[getattr(row, name) for name in cls.__match_args__])
 
     def to_dict(self) -> dict[str, Any]:
-        values = ((field.name, getattr(self, field.name)) for field in fields(self))
-        return {name: rfc3339(value) if isinstance(value, datetime) else value for name, value in values}
+        out = {}
+        for name in self.__match_args__:
+            value = getattr(self, name)
+            out[name] = rfc3339(value) if isinstance(value, datetime) else value
+        return out
 
 
 @dataclass(frozen=True, slots=True)
