@@ -254,6 +254,11 @@ class ImportResult:
     unchanged: list[str] = field(default_factory=list)
     dry_run: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape (`customer import --json`): counts, and the identifiers created."""
+        return {"dry_run": self.dry_run, "created": len(self.created), "unchanged": len(self.unchanged),
+                "identifiers": [row["identifier"] for row in self.created]}
+
 
 def import_customers(
     session: Session, rows: Iterable[Row], *, dry_run: bool = False, now: datetime | None = None

@@ -239,12 +239,7 @@ def import_(
     source = detect_format(file, fmt)
     with output.progress(total=output.rows_in(file, source), label="Customers") as count:
         result = tollgate().import_customers(count(read_rows(file, source, toml_table="customers")), dry_run=dry_run)
-    summary = {
-        "dry_run": result.dry_run,
-        "created": len(result.created),
-        "unchanged": len(result.unchanged),
-        "identifiers": [row["identifier"] for row in result.created],
-    }
+    summary = result.to_dict()
     if as_json:
         output.emit_json(summary)
         return
