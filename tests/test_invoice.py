@@ -103,11 +103,10 @@ def report(tg, customer: str, feature: str, quantity, at: str) -> None:
         return
     from tollgate import identifiers
     from tollgate.clock import parse_moment
+    from tollgate.customers import get_customer
     from tollgate.entitlements import lookup_feature
     from tollgate.money import parse_decimal, to_micros
     from tollgate.usage.store import insert_event
-
-    from tollgate.customers import get_customer
 
     with tg.db.write() as session:
         customer_id = get_customer(session, customer).id

@@ -131,7 +131,8 @@ class Catalog:
     plans: dict[str, PlanSpec] = field(default_factory=dict)
 
     def objects(self, kind: str) -> dict[str, Any]:
-        return {"product": self.products, "feature": self.features, "plan": self.plans}[kind]
+        by_kind: dict[str, dict[str, Any]] = {"product": self.products, "feature": self.features, "plan": self.plans}
+        return by_kind[kind]
 
 
 KINDS = ("product", "feature", "plan")

@@ -283,7 +283,8 @@ def _note_uncharged_usage(session: Session, drafted: list, terms_by_customer: di
             spans = [overlap(period, terms.access) for period in billing_periods(terms, selection)]
             billed.append((terms, [span for span in spans if span is not None]))
             for version_id in (terms.version_id, terms.next_version_id):
-                charged.setdefault(customer.id, set()).update(catalog.charges.get(version_id, {}))
+                if version_id is not None:
+                    charged.setdefault(customer.id, set()).update(catalog.charges.get(version_id, {}))
     found = uncharged_usage_notes(session, billed, charged, catalog.features)
     for customer, _, notes in drafted:
         for text in found.get(customer.id, ()):
@@ -334,12 +335,14 @@ def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, cata
 def _by_version(terms: Terms, periods: list[Period]) -> list[tuple[Terms, list[Period]]]:
     """The periods with the terms each bills under: from a scheduled move's boundary on (a period
     start), the new version's charges and price."""
-    if terms.next_version_at is None:
+    boundary, version_id = terms.next_version_at, terms.next_version_id
+    if boundary is None:
         return [(terms, periods)]
-    moved = replace(terms, version_id=terms.next_version_id, amount_minor=terms.next_amount_minor,
+    assert version_id is not None  # a scheduled move has its version and its time
+    moved = replace(terms, version_id=version_id, amount_minor=terms.next_amount_minor,
                     next_version_id=None, next_version_at=None, next_amount_minor=None)
-    parts = ((terms, [p for p in periods if p.start < terms.next_version_at]),
-             (moved, [p for p in periods if p.start >= terms.next_version_at]))
+    parts = ((terms, [p for p in periods if p.start is not None and p.start < boundary]),
+             (moved, [p for p in periods if p.start is not None and p.start >= boundary]))
     return [(part, found) for part, found in parts if found]
 
 

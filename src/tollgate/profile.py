@@ -228,6 +228,7 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
     out = []
     for sub in subs:
         period = current_period(sub, at)
+        minor = amount_of(sub, at)
         out.append(
             SubscriptionView(
                 id=sub.public_id,
@@ -238,8 +239,7 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
                 stored_status=sub.status,
                 interval=sub.interval,
                 currency=sub.currency,
-                amount=None if amount_of(sub, at) is None or sub.currency is None
-                else from_minor(amount_of(sub, at), sub.currency),
+                amount=None if minor is None or sub.currency is None else from_minor(minor, sub.currency),
                 start=sub.start_at,
                 trial_end=sub.trial_end,
                 current_period_start=period.start,
