@@ -103,12 +103,13 @@ def report(tg, customer: str, feature: str, quantity, at: str) -> None:
         return
     from tollgate import identifiers
     from tollgate.clock import parse_moment
+    from tollgate.customers import get_customer
     from tollgate.entitlements import lookup_feature
     from tollgate.money import parse_decimal, to_micros
     from tollgate.usage.store import insert_event
 
     with tg.db.write() as session:
-        customer_id = tg.customer(customer).id
+        customer_id = get_customer(session, customer).id
         insert_event(session, key=identifiers.public_id("use", 20), customer_id=customer_id,
                      feature_id=lookup_feature(session, feature).id,
                      quantity_micros=to_micros(parse_decimal(quantity)), occurred_at=parse_moment(at),

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tollgate.catalog_dump import _key, _value  # here: its first import (the models) broke a deadline
 from tollgate.errors import InvalidInput
 from tollgate.money import CURRENCY_EXPONENTS, from_minor, quantize_money
 from tollgate.rating import (
@@ -449,8 +450,6 @@ def test_charge_to_dict_round_trips(usage_charge: UsageCharge) -> None:
 @given(charges())
 def test_charge_to_dict_survives_toml(usage_charge: UsageCharge) -> None:
     """Written the way `catalog export` writes a usage charge (catalog_dump's TOML writer)."""
-    from tollgate.catalog_dump import _key, _value
-
     data = charge_to_dict(usage_charge)
     text = "[[charge]]\n" + "".join(f"{_key(key)} = {_value(value)}\n" for key, value in data.items())
     assert tomllib.loads(text)["charge"] == [data]

@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 
 from tollgate import identifiers, journal, locks
 from tollgate import text as text_rule
-from tollgate.clock import rfc3339, utcnow
+from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from tollgate.grants import INTERVALS, Grant, parse_feature_type, parse_interval
 from tollgate.models import Feature, Plan, Product
@@ -131,7 +131,8 @@ class Catalog:
     plans: dict[str, PlanSpec] = field(default_factory=dict)
 
     def objects(self, kind: str) -> dict[str, Any]:
-        return {"product": self.products, "feature": self.features, "plan": self.plans}[kind]
+        by_kind: dict[str, dict[str, Any]] = {"product": self.products, "feature": self.features, "plan": self.plans}
+        return by_kind[kind]
 
 
 KINDS = ("product", "feature", "plan")
@@ -397,21 +398,6 @@ def list_products(session: Session, *, status: str = "active") -> list[Product]:
     return list(session.exec(stmt.order_by(Product.identifier)).all())
 
 
-def product_dict(product: Product, *, plans: Sequence[str] | None = None) -> dict[str, Any]:
-    data = {
-        "identifier": product.identifier,
-        "name": product.name,
-        "description": product.description,
-        "status": product.status,
-        "created_at": rfc3339(product.created_at),
-        "updated_at": rfc3339(product.updated_at),
-        "archived_at": rfc3339(product.archived_at),
-    }
-    if plans is not None:
-        data["plans"] = list(plans)
-    return data
-
-
 def _archive_row(session: Session, row: Any, kind: str, now: datetime, details: dict | None = None) -> None:
     row.status = "archived"
     row.archived_at = now
@@ -467,20 +453,6 @@ def list_features(session: Session, *, status: str = "active") -> list[Feature]:
     if status != "all":
         stmt = stmt.where(Feature.status == status)
     return list(session.exec(stmt.order_by(Feature.identifier)).all())
-
-
-def feature_dict(feature: Feature) -> dict[str, Any]:
-    return {
-        "identifier": feature.identifier,
-        "name": feature.name,
-        "type": feature.type,
-        "unit": feature.unit,
-        "description": feature.description,
-        "status": feature.status,
-        "created_at": rfc3339(feature.created_at),
-        "updated_at": rfc3339(feature.updated_at),
-        "archived_at": rfc3339(feature.archived_at),
-    }
 
 
 # -- set-based writes (shared by plans.py, plan_specs.py and catalog import) ------------------------

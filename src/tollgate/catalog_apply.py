@@ -88,6 +88,7 @@ def compare(existing: Catalog, desired: Catalog, *, prune: bool) -> tuple[list[C
         for ident in sorted(set(before) | set(after)):
             old, new = before.get(ident), after.get(ident)
             if new is None:
+                assert old is not None  # the identifier is in `before` or in `after`
                 if old.archived:
                     continue
                 if prune or (kind == "plan" and old.product in archived_products):
@@ -119,7 +120,7 @@ def apply(
     `base_dir`: the catalog's folder, which downloads' files must be in. Returns the plans that got a
     new version (plan_versions.py): plan, version, subscribers_staying (on the one before)."""
     conn = session.connection()
-    by = {(c.kind, c.action): [] for c in changes}
+    by: dict[tuple[str, str], list[str]] = {(c.kind, c.action): [] for c in changes}
     for change in changes:
         by[(change.kind, change.action)].append(change.identifier)
 
@@ -188,7 +189,7 @@ def apply(
                     status="archived", archived_at=now, updated_at=now)
             )
 
-    journal = [
+    journal: list[tuple[str, str, str, dict[str, Any]]] = [
         (f"{c.kind}.{c.action}", c.kind, c.identifier, {"import": source, **({"fields": list(c.fields)} if c.fields else {})})
         for c in changes if c.action != "unchanged"
     ]

@@ -61,14 +61,14 @@ def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> s
             out.append(f"{_key(key)} = {_value(value)}")
 
     for ident in sorted(cat.products):
-        spec = cat.products[ident]
-        table(key_path("products", ident), _pairs(("name", spec.name), ("description", spec.description),
-                                                   ("archived", spec.archived or None)))
+        product = cat.products[ident]
+        table(key_path("products", ident), _pairs(("name", product.name), ("description", product.description),
+                                                   ("archived", product.archived or None)))
     for ident in sorted(cat.features):
-        spec = cat.features[ident]
-        table(key_path("features", ident), _pairs(("name", spec.name), ("type", spec.type), ("unit", spec.unit),
-                                                   ("description", spec.description),
-                                                   ("archived", spec.archived or None)))
+        feature = cat.features[ident]
+        table(key_path("features", ident), _pairs(("name", feature.name), ("type", feature.type),
+                                                   ("unit", feature.unit), ("description", feature.description),
+                                                   ("archived", feature.archived or None)))
     for ident in sorted(cat.plans):
         spec = cat.plans[ident]
         base = key_path("plans", ident)
@@ -83,7 +83,7 @@ def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> s
         if spec.grants:
             table(f"{base}.entitlements", [(g.feature, _grant_value(g)) for g in spec.grants])
         for charge in spec.charges:
-            data = charge_to_dict(charge)
+            data: dict[str, Any] = charge_to_dict(charge)
             if "tiers" in data:
                 data["tiers"] = _Multiline(data["tiers"])
             table(f"{base}.usage_charges", list(data.items()), array=True)
@@ -103,7 +103,7 @@ def dump(cat: Catalog, *, assets: dict[tuple[str, str], str] | None = None) -> s
     return "\n".join(out) + "\n"
 
 
-class _Multiline(list):
+class _Multiline(list[Any]):
     """A list written one element per line."""
 
 

@@ -18,7 +18,6 @@ from tollgate.clock import utcnow
 from tollgate.errors import Conflict, InvalidInput, RuleViolation
 from tollgate.unknown import no_customer
 from tollgate.models import Customer, Journal
-from tollgate.profile import customer_dict  # noqa: F401 - the customer's shape is also customers'
 from tollgate.rowfiles import Row
 from tollgate.statuses import LIVE_STATUSES
 
@@ -255,6 +254,11 @@ class ImportResult:
     unchanged: list[str] = field(default_factory=list)
     dry_run: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape (`customer import --json`): counts, and the identifiers created."""
+        return {"dry_run": self.dry_run, "created": len(self.created), "unchanged": len(self.unchanged),
+                "identifiers": [row["identifier"] for row in self.created]}
+
 
 def import_customers(
     session: Session, rows: Iterable[Row], *, dry_run: bool = False, now: datetime | None = None
@@ -274,7 +278,7 @@ def import_customers(
     claimed: dict[str, str] = {}
     result = ImportResult(dry_run=dry_run)
     errors: list[str] = []
-    pending: list[tuple[str, str, str | None]] = []
+    pending: list[tuple[str, str | None, str | None]] = []  # name, identifier (None: made from the name), email
     for row in rows:
         try:
             name, ident, email = _validate_row(row)

@@ -194,7 +194,7 @@ def authorize(session: Session, *, customer: str, download_id: str, at: datetime
     at = at or utcnow()
     who = get_customer(session, customer)
     row = get_download(session, download_id)
-    plan = session.get(Plan, row.plan_id)
+    plan = session.get_one(Plan, row.plan_id)
     if customer_is_archived(who):
         raise DownloadRefused(f"The customer '{who.identifier}' is archived and has no access.", reason="not_entitled")
     if row.plan_id not in entitled_plan_ids(session, customer=who, at=at):

@@ -78,12 +78,11 @@ def _adjusted(grant: Grant, row: Any) -> Grant | None:
 
 
 def contribution(feature: str, ftype: str, row: Any) -> Contribution | None:
-    grant = _plan_grant(feature, ftype, row)
+    planned = _plan_grant(feature, ftype, row)
     adjusted = row.adj_id is not None
-    if adjusted:
-        grant = _adjusted(grant, row)
-        if grant is None:
-            return None
+    grant = _adjusted(planned, row) if adjusted else planned
+    if grant is None:
+        return None
     return Contribution(row.sid, row.spub, row.plan, row.start_at, grant, adjusted)
 
 
@@ -108,8 +107,9 @@ def combine(feature: str, ftype: str, contributions: Sequence[Contribution]) -> 
         return Combined(Grant(feature, "boolean", value=bool(on)), _labels(chosen), anchor)
     if ftype == "config":
         values = [c.grant.value for c in contributions]
-        if all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in values):
-            best = max(values)
+        numbers = [v for v in values if isinstance(v, (int, Decimal)) and not isinstance(v, bool)]
+        if len(numbers) == len(values):
+            best = max(numbers)
             chosen = [c for c in contributions if c.grant.value == best]
             return Combined(Grant(feature, "config", value=best), _labels(chosen), anchor)
         newest = max(contributions, key=lambda c: (c.start_at, c.subscription_id))
@@ -117,7 +117,7 @@ def combine(feature: str, ftype: str, contributions: Sequence[Contribution]) -> 
     primary = contributions[0].grant
     limits = [c.grant.limit for c in contributions]
     unlimited = any(limit is None for limit in limits)
-    total = None if unlimited else sum(limits, ZERO)
+    total = None if unlimited else sum((limit for limit in limits if limit is not None), ZERO)
     hard = not unlimited and all(c.grant.hard for c in contributions)
     alerts = () if unlimited else tuple(sorted({a for c in contributions for a in c.grant.alerts}))
     grant = Grant(feature, "metered", limit=total, reset=primary.reset, hard=hard, alerts=alerts)
@@ -202,7 +202,7 @@ def decide(
                            f"'{feature.identifier}' is not included in any live subscription of '{customer}'.",
                            customer, quantity)
     e = entitlement
-    common = dict(feature=e.feature, type=e.type, value=e.value, source=e.source, customer=customer,
+    common: dict[str, Any] = dict(feature=e.feature, type=e.type, value=e.value, source=e.source, customer=customer,
                   quantity=quantity)
     if e.type == "boolean":
         reason = None if e.value else f"'{e.feature}' is turned off for '{customer}' ({e.source})."
@@ -211,7 +211,7 @@ def decide(
     if e.type == "config":
         return CheckResult(allowed=True, limit=None, used=None, remaining=None, reset_at=None, hard=None,
                            reason=None, **common)
-    metered = dict(limit=e.limit, used=e.used, remaining=e.remaining, reset_at=e.reset_at, hard=e.hard,
+    metered: dict[str, Any] = dict(limit=e.limit, used=e.used, remaining=e.remaining, reset_at=e.reset_at, hard=e.hard,
                    period_start=e.period_start)
     if e.limit is None:
         return CheckResult(allowed=True, reason=None, overage=ZERO, **metered, **common)

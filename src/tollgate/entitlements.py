@@ -62,7 +62,10 @@ from tollgate.lazy import lazy_module
 from tollgate.periods import Period, reset_period
 
 if TYPE_CHECKING:  # annotations only: the read path runs on a Core Connection, without sqlmodel
-    from sqlmodel import Session
+    from sqlalchemy.engine import Connection
+    from sqlmodel import Session as OrmSession
+
+    Session = OrmSession | Connection  # what runs this module's Core statements: either one
 
     from tollgate.models import Customer, Feature
 
@@ -178,15 +181,15 @@ def _evaluate(
     at: datetime,
     with_usage: bool = True,
 ) -> EffectiveEntitlement | None:
-    overridden = override is not None and override.active(at)
-    if overridden:
+    active = override if override is not None and override.active(at) else None
+    if active is not None:
         if combined is None and feature.type == "metered":
             combined = Combined(Grant(feature.identifier, "metered"), (), _oldest_live_start(session, customer_id, at))
-            result = apply_override(feature.identifier, feature.type, combined, override)
-            result = Combined(replace(result.grant, hard=bool(override.hard) and result.grant.limit is not None),
+            result = apply_override(feature.identifier, feature.type, combined, active)
+            result = Combined(replace(result.grant, hard=bool(active.hard) and result.grant.limit is not None),
                               result.sources, result.anchor)
         else:
-            result = apply_override(feature.identifier, feature.type, combined, override)
+            result = apply_override(feature.identifier, feature.type, combined, active)
     elif combined is None:
         return None
     else:
@@ -197,7 +200,7 @@ def _evaluate(
             feature=feature.identifier, type=grant.type, value=grant.value, limit=None, hard=False, reset=None,
             alerts=(), source="+".join(result.sources), period_start=None, reset_at=None, used=ZERO,
             remaining=None, sources=result.sources, feature_id=feature.id, unit=feature.unit, anchor=result.anchor,
-            override_expires_at=override.expires_at if overridden else None,
+            override_expires_at=active.expires_at if active is not None else None,
         )
     period = _current_period(grant.reset, at, result.anchor)
     used = usage_in(session, customer_id=customer_id, feature_id=feature.id, period=period) if with_usage else ZERO
@@ -206,7 +209,7 @@ def _evaluate(
         reset=grant.reset, alerts=grant.alerts, source="+".join(result.sources), period_start=period.start,
         reset_at=period.end, used=used, remaining=None if grant.limit is None else max(grant.limit - used, ZERO),
         sources=result.sources, feature_id=feature.id, unit=feature.unit, anchor=result.anchor,
-        override_expires_at=override.expires_at if overridden else None,
+        override_expires_at=active.expires_at if active is not None else None,
     )
 
 
@@ -316,7 +319,7 @@ def effective_entitlements(
         bucket = by_feature.setdefault(ref.id, [])
         if granted is not None:
             bucket.append(granted)
-    overrides: dict[int, OverrideRow] = {}
+    overrides: dict[int, OverrideRow | None] = {}
     for o_row in session.execute(_OVERRIDES_OF_CUSTOMER, {"customer_id": customer_id}):
         refs.setdefault(o_row.feature_id, FeatureRef(o_row.feature_id, o_row.feature, o_row.ftype, o_row.unit))
         overrides[o_row.feature_id] = override_of(o_row)
@@ -352,7 +355,7 @@ def check(
 
 
 def consume(
-    session: Session,
+    session: OrmSession,
     *,
     customer: str,
     feature: FeatureRef | Feature | str,
@@ -427,7 +430,9 @@ def _record_crossings(
     """Journal each alert threshold / limit the usage just crossed (Rule 6); return notices to print."""
     from tollgate.money import format_decimal
 
-    notices = []
+    notices: list[str] = []
+    if entitlement.limit is None:  # unlimited: nothing to cross
+        return ()
     for percent in crossings(entitlement.limit, entitlement.alerts, before, after):
         limit = format_decimal(entitlement.limit)
         used = format_decimal(after)

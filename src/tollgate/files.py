@@ -20,9 +20,9 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
 from tollgate.errors import InvalidInput, StorageError
 
@@ -93,8 +93,16 @@ def _open_inside(path: Path, folder: Path, folder_name: str) -> int:
         os.close(dir_fd)
 
 
-@contextmanager
-def atomic_file(target: str | os.PathLike, *, binary: bool = False, mode: int = 0o666) -> Iterator[IO[Any]]:
+@overload
+def atomic_file(target: str | os.PathLike, *, binary: Literal[False] = False,
+                mode: int = 0o666) -> AbstractContextManager[TextIO]: ...
+@overload
+def atomic_file(target: str | os.PathLike, *, binary: Literal[True],
+                mode: int = 0o666) -> AbstractContextManager[BinaryIO]: ...
+
+
+@contextmanager  # yields a TextIO, or with `binary` a BinaryIO (the overloads above)
+def atomic_file(target: str | os.PathLike, *, binary: bool = False, mode: int = 0o666) -> Iterator[Any]:
     """The one atomic writer: yield a new temp file next to `target` (created exclusively, never
     through a symlink; `mode` filtered by the umask); on leaving the block it is fsynced and renamed
     over `target`, and the folder fsynced. An exception leaving the block removes the temp file and
@@ -108,7 +116,8 @@ def atomic_file(target: str | os.PathLike, *, binary: bool = False, mode: int = 
     except OSError as exc:
         raise _cannot_write(target, folder, exc) from None
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
+        handle: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -132,10 +141,10 @@ def _cannot_write(target: Path, folder: Path, exc: OSError) -> Exception:
                         hint="Nothing was written; the file was left as it was.")
 
 
-def write_atomic(target: str | os.PathLike, fill: Callable[[BinaryIO], None]) -> Path:
+def write_atomic(target: str | os.PathLike, fill: Callable[[IO[bytes]], object]) -> Path:
     """`atomic_file` with the content written by `fill(handle)` (binary). Returns the target's path."""
     with atomic_file(target, binary=True) as handle:
-        fill(handle)  # type: ignore[arg-type]
+        fill(handle)
     return Path(target)
 
 

@@ -27,6 +27,9 @@ class State:
     """This process's commits and the interrupt held, if any."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.open = 0  # write transactions in progress
         self.committing = False
         self.commits = 0  # write transactions committed since reset()
@@ -39,7 +42,7 @@ state = State()
 
 def reset() -> None:
     """Forget the commits and a held interrupt (a new command starts)."""
-    state.__init__()
+    state.reset()
 
 
 def on_sigint(signum: int, frame: object) -> None:

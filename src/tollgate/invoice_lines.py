@@ -266,14 +266,16 @@ class InvoicePreview:
     @property
     def period_start(self) -> datetime:
         """The earliest start of the billing periods on the preview (the selected month when none)."""
-        return min((line.period.start for line in self.lines), default=self.selection.start)
+        return min((line.period.start for line in self.lines if line.period.start is not None),
+                   default=self.selection.start)  # every billing period starts (billing_periods)
 
     @property
     def period_end(self) -> datetime | None:
         ends = [line.period.end for line in self.lines]
         if not ends:
             return self.selection.end
-        return None if None in ends else max(ends)
+        finite = [end for end in ends if end is not None]
+        return None if len(finite) < len(ends) else max(finite)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape: exact figures as strings with the currency's minor digits."""
@@ -302,15 +304,15 @@ class InvoicePreview:
             f'"notes": {_encode(list(self.notes))}}}'
         )
 
+    def csv_rows(self) -> Iterator[list[Any]]:
+        """One CSV row per line (columns: CSV_COLUMNS; the same text as the JSON's)."""
+        for line in self.lines:
+            digits = CURRENCY_EXPONENTS[line.currency]
+            yield [self.customer, line.subscription, line.plan, line.kind, line.feature, _time(line.period.start),
+                   _time(line.period.end), _number(line.quantity), _number(line.included),
+                   _number(line.billable), line.currency, _money(line.amount, digits)]
+
 
 CSV_COLUMNS = ("customer", "subscription", "plan", "kind", "feature", "period_start", "period_end",
                "quantity", "included", "billable", "currency", "amount")
-
-
-def csv_rows(preview: InvoicePreview) -> Iterator[list[Any]]:
-    """One CSV row per line (columns: CSV_COLUMNS; the same text as the JSON's)."""
-    for line in preview.lines:
-        digits = CURRENCY_EXPONENTS[line.currency]
-        yield [preview.customer, line.subscription, line.plan, line.kind, line.feature, _time(line.period.start),
-               _time(line.period.end), _number(line.quantity), _number(line.included), _number(line.billable),
-               line.currency, _money(line.amount, digits)]
+"""The header of InvoicePreview.csv_rows."""

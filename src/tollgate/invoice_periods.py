@@ -70,8 +70,8 @@ def select_periods(*, period: str | None = None, at: datetime | str | None = Non
         moment = to_utc_naive(at)
     else:
         moment = parse_moment(at, what="date")
-    month = calendar_period("month", moment)
-    return Selection(None, moment, month.start or datetime.min, month.end or _FOREVER)
+    calendar_month = calendar_period("month", moment)
+    return Selection(None, moment, calendar_month.start or datetime.min, calendar_month.end or _FOREVER)
 
 
 # -- subscriptions as billing sees them ------------------------------------------------------------
@@ -123,6 +123,7 @@ class Terms:
 def billing_periods(terms: Terms, selection: Selection) -> list[Period]:
     """The subscription's billing periods the selection covers that overlap its access, in order."""
     access = terms.access
+    assert access.start is not None  # a subscription's access starts at its start
     if access.end is not None and access.end <= access.start:
         return []
     if terms.interval == "once":
@@ -132,6 +133,7 @@ def billing_periods(terms: Terms, selection: Selection) -> list[Period]:
                                      selection.start, selection.end)
     else:
         at = selection.at
+        assert at is not None  # a selection is a period or a moment
         found = [] if at < terms.start_at else [anniversary_period(terms.start_at, terms.interval or FREE_PLAN_INTERVAL, at)]
     return [p for p in found if p.start is not None and _overlaps(p, access)]
 
@@ -219,4 +221,5 @@ def subtract(window: Period, taken: Sequence[Period]) -> list[Period]:
 def time_share(part: Period, whole: Period) -> Fraction:
     """How much of `whole` `part` is, exactly (both finite)."""
     tick = timedelta(microseconds=1)
+    assert part.start is not None and part.end is not None and whole.start is not None and whole.end is not None
     return Fraction((part.end - part.start) // tick, (whole.end - whole.start) // tick)

@@ -62,7 +62,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -75,6 +75,9 @@ from tollgate.invoice_lines import ZERO_MONEY, InvoiceLine, InvoicePreview, _mon
 from tollgate.invoice_periods import (Selection, Terms, billing_periods, overlap, select_periods, time_share,
                                       subtract)
 from tollgate.periods import Period
+
+if TYPE_CHECKING:
+    from tollgate.rating import RatedCharge
 
 BATCH = 500
 """Customers per batch of a bill run (one subscription query and one usage query per batch)."""
@@ -102,7 +105,7 @@ class _Catalog:
     features: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     charges: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # plan version -> feature -> charges
     applicable: dict[tuple[int, str | None], tuple[list, list]] = field(default_factory=dict)
-    unused: dict[int, Any] = field(default_factory=dict)  # id of a charge above -> its rating of zero units
+    unused: dict[int, RatedCharge] = field(default_factory=dict)  # id of a charge above -> its rating of zero units
 
     def load(self, session: Session, version_ids: set[int]) -> None:
         from tollgate.rating import charge_from_dict
@@ -258,9 +261,9 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
                 if quantity:
                     rated = rate(line.charge, quantity)
                 else:  # no usage (common: a feature not used this period): rated once per charge
-                    rated = catalog.unused.get(id(line.charge))
-                    if rated is None:
-                        rated = catalog.unused[id(line.charge)] = rate(line.charge, ZERO)
+                    if id(line.charge) not in catalog.unused:
+                        catalog.unused[id(line.charge)] = rate(line.charge, ZERO)
+                    rated = catalog.unused[id(line.charge)]
                 line = lines[index] = _usage_line(line, rated, note)
             totals[line.currency] = totals[line.currency] + line.amount if line.currency in totals else line.amount
         previews.append(InvoicePreview(customer.identifier, customer.name, selection, tuple(lines),
@@ -273,13 +276,15 @@ def _note_uncharged_usage(session: Session, drafted: list, terms_by_customer: di
     """Add invoice_uncharged's notes (usage on a feature the plan does not charge) to the drafts."""
     from tollgate.invoice_uncharged import uncharged_usage_notes
 
-    billed, charged = [], {}
+    billed: list[tuple[Terms, list[Period]]] = []
+    charged: dict[int, set[int]] = {}
     for customer, _, _ in drafted:
         for terms in terms_by_customer[customer.id]:
             spans = [overlap(period, terms.access) for period in billing_periods(terms, selection)]
             billed.append((terms, [span for span in spans if span is not None]))
             for version_id in (terms.version_id, terms.next_version_id):
-                charged.setdefault(customer.id, set()).update(catalog.charges.get(version_id, {}))
+                if version_id is not None:
+                    charged.setdefault(customer.id, set()).update(catalog.charges.get(version_id, {}))
     found = uncharged_usage_notes(session, billed, charged, catalog.features)
     for customer, _, notes in drafted:
         for text in found.get(customer.id, ()):
@@ -330,12 +335,14 @@ def _draft_lines(customer_id: int, subs: list[Terms], selection: Selection, cata
 def _by_version(terms: Terms, periods: list[Period]) -> list[tuple[Terms, list[Period]]]:
     """The periods with the terms each bills under: from a scheduled move's boundary on (a period
     start), the new version's charges and price."""
-    if terms.next_version_at is None:
+    boundary, version_id = terms.next_version_at, terms.next_version_id
+    if boundary is None:
         return [(terms, periods)]
-    moved = replace(terms, version_id=terms.next_version_id, amount_minor=terms.next_amount_minor,
+    assert version_id is not None  # a scheduled move has its version and its time
+    moved = replace(terms, version_id=version_id, amount_minor=terms.next_amount_minor,
                     next_version_id=None, next_version_at=None, next_amount_minor=None)
-    parts = ((terms, [p for p in periods if p.start < terms.next_version_at]),
-             (moved, [p for p in periods if p.start >= terms.next_version_at]))
+    parts = ((terms, [p for p in periods if p.start is not None and p.start < boundary]),
+             (moved, [p for p in periods if p.start is not None and p.start >= boundary]))
     return [(part, found) for part, found in parts if found]
 
 
@@ -355,6 +362,8 @@ def _older(a: Terms, b: Terms) -> bool:
 def _base_line(terms: Terms, period: Period, charged: Period | None) -> InvoiceLine | None:
     """The fee of one billing period (None: a one-time purchase in a month after the one it is charged in)."""
     price = terms.price
+    # the caller bills only priced subscriptions: a price, its currency and its amount
+    assert price is not None and terms.currency is not None and terms.amount_minor is not None
     amount, billable, share, note = price, _ONE, None, None
     if terms.interval == "once":
         start = terms.chargeable.start if terms.chargeable is not None else None

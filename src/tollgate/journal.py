@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from tollgate.clock import utcnow
+from tollgate.clock import rfc3339, utcnow
 from tollgate.models import Customer, Journal
 
 MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
@@ -51,7 +51,7 @@ def record(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     id: int
     at: datetime
@@ -61,6 +61,12 @@ class Entry:
     object_id: str
     customer: str | None
     details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape (`log --json`)."""
+        return {"id": self.id, "at": rfc3339(self.at), "actor": self.actor, "action": self.action,
+                "object_type": self.object_type, "object": self.object_id, "customer": self.customer,
+                "details": self.details}
 
 
 def read(

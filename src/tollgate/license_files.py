@@ -98,8 +98,8 @@ def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None
         activation = {**licenses.activation_dict(row, key=license.key), "created": created}
     ends = [m for m in (license.expires_at, license.revoked_at) if m is not None]
     expires = min([now + lifetime, *ends])
-    customer = session.get(Customer, license.customer_id)
-    plan = session.get(Plan, license.plan_id)
+    customer = session.get_one(Customer, license.customer_id)
+    plan = session.get_one(Plan, license.plan_id)
     record = LicenseFile(public_id=identifiers.public_id("lf"), license_id=license.id,
                          signing_key_id=signer.row.id, fingerprint=fingerprint, issued_at=now, expires_at=expires)
     session.add(record)

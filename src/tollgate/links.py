@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from tollgate import identifiers, journal, locks, tables
 from tollgate.clock import utcnow
-from tollgate.errors import Conflict, InvalidInput, NotFound
+from tollgate.errors import Conflict, NotFound
 from tollgate.models import Customer, Plan, PlanLink
 from tollgate.profile import entitled_rows, link_dicts
 

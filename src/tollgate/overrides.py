@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from tollgate import journal, locks
+from tollgate import journal
 from tollgate import text as text_rule
 from tollgate.clock import rfc3339, utcnow
 from tollgate.errors import InvalidInput, NotFound, RuleViolation
@@ -51,7 +51,7 @@ class OverrideView:
             return "on" if self.value else "off"
         if self.type == "config":
             return format_decimal(self.value) if isinstance(self.value, Decimal) else str(self.value)
-        amount = "unlimited" if self.unlimited else format_decimal(self.limit)
+        amount = "unlimited" if self.unlimited or self.limit is None else format_decimal(self.limit)
         kind = "" if self.hard is None or self.unlimited else (" (hard)" if self.hard else " (soft)")
         return amount + kind
 

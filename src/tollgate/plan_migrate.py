@@ -121,7 +121,7 @@ def _move(session: Session, sub: Subscription, plan: Plan, target: PlanVersion, 
     from tollgate.subscriptions import price_for_move
 
     settle(sub, now)
-    customer = session.get(Customer, sub.customer_id)
+    customer = session.get_one(Customer, sub.customer_id)
     before = _figures(session, customer, sub, now)
     interval, currency, amount = price_for_move(session, sub, plan, target.id)
     if at == "period-end":
@@ -141,7 +141,9 @@ def _move(session: Session, sub: Subscription, plan: Plan, target: PlanVersion, 
     after = _figures(session, customer, sub, now)
     effective_at = now
     if at == "period-end":  # the figures were read with the move in effect; now schedule it instead
-        effective_at = current_period(sub, now).end
+        end = current_period(sub, now).end
+        assert end is not None  # a recurring period ends (a one-time purchase was refused above)
+        effective_at = end
         sub.plan_version_id, sub.amount_minor, sub.interval, sub.currency = scheduled
         sub.next_version_id, sub.next_version_at, sub.next_amount_minor = target.id, effective_at, amount
     sub.updated_at = now
@@ -159,8 +161,10 @@ def _move(session: Session, sub: Subscription, plan: Plan, target: PlanVersion, 
                     for feature in sorted(set(before[0]) | set(after[0]))
                     if before[0].get(feature) != after[0].get(feature))
     shown = sub.currency or next(iter(after[1] or before[1]), None)
+    current = None if shown is None else before[1].get(shown, _zero(shown))
+    new = None if shown is None else after[1].get(shown, _zero(shown))
     return Move(sub.public_id, customer.identifier, from_version, target.version, effective_at, changes,
-                before[1].get(shown, _zero(shown)), after[1].get(shown, _zero(shown)), shown)
+                current, new, shown)
 
 
 def _figures(session: Session, customer: Customer, sub: Subscription, now: datetime

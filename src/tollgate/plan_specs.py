@@ -7,7 +7,7 @@ thousands of plans stays fast.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -226,7 +226,10 @@ def insert_plan_contents(session: Session, versions: Sequence[tuple[int, PlanSpe
     """Prices, entitlements, usage charges and license policy of plan versions: (version id, spec)."""
     from tollgate.money import to_minor
 
-    prices, grants, charges, licenses = [], [], [], []
+    prices: list[dict[str, Any]] = []
+    grants: list[dict[str, Any]] = []
+    charges: list[dict[str, Any]] = []
+    licenses: list[dict[str, Any]] = []
     for version_id, spec in versions:
         prices.extend(
             {"plan_version_id": version_id, "interval": p.interval, "currency": p.currency,
@@ -265,14 +268,20 @@ def delete_plan_contents(session: Session, version_ids: Sequence[int]) -> None:
             conn.execute(delete(model).where(col(model.plan_version_id).in_(list(chunk))))
 
 
+# (table, new items, old items, row builder, changed fields of an item)
+_ItemKind = tuple[Any, Sequence[Any], Sequence[Any], Callable[[int, Any, int, datetime], dict[str, Any]],
+                  Callable[[Any], dict[str, Any]]]
+
+
 def sync_downloads_and_links(session: Session, plan_id: int, spec: PlanSpec, old: PlanSpec, now: datetime) -> None:
     """Make a plan's downloads and links those of `spec`, keeping the public id of each kept name."""
     conn = session.connection()
-    for model, new_items, old_items, to_row, fields_of in (
+    kinds: tuple[_ItemKind, ...] = (  # downloads and links: one loop for both
         (PlanDownload, spec.downloads, old.downloads, download_row,
          lambda d: {"sha256": d.sha256, "size": d.size, "enabled": d.enabled}),
         (PlanLink, spec.links, old.links, link_row, lambda ln: {"url": ln.url}),
-    ):
+    )
+    for model, new_items, old_items, to_row, fields_of in kinds:
         if new_items == old_items:
             continue
         by_name = {item.name: item for item in old_items}

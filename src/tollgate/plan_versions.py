@@ -45,10 +45,10 @@ def current_versions(session: Session, plan_ids: Sequence[int] | None = None) ->
         if not plan_ids:
             return {}
         latest = latest.where(col(PlanVersion.plan_id).in_(list(plan_ids)))
-    latest = latest.subquery()
+    newest = latest.subquery()
     rows = session.exec(
         select(PlanVersion.plan_id, PlanVersion.id, PlanVersion.version)
-        .join(latest, (latest.c.plan_id == PlanVersion.plan_id) & (latest.c.version == PlanVersion.version))
+        .join(newest, (newest.c.plan_id == PlanVersion.plan_id) & (newest.c.version == PlanVersion.version))
     ).all()
     return {pid: (vid, number) for pid, vid, number in rows}
 

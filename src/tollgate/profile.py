@@ -22,11 +22,13 @@ from sqlalchemy import select
 
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
+from tollgate.entitlement_views import EffectiveEntitlement
 from tollgate.entitlements import effective_entitlements, live_condition
 from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES
 from tollgate.unknown import no_customer
 from tollgate.sub_versions import amount_of, moved, version_id_of
 from tollgate.periods import Period, billing_period
+from tollgate.views import CustomerView
 
 C = tables.customer
 F = tables.feature
@@ -47,20 +49,6 @@ def customer_row(conn: Any, identifier: str) -> Any:
     if row is None:
         raise no_customer(conn, identifier)
     return row
-
-
-def customer_dict(customer: Any) -> dict[str, Any]:
-    """The stable JSON shape of a customer."""
-    return {
-        "identifier": customer.identifier,
-        "billing_id": customer.billing_id,
-        "name": customer.name,
-        "email": customer.email,
-        "status": customer.status,
-        "created_at": rfc3339(customer.created_at),
-        "updated_at": rfc3339(customer.updated_at),
-        "archived_at": rfc3339(customer.archived_at),
-    }
 
 
 # -- subscriptions: status and periods at a moment ------------------------------------------------------
@@ -187,12 +175,11 @@ class SubscriptionView:
 
 @dataclass(frozen=True)
 class CustomerProfile:
-    """A customer (its row: the attributes of the model) with its subscriptions and effective
-    entitlements, read in one transaction."""
+    """A customer with its subscriptions and effective entitlements, read in one transaction."""
 
-    customer: Any
+    customer: CustomerView
     subscriptions: tuple[SubscriptionView, ...]
-    entitlements: tuple[Any, ...]  # entitlement_views.EffectiveEntitlement
+    entitlements: tuple[EffectiveEntitlement, ...]
 
 
 def _identifiers(conn: Any, table: Any, ids: set[int]) -> dict[int, str]:
@@ -241,6 +228,7 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
     out = []
     for sub in subs:
         period = current_period(sub, at)
+        minor = amount_of(sub, at)
         out.append(
             SubscriptionView(
                 id=sub.public_id,
@@ -251,8 +239,7 @@ def views(conn: Any, subs: Sequence[Any], *, at: datetime | None = None) -> list
                 stored_status=sub.status,
                 interval=sub.interval,
                 currency=sub.currency,
-                amount=None if amount_of(sub, at) is None or sub.currency is None
-                else from_minor(amount_of(sub, at), sub.currency),
+                amount=None if minor is None or sub.currency is None else from_minor(minor, sub.currency),
                 start=sub.start_at,
                 trial_end=sub.trial_end,
                 current_period_start=period.start,
@@ -398,7 +385,7 @@ def customer_profile(conn: Any, identifier: str, *, at: datetime | None = None) 
     who = customer_row(conn, identifier)
     subs = conn.execute(select(S).where(S.c.customer_id == who.id).order_by(S.c.id)).all()
     return CustomerProfile(
-        customer=who,
+        customer=CustomerView.of(who),
         subscriptions=tuple(views(conn, subs, at=at)),
         entitlements=tuple(effective_entitlements(conn, customer=identifier, at=at)),
     )

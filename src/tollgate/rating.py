@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import Any
 
 from tollgate import identifiers
 from tollgate.errors import InvalidInput
@@ -117,8 +118,10 @@ def rate(charge: UsageCharge, quantity: Decimal | int) -> RatedCharge:
         billable = max(quantity - charge.included, Decimal(0))
         match charge.model:
             case "flat":
+                assert charge.unit_price is not None  # charge_from_dict: a flat charge has a unit price
                 exact = billable * charge.unit_price
             case "package":
+                assert charge.package_size is not None and charge.package_price is not None  # likewise
                 packages = _package_count(billable, charge.package_size)
                 exact = packages * charge.package_price
             case "tiered" | "volume" | "stair-step":
@@ -199,6 +202,7 @@ def charge_from_dict(data: object, *, path: str) -> UsageCharge:
     included = Decimal(0)
     if "included" in table:
         included = _quantity(table["included"], path=f"{path}.included", what="included", zero_ok=True)
+    fields: dict[str, Any]
     match model:
         case "flat":
             fields = {"unit_price": _rate_value(table["unit_price"], path=f"{path}.unit_price")}
@@ -225,8 +229,10 @@ def charge_to_dict(charge: UsageCharge) -> dict[str, object]:
         data["included"] = _quantity_out(charge.included)
     match charge.model:
         case "flat":
+            assert charge.unit_price is not None
             data["unit_price"] = format_rate(charge.unit_price, charge.currency)
         case "package":
+            assert charge.package_price is not None
             data["package_size"] = charge.package_size
             data["package_price"] = format_money(charge.package_price, charge.currency)
         case _:
@@ -354,9 +360,10 @@ def _tiers(value: object, model: str, currency: str, *, path: str) -> tuple[Tier
     for index, item in enumerate(value):
         tier_path = f"{path}[{index}]"
         tier = _tier(item, model, currency, path=tier_path, is_last=index == len(value) - 1)
-        if tiers and tier.up_to is not None and tier.up_to <= tiers[-1].up_to:
+        previous = tiers[-1].up_to if tiers else None  # only the last tier may have no bound
+        if previous is not None and tier.up_to is not None and tier.up_to <= previous:
             raise InvalidInput(
-                f"up_to must be greater than the previous tier's ({format_decimal(tiers[-1].up_to)}).",
+                f"up_to must be greater than the previous tier's ({format_decimal(previous)}).",
                 path=f"{tier_path}.up_to",
             )
         tiers.append(tier)

@@ -116,10 +116,11 @@ def chart(feature: dict, report: dict) -> Chart:
     limit = Decimal(feature["limit"]) if feature["limit"] is not None else None
     unit = f" {feature['unit']}" if feature["unit"] else ""
     largest = max((p.quantity for p in shown), default=Decimal(0))
-    line = limit is not None and limit > 0 and (largest <= 0 or limit <= largest * OFF_SCALE)
-    top, step = nice_top(max(largest, limit) if line else largest)
+    # the allowance drawn as a line, when it fits the scale
+    line = limit if limit is not None and limit > 0 and (largest <= 0 or limit <= largest * OFF_SCALE) else None
+    top, step = nice_top(largest if line is None else max(largest, line))
     captions = []
-    if limit is not None and limit > 0 and not line:
+    if limit is not None and limit > 0 and line is None:
         captions.append(f"The allowance, {allowance_text(feature)}, is above this scale: the largest "
                         f"{report['by']} is {percent_of(largest, limit)}% of it.")
 
@@ -161,8 +162,8 @@ def chart(feature: dict, report: dict) -> Chart:
             parts.append(f'<text class="tick" x="{x + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 20}" '
                          f'text-anchor="middle">{escape(period.label)}</text>')
         rows.append((period, pct, ""))
-    if line:
-        ly = y(limit)
+    if line is not None:
+        ly = y(line)
         parts.append(f'<line class="allowance" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ly:.1f}" y2="{ly:.1f}"/>'
                      f'<text class="note" x="{WIDTH - RIGHT}" y="{ly - 5:.1f}" text-anchor="end">'
                      f'allowance {escape(feature["limit"] + unit)}</text>')

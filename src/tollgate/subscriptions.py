@@ -424,7 +424,7 @@ def _change_plan(session: Session, sub: Subscription, plan: Plan, *, interval: s
     from tollgate.plan_specs import plan_grants
 
     # another plan: its current version; a new price of the same plan: the version it is on
-    version = current_version(session, plan) if plan.id != sub.plan_id else session.get(PlanVersion, sub.plan_version_id)
+    version = current_version(session, plan) if plan.id != sub.plan_id else session.get_one(PlanVersion, sub.plan_version_id)
     new_interval, new_currency, amount = price_for_move(session, sub, plan, version.id, interval=interval,
                                                         currency=currency)
     old_plan = session.get(Plan, sub.plan_id)

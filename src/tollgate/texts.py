@@ -37,11 +37,12 @@ def expires_text(data: dict) -> str:
 
 def size_text(size: int) -> str:
     """A file size for people: `559 bytes`, `2.4 MiB`."""
+    amount: float = size
     for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return str(size)  # pragma: no cover
+        if amount < 1024 or unit == "GiB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{amount:,.1f} {unit}"
+        amount /= 1024
+    return str(amount)  # pragma: no cover
 
 
 def grants_text(e: dict) -> str:

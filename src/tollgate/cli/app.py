@@ -10,7 +10,7 @@ import functools
 import os
 import signal as _signal
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -18,6 +18,10 @@ from typer.core import TyperGroup
 from tollgate import __version__
 from tollgate.cli import context, output
 from tollgate.errors import TollgateError
+
+ClickContext = Any
+"""Click's Context, which the group methods below receive. typer.Context is a subclass, and Typer
+vendors Click under a private name, so Click's own class can't be named here."""
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -118,7 +122,7 @@ class NounGroup(TyperGroup):
             light_values(command)
             pending.extend(getattr(command, "commands", {}).values())
 
-    def shell_complete(self, ctx: typer.Context, incomplete: str) -> list:
+    def shell_complete(self, ctx: ClickContext, incomplete: str) -> list:
         items = super().shell_complete(ctx, incomplete)
         names = set(self.list_commands(ctx))
         return sorted((i for i in items if i.value in names), key=lambda i: i.value) + [
@@ -145,7 +149,9 @@ def _build(name: str, rich_markup_mode: Any) -> Any:
         light_values(command)
         return command
     holder.add_typer(module.app, name=name, cls=NounGroup)
-    return typer.main.get_command(holder).commands[name]
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)  # an app with a sub-app is a group
+    return group.commands[name]
 
 
 class TollgateGroup(NounGroup):
@@ -157,27 +163,27 @@ class TollgateGroup(NounGroup):
         self.commands.update({name: _Unbuilt(name, help=summary) for name, (_, summary) in COMMANDS.items()})
         self._listing = False
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
         command = self.commands.get(cmd_name)
         if isinstance(command, _Unbuilt) and not self._listing:
             command = self.commands[cmd_name] = _build(cmd_name, self.rich_markup_mode)
         return command
 
-    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_commands(self, ctx: ClickContext, formatter: Any) -> None:
         self._listing = True  # Click lists through get_command: the summaries do, unbuilt
         try:
             super().format_commands(ctx, formatter)
         finally:
             self._listing = False
 
-    def shell_complete(self, ctx: typer.Context, incomplete: str) -> list:
+    def shell_complete(self, ctx: ClickContext, incomplete: str) -> list:
         self._listing = True
         try:
             return super().shell_complete(ctx, incomplete)
         finally:
             self._listing = False
 
-    def invoke(self, ctx: typer.Context):
+    def invoke(self, ctx: ClickContext):
         from tollgate import interrupts
 
         interrupts.reset()
@@ -258,7 +264,7 @@ def _is_usage_error(exc: Exception) -> bool:
 _FILE_SYSTEM_ERRNOS = ("ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG")
 
 
-def _is_file_system_failure(exc: BaseException) -> bool:
+def _is_file_system_failure(exc: BaseException) -> TypeGuard[OSError]:
     """An OSError of the machine (full disk, quota, I/O error, read-only file system), not of tollgate:
     e.g. writing the output to a full disk (`tollgate catalog export > catalog.toml`)."""
     import errno
@@ -287,7 +293,7 @@ def _drop_stdout() -> None:
     os.close(devnull)
 
 
-def _is_undecodable_text(exc: Exception) -> bool:
+def _is_undecodable_text(exc: Exception) -> TypeGuard[UnicodeEncodeError]:
     """Text that can't be stored or sent: an argument holding bytes that are not UTF-8 (Python keeps
     them as lone surrogates, `\\udcff`), or a lone surrogate escape from a JSON file (`"\\ud800"`)."""
     return (isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str)

@@ -34,9 +34,7 @@ def add(
 
     Example: tollgate customer add "Acme, Inc." --email billing@acme.example   (identifier: acme-inc)
     """
-    from tollgate.customers import customer_dict
-
-    data = customer_dict(tollgate().add_customer(name, identifier=identifier, email=email))
+    data = tollgate().add_customer(name, identifier=identifier, email=email).to_dict()
     output.result(
         data, as_json=as_json,
         message=f"Added customer {data['identifier']} ({data['name']}), billing id {data['billing_id']}.",
@@ -57,7 +55,6 @@ def edit(
 
     Example: tollgate customer edit acme-inc --email accounts@acme.example
     """
-    from tollgate.customers import customer_dict
     from tollgate.errors import InvalidInput
 
     if new_identifier is not None:
@@ -67,8 +64,7 @@ def edit(
         )
     if name is None and email is None:
         raise InvalidInput("Nothing to change.", hint="Pass --name and/or --email.")
-    customer = tollgate().edit_customer(identifier, name=name, email=email)
-    data = customer_dict(customer)
+    data = tollgate().edit_customer(identifier, name=name, email=email).to_dict()
     output.result(
         data, as_json=as_json,
         message=f"Updated customer {data['identifier']}: {data['name']} <{data['email'] or 'no email'}>.",
@@ -86,14 +82,12 @@ def archive(
     Refused while the customer has a live subscription (cancel it first).
     Example: tollgate customer archive acme-inc --yes
     """
-    from tollgate.customers import customer_dict
-
     def question() -> str:
         found = tollgate().customer(identifier)
         return f"Archive customer {found.identifier} ({found.name})? They lose all access."
 
     confirm_or_refuse(question, yes=yes, declined=f"Not archived: {identifier} is unchanged.")
-    data = customer_dict(tollgate().archive_customer(identifier))
+    data = tollgate().archive_customer(identifier).to_dict()
     output.result(data, as_json=as_json, message=f"Archived customer {data['identifier']}.")
 
 
@@ -108,9 +102,7 @@ def unarchive(
 
     Example: tollgate customer unarchive acme-inc
     """
-    from tollgate.customers import customer_dict
-
-    data = customer_dict(tollgate().unarchive_customer(identifier))
+    data = tollgate().unarchive_customer(identifier).to_dict()
     output.result(data, as_json=as_json, message=f"Unarchived customer {data['identifier']}: active again.")
 
 
@@ -130,12 +122,10 @@ def list_(
 
     Example: tollgate customer list --search acme --limit 50
     """
-    from tollgate.customers import customer_dict
-
     status = "all" if show_all else "archived" if archived else "active"
     table = not (as_json or as_csv)
     shown = output.list_limit(limit, show_all) if table else limit
-    found = [customer_dict(c) for c in tollgate().customers(search=search, status=status, limit=shown)]
+    found = [c.to_dict() for c in tollgate().customers(search=search, status=status, limit=shown)]
     if as_json:
         output.emit_json(found)
     elif as_csv:
@@ -158,10 +148,9 @@ def show(
     Example: tollgate customer show acme-inc
     """
     from tollgate.cli import access, sub
-    from tollgate.profile import customer_dict
 
     profile = tollgate().customer_profile(identifier)
-    data = customer_dict(profile.customer)
+    data = profile.customer.to_dict()
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
     usage = tollgate().usage(identifier)  # the last 30 days, as `usage show` gives them
@@ -247,12 +236,7 @@ def import_(
     source = detect_format(file, fmt)
     with output.progress(total=output.rows_in(file, source), label="Customers") as count:
         result = tollgate().import_customers(count(read_rows(file, source, toml_table="customers")), dry_run=dry_run)
-    summary = {
-        "dry_run": result.dry_run,
-        "created": len(result.created),
-        "unchanged": len(result.unchanged),
-        "identifiers": [row["identifier"] for row in result.created],
-    }
+    summary = result.to_dict()
     if as_json:
         output.emit_json(summary)
         return

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tollgate.cli import output
 from tollgate.cli.context import Json, state, tollgate
 from tollgate.cli.grid import ID, QUANTITY, Col
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 app = typer.Typer(help="The database: its location, contents and backups.\n\nExample: tollgate db backup ~/tollgate-backup.db", no_args_is_help=True)
 
@@ -124,7 +129,7 @@ def copy(
         output.warn(f"{len(result.blobs_missing)} download file(s) were missing at the source and were not copied.")
 
 
-def _copy_progress():
+def _copy_progress() -> tuple[Callable[[str, int, int], None] | None, AbstractContextManager[Any]]:
     """(progress callback, context) drawing one bar per table on stderr when it is a terminal: rows
     copied of the table's rows, rate and ETA."""
     import sys
@@ -133,7 +138,7 @@ def _copy_progress():
     if not output.is_terminal(sys.stderr):
         return None, nullcontext()
     bar = output.progress_bar()
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(table: str, done: int, total: int) -> None:
         if table not in tasks:

@@ -35,12 +35,10 @@ def create(
 
     Example: tollgate feature create --name "API calls" --type metered --unit call   (identifier: api-calls)
     """
-    from tollgate.catalog import feature_dict
-
     feature = tollgate().create_feature(
         name, type=feature_type, identifier=identifier, unit=unit, description=description
     )
-    data = feature_dict(feature)
+    data = feature.to_dict()
     if as_json:
         output.emit_json(data)
     else:
@@ -60,12 +58,11 @@ def list_(
 
     Example: tollgate feature list --type metered
     """
-    from tollgate.catalog import feature_dict
     from tollgate.grants import parse_feature_type
 
     wanted = parse_feature_type(feature_type) if feature_type is not None else None
     status = "all" if show_all else "archived" if archived else "active"
-    found = [feature_dict(f) for f in tollgate().features(status=status) if wanted in (None, f.type)]
+    found = [f.to_dict() for f in tollgate().features(status=status) if wanted in (None, f.type)]
     if as_json:
         output.emit_json(found)
     elif as_csv:
@@ -84,9 +81,7 @@ def archive(
 
     Example: tollgate feature archive legacy-export --yes
     """
-    from tollgate.catalog import feature_dict
-
     confirm_or_refuse(lambda: f"Archive feature {tollgate().feature(identifier).identifier}?", yes=yes,
                       declined=f"Not archived: {identifier} is unchanged.")
-    data = feature_dict(tollgate().archive_feature(identifier))
+    data = tollgate().archive_feature(identifier).to_dict()
     output.result(data, as_json=as_json, message=f"Archived feature {data['identifier']}.")

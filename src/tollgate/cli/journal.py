@@ -30,24 +30,10 @@ def log(
 
     Example: tollgate log --customer acme-inc --since 7d --action subscription
     """
-    from tollgate.clock import rfc3339
-
     filters = {"customer": customer, "since": since, "until": until, "action": action}
     shown = limit if as_json or as_csv else output.list_limit(limit, show_all)
     entries = tollgate().journal(**filters, limit=shown)
-    rows = [
-        {
-            "id": e.id,
-            "at": rfc3339(e.at),
-            "actor": e.actor,
-            "action": e.action,
-            "object_type": e.object_type,
-            "object": e.object_id,
-            "customer": e.customer,
-            "details": e.details,
-        }
-        for e in entries
-    ]
+    rows = [e.to_dict() for e in entries]
     if as_json:
         output.emit_json(rows)
         return

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, Task
+
     from tollgate.cli.grid import Col
 
 T = TypeVar("T")
@@ -109,13 +111,13 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
     from tollgate.cli import grid
 
     cols = grid.columns(spec)
-    rows = [[grid.cell(value, c.kind, safe) for c, value in zip(cols, row)] for row in rows]
+    cells = [[grid.cell(value, c.kind, safe) for c, value in zip(cols, row)] for row in rows]
     if not styled():
-        _plain_table(cols, rows, title=title)
+        _plain_table(cols, cells, title=title)
         return
-    layout = grid.fit(cols, rows, console().width)
+    layout = grid.fit(cols, cells, console().width)
     if layout is None:
-        _blocks(cols, rows, title=title)
+        _blocks(cols, cells, title=title)
         return
     from rich import box
     from rich.table import Table
@@ -128,7 +130,7 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
         token = c.kind != grid.TEXT
         drawn.add_column(c.name, justify="right" if c.right else "left", width=width, no_wrap=token,
                          overflow="ignore" if token else "fold")
-    for row in rows:
+    for row in cells:
         drawn.add_row(*(Text(row[i]) for i in layout.keep))
     console().print(drawn)
     if layout.dropped:
@@ -322,7 +324,7 @@ def notice(text: str) -> None:
     _stderr("notice: ", text, "cyan")
 
 
-def progress_bar():
+def progress_bar() -> Progress:
     """A rich Progress on stderr: label, bar, done of total (grouped), rate per second and ETA."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
         TimeElapsedColumn, TimeRemainingColumn
@@ -332,7 +334,7 @@ def progress_bar():
                     console=console(stderr=True), transient=True)
 
 
-def rate(task) -> str:
+def rate(task: Task) -> str:
     return f"{task.speed:,.0f}/s" if task.speed else ""
 
 

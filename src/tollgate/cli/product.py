@@ -33,16 +33,16 @@ def create(
 
     Example: tollgate product create --name "AI Studio" --description "Text and image generation"   (identifier: ai-studio)
     """
-    from tollgate.catalog import default_plan_name, product_dict
+    from tollgate.catalog import default_plan_name
     from tollgate.errors import InvalidInput
 
-    if identifier is None and name is None:
-        raise InvalidInput("A product needs an identifier or a --name.", hint='For example: --name "AI Studio".')
     if name is None:
+        if identifier is None:
+            raise InvalidInput("A product needs an identifier or a --name.", hint='For example: --name "AI Studio".')
         from tollgate.identifiers import validate
 
         name = default_plan_name(validate(identifier, kind="product identifier"))
-    data = product_dict(tollgate().create_product(name, identifier=identifier, description=description))
+    data = tollgate().create_product(name, identifier=identifier, description=description).to_dict()
     output.result(data, as_json=as_json, message=f"Created product {data['identifier']} ({data['name']}).")
 
 
@@ -52,10 +52,8 @@ def list_(archived: _Status = False, show_all: _All = False, as_json: Json = Fal
 
     Example: tollgate product list --all
     """
-    from tollgate.catalog import product_dict
-
     status = "all" if show_all else "archived" if archived else "active"
-    found = [product_dict(p) for p in tollgate().products(status=status)]
+    found = [p.to_dict() for p in tollgate().products(status=status)]
     if as_json:
         output.emit_json(found)
     elif as_csv:
@@ -73,12 +71,10 @@ def show(
 
     Example: tollgate product show ai-studio
     """
-    from tollgate.catalog import product_dict
-
     handle = tollgate()
     product = handle.product(identifier)
     plans = handle.plans(product=identifier, status="all")
-    data = product_dict(product, plans=[p["identifier"] for p in plans])
+    data = {**product.to_dict(), "plans": [p["identifier"] for p in plans]}
     if as_json:
         output.emit_json(data)
         return
@@ -106,12 +102,10 @@ def archive(
 
     Example: tollgate product archive ai-studio --yes
     """
-    from tollgate.catalog import product_dict
-
     confirm_or_refuse(lambda: f"Archive product {tollgate().product(identifier).identifier} and all its plans?",
                       yes=yes, declined=f"Not archived: {identifier} is unchanged.")
     product, plans = tollgate().archive_product(identifier)
-    data = product_dict(product, plans=plans)
+    data = {**product.to_dict(), "plans": plans}
     if as_json:
         output.emit_json(data)
     else:

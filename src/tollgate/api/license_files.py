@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tollgate.api.base import Base
 from tollgate.lazy import lazy_module
 
-license_files = lazy_module("tollgate.license_files")
-signing = lazy_module("tollgate.signing")
+if TYPE_CHECKING:
+    from tollgate import license_files, signing
+else:
+    license_files = lazy_module("tollgate.license_files")
+    signing = lazy_module("tollgate.signing")
 
 
-class LicenseFileMethods:
-    db: Any
-    data_dir: Any
-
+class LicenseFileMethods(Base):
     def issue_license_file(self, key: str, *, fingerprint: str | None = None, ttl: str = "30d",
                            out: str | os.PathLike | None = None) -> dict[str, Any]:
         """A signed license file for an active key (`token`, `kid`, `claims`, `activation`); with

@@ -1,0 +1,99 @@
+"""The typed façade: every public `Tollgate` method is annotated and returns views, JSON shapes or
+plain values, never a database row; the CLI renders those views and imports no serializer."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from tollgate.api import Tollgate
+from tollgate.views import CustomerView, FeatureView, ProductView
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "tollgate"
+
+
+def public_methods() -> list[tuple[str, object]]:
+    found = []
+    for name, member in inspect.getmembers(Tollgate):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property):
+            member = member.fget
+        if callable(member):
+            found.append((name, member))
+    return found
+
+
+def test_the_facade_has_its_methods():
+    names = {name for name, _ in public_methods()}
+    assert {"add_customer", "check", "consume", "plan", "report_usage", "invoice_preview", "journal"} <= names
+    assert len(names) > 60
+
+
+@pytest.mark.parametrize("name, method", public_methods(), ids=[name for name, _ in public_methods()])
+def test_every_public_method_has_real_types(name, method):
+    signature = inspect.signature(method)
+    for parameter in list(signature.parameters.values())[1:]:  # after self
+        assert parameter.annotation is not inspect.Parameter.empty, f"{name}({parameter.name}) has no type"
+        assert parameter.annotation != "Any", f"{name}({parameter.name}) is Any"
+    returns = signature.return_annotation
+    assert returns is not inspect.Signature.empty, f"{name} has no return type"
+    # dict[str, Any] (a JSON shape) is fine; Any itself, or a list/iterator/union of Any, is not
+    assert not re.search(r"(^|\[|\| )Any(\]|$| \|)", returns), f"{name} returns {returns}"
+
+
+def frozen(view: object) -> None:
+    assert dataclasses.is_dataclass(view)
+    field = dataclasses.fields(view)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(view, field, "changed")
+    assert not hasattr(view, "__dict__")  # slots: a copy of the row, not something that carries one
+
+
+def test_customers_products_and_features_come_back_as_frozen_views(tg):
+    added = tg.add_customer("Acme, Inc.", email="billing@acme.example")
+    product = tg.create_product("API", identifier="api")
+    feature = tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    for view, kind in ((added, CustomerView), (product, ProductView), (feature, FeatureView)):
+        assert type(view) is kind
+        frozen(view)
+    assert tg.customer("acme-inc") == added
+    assert tg.customers() == [added]
+    assert tg.products() == [product] and tg.product("api") == product
+    assert tg.features() == [feature] and tg.feature("api-calls") == feature
+    assert tg.customer_profile("acme-inc").customer == added
+    archived, plans = tg.archive_product("api")
+    assert type(archived) is ProductView and archived.status == "archived" and plans == []
+    edited = tg.edit_customer("acme-inc", email="")
+    assert type(edited) is CustomerView and edited.email is None and added.email == "billing@acme.example"
+
+
+def test_the_views_to_dict_is_the_json_the_cli_prints(tg, cli):
+    tg.add_customer("Acme, Inc.", email="billing@acme.example")
+    tg.create_product("API", identifier="api")
+    tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    tg.close()
+    shown = cli("customer", "list", "--json")
+    assert shown.exit_code == 0, shown
+    assert shown.json() == [tg.customer("acme-inc").to_dict()]
+    assert set(shown.json()[0]) == {"identifier", "billing_id", "name", "email", "status", "created_at",
+                                    "updated_at", "archived_at"}
+    assert cli("product", "list", "--json").json() == [tg.product("api").to_dict()]
+    assert cli("product", "show", "api", "--json").json() == {**tg.product("api").to_dict(), "plans": []}
+    assert cli("feature", "list", "--json").json() == [tg.feature("api-calls").to_dict()]
+    entries = cli("log", "--json").json()
+    assert entries == [e.to_dict() for e in tg.journal()]
+    assert {"id", "at", "actor", "action", "object_type", "object", "customer", "details"} == set(entries[0])
+
+
+def test_the_cli_imports_no_serializer_of_the_library():
+    """The CLI renders what the API returns (`.to_dict()`, JSON shapes); it never builds a library
+    object's JSON shape itself from a row."""
+    shapes = re.compile(r"from tollgate\.(?!cli\b)[\w.]+ import [^\n]*\b(\w+_dicts?|csv_rows)\b")
+    offenders = [f"{path.name}: {match.group(0)}" for path in sorted((SRC / "cli").glob("*.py"))
+                 for match in shapes.finditer(path.read_text())]
+    assert offenders == []
