@@ -57,15 +57,16 @@ def build(path: Path, now: datetime) -> None:
         tg.create_plan("pro", product="api", prices=[("month", "USD", "49.00")],
                        feature_values=[f"api-calls={ALLOWANCE}", "sso=true"], hard=["api-calls"])
     conn = sqlite3.connect(path)
-    plan_id = conn.execute("SELECT id FROM plan WHERE identifier = 'pro'").fetchone()[0]
+    plan_id, version_id = conn.execute(
+        "SELECT p.id, v.id FROM plan p JOIN plan_version v ON v.plan_id = p.id WHERE p.identifier = 'pro'").fetchone()
     feature_id = conn.execute("SELECT id FROM feature WHERE identifier = 'api-calls'").fetchone()[0]
     ids = [row[0] for row in conn.execute("SELECT id FROM customer ORDER BY id")]
     created = (now - timedelta(days=400)).strftime(SQLITE_TIME)
     conn.executemany(
-        "INSERT INTO subscription (public_id, customer_id, plan_id, status, interval, currency, amount_minor,"
-        " start_at, created_at, updated_at) VALUES (?, ?, ?, 'active', 'month', 'USD', 4900, ?, ?, ?)",
+        "INSERT INTO subscription (public_id, customer_id, plan_id, plan_version_id, status, interval, currency,"
+        " amount_minor, start_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 'month', 'USD', 4900, ?, ?, ?)",
         (
-            (f"sub_{cid:014d}", cid, plan_id,
+            (f"sub_{cid:014d}", cid, plan_id, version_id,
              (now - timedelta(days=365 + cid % 28, hours=cid % 24)).replace(microsecond=0).strftime(SQLITE_TIME),
              created, created)
             for cid in ids
@@ -116,7 +117,8 @@ RAW_CUSTOMER = (
 RAW_GRANTS = (
     "SELECT s.start_at, pe.limit_micros, pe.hard, pe.reset, sf.excluded, sf.limit_micros, sf.unlimited"
     " FROM subscription s JOIN plan p ON p.id = s.plan_id"
-    " JOIN plan_entitlement pe ON pe.plan_id = s.plan_id AND pe.feature_id = ?"
+    " JOIN plan_entitlement pe ON pe.feature_id = ? AND pe.plan_version_id ="
+    " CASE WHEN s.next_version_at <= ? THEN s.next_version_id ELSE s.plan_version_id END"
     " LEFT JOIN subscription_feature sf ON sf.subscription_id = s.id AND sf.feature_id = pe.feature_id"
     " WHERE s.customer_id = ? AND s.start_at <= ?"
     " AND ((s.status IN ('trialing', 'active', 'past_due') AND s.cancel_at IS NULL) OR s.cancel_at > ?)"
@@ -182,7 +184,7 @@ class Raw:
         if status == "archived":
             return False, cid, fid, None
         stamp = now.strftime(SQLITE_TIME)
-        rows = conn.execute(RAW_GRANTS, (fid, cid, stamp, stamp)).fetchall()
+        rows = conn.execute(RAW_GRANTS, (fid, stamp, cid, stamp, stamp)).fetchall()
         limit, hard, anchor = 0, True, None
         for start, plan_limit, plan_hard, _reset, excluded, adj_limit, adj_unlimited in rows:
             if excluded:

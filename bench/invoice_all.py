@@ -148,6 +148,8 @@ def build(customers: int, events: int) -> Path:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         subs,
     )
+    conn.execute("UPDATE subscription SET plan_version_id = (SELECT v.id FROM plan_version v"
+                 " WHERE v.plan_id = subscription.plan_id)")  # each plan has its first version only
     seconds = 28 * 24 * 3600  # inside every March period (the shortest, Mar 28 -> Apr 28, has 31 days)
 
     def rows():
@@ -166,6 +168,11 @@ def build(customers: int, events: int) -> Path:
     )
     conn.commit()
     conn.close()
+    from tollgate import Tollgate
+    from tollgate.usage.rollups import rebuild
+
+    with Tollgate(path) as tg, tg.db.write() as session:  # the events went in raw: count them in the rollups
+        rebuild(session)
     return path
 
 

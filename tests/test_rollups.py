@@ -33,8 +33,15 @@ def plain_sum(tg, customer_id: int, feature_id: int, start: datetime | None, end
 
 
 def rollup_sum(tg, customer_id: int, feature_id: int, start, end) -> int:
+    """The window's sum from the rollups, read alone (window_total) and in a batch (window_batch): equal."""
+    from tollgate.usage.window_batch import window_totals
+
     with tg.db.connect() as conn:
-        return window_total(conn, customer_id=customer_id, feature_id=feature_id, start=start, end=end)
+        alone = window_total(conn, customer_id=customer_id, feature_id=feature_id, start=start, end=end)
+        batched = window_totals(conn, [("w", customer_id, feature_id, start, end), ("other", customer_id + 1,
+                                                                                     feature_id, start, end)])
+    assert batched["w"] == alone
+    return alone
 
 
 def ids(tg, customer: str, feature: str) -> tuple[int, int]:

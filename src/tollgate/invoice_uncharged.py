@@ -3,7 +3,7 @@ subscription on a feature that no plan of the customer's subscriptions has a usa
 any currency: a charge in another currency is noted by invoices._applicable). Without it the usage would vanish from the bill silently.
 
 Cost: one query on the day rollups per batch of customers finds the candidates (customer, feature
-with usage in the batch's billed span); only those are summed exactly (usage.rollups.window_totals).
+with usage in the batch's billed span); only those are summed exactly (usage.window_batch.window_totals).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def uncharged_usage_notes(session: Any, billed: list[tuple[Any, list[Any]]], cha
     """Notes by customer id. `billed`: (Terms, the access windows of its billed periods) for each
     subscription on the previews; `charged_features`: customer id -> the features a plan of theirs charges."""
     from tollgate.money import format_decimal
-    from tollgate.usage.rollups import window_totals
+    from tollgate.usage.window_batch import window_totals
 
     spans = [(terms, window) for terms, windows in billed for window in windows]
     if not spans:

@@ -204,8 +204,8 @@ def _excluded(session: Session, customer_ids: Sequence[int]) -> set[tuple[int, i
 
 def usage_sums(session: Session, windows: Sequence[tuple[int, int, int, datetime, datetime]]) -> dict[int, int]:
     """Sum of usage (millionths) per key, for windows (key, customer id, feature id, start, end), from
-    the rollups (usage.rollups.window_totals: a few bounded queries per window, whatever the history)."""
-    from tollgate.usage.rollups import window_totals
+    the rollups, a batch at a time (usage.window_batch: three grouped statements, whatever the history)."""
+    from tollgate.usage.window_batch import window_totals
 
     return window_totals(session, windows)
 

@@ -43,7 +43,7 @@ compares the stored rollups with that recomputation (`tollgate db check`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -373,12 +373,7 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
         return 0
     conn = _connection(db)
     first, last = floor(lo, 0), floor(hi, 0)
-    if first == last:  # inside one day
-        edges = {1: (lo, hi)}
-    else:
-        edges = {1: (lo, first + _SIZE[0])} if lo != first else {}
-        if hi != last:
-            edges[2] = (last, hi)
+    edges = partial_days(lo, hi)
     params = {"c": customer_id, "f": feature_id, "lo": first, "hi": hi,
               "day1": first if 1 in edges else None, "day2": last if 2 in edges else None}  # None: no such edge
     total = 0
@@ -389,14 +384,26 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
             continue
         part_lo, part_hi = edges[part]
         if count > REFINE_AFTER:  # a dense partial day: its refined buckets
-            total += _range_total(conn, customer_id, feature_id, 1, part_lo, part_hi)
+            total += range_total(conn, customer_id, feature_id, 1, part_lo, part_hi)
         else:
             total += sum(q for (q,) in conn.execute(events, {"c": customer_id, "f": feature_id, "lo": part_lo,
                                                              "hi": part_hi}))
     return total
 
 
-def _range_total(conn: Any, customer_id: int, feature_id: int, level: int, lo: datetime, hi: datetime) -> int:
+def partial_days(lo: datetime, hi: datetime) -> dict[int, tuple[datetime, datetime]]:
+    """The parts of [lo, hi) (hi > lo) in days it covers only partly: 1 the first day's, 2 the last
+    day's (when another); the days between are whole."""
+    first, last = floor(lo, 0), floor(hi, 0)
+    if first == last:  # inside one day
+        return {1: (lo, hi)}
+    edges = {1: (lo, first + _SIZE[0])} if lo != first else {}
+    if hi != last:
+        edges[2] = (last, hi)
+    return edges
+
+
+def range_total(conn: Any, customer_id: int, feature_id: int, level: int, lo: datetime, hi: datetime) -> int:
     buckets, events = _queries()
     size = _SIZE[level]
     total = 0
@@ -408,7 +415,7 @@ def _range_total(conn: Any, customer_id: int, feature_id: int, level: int, lo: d
             continue
         part_lo, part_hi = max(lo, start), (hi if hi - start < size else start + size)
         if count > REFINE_AFTER and level < LAST:
-            total += _range_total(conn, customer_id, feature_id, level + 1, part_lo, part_hi)
+            total += range_total(conn, customer_id, feature_id, level + 1, part_lo, part_hi)
         else:
             total += sum(q for (q,) in conn.execute(events, {"c": customer_id, "f": feature_id, "lo": part_lo,
                                                              "hi": part_hi}))
@@ -428,16 +435,6 @@ def day_totals(db: Any, *, customer_id: int, start: datetime, end: datetime,
         select(rollup.c.feature_id, rollup.c.start, rollup.c.total_micros).where(*where)
     ):
         yield fid, _as_datetime(day), micros
-
-
-def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | None, datetime | None]]) -> dict[Any, int]:
-    """`window_total` of many windows (key, customer id, feature id, start, end), summed per key."""
-    conn = _connection(db)
-    out: dict[Any, int] = {}
-    for key, customer_id, feature_id, start, end in windows:
-        out[key] = out.get(key, 0) + window_total(conn, customer_id=customer_id, feature_id=feature_id,
-                                                  start=start, end=end)
-    return out
 
 
 # -- rebuilding and checking -----------------------------------------------------------------------------
