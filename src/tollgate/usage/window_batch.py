@@ -36,11 +36,15 @@ _WINDOWS = Table(
     Column("hi2", DateTime, nullable=True),  # None: no partial last day
     prefixes=["TEMPORARY"],
 )
-_COLUMNS = tuple(column.name for column in _WINDOWS.columns)
 _INSERT = {  # filled straight through the driver (executemany): Core's per-row parameter work cost more
-    style: f"INSERT INTO tollgate_usage_window ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
-    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+    "qmark": "INSERT INTO tollgate_usage_window (id, c, f, day1, lo1, whole_lo, whole_hi, hi2)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "format": "INSERT INTO tollgate_usage_window (id, c, f, day1, lo1, whole_lo, whole_hi, hi2)"
+              " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
 }
+_INSERT["pyformat"] = _INSERT["format"]
+
+
 _STATEMENTS: tuple[Any, Any, Any] | None = None
 
 
