@@ -136,7 +136,7 @@ _ACCESS = (  # the hot path's first statement: the customer, its override and it
         .outerjoin(S, and_(S.c.customer_id == C.c.id, live_condition(bindparam("at"))))
         .outerjoin(PE, and_(PE.c.plan_version_id == version_at(bindparam("at")),
                             PE.c.feature_id == bindparam("feature_id")))
-        .outerjoin(P, and_(P.c.id == S.c.plan_id, PE.c.id.is_not(None)))
+        .outerjoin(P, P.c.id == S.c.plan_id)
         .outerjoin(SF, and_(SF.c.subscription_id == S.c.id, SF.c.feature_id == PE.c.feature_id))
     )
     .where(C.c.identifier == bindparam("customer"))

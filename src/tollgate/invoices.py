@@ -49,8 +49,8 @@ Decisions (the spec is silent on these; the README repeats them):
   the latest end); with no line, the selected month (for `at`, the calendar month containing it).
 - `previews()` (a bill run, `invoice preview --all`) streams customers in batches of BATCH (keyset on
   the customer id, customers with a subscription only) with a fixed number of queries per batch:
-  the batch's subscriptions, their left-out features, and ONE grouped query for all the usage sums
-  of the batch (usage_sums: the windows go into a temporary table joined to the events). Memory
+  the batch's subscriptions, their left-out features, and the usage sums of all its windows at once
+  (usage.window_batch: the windows in a temporary table, three grouped statements over the rollups). Memory
   stays bounded by the batch. Customers with nothing on their preview are left out of the run.
 """
 
@@ -202,14 +202,6 @@ def _excluded(session: Session, customer_ids: Sequence[int]) -> set[tuple[int, i
     return {(row.subscription_id, row.feature_id) for row in rows}
 
 
-def usage_sums(session: Session, windows: Sequence[tuple[int, int, int, datetime, datetime]]) -> dict[int, int]:
-    """Sum of usage (millionths) per key, for windows (key, customer id, feature id, start, end), from
-    the rollups, a batch at a time (usage.window_batch: three grouped statements, whatever the history)."""
-    from tollgate.usage.window_batch import window_totals
-
-    return window_totals(session, windows)
-
-
 @dataclass(slots=True)
 class _Draft:
     """A usage line waiting for its quantity; `key` names its usage windows (None: it has none)."""
@@ -225,10 +217,11 @@ class _Draft:
 
 def _previews_of(session: Session, customers: Sequence[Any], selection: Selection,
                  catalog: _Catalog) -> list[InvoicePreview]:
-    """The previews of a batch of customers: their lines drafted, every usage sum of the batch in one
-    query (usage_sums), then rated. Customers with no line are left out."""
+    """The previews of a batch of customers: their lines drafted, every usage sum of the batch read at
+    once (usage.window_batch), then rated. Customers with no line are left out."""
     from tollgate.money import format_decimal
     from tollgate.rating import rate
+    from tollgate.usage.window_batch import window_totals
 
     customer_ids = [c.id for c in customers]
     terms_by_customer = _terms_of(session, customer_ids)
@@ -244,7 +237,7 @@ def _previews_of(session: Session, customers: Sequence[Any], selection: Selectio
             lines = _draft_lines(customer.id, subs, selection, catalog, excluded, notes, windows)
             if lines:
                 drafted.append((customer, lines, notes))
-    sums = usage_sums(session, windows)
+    sums = window_totals(session, windows)
     _note_uncharged_usage(session, drafted, terms_by_customer, selection, catalog)
     previews = []
     for customer, lines, notes in drafted:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Executable, String, func, select, type_coerce
+from sqlalchemy import Connection, Executable, String, func, select, type_coerce
 from sqlmodel import Session
 
 from tollgate import tables
@@ -122,9 +122,11 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.isoformat(" ", "microseconds")
 
 
-def time_encoder(session: Session) -> Callable[[datetime], Any]:
-    """How `insert_event_rows` wants times: text on SQLite (as SQLAlchemy writes them), else datetimes."""
-    return _sqlite_time if session.get_bind().dialect.name == "sqlite" else (lambda moment: moment)
+def time_encoder(db: Session | Connection) -> Callable[[datetime], Any]:
+    """How times go straight to the driver (`insert_event_rows`, usage.window_batch): text on SQLite
+    (as SQLAlchemy writes them), else datetimes. `db`: a Session or a Core Connection."""
+    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+    return _sqlite_time if dialect.name == "sqlite" else (lambda moment: moment)
 
 
 class Inserted(NamedTuple):

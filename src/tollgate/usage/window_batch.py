@@ -17,11 +17,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, l
 
 from tollgate.usage.rollups import (OPEN_END, OPEN_START, REFINE_AFTER, _connection, _tables, floor, partial_days,
                                     range_total)
-from tollgate.usage.store import _sqlite_time, driver_cursor
-
-
-def _as_is(moment: datetime) -> datetime:
-    return moment
+from tollgate.usage.store import driver_cursor, time_encoder
 
 _WINDOWS = Table(
     "tollgate_usage_window",
@@ -60,11 +56,12 @@ def _statements() -> tuple[Any, Any, Any]:
                                                          rollup.c.start < w.whole_hi)))
                  .group_by(w.id))
 
-        def day(part: int) -> Any:
-            return and_(*of_window, rollup.c.start == (w.day1 if part == 1 else w.whole_hi), *(
-                () if part == 1 else (w.hi2.is_not(None),)))
+        def day(part: int) -> Any:  # the bucket of the window's partial first or last day
+            if part == 1:
+                return and_(*of_window, rollup.c.start == w.day1)
+            return and_(*of_window, rollup.c.start == w.whole_hi, w.hi2.is_not(None))
 
-        spans = {1: (w.lo1, w.whole_lo), 2: (w.whole_hi, w.hi2)}
+        inside = {1: (w.lo1, w.whole_lo), 2: (w.whole_hi, w.hi2)}  # each partial day's part in the window
 
         edge_days = union_all(*(select(w.id, literal_column(str(part)), rollup.c.events)
                                 .select_from(_WINDOWS.join(rollup, day(part))) for part in (1, 2)))
@@ -72,7 +69,7 @@ def _statements() -> tuple[Any, Any, Any]:
             select(w.id, func.sum(event.c.quantity_micros))
             .select_from(_WINDOWS.join(rollup, and_(day(part), rollup.c.events <= REFINE_AFTER))
                          .join(event, and_(event.c.customer_id == w.c, event.c.feature_id == w.f,
-                                           event.c.occurred_at >= spans[part][0], event.c.occurred_at < spans[part][1])))
+                                           event.c.occurred_at >= inside[part][0], event.c.occurred_at < inside[part][1])))
             .group_by(w.id)
             for part in (1, 2)))
         _STATEMENTS = (whole, edge_days, edge_events)
@@ -83,7 +80,7 @@ def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | Non
     """The usage (millionths) of each window (key, customer id, feature id, start, end; None: open),
     summed per key: what rollups.window_total gives each, for the whole batch at once."""
     conn = _connection(db)
-    encode = _sqlite_time if conn.dialect.name == "sqlite" else _as_is
+    encode = time_encoder(conn)
     out: dict[Any, int] = {}
     rows: list[tuple[Any, ...]] = []
     spans: list[tuple[Any, int, int, dict[int, tuple[datetime, datetime]]]] = []
