@@ -150,7 +150,6 @@ def test_the_static_command_table_says_what_each_built_command_says():
 
 def test_listing_the_root_builds_nothing(capsys):
     root = _root()
-    root.rich_markup_mode = None  # plain help, as piped
     assert root.main(["--help"], prog_name="tollgate", standalone_mode=False) == 0
     listed = capsys.readouterr().out.split("Commands:", 1)[1].split("\n\n", 1)[0]
     assert [line.split()[0] for line in listed.splitlines() if line.strip()] == list(app_module.COMMANDS)

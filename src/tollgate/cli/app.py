@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from tollgate import __version__
 from tollgate.cli import context, output
+from tollgate.cli.help import Command, Group
 from tollgate.errors import TollgateError
 
 ClickContext = Any
@@ -109,7 +110,7 @@ def _light_processing(param: Any, typers: Any) -> Any:
     return process_value
 
 
-class NounGroup(TyperGroup):
+class NounGroup(Group):
     """A group of tollgate commands: light parameter values, and command names completed in
     alphabetical order (the shell scripts keep tollgate's order, which for identifiers is a ranking)."""
 
@@ -134,7 +135,7 @@ class _Unbuilt(typer.core.TyperCommand):
 
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, rich_markup_mode: Any) -> Any:
+def _build(name: str) -> Any:
     """The Click command for a root command, built by Typer from its module (once per process: a
     program that invokes the app many times, as the tests do, reuses it)."""
     import importlib
@@ -142,9 +143,9 @@ def _build(name: str, rich_markup_mode: Any) -> Any:
     target = COMMANDS[name][0]
     module_name, _, function = target.partition(":")
     module = importlib.import_module(f"tollgate.cli.{module_name}")
-    holder = typer.Typer(add_completion=False, rich_markup_mode=rich_markup_mode)
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None)
     if function:
-        holder.command(name)(getattr(module, function))
+        holder.command(name, cls=Command)(getattr(module, function))
         command = typer.main.get_command(holder)  # a single command
         light_values(command)
         return command
@@ -166,7 +167,7 @@ class TollgateGroup(NounGroup):
     def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
         command = self.commands.get(cmd_name)
         if isinstance(command, _Unbuilt) and not self._listing:
-            command = self.commands[cmd_name] = _build(cmd_name, self.rich_markup_mode)
+            command = self.commands[cmd_name] = _build(cmd_name)
         return command
 
     def format_commands(self, ctx: ClickContext, formatter: Any) -> None:
@@ -318,6 +319,7 @@ app = typer.Typer(
     epilog=GETTING_STARTED,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help and usage errors in Click's plain text, on a terminal too (cli/help.py)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -352,16 +354,10 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    Help and usage errors are drawn with rich only when stdout is a terminal: piped (`tollgate
-    --help | less`, scripts, a shell's completion call), Click's plain text is printed and rich is
-    never imported, which keeps those runs as fast as importing typer itself.
-    """
+    """Console-script entry point. Help and usage errors are Click's plain text (rich is not imported
+    for them), which keeps those runs as fast as importing typer itself."""
     from tollgate.cli.completion import COMPLETE_VAR, plain_completion_help
 
-    if not output.styled(sys.stdout) or "--no-color" in sys.argv:  # piped, NO_COLOR, TERM=dumb, --no-color
-        app.rich_markup_mode = None  # Click's plain help and errors; commands built later follow
     if COMPLETE_VAR in os.environ:
         plain_completion_help()
     try:

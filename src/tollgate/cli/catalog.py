@@ -10,8 +10,9 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.context import Json, tollgate
 from tollgate.cli.grid import ID, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="The catalog as code: products, features and plans in one TOML file.\n\nExample: tollgate catalog import sample-catalog.toml --dry-run", no_args_is_help=True)
+app = Typer(help="The catalog as code: products, features and plans in one TOML file.\n\nExample: tollgate catalog import sample-catalog.toml --dry-run", no_args_is_help=True)
 
 _VERBS = {"create": "Created", "update": "Updated", "archive": "Archived"}
 _SHOWN = 50
@@ -52,8 +53,7 @@ def import_(
 
     Re-importing the same file changes nothing. Errors name the TOML path (plans.pro.prices[0].amount).
     Example: tollgate catalog import sample-catalog.toml --dry-run
-    From standard input ('file =' paths then count from the current folder):
-    git show main:catalog.toml | tollgate catalog import -
+    Example: git show main:catalog.toml | tollgate catalog import -   (from standard input: 'file =' paths then count from the current folder)
     """
     result = tollgate().import_catalog(file, dry_run=dry_run, prune=prune)
     file = result.file

@@ -10,9 +10,10 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
+from tollgate.cli.help import Typer
 from tollgate.cli.usage import HtmlFile, write_html
 
-app = typer.Typer(help="Customers: the people and companies you sell to.\n\nExample: tollgate customer add \"Acme, Inc.\" --email billing@acme.example", no_args_is_help=True)
+app = Typer(help="Customers: the people and companies you sell to.\n\nExample: tollgate customer add \"Acme, Inc.\" --email billing@acme.example", no_args_is_help=True)
 
 COLUMNS = (Col("identifier", ID), Col("name"), Col("email", ID, 2), Col("status", TEXT, 1), Col("created", DATE, 3))
 

@@ -11,11 +11,12 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.context import Json, state, tollgate
 from tollgate.cli.grid import ID, QUANTITY, Col
+from tollgate.cli.help import Typer
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-app = typer.Typer(help="The database: its location, contents and backups.\n\nExample: tollgate db backup ~/tollgate-backup.db", no_args_is_help=True)
+app = Typer(help="The database: its location, contents and backups.\n\nExample: tollgate db backup ~/tollgate-backup.db", no_args_is_help=True)
 
 TABLE_ROWS = (Col("table", ID), Col("rows", QUANTITY))
 

@@ -10,9 +10,10 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_download, complete_plan
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, KEY, QUANTITY, TEXT, Col
+from tollgate.cli.help import Typer
 from tollgate.texts import size_text
 
-app = typer.Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.\n\nExample: tollgate download add pro ./installer.dmg --name \"Installer (macOS)\"",
+app = Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.\n\nExample: tollgate download add pro ./installer.dmg --name \"Installer (macOS)\"",
                   no_args_is_help=True)
 
 COLUMNS = (Col("id", ID), Col("plan", ID, 2), Col("name"), Col("size", QUANTITY, 3), Col("sha256", KEY, 4),

@@ -10,8 +10,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_feature, complete_feature_type
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, TEXT, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Features: what plans grant (boolean, metered or config).\n\nExample: tollgate feature create --name \"API calls\" --type metered --unit call", no_args_is_help=True)
+app = Typer(help="Features: what plans grant (boolean, metered or config).\n\nExample: tollgate feature create --name \"API calls\" --type metered --unit call", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "type", "unit", "status")
 TABLE = (Col("identifier", ID), Col("name"), Col("type", ID, 2), Col("unit", ID, 3), Col("status", TEXT, 1))

@@ -12,8 +12,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).\n\nExample: tollgate invoice preview acme-inc --period 2026-11", no_args_is_help=True)
+app = Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).\n\nExample: tollgate invoice preview acme-inc --period 2026-11", no_args_is_help=True)
 
 COLUMNS = (Col("line"), Col("subscription", ID, 3), Col("period", DATE, 4), Col("quantity", QUANTITY, 2),
            Col("included", QUANTITY, 5), Col("billable", QUANTITY, 1), Col("amount", AMOUNT), Col("currency", ID))

@@ -12,11 +12,12 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
 from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
+from tollgate.cli.help import Typer
 from tollgate.texts import activations_text as limit_text
 from tollgate.texts import expires_text
 from tollgate.texts import license_status_text as status_text
 
-app = typer.Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.\n\nExample: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E",
+app = Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.\n\nExample: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E",
                   no_args_is_help=True)
 
 COLUMNS = (Col("key", KEY), Col("customer", ID), Col("plan", ID, 2), Col("status", TEXT, 3), Col("activations", QUANTITY, 4),
@@ -231,7 +232,8 @@ def edit(
 
 # -- license files: signed, offline-verifiable (license_files.py, license_verify.py, signing.py) -----------
 
-signing_app = typer.Typer(help="The Ed25519 keys that sign license files: rotate, retire.", no_args_is_help=True)
+signing_app = Typer(help="The Ed25519 keys that sign license files: rotate, retire.\n\n"
+                         "Example: tollgate license signing-key rotate", no_args_is_help=True)
 app.add_typer(signing_app, name="signing-key")
 
 

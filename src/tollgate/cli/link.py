@@ -10,8 +10,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_link, complete_plan
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import ID, KEY, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).\n\nExample: tollgate link add pro \"Community forum\" https://community.example.com/",
+app = Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).\n\nExample: tollgate link add pro \"Community forum\" https://community.example.com/",
                   no_args_is_help=True)
 
 COLUMNS = ("id", "plan", "name", "url")

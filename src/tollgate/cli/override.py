@@ -10,8 +10,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
 from tollgate.cli.context import Csv, EveryRow, Json, Limit, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Overrides: one customer's own value for a feature, winning over every plan.\n\nExample: tollgate override set acme-inc max-projects 250 --note \"pilot\"",
+app = Typer(help="Overrides: one customer's own value for a feature, winning over every plan.\n\nExample: tollgate override set acme-inc max-projects 250 --note \"pilot\"",
                   no_args_is_help=True)
 
 COLUMNS = (Col("customer", ID), Col("feature", ID), Col("type", TEXT, 2), Col("value"), Col("expires", DATE, 1),

@@ -10,8 +10,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_currency, complete_customer, complete_feature, complete_interval, complete_metered_feature, complete_plan, complete_price_model, complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, QUANTITY, TEXT, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
+app = Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
 
 COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
 TABLE = (Col("identifier", ID), Col("product", ID, 3), Col("name", TEXT, 2), Col("prices"), Col("trial", QUANTITY, 4),

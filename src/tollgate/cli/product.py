@@ -10,8 +10,9 @@ from tollgate.cli import output
 from tollgate.cli.complete import complete_product
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import ID, TEXT, Col
+from tollgate.cli.help import Typer
 
-app = typer.Typer(help="Products: the things you sell (each sold through plans).\n\nExample: tollgate product create ai-studio --name \"AI Studio\"", no_args_is_help=True)
+app = Typer(help="Products: the things you sell (each sold through plans).\n\nExample: tollgate product create ai-studio --name \"AI Studio\"", no_args_is_help=True)
 
 COLUMNS = ("identifier", "name", "status", "description")
 TABLE = (Col("identifier", ID), Col("name"), Col("status", TEXT, 1), Col("description", TEXT, 2))

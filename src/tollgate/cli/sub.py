@@ -19,10 +19,11 @@ from tollgate.cli.complete import (
 )
 from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, TEXT, Col
+from tollgate.cli.help import Typer
 from tollgate.texts import price_text
 from tollgate.texts import subscription_status_text as status_text
 
-app = typer.Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.\n\nExample: tollgate sub add acme-inc pro --interval month --currency USD", no_args_is_help=True)
+app = Typer(help="Subscriptions: a customer on a plan, with its own feature adjustments.\n\nExample: tollgate sub add acme-inc pro --interval month --currency USD", no_args_is_help=True)
 
 COLUMNS = (Col("id", ID), Col("customer", ID), Col("plan", ID, 2), Col("status"), Col("price", AMOUNT, 3),
            Col("start", DATE, 4), Col("period end", DATE, 1), Col("trial end", DATE, 5))

@@ -16,11 +16,12 @@ from tollgate.cli.complete import (
 )
 from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
+from tollgate.cli.help import Typer
 
 if TYPE_CHECKING:
     from tollgate.usage.report import FeatureUsage, UsageReport
 
-app = typer.Typer(help="Metered usage: report it, chart it, correct it.\n\nExample: tollgate usage report acme-inc api-calls 250 --id req-7f3a", no_args_is_help=True)
+app = Typer(help="Metered usage: report it, chart it, correct it.\n\nExample: tollgate usage report acme-inc api-calls 250 --id req-7f3a", no_args_is_help=True)
 
 MAX_MESSAGES = 20
 """At most this many notices / warnings of a file import are printed (all are in the journal)."""
