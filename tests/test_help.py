@@ -92,3 +92,10 @@ def test_help_on_an_80_column_terminal_is_the_piped_text(args, tmp_path):
     assert "\x1b[" not in on_terminal.terminal  # no rich boxes or colours
     assert on_terminal.terminal == piped(args, env=env).stdout
     assert max(len(line) for line in on_terminal.terminal.splitlines()) <= 80
+
+
+def test_a_usage_error_names_the_argument_as_help_does():
+    result = CliRunner().invoke(app, ["license", "signing-key", "retire"])
+    assert result.exit_code == 2
+    assert "Usage: tollgate license signing-key retire [OPTIONS] KID" in result.output
+    assert "Missing argument 'KID'" in result.output

@@ -157,6 +157,8 @@ class Command(TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rich_markup_mode = None  # Click's plain help (Typer's rich help labels by Python type)
+        for param in self.params:  # errors name it as help does: "Missing argument 'KID'"
+            param.metavar = value_name(param)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
