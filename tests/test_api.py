@@ -97,3 +97,18 @@ def test_the_cli_imports_no_serializer_of_the_library():
     offenders = [f"{path.name}: {match.group(0)}" for path in sorted((SRC / "cli").glob("*.py"))
                  for match in shapes.finditer(path.read_text())]
     assert offenders == []
+
+
+def test_db_info_and_check_are_frozen_views_whose_to_dict_is_the_cli_json(tg, cli):
+    tg.add_customer("Acme, Inc.")
+    info, report = tg.db_info(), tg.check_database()
+    frozen(info)
+    frozen(info.tables[0])
+    frozen(report)
+    assert report.ok and report.differences == () and isinstance(info.tables, tuple)
+    assert {t.table: t.rows for t in info.tables}["customer"] == 1
+    tg.close()
+    assert cli("db", "info", "--json").json() == tg.db_info().to_dict()
+    assert cli("db", "check", "--json").json() == report.to_dict()
+    assert list(report.to_dict()) == ["location", "integrity", "events", "rollups", "rollup_differences",
+                                      "differences", "ok"]
