@@ -8,6 +8,7 @@ the boundary, and every move is journaled."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -90,31 +91,31 @@ def test_subscribers_keep_what_they_bought_and_new_subscriptions_get_the_new_ver
     new = tg.add_subscription("globex", "pro", trial_days=0)
     assert new.to_dict()["plan_version"] == 2 and new.to_dict()["amount"] == "12.00"
     assert seats(tg, "globex") == 10
-    assert tg.plan("pro")["version"] == 2 and tg.plan("pro")["prices"][0]["amount"] == "12.00"
-    assert tg.plan("pro", version=1)["prices"][0]["amount"] == "10.00"
-    assert [(v["version"], v["changes"], v["subscribers"]) for v in tg.versions("pro")] == [
-        (1, [], 1), (2, ["prices", "entitlements", "usage_charges"], 1)]
+    assert tg.plan("pro").version == 2 and tg.plan("pro").to_dict()["prices"][0]["amount"] == "12.00"
+    assert tg.plan("pro", version=1).prices[0].amount == Decimal("10.00")
+    assert [(v.version, v.changes, v.subscribers) for v in tg.versions("pro")] == [
+        (1, (), 1), (2, ("prices", "entitlements", "usage_charges"), 1)]
 
 
 def test_a_plan_charge_versions_too_and_a_plan_nobody_is_on_is_edited_in_place(shop):
     tg = shop["tg"]
     tg.create_plan("solo", product="app", prices=[("month", "USD", "5.00")], feature_values=["api-calls=10"])
     tg.set_usage_charge("solo", {"feature": "api-calls", "currency": "USD", "model": "flat", "unit_price": "0.50"})
-    assert [v["version"] for v in tg.versions("solo")] == [1]  # nobody on it: in place
-    assert tg.plan("solo")["usage_charges"][0]["unit_price"] == "0.50"
+    assert [v.version for v in tg.versions("solo")] == [1]  # nobody on it: in place
+    assert tg.plan("solo").usage_charges[0].unit_price == Decimal("0.50")
     tg.set_usage_charge("pro", {"feature": "api-calls", "currency": "USD", "model": "flat", "unit_price": "0.05"})
-    assert [v["version"] for v in tg.versions("pro")] == [1, 2]
-    assert tg.plan("pro", version=1)["usage_charges"][0]["unit_price"] == "0.01"
+    assert [v.version for v in tg.versions("pro")] == [1, 2]
+    assert tg.plan("pro", version=1).to_dict()["usage_charges"][0]["unit_price"] == "0.01"
     assert sub_total(tg, "acme", shop["old"]) == {"USD": "15.00"}
 
 
 def test_name_and_description_never_version_and_a_dry_run_writes_nothing(shop):
     tg = shop["tg"]
     assert catalog(tg, shop["tmp"], {**V1, "name": "Pro Plus"}).new_versions == []
-    assert tg.plan("pro")["name"] == "Pro Plus" and [v["version"] for v in tg.versions("pro")] == [1]
+    assert tg.plan("pro").name == "Pro Plus" and [v.version for v in tg.versions("pro")] == [1]
     planned = catalog(tg, shop["tmp"], V2, dry_run=True)
     assert planned.as_dict()["new_versions"] == [{"plan": "pro", "version": 2, "subscribers_staying": 1}]
-    assert [v["version"] for v in tg.versions("pro")] == [1] and tg.plan("pro")["prices"][0]["amount"] == "10.00"
+    assert [v.version for v in tg.versions("pro")] == [1] and tg.plan("pro").prices[0].amount == Decimal("10.00")
 
 
 def test_the_dry_run_equals_what_the_migration_then_does(shop):
@@ -155,7 +156,7 @@ def test_at_period_end_takes_effect_at_the_boundary(shop):
     assert (at_boundary["plan_version"], at_boundary["amount"], at_boundary["next_version"]) == (2, "12.00", None)
     assert sub_total(tg, "acme", old) == {"USD": "15.00"}  # this period: still version 1
     assert sub_total(tg, "acme", old, at=boundary) == {"USD": "12.00"}  # the next: version 2's price, no usage yet
-    assert [(v["version"], v["subscribers"], v["scheduled"]) for v in tg.versions("pro")] == [(1, 1, 0), (2, 0, 1)]
+    assert [(v.version, v.subscribers, v.scheduled) for v in tg.versions("pro")] == [(1, 1, 0), (2, 0, 1)]
 
 
 def test_migrate_filters_and_refusals(shop):
@@ -163,7 +164,7 @@ def test_migrate_filters_and_refusals(shop):
     catalog(tg, shop["tmp"], V2)
     other = tg.add_subscription("globex", "pro", trial_days=0, another=True)
     catalog(tg, shop["tmp"], {**V2, "price": "14.00"})
-    assert [v["version"] for v in tg.versions("pro")] == [1, 2, 3]
+    assert [v.version for v in tg.versions("pro")] == [1, 2, 3]
     assert [m["subscription"] for m in tg.migrate("pro", to=3, from_=2, dry_run=True)["moves"]] == [other.id]
     assert [m["subscription"] for m in tg.migrate("pro", to=3, customers=["acme"], dry_run=True)["moves"]] == [old]
     with pytest.raises(NotFound, match="no version 9"):
@@ -220,10 +221,10 @@ def test_trial_and_license_policy_version_too(tg, tmp_path):
     changed.write_text(exported.replace("trial_days = 7", "trial_days = 30").replace("activation_limit = 2",
                                                                                     "activation_limit = 5"))
     assert tg.import_catalog(changed).new_versions == [{"plan": "app", "version": 2, "subscribers_staying": 1}]
-    assert tg.versions("app")[1]["changes"] == ["trial_days", "license"]
+    assert tg.versions("app")[1].changes == ("trial_days", "license")
     tg.add_customer("Globex", identifier="globex")
     new = tg.add_subscription("globex", "app")
     assert (new.trial_end - new.start).days == 30 and (old.trial_end - old.start).days == 7
     keys = {lic["customer"]: lic["activation_limit"] for lic in tg.licenses()}
     assert keys == {"acme": 2, "globex": 5}
-    assert tg.plan("app", version=1)["license"]["activation_limit"] == 2
+    assert tg.plan("app", version=1).license.activation_limit == 2
