@@ -143,6 +143,10 @@ def test_plans_versions_and_charges_are_frozen_views_whose_to_dict_is_the_cli_js
     assert cli("plan", "show", "pro", "--json").json() == plan.to_dict()
     assert cli("plan", "list", "--json").json() == [plan.to_dict()]
     assert cli("plan", "versions", "pro", "--json").json() == [v.to_dict() for v in versions]
+    planned = tg.migrate("pro", to=1, dry_run=True)
+    frozen(planned)
+    assert planned.moves == () and cli("plan", "migrate", "pro", "--to", "1", "--dry-run", "--json").json() == (
+        planned.to_dict())
     assert list(plan.to_dict()) == ["identifier", "version", "product", "name", "description", "status",
                                     "trial_days", "prices", "entitlements", "usage_charges", "license",
                                     "downloads", "links", "created_at", "updated_at", "archived_at"]

@@ -7,7 +7,7 @@ the boundary, and every move is journaled."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -124,29 +124,29 @@ def test_the_dry_run_equals_what_the_migration_then_does(shop):
     log_before = len(tg.journal())
     planned = tg.migrate("pro", to=2, dry_run=True)
     assert len(tg.journal()) == log_before and tg.subscription(old).to_dict()["plan_version"] == 1
-    [move] = planned["moves"]
-    assert (move["subscription"], move["customer"], move["from_version"], move["to_version"]) == (old, "acme", 1, 2)
-    assert (move["current_amount"], move["new_amount"], move["currency"]) == ("15.00", "22.00", "USD")
-    assert [(c["feature"], c["from"]["value"], c["to"]["value"]) for c in move["entitlements"]] == [("seats", 5, 10)]
+    [move] = planned.moves
+    assert (move.subscription, move.customer, move.from_version, move.to_version) == (old, "acme", 1, 2)
+    assert (move.current_amount, move.new_amount, move.currency) == ("15.00", "22.00", "USD")
+    assert [(c["feature"], c["from"]["value"], c["to"]["value"]) for c in move.entitlements] == [("seats", 5, 10)]
     done = tg.migrate("pro", to=2)
-    assert [m["new_amount"] for m in done["moves"]] == ["22.00"]
-    assert sub_total(tg, "acme", old) == {"USD": move["new_amount"]}
+    assert [m.new_amount for m in done.moves] == ["22.00"]
+    assert sub_total(tg, "acme", old) == {"USD": move.new_amount}
     after = {e.feature: e.to_dict() for e in tg.entitlements("acme")}
-    for change in move["entitlements"]:
+    for change in move.entitlements:
         assert {k: v for k, v in after[change["feature"]].items() if k in change["to"]} == change["to"]
     view = tg.subscription(old).to_dict()
     assert view["plan_version"] == 2 and view["amount"] == "12.00"
     [entry] = tg.journal(action="subscription.migrate")
     assert (entry.object_id, entry.customer, entry.details["from_version"], entry.details["to_version"]) == (
         old, "acme", 1, 2)
-    assert tg.migrate("pro", to=2)["moves"] == []  # nobody left to move
+    assert tg.migrate("pro", to=2).moves == ()  # nobody left to move
 
 
 def test_at_period_end_takes_effect_at_the_boundary(shop):
     tg, old = shop["tg"], shop["old"]
     catalog(tg, shop["tmp"], V2)
     result = tg.migrate("pro", to=2, at="period-end")
-    boundary = datetime.fromisoformat(result["moves"][0]["effective_at"].rstrip("Z"))
+    boundary = result.moves[0].effective_at
     view = tg.subscription(old).to_dict()
     assert rfc3339(boundary) == view["current_period_end"] == view["next_version_at"]
     assert view["plan_version"] == 1 and view["next_version"] == 2 and view["amount"] == "10.00"
@@ -165,8 +165,8 @@ def test_migrate_filters_and_refusals(shop):
     other = tg.add_subscription("globex", "pro", trial_days=0, another=True)
     catalog(tg, shop["tmp"], {**V2, "price": "14.00"})
     assert [v.version for v in tg.versions("pro")] == [1, 2, 3]
-    assert [m["subscription"] for m in tg.migrate("pro", to=3, from_=2, dry_run=True)["moves"]] == [other.id]
-    assert [m["subscription"] for m in tg.migrate("pro", to=3, customers=["acme"], dry_run=True)["moves"]] == [old]
+    assert [m.subscription for m in tg.migrate("pro", to=3, from_=2, dry_run=True).moves] == [other.id]
+    assert [m.subscription for m in tg.migrate("pro", to=3, customers=["acme"], dry_run=True).moves] == [old]
     with pytest.raises(NotFound, match="no version 9"):
         tg.migrate("pro", to=9)
     with pytest.raises(NotFound):
@@ -176,7 +176,7 @@ def test_migrate_filters_and_refusals(shop):
     with pytest.raises(InvalidInput, match="--at"):
         tg.migrate("pro", to=3, at="tomorrow")
     tg.cancel_subscription(other.id)
-    assert [m["subscription"] for m in tg.migrate("pro", to=3)["moves"]] == [old]  # ended ones stay
+    assert [m.subscription for m in tg.migrate("pro", to=3).moves] == [old]  # ended ones stay
 
 
 def test_a_one_time_purchase_has_no_period_end_to_migrate_at(tg, tmp_path):
@@ -188,7 +188,7 @@ def test_a_one_time_purchase_has_no_period_end_to_migrate_at(tg, tmp_path):
     with pytest.raises(RuleViolation, match="one-time purchase"):
         tg.migrate("lifetime", to=2, at="period-end")
     assert tg.subscription(sub.id).to_dict()["plan_version"] == 1 and tg.subscription(sub.id).to_dict()["next_version"] is None
-    assert [m["to_version"] for m in tg.migrate("lifetime", to=2)["moves"]] == [2]
+    assert [m.to_version for m in tg.migrate("lifetime", to=2).moves] == [2]
 
 
 def test_a_later_move_starts_from_a_scheduled_move_that_took_effect(shop):
@@ -196,7 +196,7 @@ def test_a_later_move_starts_from_a_scheduled_move_that_took_effect(shop):
 
     tg, old = shop["tg"], shop["old"]
     catalog(tg, shop["tmp"], V2)
-    boundary = datetime.fromisoformat(tg.migrate("pro", to=2, at="period-end")["moves"][0]["effective_at"].rstrip("Z"))
+    boundary = tg.migrate("pro", to=2, at="period-end").moves[0].effective_at
     assert catalog(tg, shop["tmp"], {**V2, "price": "14.00"}).new_versions[0]["version"] == 3  # v2 has a move to it
     later = boundary + timedelta(hours=1)
     with tg.db.write() as session:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the modules load sqlmodel: the read path (check, show) neve
     from tollgate import catalog, plan_specs, plan_versions, plans
     from tollgate.catalog_toml import ImportResult
     from tollgate.grants import Grant
+    from tollgate.plan_migrate import Migration
     from tollgate.rating import UsageCharge
 else:
     catalog = lazy_module("tollgate.catalog")
@@ -138,16 +139,17 @@ class CatalogMethods(Base):
             return plan_versions.versions(session, catalog.get_plan(session, plan))
 
     def migrate(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
-                at: str = "now", dry_run: bool = False) -> dict[str, Any]:
+                at: str = "now", dry_run: bool = False) -> Migration:
         """Move the plan's live subscriptions to version `to` (plan_migrate.py): of version `from_`
-        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns the
-        result's JSON shape: per subscription customer, versions, entitlement changes, and the current
-        period's `current_amount` / `new_amount` in `currency` (exact strings, from the invoice code)."""
+        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns a
+        plan_migrate.Migration: per subscription (`moves`) customer, versions, entitlement changes, and
+        the current period's `current_amount` / `new_amount` in `currency` (exact strings, from the
+        invoice code)."""
         from tollgate import plan_migrate
 
         with self.db.write(dry_run=dry_run) as session:
             return plan_migrate.migrate(session, plan=plan, to=to, from_=from_, customers=customers, at=at,
-                                        dry_run=dry_run).to_dict()
+                                        dry_run=dry_run)
 
     def check_migration(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
                         at: str = "now") -> None:

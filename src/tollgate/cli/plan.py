@@ -408,16 +408,16 @@ def migrate(
             yes=yes, declined=f"Not migrated: the subscriptions of {identifier} are unchanged.")
     result = tollgate().migrate(identifier, to=to, from_=from_, customers=customers, at=at, dry_run=dry_run)
     if as_json:
-        output.emit_json(result)
+        output.emit_json(result.to_dict())
         return
-    moves = result["moves"]
+    moves = result.moves
     if dry_run:
         output.table(
             (Col("subscription", ID), Col("customer", ID), Col("from", QUANTITY), Col("to", QUANTITY),
              Col("current amount", QUANTITY), Col("new amount", QUANTITY), Col("entitlement changes", TEXT, 1)),
-            ([m["subscription"], m["customer"], m["from_version"], m["to_version"],
-              _amount(m["current_amount"], m["currency"]), _amount(m["new_amount"], m["currency"]),
-              ", ".join(_change_text(c) for c in m["entitlements"]) or "-"] for m in moves),
+            ([m.subscription, m.customer, m.from_version, m.to_version,
+              _amount(m.current_amount, m.currency), _amount(m.new_amount, m.currency),
+              ", ".join(_change_text(c) for c in m.entitlements) or "-"] for m in moves),
             title=f"Migration of {identifier} to version {to} (dry run: nothing written)",
         )
     when = "now" if at == "now" else "at the end of each one's current period"
