@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,58 @@ def test_the_cli_imports_no_serializer_of_the_library():
     offenders = [f"{path.name}: {match.group(0)}" for path in sorted((SRC / "cli").glob("*.py"))
                  for match in shapes.finditer(path.read_text())]
     assert offenders == []
+
+
+def test_db_info_and_check_are_frozen_views_whose_to_dict_is_the_cli_json(tg, cli):
+    tg.add_customer("Acme, Inc.")
+    info, report = tg.db_info(), tg.check_database()
+    frozen(info)
+    frozen(info.tables[0])
+    frozen(report)
+    assert report.ok and report.differences == () and isinstance(info.tables, tuple)
+    assert {t.table: t.rows for t in info.tables}["customer"] == 1
+    tg.close()
+    assert cli("db", "info", "--json").json() == tg.db_info().to_dict()
+    assert cli("db", "check", "--json").json() == report.to_dict()
+    assert list(report.to_dict()) == ["location", "integrity", "events", "rollups", "rollup_differences",
+                                      "differences", "ok"]
+
+
+def test_plans_versions_and_charges_are_frozen_views_whose_to_dict_is_the_cli_json(tg, cli):
+    from tollgate.catalog import LicensePolicy, Price
+    from tollgate.grants import Grant
+    from tollgate.plan_views import ChargeResult, PlanVersionView, PlanView
+    from tollgate.rating import UsageCharge
+
+    tg.create_product("API", identifier="api")
+    tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    created = tg.create_plan("pro", product="api", prices=[("month", "USD", "29")], feature_values=["api-calls=1000"],
+                             license=LicensePolicy(3))
+    charged = tg.set_usage_charge("pro", {"feature": "api-calls", "currency": "USD", "model": "flat",
+                                          "unit_price": "0.01"})
+    assert charged.action == "create" and charged.plan == tg.plans()[0] != created  # the charge is in
+    link = tg.add_link("pro", "Docs", "https://docs.example.com")
+    plan, versions = tg.plan("pro"), tg.versions("pro")
+    assert type(created) is PlanView and type(charged) is ChargeResult and type(versions[0]) is PlanVersionView
+    for view in (plan, charged, versions[0], plan.links[0]):
+        frozen(view)
+    assert plan.prices == (Price("month", "USD", Decimal("29.00")),) and plan.license == LicensePolicy(3)
+    assert plan.entitlements == (Grant("api-calls", "metered", limit=Decimal(1000)),)
+    assert plan.usage_charges == (charged.charge,) and isinstance(charged.charge, UsageCharge)
+    assert isinstance(plan.created_at, datetime) and plan.archived_at is None
+    assert plan.links[0].to_dict() == dict(link)
+    tg.close()
+    assert cli("plan", "show", "pro", "--json").json() == plan.to_dict()
+    assert cli("plan", "list", "--json").json() == [plan.to_dict()]
+    assert cli("plan", "versions", "pro", "--json").json() == [v.to_dict() for v in versions]
+    planned = tg.migrate("pro", to=1, dry_run=True)
+    frozen(planned)
+    assert planned.moves == () and cli("plan", "migrate", "pro", "--to", "1", "--dry-run", "--json").json() == (
+        planned.to_dict())
+    assert list(plan.to_dict()) == ["identifier", "version", "product", "name", "description", "status",
+                                    "trial_days", "prices", "entitlements", "usage_charges", "license",
+                                    "downloads", "links", "created_at", "updated_at", "archived_at"]
+    archived = tg.archive_plan("pro")
+    assert archived.status == "archived" and archived.to_dict() == {
+        **plan.to_dict(), "status": "archived", "updated_at": archived.to_dict()["updated_at"],
+        "archived_at": archived.to_dict()["archived_at"]}

@@ -31,8 +31,9 @@ def test_create_plan_with_grant_objects_and_read_it_back(seeded):
     ]
     data = seeded.create_plan("pro", product="ai-studio", prices=[("month", "JPY", Decimal("4900")),
                                                                    ("year", "KWD", "12.345")], grants=grants)
-    assert data["prices"] == [{"interval": "month", "currency": "JPY", "amount": "4900"},
-                              {"interval": "year", "currency": "KWD", "amount": "12.345"}]
+    assert data.to_dict()["prices"] == [{"interval": "month", "currency": "JPY", "amount": "4900"},
+                                        {"interval": "year", "currency": "KWD", "amount": "12.345"}]
+    assert data.entitlements == tuple(sorted(grants, key=lambda g: g.feature))
     assert seeded.plan("pro") == data
     from tollgate import catalog, plan_specs
 
@@ -61,7 +62,7 @@ def test_lookups_say_what_to_do(seeded):
 
 def test_archive_rules(seeded):
     seeded.create_plan("a", product="ai-studio")
-    assert seeded.archive_plan("a")["status"] == "archived"
+    assert seeded.archive_plan("a").status == "archived"
     with pytest.raises(RuleViolation):
         seeded.archive_plan("a")
     product, plans = seeded.archive_product("ai-studio")
@@ -72,9 +73,10 @@ def test_archive_rules(seeded):
 
 def test_usage_charge_as_a_dict(seeded):
     seeded.create_plan("pro", product="ai-studio", feature_values=["ai-tokens=1000"], hard=["ai-tokens"])
-    plan, action = seeded.set_usage_charge(
+    result = seeded.set_usage_charge(
         "pro", {"feature": "ai-tokens", "currency": "USD", "model": "flat", "unit_price": "0.01"})
-    assert action == "create" and plan["usage_charges"][0]["unit_price"] == "0.01"
+    assert result.action == "create" and result.plan.usage_charges == (result.charge,)
+    assert result.to_dict()["usage_charges"][0]["unit_price"] == "0.01"
     with pytest.raises(InvalidInput, match="usage charge.model"):
         seeded.set_usage_charge("pro", {"feature": "ai-tokens", "currency": "USD", "model": "free"})
 

@@ -85,7 +85,7 @@ def test_failed_write_rolls_back_everything(tg):
 
 
 def test_new_database_records_the_current_schema_version(tg):
-    assert tg.db_info()["schema_version"] == schema.SCHEMA_VERSION
+    assert tg.db_info().schema_version == schema.SCHEMA_VERSION
 
 
 def released_fixtures() -> list[Path]:
@@ -104,10 +104,11 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
     before = table_counts(copy)
     with Tollgate(copy) as tg:
         info = tg.db_info()
-        assert info["schema_version"] == schema.SCHEMA_VERSION
+        assert info.schema_version == schema.SCHEMA_VERSION
+        rows = {t.table: t.rows for t in info.tables}
         for table, count in before.items():
             if table != "meta":
-                assert info["tables"][table] == count, table
+                assert rows[table] == count, table
         assert tg.customer("acme-inc").email == "billing@acme.example"
         assert "[plans.pro]" in tg.export_catalog()
         assert {s.plan for s in tg.subscriptions(customer="acme-inc")} >= {"pro"}
@@ -127,7 +128,7 @@ def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tm
     monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
     monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, add_column)
     with Tollgate(tg.db.path) as upgraded:
-        assert upgraded.db_info()["schema_version"] == schema.SCHEMA_VERSION
+        assert upgraded.db_info().schema_version == schema.SCHEMA_VERSION
         assert upgraded.customer("acme").name == "Acme"
     backups = list(tg.db.path.parent.glob(f"{tg.db.path.name}.schema-{schema.SCHEMA_VERSION - 1}.*.bak"))
     assert len(backups) == 1

@@ -106,10 +106,10 @@ def test_a_copy_between_files_is_identical_row_for_row(source, tmp_path):
     assert usage_chunks == [0, *range(CHUNK, EVENTS + 1, CHUNK), EVENTS + 1]
     assert result.blobs_copied == 1 and not result.blobs_missing  # the sample catalog's download file
     with Tollgate(target) as tg:
-        download = tg.plan("markdown-studio-2")["downloads"][0]
+        download = tg.plan("markdown-studio-2").downloads[0]
         from tollgate import blobs
 
-        assert blobs.has_blob(download["sha256"], data_dir=target.parent)
+        assert blobs.has_blob(download.sha256, data_dir=target.parent)
         tg.add_customer("Initech", identifier="initech")
     copied = {row[1]: row[0] for row in rows_of(target)["customer"]}  # identifier -> id: the ids go on
     assert copied["initech"] == max(r[0] for r in rows_of(source)["customer"]) + 1

@@ -53,7 +53,7 @@ def test_add_stores_the_file_by_its_sha256(shop, cli, installer):
     stored = shop.data_dir / "blobs" / sha[:2] / sha
     assert stored.read_bytes() == content
     assert cli("download", "list", "app", "--json").json() == [data]
-    assert shop.plan("app")["downloads"] == [data]
+    assert shop.plan("app").to_dict()["downloads"] == [data]
     assert "download.add" in [e.action for e in shop.journal()]
 
 

@@ -317,7 +317,7 @@ def test_edit_the_activation_limit_and_expiry(shop, cli):
     back = cli("license", "edit", key, "--expires", "never", "--json").json()
     assert back["expires_at"] is None and back["status"] == "active"
     assert shop.license(other_key)["activation_limit"] == 3  # per customer: the plan and other keys are untouched
-    assert shop.plan("app")["license"]["activation_limit"] == 3
+    assert shop.plan("app").license.activation_limit == 3
     assert "license.edit" in [e.action for e in shop.journal(customer="acme")]
 
 

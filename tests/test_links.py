@@ -27,7 +27,7 @@ def test_add_and_list(shop, cli):
     assert forum["id"].startswith("ln_")
     docs = add(cli, "app", "Docs", "http://docs.example.com/v2?lang=en#start")
     assert cli("link", "list", "app", "--json").json() == [forum, docs]
-    assert shop.plan("app")["links"] == [forum, docs]
+    assert shop.plan("app").to_dict()["links"] == [forum, docs]
     plain = cli("link", "add", "app", "Changelog", "https://example.com/changelog")
     assert plain.exit_code == 0 and "Added link ln_" in plain.stdout
     table = cli("link", "list", "app")

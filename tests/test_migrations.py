@@ -59,7 +59,7 @@ def test_rollups_are_backfilled_and_db_check_agrees(fixture, tmp_path, cli):
     shutil.copy(fixture, copy)
     with Tollgate(copy) as tg:
         report = tg.check_database()
-        assert report["ok"] and report["rollups"] > 0 and report["events"] > 0, report
+        assert report.ok and report.rollups > 0 and report.events > 0, report
         used = {e.feature: e.used for e in tg.entitlements("acme-inc", at="2026-10-20T00:00:00Z")}
     assert used["api-calls"] > 0
     assert cli("--db", str(copy), "db", "check").exit_code == 0
@@ -97,8 +97,8 @@ def test_a_migrated_postgres_database_has_the_schema_of_a_new_one(pg_server):
     try:
         schema_1_on_postgres(old)
         with Tollgate(old) as tg:
-            assert tg.db_info()["schema_version"] == schema.SCHEMA_VERSION
-            assert tg.check_database()["ok"]
+            assert tg.db_info().schema_version == schema.SCHEMA_VERSION
+            assert tg.check_database().ok
             assert {e.feature: e.used for e in tg.entitlements("acme-inc", at="2026-10-20T00:00:00Z")}["api-calls"] > 0
         assert shape_of(old) == shape_of(new)
     finally:

@@ -32,9 +32,9 @@ def test_plan_changes_racing_each_other_and_sub_add_keep_one_version_per_change(
     assert_clean(outcomes)
     with Tollgate(isolated_db) as tg:
         versions = tg.versions("pro")
-        assert [v["version"] for v in versions] == list(range(1, len(versions) + 1))
-        assert all(v["subscribers"] > 0 for v in versions[:-1]), versions  # superseded only when someone was on it
-        assert sum(v["subscribers"] for v in versions) == rounds + 1
+        assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+        assert all(v.subscribers > 0 for v in versions[:-1]), versions  # superseded only when someone was on it
+        assert sum(v.subscribers for v in versions) == rounds + 1
 
 
 def test_a_new_subscription_racing_a_plan_change_keeps_what_it_bought(isolated_db, tmp_path):

@@ -93,9 +93,10 @@ def test_a_new_database_gets_the_schema_and_every_command_works(pg_url, cli):
         tg.add_customer("Acme, Inc.", email="billing@acme.example")
         assert [c.identifier for c in tg.customers()] == ["acme-inc"]
         info = tg.db_info()
-    assert info["engine"] == "postgresql" and info["schema_version"] == schema.SCHEMA_VERSION
-    assert info["tables"]["customer"] == 1 and info["tables"]["journal"] == 1
-    assert info["server_version"][:2].isdigit() and info["size_bytes"] > 0 and info["journal_mode"] is None
+    assert info.engine == "postgresql" and info.schema_version == schema.SCHEMA_VERSION
+    rows = {t.table: t.rows for t in info.tables}
+    assert rows["customer"] == 1 and rows["journal"] == 1
+    assert info.server_version[:2].isdigit() and info.size_bytes and info.journal_mode is None
     shown = cli("--db", pg_url, "customer", "show", "acme-inc", "--json")
     assert shown.exit_code == 0 and shown.json()["email"] == "billing@acme.example"
 
@@ -201,7 +202,7 @@ def test_migrations_run_in_one_transaction_with_transactional_ddl(pg_url, monkey
     monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
     monkeypatch.setitem(migrations.MIGRATIONS, schema.SCHEMA_VERSION, add_column)
     with Tollgate(pg_url) as upgraded:
-        assert upgraded.db_info()["schema_version"] == schema.SCHEMA_VERSION
+        assert upgraded.db_info().schema_version == schema.SCHEMA_VERSION
         with upgraded.db.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT nickname FROM customer").scalar() == "ac"
 
@@ -225,7 +226,7 @@ def test_a_failed_migration_leaves_no_trace(pg_url, monkeypatch):
     with Tollgate(pg_url) as tg, tg.db.engine.connect() as conn:
         columns = {r[0] for r in conn.exec_driver_sql(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'customer'")}
-        assert "nickname" not in columns and tg.db_info()["schema_version"] == old_version
+        assert "nickname" not in columns and tg.db_info().schema_version == old_version
 
 
 OPENER = """

@@ -49,7 +49,7 @@ def assert_all_windows_agree(tg, windows) -> None:
     cid, fid = ids(tg, "acme", "api-calls")
     for lo, hi in list(windows) + [(None, None)]:
         assert rollup_sum(tg, cid, fid, lo, hi) == plain_sum(tg, cid, fid, lo, hi), (lo, hi)
-    assert tg.check_database()["rollup_differences"] == 0
+    assert tg.check_database().rollup_differences == 0
 
 
 def rollup_rows(tg) -> int:

@@ -72,6 +72,12 @@ class Price:
     currency: str
     amount: Decimal  # quantized to the currency's minor unit
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: the amount as an exact string in the currency's minor unit ("29.00")."""
+        from tollgate.money import format_money
+
+        return {"interval": self.interval, "currency": self.currency, "amount": format_money(self.amount, self.currency)}
+
 
 @dataclass(frozen=True)
 class LicensePolicy:
@@ -79,6 +85,10 @@ class LicensePolicy:
     expires_after: str = "never"  # "30d", "6m", "1y" or "never"
     activations_per_day: int | None = None  # abuse limits (license_limits.py); None = none
     files_per_day: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"activation_limit": self.activation_limit, "expires_after": self.expires_after,
+                "activations_per_day": self.activations_per_day, "files_per_day": self.files_per_day}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tollgate import interrupts, models, schema
+from tollgate.db_views import DatabaseInfo, TableRows
 from tollgate.engines import postgres_engine, postgres_url, sqlite_engine, transaction
 from tollgate.errors import StorageError
 from tollgate.location import (
@@ -179,37 +180,31 @@ class Database:
                            hint="Check --db, or create it with a command that writes (such as `tollgate "
                                 "catalog import FILE`).")
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> DatabaseInfo:
         """Location, engine and its version, schema version, size and row counts per table."""
         from sqlmodel import SQLModel
 
         engine = self.engine
         models.load_all()
-        counts: dict[str, int] = {}
+        counts = []
         size = None
         with engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:
-                counts[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
+                counts.append(TableRows(table.name, conn.execute(select(func.count()).select_from(table)).scalar_one()))
             version = schema.schema_version_in(conn)
             if self.is_sqlite:
                 journal_mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-                server_version = conn.exec_driver_sql("SELECT sqlite_version()").scalar()
+                server_version = conn.exec_driver_sql("SELECT sqlite_version()").scalar_one()
             else:
                 journal_mode = None
-                server_version = conn.exec_driver_sql("SHOW server_version").scalar()
+                server_version = conn.exec_driver_sql("SHOW server_version").scalar_one()
                 if engine.dialect.name == "postgresql":
                     size = conn.execute(select(func.pg_database_size(func.current_database()))).scalar()
         if self.path is not None:
             size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
-        return {
-            "location": self.display_location,
-            "engine": engine.dialect.name,
-            "server_version": server_version,
-            "schema_version": version,
-            "size_bytes": size,
-            "journal_mode": journal_mode,
-            "tables": counts,
-        }
+        return DatabaseInfo(location=self.display_location, engine=engine.dialect.name,
+                            server_version=server_version, schema_version=version, size_bytes=size,
+                            journal_mode=journal_mode, tables=tuple(counts))
 
     def backup(self, target: Path) -> Path:
         """A consistent copy of the whole database (VACUUM INTO), written to a temp file then renamed."""

@@ -4,14 +4,13 @@ compared (usage.rollups.differences), in one read snapshot."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tollgate.db import Database
+from tollgate.db_views import DatabaseCheck
 from tollgate.engines import transaction
 
 
-def check_database(database: Database) -> dict[str, Any]:
-    """What `db check` reports; `ok` is False when anything differs."""
+def check_database(database: Database) -> DatabaseCheck:
+    """What `db check` reports; `.ok` is False when anything differs."""
     from tollgate.usage.rollups import differences
 
     with transaction(database.engine, write=False) as conn:
@@ -21,12 +20,5 @@ def check_database(database: Database) -> dict[str, Any]:
         rollups = conn.exec_driver_sql("SELECT count(*) FROM usage_rollup").scalar_one()
         events = conn.exec_driver_sql("SELECT count(*) FROM usage_event").scalar_one()
         differing, shown = differences(conn)
-    return {
-        "location": database.display_location,
-        "integrity": integrity,
-        "events": events,
-        "rollups": rollups,
-        "rollup_differences": differing,
-        "differences": shown,
-        "ok": integrity in (None, "ok") and differing == 0,
-    }
+    return DatabaseCheck(location=database.display_location, integrity=integrity, events=events, rollups=rollups,
+                         rollup_differences=differing, differences=tuple(shown))

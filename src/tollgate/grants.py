@@ -53,6 +53,10 @@ class Grant:
     def unlimited(self) -> bool:
         return self.type == "metered" and self.limit is None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of an entitlement of a plan (see grant_dict)."""
+        return grant_dict(self)
+
 
 # -- parsing ---------------------------------------------------------------------------------------
 

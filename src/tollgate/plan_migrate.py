@@ -33,7 +33,7 @@ from tollgate.sub_versions import settle, version_id_of
 WHEN = ("now", "period-end")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Move:
     """One subscription's move, with what it changes for the current period."""
 
@@ -54,7 +54,7 @@ class Move:
                 "new_amount": self.new_amount, "currency": self.currency}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Migration:
     plan: str
     to_version: int

@@ -1,5 +1,5 @@
 """Whole plans, set-based: read every plan's prices, entitlements, usage charges, license policy,
-downloads and links in a handful of queries (plan_specs), their JSON (plan_dict), and write them
+downloads and links in a handful of queries (plan_specs), their views (plan_view), and write them
 with Core executemany (insert_plans, shared by `plan create` and `catalog import`), so importing
 thousands of plans stays fast.
 """
@@ -29,8 +29,7 @@ from tollgate.catalog import (
     insert_many,
     journal_rows,
 )
-from tollgate.clock import rfc3339
-from tollgate.grants import Grant, grant_dict, grant_from_row, grant_to_columns
+from tollgate.grants import Grant, grant_from_row, grant_to_columns
 from tollgate.models import (
     Journal,
     Plan,
@@ -43,6 +42,7 @@ from tollgate.models import (
     PlanVersion,
     Product,
 )
+from tollgate.plan_views import PlanView
 
 
 def plan_specs(session: Session, plans: Sequence[Plan] | None = None, *,
@@ -118,59 +118,26 @@ def plan_grants(session: Session, plan: Plan, *, version_id: int | None = None) 
     return {grant.feature: grant for grant in plan_specs(session, [plan], versions=versions)[plan.id].grants}
 
 
-def price_dict(price: Price) -> dict[str, Any]:
-    from tollgate.money import format_money
-
-    return {"interval": price.interval, "currency": price.currency, "amount": format_money(price.amount, price.currency)}
-
-
-def plan_dict(session: Session, plan: Plan, *, spec: PlanSpec | None = None,
-              version: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The stable JSON shape of a plan, with its prices, entitlements, charges and deliverables: those
-    of its current version, or of `version` (its id and number)."""
+def plan_view(session: Session, plan: Plan, *, spec: PlanSpec | None = None,
+              version: tuple[int, int] | None = None) -> PlanView:
+    """A plan with its prices, entitlements, charges and deliverables: those of its current version,
+    or of `version` (its id and number)."""
     from tollgate.plan_versions import current_versions
-    from tollgate.rating import charge_to_dict
 
     if version is None:
         version = current_versions(session, [plan.id])[plan.id]
     if spec is None:
         spec = plan_specs(session, [plan], versions={plan.id: version[0]})[plan.id]
-    return {
-        "identifier": plan.identifier,
-        "version": version[1],
-        "product": spec.product,
-        "name": plan.name,
-        "description": plan.description,
-        "status": plan.status,
-        "trial_days": spec.trial_days,
-        "prices": [price_dict(price) for price in spec.prices],
-        "entitlements": [grant_dict(grant) for grant in spec.grants],
-        "usage_charges": [charge_to_dict(charge) for charge in spec.charges],
-        "license": None if spec.license is None else {
-            "activation_limit": spec.license.activation_limit,
-            "expires_after": spec.license.expires_after,
-            "activations_per_day": spec.license.activations_per_day,
-            "files_per_day": spec.license.files_per_day,
-        },
-        "downloads": [
-            {"id": d.public_id, "plan": plan.identifier, "name": d.name, "size": d.size, "sha256": d.sha256,
-             "enabled": d.enabled}
-            for d in spec.downloads
-        ],
-        "links": [{"id": ln.public_id, "plan": plan.identifier, "name": ln.name, "url": ln.url} for ln in spec.links],
-        "created_at": rfc3339(plan.created_at),
-        "updated_at": rfc3339(plan.updated_at),
-        "archived_at": rfc3339(plan.archived_at),
-    }
+    return PlanView.of(plan, spec, version[1])
 
 
-def plan_dicts(session: Session, plans: Sequence[Plan]) -> list[dict[str, Any]]:
+def plan_view_list(session: Session, plans: Sequence[Plan]) -> list[PlanView]:
+    """plan_view of each plan, as of its current version, in a handful of queries."""
     from tollgate.plan_versions import current_versions
 
     specs = plan_specs(session, plans)
     versions = current_versions(session, [plan.id for plan in plans])
-    return [plan_dict(session, plan, spec=specs[plan.id], version=versions[plan.id]) for plan in plans]
-
+    return [PlanView.of(plan, specs[plan.id], versions[plan.id][1]) for plan in plans]
 
 
 # -- set-based writes of plans (shared by create_plan and catalog import) -------------------------

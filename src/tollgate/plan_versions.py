@@ -24,9 +24,10 @@ from sqlmodel import Session, col, select
 
 from tollgate import locks
 from tollgate.catalog import PlanSpec, chunked, insert_many, journal_rows
-from tollgate.clock import rfc3339, utcnow
+from tollgate.clock import utcnow
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.models import Journal, Plan, PlanVersion, Subscription
+from tollgate.plan_views import PlanVersionView
 
 # PlanSpec fields a version holds -> their names in JSON and in the catalog file
 VERSIONED = {"trial_days": "trial_days", "prices": "prices", "grants": "entitlements",
@@ -125,7 +126,7 @@ def write_versions(session: Session, changes: Sequence[tuple[int, str, PlanSpec,
     return made
 
 
-def versions(session: Session, plan: Plan, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def versions(session: Session, plan: Plan, *, now: datetime | None = None) -> list[PlanVersionView]:
     """Every version of a plan, oldest first: number, created, what changed from the one before
     (names of VERSIONED), its subscribers (subscriptions on it at `now`, of any status) and how many
     have a move to it scheduled (`plan migrate --at period-end`)."""
@@ -143,9 +144,9 @@ def versions(session: Session, plan: Plan, *, now: datetime | None = None) -> li
     out, before = [], None
     for row in rows:
         spec = plan_specs(session, [plan], versions={plan.id: row.id})[plan.id]
-        out.append({"plan": plan.identifier, "version": row.version, "created_at": rfc3339(row.created_at),
-                    "changes": [] if before is None else versioned_changes(before, spec),
-                    "subscribers": on.get(row.id, 0), "scheduled": coming.get(row.id, 0),
-                    "current": row is rows[-1]})
+        out.append(PlanVersionView(
+            plan=plan.identifier, version=row.version, created_at=row.created_at,
+            changes=() if before is None else tuple(versioned_changes(before, spec)),
+            subscribers=on.get(row.id, 0), scheduled=coming.get(row.id, 0), current=row is rows[-1]))
         before = spec
     return out

@@ -78,6 +78,10 @@ class UsageCharge:
     package_price: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON (and catalog) shape (see charge_to_dict)."""
+        return charge_to_dict(self)
+
 
 @dataclass(frozen=True)
 class TierLine:

@@ -27,6 +27,7 @@ from tollgate.api.usage import UsageMethods
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from tollgate.db_views import DatabaseCheck, DatabaseInfo
     from tollgate.journal import Entry
 
 __all__ = ["Tollgate"]
@@ -64,13 +65,14 @@ class Tollgate(CustomerMethods, CatalogMethods, AccessMethods, DeliverableMethod
         with self.db.read() as session:
             return journal.count(session, **_journal_filters(session, customer, since, until, action))
 
-    def db_info(self) -> dict[str, Any]:
-        """`db info`: location, engine and its version, schema version, size and row counts per table."""
+    def db_info(self) -> DatabaseInfo:
+        """`db info`: location, engine and its version, schema version, size and row counts per table
+        (a db_views.DatabaseInfo)."""
         return self.db.info()
 
-    def check_database(self) -> dict[str, Any]:
-        """`db check`: integrity and every usage rollup against the events (see dbcheck.py);
-        `ok` is False when anything differs."""
+    def check_database(self) -> DatabaseCheck:
+        """`db check`: integrity and every usage rollup against the events (see dbcheck.py), as a
+        db_views.DatabaseCheck; `.ok` is False when anything differs."""
         from tollgate.dbcheck import check_database
 
         return check_database(self.db)

@@ -1,5 +1,5 @@
 """The `Tollgate` methods of the catalog: products, features, plans, and the catalog file (mixed into
-api.Tollgate). Plans come back as their JSON shape (see `plan_specs.plan_dict`)."""
+api.Tollgate). Plans come back as plan_views.PlanView (`to_dict()`: the `--json` shape)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from tollgate.api.base import Base
 from tollgate.lazy import lazy_module
+from tollgate.plan_views import ChargeResult, PlanVersionView, PlanView
 from tollgate.views import FeatureView, ProductView
 
 if TYPE_CHECKING:  # the modules load sqlmodel: the read path (check, show) never needs them
     from tollgate import catalog, plan_specs, plan_versions, plans
     from tollgate.catalog_toml import ImportResult
     from tollgate.grants import Grant
+    from tollgate.plan_migrate import Migration
     from tollgate.rating import UsageCharge
 else:
     catalog = lazy_module("tollgate.catalog")
@@ -55,9 +57,9 @@ class CatalogMethods(Base):
         hard: Sequence[str] = (),
         resets: Sequence[str] = (),
         alerts: Sequence[str] = (),
-    ) -> dict[str, Any]:
-        """Create a plan; returns its JSON shape (see `plan_specs.plan_dict`). `prices`: (interval,
-        currency, amount) triples, like ("month", "USD", "29").
+    ) -> PlanView:
+        """Create a plan; returns it (a plan_views.PlanView). `prices`: (interval, currency, amount)
+        triples, like ("month", "USD", "29").
 
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
@@ -71,18 +73,18 @@ class CatalogMethods(Base):
                 session, identifier=identifier, product=product, name=name, description=description,
                 prices=prices, trial_days=trial_days, grants=grants, license=license, links=links,
             )
-            return plan_specs.plan_dict(session, plan)
+            return plan_specs.plan_view(session, plan)
 
-    def set_usage_charge(self, plan: str, charge: UsageCharge | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    def set_usage_charge(self, plan: str, charge: UsageCharge | Mapping[str, Any]) -> ChargeResult:
         """Add or replace a plan's usage charge (a rating.UsageCharge, or its catalog shape as a dict);
-        returns (plan JSON, "create" or "update")."""
+        returns a plan_views.ChargeResult: the plan after it, and `action` "create" or "update"."""
         if isinstance(charge, Mapping):
             from tollgate.rating import charge_from_dict
 
             charge = charge_from_dict(dict(charge), path="usage charge")
         with self.db.write() as session:
             row, action = plans.set_usage_charge(session, plan=plan, charge=charge)
-            return plan_specs.plan_dict(session, row), action
+            return ChargeResult(plan_specs.plan_view(session, row), action, charge)
 
     def archive_product(self, identifier: str) -> tuple[ProductView, list[str]]:
         """Archive a product and its active plans; returns the product and the plans archived with it."""
@@ -94,9 +96,9 @@ class CatalogMethods(Base):
         with self.db.write() as session:
             return FeatureView.of(catalog.archive_feature(session, identifier=identifier))
 
-    def archive_plan(self, identifier: str) -> dict[str, Any]:
+    def archive_plan(self, identifier: str) -> PlanView:
         with self.db.write() as session:
-            return plan_specs.plan_dict(session, plans.archive_plan(session, identifier=identifier))
+            return plan_specs.plan_view(session, plans.archive_plan(session, identifier=identifier))
 
     def products(self, *, status: str = "active") -> list[ProductView]:
         with self.db.read() as session:
@@ -114,38 +116,40 @@ class CatalogMethods(Base):
         with self.db.read() as session:
             return FeatureView.of(catalog.get_feature(session, identifier))
 
-    def plans(self, *, product: str | None = None, status: str = "active") -> list[dict[str, Any]]:
-        """Plans (JSON shapes) in creation order, optionally of one product."""
+    def plans(self, *, product: str | None = None, status: str = "active") -> list[PlanView]:
+        """Plans (as of their current versions) in creation order, optionally of one product."""
         with self.db.read() as session:
-            return plan_specs.plan_dicts(session, plans.list_plans(session, product=product, status=status))
+            return plan_specs.plan_view_list(session, plans.list_plans(session, product=product, status=status))
 
-    def plan(self, identifier: str, *, version: int | None = None) -> dict[str, Any]:
-        """One plan's JSON shape: prices, entitlements, usage charges, license, downloads, links; those
-        of its current version, or of version `version`."""
+    def plan(self, identifier: str, *, version: int | None = None) -> PlanView:
+        """One plan: prices, entitlements, usage charges, license, downloads, links; those of its
+        current version, or of version `version`."""
         with self.db.read() as session:
             row = catalog.get_plan(session, identifier)
             if version is None:
-                return plan_specs.plan_dict(session, row)
+                return plan_specs.plan_view(session, row)
             found = plan_versions.get_version(session, row, version)
-            return plan_specs.plan_dict(session, row, version=(found.id, found.version))
+            return plan_specs.plan_view(session, row, version=(found.id, found.version))
 
-    def versions(self, plan: str) -> list[dict[str, Any]]:
-        """The versions of a plan, oldest first: version, created_at, changes (what differs from the
-        version before: prices, trial_days, entitlements, usage_charges, license), subscribers, current."""
+    def versions(self, plan: str) -> list[PlanVersionView]:
+        """The versions of a plan, oldest first (plan_views.PlanVersionView): version, created_at,
+        changes (what differs from the version before: prices, trial_days, entitlements,
+        usage_charges, license), subscribers, scheduled, current."""
         with self.db.read() as session:
             return plan_versions.versions(session, catalog.get_plan(session, plan))
 
     def migrate(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
-                at: str = "now", dry_run: bool = False) -> dict[str, Any]:
+                at: str = "now", dry_run: bool = False) -> Migration:
         """Move the plan's live subscriptions to version `to` (plan_migrate.py): of version `from_`
-        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns the
-        result's JSON shape: per subscription customer, versions, entitlement changes, and the current
-        period's `current_amount` / `new_amount` in `currency` (exact strings, from the invoice code)."""
+        only, of `customers` only; `at` "now" or "period-end"; `dry_run` writes nothing. Returns a
+        plan_migrate.Migration: per subscription (`moves`) customer, versions, entitlement changes, and
+        the current period's `current_amount` / `new_amount` in `currency` (exact strings, from the
+        invoice code)."""
         from tollgate import plan_migrate
 
         with self.db.write(dry_run=dry_run) as session:
             return plan_migrate.migrate(session, plan=plan, to=to, from_=from_, customers=customers, at=at,
-                                        dry_run=dry_run).to_dict()
+                                        dry_run=dry_run)
 
     def check_migration(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
                         at: str = "now") -> None:

@@ -38,22 +38,22 @@ def info(as_json: Json = False) -> None:
 
     Example: tollgate db info --json
     """
-    data = tollgate().db_info()
+    about = tollgate().db_info()
     if as_json:
-        output.emit_json(data)
+        output.emit_json(about.to_dict())
         return
     output.fields(
         [
-            ("location", data["location"]),
-            ("engine", data["engine"]),
-            ("server version" if data["engine"] == "postgresql" else "engine version", data["server_version"]),
-            ("schema version", data["schema_version"]),
-            ("size", f"{data['size_bytes']:,} bytes" if data["size_bytes"] is not None else "-"),
-            ("journal mode", data["journal_mode"] or "-"),
+            ("location", about.location),
+            ("engine", about.engine),
+            ("server version" if about.engine == "postgresql" else "engine version", about.server_version),
+            ("schema version", about.schema_version),
+            ("size", f"{about.size_bytes:,} bytes" if about.size_bytes is not None else "-"),
+            ("journal mode", about.journal_mode or "-"),
             ("checked by", "tollgate db check (integrity, and every usage rollup against the events)"),
         ]
     )
-    output.table(TABLE_ROWS, sorted(data["tables"].items()))
+    output.table(TABLE_ROWS, sorted((t.table, t.rows) for t in about.tables))
 
 
 @app.command("check")
@@ -63,22 +63,22 @@ def check(as_json: Json = False) -> None:
 
     Example: tollgate db check
     """
-    data = tollgate().check_database()
+    report = tollgate().check_database()
     if as_json:
-        output.emit_json(data)
+        output.emit_json(report.to_dict())
     else:
-        integrity = data["integrity"]
+        integrity = report.integrity
         output.fields([
-            ("location", data["location"]),
+            ("location", report.location),
             ("integrity", "ok (PRAGMA integrity_check)" if integrity == "ok" else
              "not run (PostgreSQL checks its own pages)" if integrity is None else integrity),
-            ("usage events", f"{data['events']:,}"),
-            ("usage rollups", f"{data['rollups']:,} rows, recomputed from the events: "
-             + ("all agree" if not data["rollup_differences"] else f"{data['rollup_differences']:,} differ")),
+            ("usage events", f"{report.events:,}"),
+            ("usage rollups", f"{report.rollups:,} rows, recomputed from the events: "
+             + ("all agree" if not report.rollup_differences else f"{report.rollup_differences:,} differ")),
         ])
-        for line in data["differences"]:
+        for line in report.differences:
             output.warn(line)
-    if not data["ok"]:
+    if not report.ok:
         raise typer.Exit(1)
 
 

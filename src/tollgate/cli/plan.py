@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -12,6 +13,11 @@ from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, QUANTITY, TEXT, Col
 from tollgate.cli.help import Typer
 
+if TYPE_CHECKING:
+    from tollgate.catalog import Price
+    from tollgate.plan_views import PlanView
+    from tollgate.rating import UsageCharge
+
 app = Typer(help="Plans: how a product is packaged and priced, and what each grants.\n\nExample: tollgate plan create pro --product ai-studio --price 49.00 --currency USD --interval month --feature api-calls=10000", no_args_is_help=True)
 
 COLUMNS = ("identifier", "product", "name", "prices", "trial", "entitlements", "status")
@@ -19,27 +25,31 @@ TABLE = (Col("identifier", ID), Col("product", ID, 3), Col("name", TEXT, 2), Col
          Col("entitlements", QUANTITY, 5), Col("status", TEXT, 1))
 
 
-def prices_text(prices: list[dict]) -> str:
+def prices_text(prices: Sequence[Price]) -> str:
+    from tollgate.money import format_money
+
     if not prices:
         return "free"
     return ", ".join(
-        f"{p['amount']} {p['currency']} {'once' if p['interval'] == 'once' else '/ ' + p['interval']}" for p in prices
+        f"{format_money(p.amount, p.currency)} {p.currency} {'once' if p.interval == 'once' else '/ ' + p.interval}"
+        for p in prices
     )
 
 
-def _row(plan: dict) -> list:
+def _row(plan: PlanView) -> list:
     return [
-        plan["identifier"],
-        plan["product"],
-        plan["name"],
-        prices_text(plan["prices"]),
-        f"{plan['trial_days']}d" if plan["trial_days"] else "",
-        len(plan["entitlements"]),
-        plan["status"],
+        plan.identifier,
+        plan.product,
+        plan.name,
+        prices_text(plan.prices),
+        f"{plan.trial_days}d" if plan.trial_days else "",
+        len(plan.entitlements),
+        plan.status,
     ]
 
 
 def entitlement_text(entitlement: dict) -> str:
+    """What an entitlement's JSON shape (a plan's, or a customer's effective one) grants: on, 10, 10000 / month."""
     if entitlement["type"] == "boolean":
         return "on" if entitlement["value"] else "off"
     if entitlement["type"] == "config":
@@ -49,8 +59,9 @@ def entitlement_text(entitlement: dict) -> str:
     return f"{amount}{per}"
 
 
-def charge_text(charge: dict) -> str:
-    """`tiered: first 1000 free; up to 10000 at 0.10; above at 0.01`."""
+def charge_text(usage_charge: UsageCharge) -> str:
+    """`tiered: first 1000 free; up to 10000 at 0.10; above at 0.01` (amounts as in its JSON shape)."""
+    charge = usage_charge.to_dict()
     parts = []
     if charge.get("included"):
         parts.append(f"first {charge['included']} included")
@@ -172,11 +183,11 @@ def create(
         alerts=alert or (),
     )
     if as_json:
-        output.emit_json(data)
+        output.emit_json(data.to_dict())
     else:
         output.say(
-            f"Created plan {data['identifier']} ({data['name']}) of {data['product']}: {prices_text(data['prices'])}, "
-            f"{len(data['entitlements'])} entitlement(s)."
+            f"Created plan {data.identifier} ({data.name}) of {data.product}: {prices_text(data.prices)}, "
+            f"{len(data.entitlements)} entitlement(s)."
         )
 
 
@@ -195,7 +206,7 @@ def list_(
     status = "all" if show_all else "archived" if archived else "active"
     found = tollgate().plans(product=product, status=status)
     if as_json:
-        output.emit_json(found)
+        output.emit_json([p.to_dict() for p in found])
     elif as_csv:
         output.emit_csv(COLUMNS, (_row(p) for p in found))
     else:
@@ -213,63 +224,64 @@ def show(
 
     Example: tollgate plan show pro --version 1
     """
+    from tollgate.clock import rfc3339
+
     plan = tollgate().plan(identifier, version=version)
     if as_json:
-        output.emit_json(plan)
+        output.emit_json(plan.to_dict())
         return
     output.fields(
         [
-            ("identifier", plan["identifier"]),
-            ("product", plan["product"]),
-            ("name", plan["name"]),
-            ("description", plan["description"] or "-"),
-            ("status", plan["status"]),
-            ("version", str(plan["version"])),
-            ("prices", prices_text(plan["prices"])),
-            ("trial", f"{plan['trial_days']} days" if plan["trial_days"] else "-"),
-            ("created", plan["created_at"]),
-            ("archived", plan["archived_at"] or "-"),
+            ("identifier", plan.identifier),
+            ("product", plan.product),
+            ("name", plan.name),
+            ("description", plan.description or "-"),
+            ("status", plan.status),
+            ("version", str(plan.version)),
+            ("prices", prices_text(plan.prices)),
+            ("trial", f"{plan.trial_days} days" if plan.trial_days else "-"),
+            ("created", rfc3339(plan.created_at)),
+            ("archived", rfc3339(plan.archived_at) or "-"),
         ]
     )
-    if plan["entitlements"]:
+    if plan.entitlements:
         output.say("")
         output.table(
             (Col("feature", ID), Col("type", TEXT, 2), Col("grants"), Col("limit", TEXT, 1), Col("alerts", TEXT, 3)),
             (
                 [
-                    e["feature"],
-                    e["type"],
-                    entitlement_text(e),
-                    ("hard" if e["hard"] else "soft") if e["type"] == "metered" and not e["unlimited"] else "",
-                    ", ".join(f"{a}%" for a in e.get("alerts", [])),
+                    e.feature,
+                    e.type,
+                    entitlement_text(e.to_dict()),
+                    ("hard" if e.hard else "soft") if e.type == "metered" and not e.unlimited else "",
+                    ", ".join(f"{a}%" for a in e.alerts),
                 ]
-                for e in plan["entitlements"]
+                for e in plan.entitlements
             ),
             title="Entitlements",
         )
-    if plan["usage_charges"]:
+    if plan.usage_charges:
         output.say("")
         output.table(
             (Col("feature", ID), Col("currency", ID), Col("charge")),
-            ([c["feature"], c["currency"], charge_text(c)] for c in plan["usage_charges"]),
+            ([c.feature, c.currency, charge_text(c)] for c in plan.usage_charges),
             title="Usage charges",
         )
     deliverables = []
-    if plan["license"]:
-        limit = plan["license"]["activation_limit"]
-        expires = plan["license"]["expires_after"]
+    if plan.license:
+        limit, expires = plan.license.activation_limit, plan.license.expires_after
         deliverables.append(
             ("license keys", f"{'unlimited' if limit is None else limit} activation(s) per key, "
                              + ("never expire" if expires == "never" else f"expire {expires} after purchase"))
         )
-        per_day = [f"{plan['license'][name]} {what} per key per day" for name, what in
-                   (("activations_per_day", "activations"), ("files_per_day", "license files"))
-                   if plan["license"][name] is not None]
+        per_day = [f"{count} {what} per key per day" for count, what in
+                   ((plan.license.activations_per_day, "activations"), (plan.license.files_per_day, "license files"))
+                   if count is not None]
         if per_day:
             deliverables.append(("license limits", ", ".join(per_day)))
-    deliverables += [("download", f"{d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]}…)"
-                       + ("" if d["enabled"] else " disabled")) for d in plan["downloads"]]
-    deliverables += [("link", f"{ln['name']}: {ln['url']}") for ln in plan["links"]]
+    deliverables += [("download", f"{d.name} ({d.size} bytes, sha256 {d.sha256[:12]}…)"
+                       + ("" if d.enabled else " disabled")) for d in plan.downloads]
+    deliverables += [("link", f"{ln.name}: {ln.url}") for ln in plan.links]
     if deliverables:
         output.say("")
         output.fields(deliverables, title="Deliverables")
@@ -286,12 +298,12 @@ def archive(
     Example: tollgate plan archive starter-2024 --yes
     """
     confirm_or_refuse(
-        lambda: f"Archive plan {tollgate().plan(identifier)['identifier']}? It will take no new subscriptions.",
+        lambda: f"Archive plan {tollgate().plan(identifier).identifier}? It will take no new subscriptions.",
         yes=yes, declined=f"Not archived: {identifier} is unchanged.")
-    data = tollgate().archive_plan(identifier)
+    archived = tollgate().archive_plan(identifier)
     output.result(
-        data, as_json=as_json,
-        message=f"Archived plan {data['identifier']}; existing subscriptions keep working.",
+        archived.to_dict(), as_json=as_json,
+        message=f"Archived plan {archived.identifier}; existing subscriptions keep working.",
     )
 
 
@@ -340,13 +352,12 @@ def charge(
             entry["flat_price" if model == "stair-step" else "unit_price"] = amount.strip()
             tiers.append(entry)
         data["tiers"] = tiers
-    plan_data, action = tollgate().set_usage_charge(plan, data)
+    result = tollgate().set_usage_charge(plan, data)
     if as_json:
-        output.emit_json(plan_data)
+        output.emit_json(result.to_dict())
     else:
-        charged = next(c for c in plan_data["usage_charges"] if c["feature"] == feature and c["currency"] == currency.upper())
-        verb = "Added" if action == "create" else "Replaced"
-        output.say(f"{verb} the {currency.upper()} usage charge of {feature} on plan {plan}: {charge_text(charged)}.")
+        verb = "Added" if result.action == "create" else "Replaced"
+        output.say(f"{verb} the {currency.upper()} usage charge of {feature} on plan {plan}: {charge_text(result.charge)}.")
 
 
 @app.command("versions")
@@ -359,15 +370,17 @@ def versions(
     A change to what a plan sells while anyone is on it makes a new version (subscribers stay).
     Example: tollgate plan versions pro
     """
+    from tollgate.clock import rfc3339
+
     found = tollgate().versions(identifier)
     if as_json:
-        output.emit_json(found)
+        output.emit_json([v.to_dict() for v in found])
         return
     output.table(
         (Col("version", QUANTITY), Col("created", DATE, 2), Col("changes", TEXT, 1), Col("subscribers", QUANTITY)),
-        ([f"{v['version']}{' (current)' if v['current'] else ''}", v["created_at"],
-          ", ".join(v["changes"]) or ("-" if v["version"] > 1 else "first version"),
-          f"{v['subscribers']}" + (f" (+{v['scheduled']} at period end)" if v["scheduled"] else "")] for v in found),
+        ([f"{v.version}{' (current)' if v.current else ''}", rfc3339(v.created_at),
+          ", ".join(v.changes) or ("-" if v.version > 1 else "first version"),
+          f"{v.subscribers}" + (f" (+{v.scheduled} at period end)" if v.scheduled else "")] for v in found),
         title=f"Versions of {identifier}",
     )
 
@@ -396,16 +409,16 @@ def migrate(
             yes=yes, declined=f"Not migrated: the subscriptions of {identifier} are unchanged.")
     result = tollgate().migrate(identifier, to=to, from_=from_, customers=customers, at=at, dry_run=dry_run)
     if as_json:
-        output.emit_json(result)
+        output.emit_json(result.to_dict())
         return
-    moves = result["moves"]
+    moves = result.moves
     if dry_run:
         output.table(
             (Col("subscription", ID), Col("customer", ID), Col("from", QUANTITY), Col("to", QUANTITY),
              Col("current amount", QUANTITY), Col("new amount", QUANTITY), Col("entitlement changes", TEXT, 1)),
-            ([m["subscription"], m["customer"], m["from_version"], m["to_version"],
-              _amount(m["current_amount"], m["currency"]), _amount(m["new_amount"], m["currency"]),
-              ", ".join(_change_text(c) for c in m["entitlements"]) or "-"] for m in moves),
+            ([m.subscription, m.customer, m.from_version, m.to_version,
+              _amount(m.current_amount, m.currency), _amount(m.new_amount, m.currency),
+              ", ".join(_change_text(c) for c in m.entitlements) or "-"] for m in moves),
             title=f"Migration of {identifier} to version {to} (dry run: nothing written)",
         )
     when = "now" if at == "now" else "at the end of each one's current period"

@@ -75,7 +75,7 @@ def show(
     handle = tollgate()
     product = handle.product(identifier)
     plans = handle.plans(product=identifier, status="all")
-    data = {**product.to_dict(), "plans": [p["identifier"] for p in plans]}
+    data = {**product.to_dict(), "plans": [p.identifier for p in plans]}
     if as_json:
         output.emit_json(data)
         return
@@ -87,7 +87,7 @@ def show(
             ("status", data["status"]),
             ("created", data["created_at"]),
             ("archived", data["archived_at"] or "-"),
-            ("plans", ", ".join(f"{p['identifier']}{' (archived)' if p['status'] == 'archived' else ''}"
+            ("plans", ", ".join(f"{p.identifier}{' (archived)' if p.status == 'archived' else ''}"
                                 for p in plans) or "-"),
         ]
     )
