@@ -1,7 +1,8 @@
 """What `Tollgate` returns for a customer, a product or a feature: frozen copies of a row, never the
 row itself, with `to_dict()` for the stable JSON shape (`--json`: the fields in order, times in RFC 3339).
 
-`of(row)` takes a model object or a Core row alike (they have the same attribute names). Nothing here
+`of(row)` takes a model object or a Core row alike (they have the same attribute names); a field the
+row does not have is given by name (`InstanceView.of(activation, key=key)`). Nothing here
 imports the database layer: `customer show` and `customer list` start without it.
 """
 
@@ -17,13 +18,15 @@ V = TypeVar("V", bound="RowView")
 
 
 class RowView:
-    """A view of one row: its fields are the row's attributes of the same names."""
+    """A view of one row: its fields are the row's attributes of the same names (or given to `of`)."""
 
     __slots__ = ()
     __match_args__: ClassVar[tuple[str, ...]]  # each subclass is a dataclass: its fields' names, in order
 
     @classmethod
-    def of(cls: type[V], row: Any) -> V:
+    def of(cls: type[V], row: Any, **given: Any) -> V:
+        if given:
+            return cls(*[given[name] if name in given else getattr(row, name) for name in cls.__match_args__])
         return cls(*[getattr(row, name) for name in cls.__match_args__])
 
     def to_dict(self) -> dict[str, Any]:
