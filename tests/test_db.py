@@ -112,7 +112,7 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
         assert tg.customer("acme-inc").email == "billing@acme.example"
         assert "[plans.pro]" in tg.export_catalog()
         assert {s.plan for s in tg.subscriptions(customer="acme-inc")} >= {"pro"}
-        assert tg.license(tg.licenses(customer="acme-inc")[0]["key"])["activations"]
+        assert tg.license(tg.licenses(customer="acme-inc")[0].key).activations
     assert db.integrity_check(copy) == "ok"
 
 

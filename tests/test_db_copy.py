@@ -55,7 +55,7 @@ def populate(location) -> None:
         tg.consume("acme-inc", "api-calls", 3, key="consumed-1")
         licenses = tg.licenses(customer="globex")
         if licenses:
-            tg.activate_license(licenses[0]["key"], "laptop")
+            tg.activate_license(licenses[0].key, "laptop")
 
 
 def rows_of(location) -> dict[str, list[tuple]]:

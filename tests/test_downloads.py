@@ -270,11 +270,11 @@ def test_a_damaged_checksum_record_never_becomes_a_path(shop, installer, tmp_pat
     dl = shop.add_download("app", installer)
     shop.add_subscription("acme", "app")
     with shop.db.write() as session:
-        row = session.exec(select(PlanDownload).where(PlanDownload.public_id == dl["id"])).one()
+        row = session.exec(select(PlanDownload).where(PlanDownload.public_id == dl.id)).one()
         row.sha256 = "../../../../etc/passwd"
         session.add(row)
     with pytest.raises(downloads.DownloadRefused) as caught:
-        shop.fetch_download("acme", dl["id"], tmp_path / "out")
+        shop.fetch_download("acme", dl.id, tmp_path / "out")
     assert caught.value.reason == "corrupted"
 
 
@@ -294,13 +294,13 @@ def test_large_files_stream_with_bounded_memory(shop, tmp_path):
         dl = shop.add_download("app", big)
         shop.add_subscription("acme", "app")
         tracemalloc.reset_peak()
-        result = shop.fetch_download("acme", dl["id"], tmp_path / "out")
+        result = shop.fetch_download("acme", dl.id, tmp_path / "out")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 8 * (1 << 20), f"peak {peak:,} bytes for a 24 MiB file"
-    assert dl["size"] == 24 << 20
-    assert hashlib.sha256(Path(result["path"]).read_bytes()).hexdigest() == dl["sha256"]
+    assert dl.size == 24 << 20 and result.download == dl and result.customer == "acme"
+    assert hashlib.sha256(result.path.read_bytes()).hexdigest() == dl.sha256
 
 
 # -- remove ---------------------------------------------------------------------------------------------

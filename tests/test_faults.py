@@ -242,7 +242,7 @@ def entitled(tg, tmp_path):
     tg.create_plan("one", product="app", prices=[("once", "USD", "10.00")])
     tg.add_customer("Acme", identifier="acme")
     tg.add_subscription("acme", "one")
-    return tg.add_download("one", payload)["id"]
+    return tg.add_download("one", payload).id
 
 
 def test_download_to_a_full_disk_writes_no_partial_file(cli, entitled, tiny_disk):

@@ -248,7 +248,7 @@ def test_db_copy_never_follows_a_crafted_checksum(cli, crafted, tmp_path, secret
 
 def test_download_get_refuses_a_crafted_checksum(cli, crafted, tmp_path, secret):
     out = tmp_path / "out"
-    result = cli("download", "get", "acme", crafted["id"], "--to", out, "--json")
+    result = cli("download", "get", "acme", crafted.id, "--to", out, "--json")
     assert result.exit_code == 1, result
     assert "not a sha256" in result.stderr
     assert not out.exists()
@@ -314,11 +314,11 @@ def test_a_symlink_where_an_asset_goes_is_refused_without_overwrite(cli, two_dow
 def test_a_refused_export_writes_no_asset(cli, two_downloads, tmp_path):
     """The second download's content is gone from the store: the first one is not written either."""
     setup = two_downloads.downloads("pro")[1]
-    (two_downloads.data_dir / "blobs" / setup["sha256"][:2] / setup["sha256"]).unlink()
+    (two_downloads.data_dir / "blobs" / setup.sha256[:2] / setup.sha256).unlink()
     out = exported(tmp_path)
     result = cli("catalog", "export", out, "--with-files")
     assert result.exit_code == 2, result
-    assert setup["sha256"] in result.stderr
+    assert setup.sha256 in result.stderr
     assert list(out.parent.iterdir()) == []
 
 

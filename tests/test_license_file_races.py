@@ -20,7 +20,7 @@ def _keys(db, count: int, policy: LicensePolicy) -> list[str]:
         for r in range(count):
             tg.add_customer(f"Customer {r}", identifier=f"c{r}")
             tg.add_subscription(f"c{r}", "pro")
-        return [tg.licenses(customer=f"c{r}")[0]["key"] for r in range(count)]
+        return [tg.licenses(customer=f"c{r}")[0].key for r in range(count)]
 
 
 def _signing_keys(db) -> int:
@@ -43,6 +43,6 @@ def test_concurrent_license_files_never_pass_a_limit(isolated_db, policy, same_m
     for r in range(rounds):
         assert [step[r] for step in outcomes].count("ok") == allowed, [step[r] for step in outcomes]
     with Tollgate(isolated_db) as tg:
-        seats = [len(tg.license(key)["activations"]) for key in keys]
+        seats = [len(tg.license(key).activations) for key in keys]
     assert seats == [1 if same_machine else allowed] * rounds
     assert _signing_keys(isolated_db) == 1  # the first round's racers made one key between them

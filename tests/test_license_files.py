@@ -50,7 +50,7 @@ def _shop(tg, *, limit: int | None = 3, expires: str = "never", activations_per_
     for n in range(customers):
         tg.add_customer(f"Customer {n}", identifier=f"c{n}")
         tg.add_subscription(f"c{n}", "pro")
-        keys.append(tg.licenses(customer=f"c{n}")[0]["key"])
+        keys.append(tg.licenses(customer=f"c{n}")[0].key)
     return keys
 
 
@@ -202,7 +202,7 @@ def test_revoked_expired_and_unknown_keys_get_no_file(cli, tg, tmp_path):
 def test_a_revoked_license_fails_verify_once_its_revoke_takes_effect(cli, tg, pem, tmp_path):
     """A file is capped by the key's scheduled revoke (a cancel at period end) and by its expiry."""
     keys = _shop(tg, customers=2)
-    sub = tg.licenses(customer="c0")[0]["subscription"]
+    sub = tg.licenses(customer="c0")[0].subscription
     tg.edit_license(keys[1], expires="2027-03-01T00:00:00Z")
     capped = json.loads(_unb64(_issue(cli, keys[1], "--ttl", "3660d").split(".")[1]))
     assert capped["exp"] == capped["license_expires"] == int(datetime(2027, 3, 1).timestamp()
@@ -333,7 +333,7 @@ def test_files_per_day_refuses_and_says_when_it_resets(tg, cli):
 def _shop_more(tg) -> str:
     tg.add_customer("Later", identifier="later")
     tg.add_subscription("later", "pro")
-    return tg.licenses(customer="later")[0]["key"]
+    return tg.licenses(customer="later")[0].key
 
 
 def test_activations_per_day_limits_churn_not_reactivation(tg, cli):
@@ -341,10 +341,10 @@ def test_activations_per_day_limits_churn_not_reactivation(tg, cli):
 
     key = _shop(tg, limit=1, activations_per_day=2)[0]
     first = _issue_at(tg, key, T0, fingerprint="m1").activation
-    assert first["created"]
-    assert not _issue_at(tg, key, T0 + timedelta(hours=1), fingerprint="m1").activation["created"]  # free
+    assert first.created
+    assert not _issue_at(tg, key, T0 + timedelta(hours=1), fingerprint="m1").activation.created  # free
     with tg.db.write() as session:
-        deactivate(session, key=key, instance=first["instance_id"], now=T0 + timedelta(hours=2))
+        deactivate(session, key=key, instance=first.instance_id, now=T0 + timedelta(hours=2))
     _issue_at(tg, key, T0 + timedelta(hours=3), fingerprint="m2")  # the second activation of the day
     with tg.db.write() as session:
         seat = activate(session, key=key, name="m2", now=T0 + timedelta(hours=4))[0]

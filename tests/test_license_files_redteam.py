@@ -28,7 +28,7 @@ def _b64(data: bytes) -> str:
 def issued(tg):
     key = _shop(tg)[0]
     token = tg.issue_license_file(key)["token"]
-    pem = tg.public_keys()[0]["public_key"]
+    pem = tg.public_keys()[0].public_key
     kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))["kid"]
     private = load_pem_private_key((Path(tg.data_dir) / "signing-keys" / f"{kid}.pem").read_bytes(), None)
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==="))
@@ -175,5 +175,5 @@ def test_a_key_file_that_is_not_a_regular_file_is_a_storage_error(cli, issued, t
 def test_a_key_id_never_reads_as_an_option(tg):
     # a key id is a base64url thumbprint, and one in 64 begins with "-": `signing-key retire -Xab...` would
     # then be taken for an option. Keys are random, so one whose id begins so is drawn again.
-    kids = [tg.rotate_signing_key()["kid"] for _ in range(300)]  # without the redraw: 99% sure to meet one
+    kids = [tg.rotate_signing_key().kid for _ in range(300)]  # without the redraw: 99% sure to meet one
     assert len(set(kids)) == 300 and not [k for k in kids if k.startswith("-")]

@@ -31,8 +31,8 @@ def catalog(tg, *, limit=3, expires="never", interval="once"):
 
 def buy(tg, customer="acme", plan="app", **kwargs):
     sub = tg.add_subscription(customer, plan, **kwargs)
-    keys = [lic for lic in tg.licenses(customer=customer) if lic["subscription"] == sub.id]
-    return sub, (keys[0]["key"] if keys else None)
+    keys = [lic for lic in tg.licenses(customer=customer) if lic.subscription == sub.id]
+    return sub, (keys[0].key if keys else None)
 
 
 @pytest.fixture
@@ -48,10 +48,11 @@ def test_a_purchase_of_a_licensed_plan_issues_one_key(shop):
     sub, key = buy(shop)
     assert KEY.match(key)
     [lic] = shop.licenses()
-    assert list(lic)[:8] == ["key", "customer", "plan", "subscription", "status", "activation_limit",
-                             "activations", "expires_at"]
-    assert lic == {**lic, "key": key, "customer": "acme", "plan": "app", "subscription": sub.id,
-                   "status": "active", "activation_limit": 3, "activations": [], "expires_at": None}
+    shape = lic.to_dict()
+    assert list(shape)[:8] == ["key", "customer", "plan", "subscription", "status", "activation_limit",
+                               "activations", "expires_at"]
+    assert shape == {**shape, "key": key, "customer": "acme", "plan": "app", "subscription": sub.id,
+                     "status": "active", "activation_limit": 3, "activations": [], "expires_at": None}
 
 
 def test_a_plan_without_a_license_policy_issues_no_key(shop):
@@ -64,7 +65,7 @@ def test_each_purchase_gets_its_own_key(shop):
     _, second = buy(shop, another=True)
     _, third = buy(shop, customer="globex")
     assert len({first, second, third}) == 3
-    assert [lic["key"] for lic in shop.licenses(customer="acme")] == [first, second]
+    assert [lic.key for lic in shop.licenses(customer="acme")] == [first, second]
 
 
 def test_issuing_writes_the_journal(shop):
@@ -96,7 +97,7 @@ def test_expiry_counts_from_the_purchase(tg):
     catalog(tg, expires="30d")
     start = datetime(2026, 1, 31, 12, 0)
     _, key = buy(tg, start=start)
-    assert tg.license(key)["expires_at"] == "2026-03-02T12:00:00Z"
+    assert tg.license(key).expires_at == datetime(2026, 3, 2, 12)
 
 
 @pytest.mark.parametrize("duration, expected", [
@@ -120,7 +121,7 @@ def test_keys_are_read_forgivingly(shop):
     sloppy = key.lower().replace("-", " ").replace("0", "o").replace("1", "l")
     assert shop.validate_license(sloppy).valid
     assert shop.validate_license(sloppy) and not shop.validate_license("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE")
-    assert shop.license(key.replace("-", ""))["key"] == key
+    assert shop.license(key.replace("-", "")).key == key
 
 
 @given(st.text(max_size=80))
@@ -164,11 +165,11 @@ def test_validate_a_malformed_key_is_invalid_exit_1(shop, cli, text):
 def test_validate_with_an_instance(shop, cli):
     _, key = buy(shop)
     activation = shop.activate_license(key, "laptop")
-    assert cli("license", "validate", key, "--instance", activation["instance_id"]).exit_code == 0
+    assert cli("license", "validate", key, "--instance", activation.instance_id).exit_code == 0
     missing = cli("license", "validate", key, "--instance", "inst_nothere", "--json")
     assert missing.exit_code == 1 and missing.json()["reason"] == "instance_not_activated"
-    shop.deactivate_license(key, activation["instance_id"])
-    gone = cli("license", "validate", key, "--instance", activation["instance_id"], "--json")
+    shop.deactivate_license(key, activation.instance_id)
+    gone = cli("license", "validate", key, "--instance", activation.instance_id, "--json")
     assert gone.exit_code == 1 and gone.json()["reason"] == "instance_not_activated"
 
 
@@ -177,7 +178,7 @@ def test_an_expired_key_is_invalid(tg, cli):
     _, key = buy(tg, start=utcnow() - timedelta(days=31))
     result = cli("license", "validate", key, "--json")
     assert result.exit_code == 1 and result.json()["reason"] == "expired"
-    assert tg.license(key)["status"] == "expired"
+    assert tg.license(key).status == "expired"
     refused = cli("license", "activate", key, "--name", "laptop")
     assert refused.exit_code == 1 and "expired" in refused.stderr
 
@@ -201,7 +202,7 @@ def test_activate_returns_an_instance_id(shop, cli):
     data = result.json()
     assert data["instance_id"].startswith("inst_") and data["name"] == "build-server-1" and data["key"] == key
     assert data["activated_at"].endswith("Z") and data["created"] is True
-    shown = shop.license(key)["activations"]
+    shown = shop.license(key).to_dict()["activations"]
     assert shown == [{"instance_id": data["instance_id"], "name": "build-server-1", "activated_at": data["activated_at"]}]
     assert "license.activate" in [e.action for e in shop.journal(customer="acme")]
 
@@ -213,7 +214,7 @@ def test_activation_limit_reached_is_refused_with_exit_1(shop, cli):
     result = cli("license", "activate", key, "--name", "d")
     assert result.exit_code == 1
     assert "activation limit is reached" in result.stderr and result.stdout == ""
-    assert len(shop.license(key)["activations"]) == 3
+    assert len(shop.license(key).activations) == 3
 
 
 def test_activating_the_same_name_again_uses_no_seat(shop, cli):
@@ -221,16 +222,16 @@ def test_activating_the_same_name_again_uses_no_seat(shop, cli):
     first = cli("license", "activate", key, "--name", "laptop", "--json").json()
     again = cli("license", "activate", key, "--name", "laptop", "--json").json()
     assert again["instance_id"] == first["instance_id"] and again["created"] is False
-    assert len(shop.license(key)["activations"]) == 1
+    assert len(shop.license(key).activations) == 1
 
 
 def test_deactivating_frees_a_seat(shop, cli):
     _, key = buy(shop)
-    ids = [shop.activate_license(key, name)["instance_id"] for name in ("a", "b", "c")]
+    ids = [shop.activate_license(key, name).instance_id for name in ("a", "b", "c")]
     result = cli("license", "deactivate", key, "--instance", ids[0], "--json")
     assert result.exit_code == 0 and result.json()["deactivated_at"].endswith("Z")
     assert cli("license", "activate", key, "--name", "d").exit_code == 0
-    assert [a["name"] for a in shop.license(key)["activations"]] == ["b", "c", "d"]
+    assert [a.name for a in shop.license(key).activations] == ["b", "c", "d"]
     twice = cli("license", "deactivate", key, "--instance", ids[0])
     assert twice.exit_code == 1 and "already deactivated" in twice.stderr
     unknown = cli("license", "deactivate", key, "--instance", "inst_nothere")
@@ -249,8 +250,8 @@ def test_unlimited_activations(tg):
     _, key = buy(tg)
     for n in range(12):
         tg.activate_license(key, f"machine-{n}")
-    assert tg.license(key)["activation_limit"] == "unlimited"
-    assert len(tg.license(key)["activations"]) == 12
+    assert tg.license(key).activation_limit is None  # unlimited
+    assert len(tg.license(key).activations) == 12
 
 
 @pytest.mark.slow
@@ -264,7 +265,7 @@ def test_concurrent_activations_never_pass_the_limit(shop, db_path):
         p.stdout.close()
         p.stderr.close()
     assert codes == [0, 0, 0, 1, 1, 1]
-    assert len(shop.license(key)["activations"]) == 3
+    assert len(shop.license(key).activations) == 3
 
 
 # -- regenerate / revoke ---------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_concurrent_activations_never_pass_the_limit(shop, db_path):
 
 def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     sub, old = buy(shop)
-    instance = shop.activate_license(old, "laptop")["instance_id"]
+    instance = shop.activate_license(old, "laptop").instance_id
     result = cli("license", "regenerate", old, "--yes", "--json")
     assert result.exit_code == 0, result
     new = result.json()
@@ -283,7 +284,7 @@ def test_regenerated_old_key_and_its_activations_stop_working(shop, cli):
     assert stale.exit_code == 1 and stale.json()["reason"] == "revoked"
     assert "replaced_by" not in stale.json() and new["key"] not in stale.stdout  # validate never leaks the new key
     assert cli("license", "validate", new["key"]).exit_code == 0
-    assert shop.license(old)["replaced_by"] == new["key"]
+    assert shop.license(old).replaced_by == new["key"]
     assert cli("license", "activate", old, "--name", "other").exit_code == 1
     again = cli("license", "regenerate", old, "--yes")
     assert again.exit_code == 1 and "revoked" in again.stderr
@@ -316,7 +317,7 @@ def test_edit_the_activation_limit_and_expiry(shop, cli):
     assert cli("license", "validate", key).exit_code == 1
     back = cli("license", "edit", key, "--expires", "never", "--json").json()
     assert back["expires_at"] is None and back["status"] == "active"
-    assert shop.license(other_key)["activation_limit"] == 3  # per customer: the plan and other keys are untouched
+    assert shop.license(other_key).activation_limit == 3  # per customer: the plan and other keys are untouched
     assert shop.plan("app").license.activation_limit == 3
     assert "license.edit" in [e.action for e in shop.journal(customer="acme")]
 
@@ -338,7 +339,7 @@ def test_edit_refuses_bad_values_with_exit_2(shop, cli, args):
     _, key = buy(shop)
     result = cli("license", "edit", key, *args)
     assert result.exit_code == 2, result
-    assert shop.license(key)["activation_limit"] == 3
+    assert shop.license(key).activation_limit == 3
 
 
 def test_a_revoked_key_cannot_be_edited(shop, cli):
@@ -381,25 +382,25 @@ def test_an_immediate_cancel_revokes_the_keys_now(shop, cli):
     assert result.exit_code == 0, result
     checked = cli("license", "validate", key, "--json")
     assert checked.exit_code == 1 and checked.json()["reason"] == "revoked"
-    assert shop.license(key)["status"] == "revoked"
+    assert shop.license(key).status == "revoked"
 
 
 def test_cancel_at_period_end_revokes_the_keys_when_the_period_ends(tg, cli):
     catalog(tg, interval="month")
     start = utcnow().replace(microsecond=0) - timedelta(days=3)
     sub, key = buy(tg, start=start)
-    instance = tg.activate_license(key, "laptop")["instance_id"]
+    instance = tg.activate_license(key, "laptop").instance_id
     canceled = tg.cancel_subscription(sub.id, at_period_end=True)
     end = canceled.cancel_at
     assert end > utcnow()
     lic = tg.license(key)
-    assert lic["status"] == "active" and lic["revoked_at"] == canceled.to_dict()["cancel_at"]
+    assert lic.status == "active" and lic.revoked_at == canceled.cancel_at
     assert cli("license", "validate", key, "--instance", instance).exit_code == 0  # still paid for
     assert "revoked at" in cli("license", "show", key).stdout
     assert tg.validate_license(key, instance=instance, at=end - timedelta(seconds=1)).valid
     after = tg.validate_license(key, instance=instance, at=end)
     assert after.valid is False and after.reason == "revoked"
-    assert tg.license(key, at=end)["status"] == "revoked"
+    assert tg.license(key, at=end).status == "revoked"
 
 
 def test_cancel_at_period_end_then_now_revokes_now(tg):
@@ -415,7 +416,7 @@ def test_a_regenerated_key_keeps_the_scheduled_revoke(tg):
     catalog(tg, interval="month")
     sub, key = buy(tg)
     end = tg.cancel_subscription(sub.id, at_period_end=True).cancel_at
-    new = tg.regenerate_license(key)["key"]
+    new = tg.regenerate_license(key).key
     assert tg.validate_license(new).valid
     assert tg.validate_license(new, at=end).reason == "revoked"
 
@@ -439,10 +440,10 @@ def test_a_plan_change_to_a_licensed_plan_issues_a_key(shop):
     assert key is None
     shop.edit_subscription(sub.id, plan="app")
     [lic] = shop.licenses(customer="acme")
-    assert lic["subscription"] == sub.id and lic["plan"] == "app" and lic["status"] == "active"
+    assert lic.subscription == sub.id and lic.plan == "app" and lic.status == "active"
     shop.edit_subscription(sub.id, plan="plain")
     shop.edit_subscription(sub.id, plan="app")
-    assert [x["key"] for x in shop.licenses(customer="acme")] == [lic["key"]]  # one key per purchase
+    assert [x.key for x in shop.licenses(customer="acme")] == [lic.key]  # one key per purchase
 
 
 def test_a_key_issued_after_a_scheduled_cancel_ends_with_it(tg):
@@ -452,8 +453,8 @@ def test_a_key_issued_after_a_scheduled_cancel_ends_with_it(tg):
     end = tg.cancel_subscription(sub.id, at_period_end=True).cancel_at
     tg.edit_subscription(sub.id, plan="app")
     [lic] = tg.licenses(customer="acme")
-    assert tg.validate_license(lic["key"]).valid
-    assert tg.validate_license(lic["key"], at=end).reason == "revoked"
+    assert tg.validate_license(lic.key).valid
+    assert tg.validate_license(lic.key, at=end).reason == "revoked"
 
 
 # -- customer show --------------------------------------------------------------------------------------
@@ -474,8 +475,8 @@ def test_every_at_of_the_library_takes_what_the_others_take(shop):
 
     _, key = buy(shop)
     for at in ("2030-01-01", "2030-01-01T00:00:00Z", datetime(2030, 1, 1, tzinfo=timezone.utc), datetime(2030, 1, 1)):
-        assert shop.license(key, at=at)["key"] == key
-        assert shop.licenses(customer="acme", at=at)[0]["key"] == key
+        assert shop.license(key, at=at).key == key
+        assert shop.licenses(customer="acme", at=at)[0].key == key
         assert shop.validate_license(key, at=at) is not None
         assert shop.deliverables("acme", at=at) is not None
         assert shop.entitlements("acme", at=at) is not None

@@ -116,7 +116,7 @@ def test_download_get_never_writes_over_the_database(cli, tg, db_path, tmp_path)
     tg.add_customer("Acme", identifier="acme")
     payload = tmp_path / "guide.pdf"
     payload.write_bytes(b"%PDF-1.4 guide")
-    download_id = tg.add_download("app", payload)["id"]
+    download_id = tg.add_download("app", payload).id
     tg.add_subscription("acme", "app")
     before = db_path.read_bytes()
     result = cli("download", "get", "acme", download_id, "--to", db_path.parent, "--as", db_path.name,

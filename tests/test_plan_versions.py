@@ -225,6 +225,6 @@ def test_trial_and_license_policy_version_too(tg, tmp_path):
     tg.add_customer("Globex", identifier="globex")
     new = tg.add_subscription("globex", "app")
     assert (new.trial_end - new.start).days == 30 and (old.trial_end - old.start).days == 7
-    keys = {lic["customer"]: lic["activation_limit"] for lic in tg.licenses()}
+    keys = {lic.customer: lic.activation_limit for lic in tg.licenses()}
     assert keys == {"acme": 2, "globex": 5}
     assert tg.plan("app", version=1).license.activation_limit == 2

@@ -194,7 +194,7 @@ def _licensed_subscriptions(tg: Tollgate, count: int, *, limit: int | None = Non
     for r in range(count):
         tg.add_customer(f"Customer {r}", identifier=f"c{r}")
         sub = tg.add_subscription(f"c{r}", "pro")
-        made.append((sub.id, tg.licenses(customer=f"c{r}")[0]["key"]))
+        made.append((sub.id, tg.licenses(customer=f"c{r}")[0].key))
     return made
 
 
@@ -252,7 +252,7 @@ def test_concurrent_revokes_and_deactivations_happen_once(isolated_db):
     rounds = 25
     with Tollgate(isolated_db) as tg:
         made = _licensed_subscriptions(tg, rounds * 2)
-        instances = [tg.activate_license(made[rounds + r][1], "host")["instance_id"] for r in range(rounds)]
+        instances = [tg.activate_license(made[rounds + r][1], "host").instance_id for r in range(rounds)]
     outcomes = race(isolated_db, rounds,
                     *[lambda tg, r: tg.revoke_license(made[r][1])] * 2,
                     *[lambda tg, r: tg.deactivate_license(made[rounds + r][1], instances[r])] * 2)

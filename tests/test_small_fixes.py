@@ -26,7 +26,7 @@ def test_every_folder_tollgate_creates_is_0700_under_umask_000(tmp_path, cli):
         tg.add_customer("Acme", identifier="acme")
         payload = tmp_path / "guide.pdf"
         payload.write_bytes(b"%PDF")
-        download_id = tg.add_download("app", payload)["id"]
+        download_id = tg.add_download("app", payload).id
         tg.add_subscription("acme", "app")
         out = tmp_path / "x" / "y"
         tg.fetch_download("acme", download_id, out)

@@ -212,11 +212,11 @@ def test_resume_keeps_the_license_keys_valid(tg, shop):
     tg.create_plan("desk", product="ai-studio", prices=[("month", "USD", "5.00")],
                    license=LicensePolicy(activation_limit=2))
     sub = tg.add_subscription("acme-inc", "desk")
-    key = tg.licenses(customer="acme-inc")[0]["key"]
+    key = tg.licenses(customer="acme-inc")[0].key
     tg.cancel_subscription(sub.id, at_period_end=True)
-    assert tg.license(key)["revoked_at"] is not None
+    assert tg.license(key).revoked_at is not None
     ok(shop("sub", "resume", sub.id))
-    assert tg.license(key)["revoked_at"] is None
+    assert tg.license(key).revoked_at is None
     assert tg.validate_license(key, at=tg.subscription(sub.id).current_period_end + timedelta(days=40)).valid
 
 

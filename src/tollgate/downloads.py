@@ -37,7 +37,8 @@ from tollgate import text as text_rule
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, Denied, InvalidInput, NotFound, RuleViolation
 from tollgate.models import Customer, Plan, PlanDownload
-from tollgate.profile import download_dicts, entitled_plan_ids, entitled_rows
+from tollgate.deliverable_views import DownloadView
+from tollgate.profile import download_views, entitled_plan_ids, entitled_rows
 
 MAX_NAME = 200
 MAX_FILENAME_BYTES = 200
@@ -108,8 +109,8 @@ def list_downloads(
     return entitled_rows(session, tables.plan_download, plan=plan, customer=customer, at=at)
 
 
-def download_dict(session: Session, row: PlanDownload) -> dict[str, Any]:
-    return download_dicts(session, [row])[0]
+def download_view(session: Session, row: PlanDownload) -> DownloadView:
+    return download_views(session, [row])[0]
 
 
 # -- changes ----------------------------------------------------------------------------------------
@@ -158,17 +159,17 @@ def set_enabled(session: Session, *, download_id: str, enabled: bool, now: datet
     return row
 
 
-def remove_download(session: Session, *, download_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """Delete a download's record (its stored content stays); returns its last JSON shape."""
+def remove_download(session: Session, *, download_id: str, now: datetime | None = None) -> DownloadView:
+    """Delete a download's record (its stored content stays); returns what it was."""
     now = now or utcnow()
     locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_download(session, download_id)
-    data = download_dict(session, row)
+    removed = download_view(session, row)
     session.delete(row)
     session.flush()
     journal.record(session, action="download.remove", object_type="download", object_id=row.public_id,
-                   details={"plan": data["plan"], "name": row.name, "sha256": row.sha256}, at=now)
-    return data
+                   details={"plan": removed.plan, "name": row.name, "sha256": row.sha256}, at=now)
+    return removed
 
 
 # -- delivery -----------------------------------------------------------------------------------------

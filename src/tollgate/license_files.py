@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from tollgate import identifiers, journal, license_limits, licenses, plan_specs, signing
 from tollgate.clock import rfc3339, utcnow
+from tollgate.deliverable_views import ActivatedView
 from tollgate.entitlements import effective_entitlements
 from tollgate.errors import InvalidInput, NotFound
 from tollgate.grants import grant_dict
@@ -42,10 +43,11 @@ class IssuedFile:
     token: str
     claims: dict[str, Any]
     kid: str
-    activation: dict[str, Any] | None  # the fingerprint's activation (with `created`), if bound
+    activation: ActivatedView | None  # the fingerprint's activation, if bound
 
     def as_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "kid": self.kid, "claims": self.claims, "activation": self.activation}
+        return {"token": self.token, "kid": self.kid, "claims": self.claims,
+                "activation": None if self.activation is None else self.activation.to_dict()}
 
 
 def parse_ttl(text: Any) -> timedelta:
@@ -95,7 +97,7 @@ def issue(session: Session, *, key: str, data_dir: Path, fingerprint: str | None
     activation = None
     if fingerprint is not None:
         row, created = licenses.activate(session, key=license.key, name=fingerprint, now=now)
-        activation = {**licenses.activation_dict(row, key=license.key), "created": created}
+        activation = ActivatedView.of(row, key=license.key, created=created)
     ends = [m for m in (license.expires_at, license.revoked_at) if m is not None]
     expires = min([now + lifetime, *ends])
     customer = session.get_one(Customer, license.customer_id)

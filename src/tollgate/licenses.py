@@ -49,12 +49,8 @@ from tollgate.models import (
     PlanLicensePolicy,
     Subscription,
 )
-from tollgate.profile import (  # noqa: F401 - activation_dict is also licenses' (the API's activations)
-    activation_dict,
-    active_activations,
-    license_dicts,
-    status_at,
-)
+from tollgate.deliverable_views import LicenseView
+from tollgate.profile import active_activations, license_views, status_at
 
 KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 KEY_CHARS = 25  # 125 bits
@@ -210,11 +206,11 @@ def list_licenses(
     return list(session.exec(stmt.order_by(License.created_at, License.id)).all())
 
 
-# -- JSON shapes (profile.py) --------------------------------------------------------------------------
+# -- views (profile.py) -------------------------------------------------------------------------------
 
 
-def license_dict(session: Session, license: License, *, at: datetime | None = None) -> dict[str, Any]:
-    return license_dicts(session, [license], at=at)[0]
+def license_view(session: Session, license: License, *, at: datetime | None = None) -> LicenseView:
+    return license_views(session, [license], at=at)[0]
 
 
 # -- issuing ----------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from tollgate import identifiers, journal, locks, tables
 from tollgate.clock import utcnow
 from tollgate.errors import Conflict, NotFound
 from tollgate.models import Customer, Plan, PlanLink
-from tollgate.profile import entitled_rows, link_dicts
+from tollgate.deliverable_views import LinkView
+from tollgate.profile import entitled_rows, link_views
 
 MAX_NAME = 200
 
@@ -48,8 +49,8 @@ def list_links(
     return entitled_rows(session, tables.plan_link, plan=plan, customer=customer, at=at)
 
 
-def link_dict(session: Session, row: PlanLink) -> dict[str, Any]:
-    return link_dicts(session, [row])[0]
+def link_view(session: Session, row: PlanLink) -> LinkView:
+    return link_views(session, [row])[0]
 
 
 def add_link(session: Session, *, plan: str, name: str, url: str, now: datetime | None = None) -> PlanLink:
@@ -79,14 +80,14 @@ def add_link(session: Session, *, plan: str, name: str, url: str, now: datetime 
     return row
 
 
-def remove_link(session: Session, *, link_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """Delete a link; returns its last JSON shape."""
+def remove_link(session: Session, *, link_id: str, now: datetime | None = None) -> LinkView:
+    """Delete a link; returns what it was."""
     now = now or utcnow()
     locks.namespace(session, "catalog")  # catalog changes: one at a time
     row = get_link(session, link_id)
-    data = link_dict(session, row)
+    removed = link_view(session, row)
     session.delete(row)
     session.flush()
     journal.record(session, action="link.remove", object_type="link", object_id=row.public_id,
-                   details={"plan": data["plan"], "name": row.name, "url": row.url}, at=now)
-    return data
+                   details={"plan": removed.plan, "name": row.name, "url": row.url}, at=now)
+    return removed

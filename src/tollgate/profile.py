@@ -1,11 +1,11 @@
 """A customer's profile as people and programs see it (`customer show`): the customer, views of its
-subscriptions, its license keys and the downloads and links it is entitled to, with their stable
-JSON shapes.
+subscriptions, its license keys and the downloads and links it is entitled to (those three are
+deliverable_views), each with `to_dict()`, its stable JSON shape.
 
 Everything here runs Core statements over `tables` and takes a Core Connection or a Session (both
-execute them). Core rows have the attribute names of the model objects, so each view and shape
-serves rows read either way: the write modules (customers, subscriptions, licenses, downloads,
-links) take theirs from here. Nothing here imports a model class, sqlmodel, pydantic or
+execute them). Core rows have the attribute names of the model objects, so each view serves rows
+read either way: the write modules (customers, subscriptions, licenses, downloads, links) take
+theirs from here. Nothing here imports a model class, sqlmodel, pydantic or
 sqlalchemy.orm: `customer show` starts without them.
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from tollgate import tables
 from tollgate.clock import rfc3339, utcnow
+from tollgate.deliverable_views import ActivationView, Deliverables, DownloadView, LicenseView, LinkView
 from tollgate.entitlement_views import EffectiveEntitlement
 from tollgate.entitlements import effective_entitlements, live_condition
 from tollgate.statuses import ENDED_STATUSES, LIVE_STATUSES
@@ -288,20 +289,17 @@ def plan_identifiers(conn: Any, rows: Sequence[Any]) -> dict[int, str]:
     return _identifiers(conn, P, {row.plan_id for row in rows})
 
 
-def download_dicts(conn: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """The stable JSON shape: `id`, `plan`, `name`, `size`, `sha256`, `enabled`."""
+def download_views(conn: Any, rows: Sequence[Any]) -> list[DownloadView]:
+    """Views of download rows (tables.plan_download or the model's), in the given order."""
     plans = plan_identifiers(conn, rows)
-    return [
-        {"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "size": row.size,
-         "sha256": row.sha256, "enabled": row.enabled}
-        for row in rows
-    ]
+    return [DownloadView(row.public_id, plans[row.plan_id], row.name, row.size, row.sha256, row.enabled)
+            for row in rows]
 
 
-def link_dicts(conn: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """The stable JSON shape: `id`, `plan`, `name`, `url`."""
+def link_views(conn: Any, rows: Sequence[Any]) -> list[LinkView]:
+    """Views of link rows (tables.plan_link or the model's), in the given order."""
     plans = plan_identifiers(conn, rows)
-    return [{"id": row.public_id, "plan": plans.get(row.plan_id), "name": row.name, "url": row.url} for row in rows]
+    return [LinkView(row.public_id, plans[row.plan_id], row.name, row.url) for row in rows]
 
 
 # -- license keys ---------------------------------------------------------------------------------------
@@ -331,25 +329,9 @@ def active_activations(conn: Any, license_ids: Sequence[int]) -> dict[int, list[
     return found
 
 
-def activation_dict(activation: Any, *, key: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "instance_id": activation.instance_id,
-        "name": activation.name,
-        "activated_at": rfc3339(activation.activated_at),
-    }
-    if key is not None:
-        data["key"] = key
-        data["deactivated_at"] = rfc3339(activation.deactivated_at)
-    return data
-
-
-def license_dicts(conn: Any, licenses: Sequence[Any], *, at: datetime | None = None) -> list[dict[str, Any]]:
-    """The stable JSON shape of each license (a handful of queries for any number of them).
-
-    `key`, `customer`, `plan`, `subscription`, `status` (active/revoked/expired at `at`),
-    `activation_limit` (a number or "unlimited"), `activations` (current ones: instance_id, name,
-    activated_at), `expires_at` (null: never), `created_at`, `revoked_at` (a future time: a scheduled
-    revoke, from a cancel at period end), `replaced_by` (the key that replaced a regenerated one)."""
+def license_views(conn: Any, licenses: Sequence[Any], *, at: datetime | None = None) -> list[LicenseView]:
+    """Views of licenses (rows or model objects) at `at` (default now), in the given order: a handful
+    of queries for any number of them."""
     if not licenses:
         return []
     at = at or utcnow()
@@ -359,19 +341,19 @@ def license_dicts(conn: Any, licenses: Sequence[Any], *, at: datetime | None = N
     subs = dict(conn.execute(select(S.c.id, S.c.public_id).where(S.c.id.in_(sorted(sub_ids)))).all()) if sub_ids else {}
     activations = active_activations(conn, [lic.id for lic in licenses])
     return [
-        {
-            "key": lic.key,
-            "customer": customers.get(lic.customer_id),
-            "plan": plans.get(lic.plan_id),
-            "subscription": subs.get(lic.subscription_id),
-            "status": status_at(lic, at),
-            "activation_limit": "unlimited" if lic.activation_limit is None else lic.activation_limit,
-            "activations": [activation_dict(a) for a in activations.get(lic.id, [])],
-            "expires_at": rfc3339(lic.expires_at),
-            "created_at": rfc3339(lic.created_at),
-            "revoked_at": rfc3339(lic.revoked_at),
-            "replaced_by": lic.replaced_by,
-        }
+        LicenseView(
+            key=lic.key,
+            customer=customers[lic.customer_id],
+            plan=plans[lic.plan_id],
+            subscription=subs.get(lic.subscription_id),
+            status=status_at(lic, at),
+            activation_limit=lic.activation_limit,
+            activations=tuple(ActivationView.of(a) for a in activations.get(lic.id, [])),
+            expires_at=lic.expires_at,
+            created_at=lic.created_at,
+            revoked_at=lic.revoked_at,
+            replaced_by=lic.replaced_by,
+        )
         for lic in licenses
     ]
 
@@ -391,14 +373,14 @@ def customer_profile(conn: Any, identifier: str, *, at: datetime | None = None) 
     )
 
 
-def deliverables(conn: Any, identifier: str, *, at: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
-    """`licenses` (every key of the customer, any status, oldest first), and the `downloads` and
-    `links` of the plans the customer is entitled to at `at`."""
+def deliverables(conn: Any, identifier: str, *, at: datetime | None = None) -> Deliverables:
+    """Every license key of the customer (any status, oldest first), and the downloads and links of
+    the plans the customer is entitled to at `at`."""
     at = at or utcnow()
     who = customer_row(conn, identifier)
     keys = conn.execute(select(L).where(L.c.customer_id == who.id).order_by(L.c.created_at, L.c.id)).all()
-    return {
-        "licenses": license_dicts(conn, keys, at=at),
-        "downloads": download_dicts(conn, entitled_rows(conn, tables.plan_download, customer=who, at=at)),
-        "links": link_dicts(conn, entitled_rows(conn, tables.plan_link, customer=who, at=at)),
-    }
+    return Deliverables(
+        licenses=tuple(license_views(conn, keys, at=at)),
+        downloads=tuple(download_views(conn, entitled_rows(conn, tables.plan_download, customer=who, at=at))),
+        links=tuple(link_views(conn, entitled_rows(conn, tables.plan_link, customer=who, at=at))),
+    )

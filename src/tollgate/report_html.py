@@ -263,10 +263,13 @@ def _meter(e: dict) -> str:
 
 
 def _licenses(rows: list[dict]) -> str:
+    def activations(k: dict) -> str:
+        return _e(texts.activations_text(len(k["activations"]), k["activation_limit"])) + "".join(
+            f"<br><span class=\"muted\">{_e(a['name'])}</span>" for a in k["activations"])
+
     return _table(("key", "plan", "status", "activations", "expires"), [
-        (f"<code>{_e(k['key'])}</code>", _e(k["plan"]), _e(texts.license_status_text(k)),
-         _e(texts.activations_text(k)) + "".join(f"<br><span class=\"muted\">{_e(a['name'])}</span>"
-                                                 for a in k["activations"]),
+        (f"<code>{_e(k['key'])}</code>", _e(k["plan"]),
+         _e(texts.license_status_text(k["status"], k["revoked_at"], k["replaced_by"])), activations(k),
          _date(k["expires_at"])) for k in rows])
 
 

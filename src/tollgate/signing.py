@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from tollgate import journal, locks
 from tollgate.clock import rfc3339, utcnow
+from tollgate.deliverable_views import SigningKeyView
 from tollgate.errors import InvalidInput, NotFound, RuleViolation, StorageError
 from tollgate.files import atomic_file, open_regular
 from tollgate.license_verify import ALG, b64url, key_id
@@ -179,20 +180,15 @@ def retire(session: Session, data_dir: Path, kid: str, *, now: datetime | None =
     return row
 
 
-def key_dict(row: SigningKey, *, current: bool) -> dict[str, Any]:
-    return {"kid": row.kid, "host": row.host, "created_at": rfc3339(row.created_at),
-            "retired_at": rfc3339(row.retired_at), "current": current, "public_key": row.public_key}
-
-
-def public_keys(session: Session, data_dir: Path, *, all_keys: bool = False) -> list[dict[str, Any]]:
+def public_keys(session: Session, data_dir: Path, *, all_keys: bool = False) -> list[SigningKeyView]:
     """The public key this machine signs with (made on first use), or with `all_keys` every
     unretired key (the ones an application should accept), oldest first."""
     mine = signer(session, data_dir)
     if not all_keys:
-        return [key_dict(mine.row, current=True)]
+        return [SigningKeyView.of(mine.row, current=True)]
     rows = session.exec(select(SigningKey).where(col(SigningKey.retired_at).is_(None))
                         .order_by(SigningKey.created_at, SigningKey.id)).all()
-    return [key_dict(row, current=row.id == mine.row.id) for row in rows]
+    return [SigningKeyView.of(row, current=row.id == mine.row.id) for row in rows]
 
 
 def copy_private_keys(kids: list[str], source_dir: Path, target_dir: Path) -> int:

@@ -18,21 +18,22 @@ def subscription_status_text(sub: dict) -> str:
     return sub["status"]
 
 
-def license_status_text(data: dict) -> str:
-    if data["status"] == "active" and data["revoked_at"]:
-        return f"active (revoked at {data['revoked_at']})"  # a cancel at period end
-    if data["status"] == "revoked" and data["replaced_by"]:
+def license_status_text(status: str, revoked_at: str | None, replaced_by: str | None) -> str:
+    """A license key's status (`revoked_at`: RFC 3339, as in its JSON shape)."""
+    if status == "active" and revoked_at:
+        return f"active (revoked at {revoked_at})"  # a cancel at period end
+    if status == "revoked" and replaced_by:
         return "revoked (regenerated)"
-    return data["status"]
+    return status
 
 
-def activations_text(data: dict) -> str:
-    """A license key's activations against its limit: `1 / 3`, `2 / unlimited`."""
-    return f"{len(data['activations'])} / {data['activation_limit']}"
+def activations_text(activations: int, limit: int | str | None) -> str:
+    """A license key's activations against its limit (None or "unlimited": none): `1 / 3`, `2 / unlimited`."""
+    return f"{activations} / {'unlimited' if limit is None else limit}"
 
 
-def expires_text(data: dict) -> str:
-    return data["expires_at"] or "never"
+def expires_text(expires_at: str | None) -> str:
+    return expires_at or "never"
 
 
 def size_text(size: int) -> str:

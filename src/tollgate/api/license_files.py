@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from tollgate.api.base import Base
+from tollgate.deliverable_views import SigningKeyView
 from tollgate.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -38,22 +39,24 @@ class LicenseFileMethods(Base):
                     handle.write(issued.token + "\n")
         return issued.as_dict()
 
-    def public_keys(self, *, all_keys: bool = False) -> list[dict[str, Any]]:
+    def public_keys(self, *, all_keys: bool = False) -> list[SigningKeyView]:
         """The public key this machine signs license files with (made on first use), or with
-        `all_keys` every unretired one: `kid`, `host`, `created_at`, `current`, `public_key` (PEM)."""
+        `all_keys` every unretired one, oldest first: `kid`, `host`, `created_at`, `retired_at`,
+        `current`, `public_key` (PEM)."""
         with self.db.write() as session:
             return signing.public_keys(session, self.data_dir, all_keys=all_keys)
 
-    def rotate_signing_key(self) -> dict[str, Any]:
-        """A new signing key for this machine; files signed by older keys verify until those are retired."""
+    def rotate_signing_key(self) -> SigningKeyView:
+        """A new signing key for this machine (returned); files signed by older keys verify until
+        those are retired."""
         with self.db.write() as session:
-            return signing.key_dict(signing.rotate(session, self.data_dir).row, current=True)
+            return SigningKeyView.of(signing.rotate(session, self.data_dir).row, current=True)
 
-    def retire_signing_key(self, kid: str) -> dict[str, Any]:
-        """Retire a signing key for good (not the one this machine signs with); its private file here
-        is deleted once that is committed."""
+    def retire_signing_key(self, kid: str) -> SigningKeyView:
+        """Retire a signing key for good (not the one this machine signs with; returned); its private
+        file here is deleted once that is committed."""
         with self.db.write() as session:
             row = signing.retire(session, self.data_dir, kid)
-            retired = signing.key_dict(row, current=False)
+            retired = SigningKeyView.of(row, current=False)
         signing.private_key_path(self.data_dir, row.kid).unlink(missing_ok=True)
         return retired

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -12,6 +13,11 @@ from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 from tollgate.cli.help import Typer
 from tollgate.cli.usage import HtmlFile, write_html
+
+if TYPE_CHECKING:
+    from tollgate.deliverable_views import Deliverables
+
+T = TypeVar("T")
 
 app = Typer(help="Customers: the people and companies you sell to.\n\nExample: tollgate customer add \"Acme, Inc.\" --email billing@acme.example", no_args_is_help=True)
 
@@ -156,7 +162,8 @@ def show(
     entitlements = [e.to_dict() for e in profile.entitlements]
     usage = tollgate().usage(identifier)  # the last 30 days, as `usage show` gives them
     goods = tollgate().deliverables(identifier)  # license keys, and the downloads and links they're entitled to
-    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, "usage": usage.to_dict(), **goods}
+    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, "usage": usage.to_dict(),
+             **goods.to_dict()}
     if html is not None:
         from tollgate import report_html
 
@@ -201,20 +208,21 @@ def _show_usage(report_: Any) -> None:
     usage.render_summary(report_, title="Usage (last 30 days, UTC)")
 
 
-def _show_deliverables(goods: dict) -> None:
+def _show_deliverables(goods: Deliverables) -> None:
     """The license keys, downloads and links sections of `customer show`."""
     from tollgate.cli import download, license, link
 
-    for title, rows, render in (
-        ("License keys", goods["licenses"], license.render_list),
-        ("Downloads", goods["downloads"], download.render_list),
-        ("Links", goods["links"], link.render_list),
-    ):
-        output.say("")
-        if rows:
-            render(rows, title=title)
-        else:
-            output.say(f"{title}: none")
+    _section("License keys", goods.licenses, license.render_list)
+    _section("Downloads", goods.downloads, download.render_list)
+    _section("Links", goods.links, link.render_list)
+
+
+def _section(title: str, rows: Sequence[T], render: Callable[..., None]) -> None:
+    output.say("")
+    if rows:
+        render(rows, title=title)
+    else:
+        output.say(f"{title}: none")
 
 
 @app.command("import")

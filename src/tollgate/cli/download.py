@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -13,6 +14,9 @@ from tollgate.cli.grid import ID, KEY, QUANTITY, TEXT, Col
 from tollgate.cli.help import Typer
 from tollgate.texts import size_text
 
+if TYPE_CHECKING:
+    from tollgate.deliverable_views import DownloadView
+
 app = Typer(help="Digital downloads: files a plan delivers, stored by checksum, fetched by entitled customers.\n\nExample: tollgate download add pro ./installer.dmg --name \"Installer (macOS)\"",
                   no_args_is_help=True)
 
@@ -22,17 +26,17 @@ COLUMNS = (Col("id", ID), Col("plan", ID, 2), Col("name"), Col("size", QUANTITY,
 DownloadId = Annotated[str, typer.Argument(help="The download's id (dl_...).", autocompletion=complete_download, metavar="DOWNLOAD")]
 
 
-def _row(data: dict) -> list:
-    return [data["id"], data["plan"], data["name"], size_text(data["size"]), data["sha256"][:12],
-            "yes" if data["enabled"] else "no (disabled)"]
+def _row(dl: DownloadView) -> list:
+    return [dl.id, dl.plan, dl.name, size_text(dl.size), dl.sha256[:12], "yes" if dl.enabled else "no (disabled)"]
 
 
-def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
+def render_list(found: Sequence[DownloadView], *, as_json: bool = False, as_csv: bool = False,
+                title: str | None = None) -> None:
     if as_json:
-        output.emit_json(found)
+        output.emit_json([dl.to_dict() for dl in found])
     elif as_csv:
-        keys = ["id", "plan", "name", "size", "sha256", "enabled"]
-        output.emit_csv(keys, ([row[k] for k in keys] for row in found))
+        output.emit_csv(["id", "plan", "name", "size", "sha256", "enabled"],
+                        ([dl.id, dl.plan, dl.name, dl.size, dl.sha256, dl.enabled] for dl in found))
     else:
         output.table(COLUMNS, (_row(row) for row in found), title=title)
 
@@ -48,11 +52,11 @@ def add(
 
     Example: tollgate download add markdown-studio-2 dist/markdown-studio-2.4.dmg --name "macOS installer"
     """
-    data = tollgate().add_download(plan, file, name=name)
+    added = tollgate().add_download(plan, file, name=name)
     output.result(
-        data, as_json=as_json,
-        message=f"Added download {data['id']} ({data['name']}, {size_text(data['size'])}, "
-                f"sha256 {data['sha256'][:12]}...) to {data['plan']}.",
+        added.to_dict(), as_json=as_json,
+        message=f"Added download {added.id} ({added.name}, {size_text(added.size)}, "
+                f"sha256 {added.sha256[:12]}...) to {added.plan}.",
     )
 
 
@@ -97,11 +101,9 @@ def get(
     file is missing or corrupted; nothing is written then.
     Example: tollgate download get acme-inc dl_4f9k2m0x7q1z8w --to ~/Downloads
     """
-    data = tollgate().fetch_download(customer, download_id, to, filename=filename, overwrite=overwrite)
-    output.result(
-        data, as_json=as_json,
-        message=f"Wrote {data['path']} ({size_text(data['size'])}, sha256 verified).",
-    )
+    done = tollgate().fetch_download(customer, download_id, to, filename=filename, overwrite=overwrite)
+    output.result(done.to_dict(), as_json=as_json,
+                  message=f"Wrote {done.path} ({size_text(done.download.size)}, sha256 verified).")
 
 
 @app.command("disable")
@@ -130,11 +132,11 @@ def remove(download_id: DownloadId, yes: Yes = False, as_json: Json = False) -> 
     """
     def question() -> str:
         found = tollgate().download(download_id)
-        return f"Remove {found['id']} ({found['name']}) from the plan {found['plan']}?"
+        return f"Remove {found.id} ({found.name}) from the plan {found.plan}?"
 
     confirm_or_refuse(question, yes=yes, declined=f"Not removed: {download_id} is unchanged.")
     _show_change(tollgate().remove_download(download_id), "Removed", as_json)
 
 
-def _show_change(data: dict, verb: str, as_json: bool) -> None:
-    output.result(data, as_json=as_json, message=f"{verb} download {data['id']} ({data['name']}) of {data['plan']}.")
+def _show_change(dl: DownloadView, verb: str, as_json: bool) -> None:
+    output.result(dl.to_dict(), as_json=as_json, message=f"{verb} download {dl.id} ({dl.name}) of {dl.plan}.")

@@ -3,8 +3,9 @@ license files: file, verify, public-key, signing-key rotate|retire."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -13,9 +14,11 @@ from tollgate.cli.complete import complete_customer, complete_license
 from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.cli.help import Typer
-from tollgate.texts import activations_text as limit_text
-from tollgate.texts import expires_text
-from tollgate.texts import license_status_text as status_text
+from tollgate.clock import rfc3339
+from tollgate.texts import activations_text, expires_text, license_status_text
+
+if TYPE_CHECKING:
+    from tollgate.deliverable_views import LicenseView
 
 app = Typer(help="License keys: issued by plans with a license policy; validated and activated by apps.\n\nExample: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E",
                   no_args_is_help=True)
@@ -26,31 +29,39 @@ COLUMNS = (Col("key", KEY), Col("customer", ID), Col("plan", ID, 2), Col("status
 Key = Annotated[str, typer.Argument(help="The license key (any case; dashes optional).", autocompletion=complete_license, metavar="KEY")]
 
 
-def _row(data: dict) -> list:
-    return [data["key"], data["customer"], data["plan"], status_text(data), limit_text(data),
-            expires_text(data)[:10] if data["expires_at"] else "never"]
+def _status(lic: LicenseView) -> str:
+    return license_status_text(lic.status, rfc3339(lic.revoked_at), lic.replaced_by)
 
 
-def render(data: dict) -> None:
+def _seats(lic: LicenseView) -> str:
+    return activations_text(len(lic.activations), lic.activation_limit)
+
+
+def _row(lic: LicenseView) -> list:
+    return [lic.key, lic.customer, lic.plan, _status(lic), _seats(lic),
+            lic.expires_at.date().isoformat() if lic.expires_at else "never"]
+
+
+def render(lic: LicenseView) -> None:
     """One license as a block of fields, then its activations."""
     output.fields(
         [
-            ("key", data["key"]),
-            ("customer", data["customer"]),
-            ("plan", data["plan"]),
-            ("subscription", data["subscription"] or "-"),
-            ("status", status_text(data)),
-            ("activations", limit_text(data)),
-            ("expires", expires_text(data)),
-            ("issued", data["created_at"]),
-            ("revoked", data["revoked_at"] or "-"),
-            ("replaced by", data["replaced_by"] or "-"),
+            ("key", lic.key),
+            ("customer", lic.customer),
+            ("plan", lic.plan),
+            ("subscription", lic.subscription or "-"),
+            ("status", _status(lic)),
+            ("activations", _seats(lic)),
+            ("expires", expires_text(rfc3339(lic.expires_at))),
+            ("issued", rfc3339(lic.created_at)),
+            ("revoked", rfc3339(lic.revoked_at) or "-"),
+            ("replaced by", lic.replaced_by or "-"),
         ]
     )
-    if data["activations"]:
+    if lic.activations:
         output.say("")
         output.table((Col("instance id", KEY), Col("name"), Col("activated", DATE, 1)),
-                     ([a["instance_id"], a["name"], a["activated_at"]] for a in data["activations"]),
+                     ([a.instance_id, a.name, rfc3339(a.activated_at)] for a in lic.activations),
                      title="Activations")
 
 
@@ -72,15 +83,16 @@ def list_(
     render_list(tollgate().licenses(customer=customer), as_json=as_json, as_csv=as_csv, limit=limit, every=show_all)
 
 
-def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None,
+def render_list(found: Sequence[LicenseView], *, as_json: bool = False, as_csv: bool = False, title: str | None = None,
                 limit: int | None = None, every: bool = False) -> None:
     if as_json or as_csv:
         found = found[:limit]
     if as_json:
-        output.emit_json(found)
+        output.emit_json([lic.to_dict() for lic in found])
     elif as_csv:
         keys = ["key", "customer", "plan", "subscription", "status", "activation_limit", "activations", "expires_at"]
-        output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in found))
+        rows = (lic.to_dict() for lic in found)  # the JSON shape's values ("unlimited", RFC 3339)
+        output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in rows))
     else:
         output.list_table(COLUMNS, [_row(row) for row in found], title=title, limit=limit, every=every)
 
@@ -91,11 +103,11 @@ def show(key: Key, as_json: Json = False) -> None:
 
     Example: tollgate license show 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E
     """
-    data = tollgate().license(key)
+    found = tollgate().license(key)
     if as_json:
-        output.emit_json(data)
+        output.emit_json(found.to_dict())
     else:
-        render(data)
+        render(found)
 
 
 @app.command("validate")
@@ -138,13 +150,13 @@ def activate(
     Activating a name that is already active on the key returns its existing instance id.
     Example: tollgate license activate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --name build-server-1
     """
-    data = tollgate().activate_license(key, name)
+    done = tollgate().activate_license(key, name)
     if as_json:
-        output.emit_json(data)
-    elif data["created"]:
-        output.say(f"Activated {data['key']} on {data['name']}: instance id {data['instance_id']}.")
+        output.emit_json(done.to_dict())
+    elif done.created:
+        output.say(f"Activated {done.key} on {done.name}: instance id {done.instance_id}.")
     else:
-        output.say(f"{data['name']} was already activated on {data['key']}: instance id {data['instance_id']}.")
+        output.say(f"{done.name} was already activated on {done.key}: instance id {done.instance_id}.")
 
 
 @app.command("deactivate")
@@ -157,11 +169,8 @@ def deactivate(
 
     Example: tollgate license deactivate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --instance inst_4f9k2m0x7q1z8w
     """
-    data = tollgate().deactivate_license(key, instance)
-    output.result(
-        data, as_json=as_json,
-        message=f"Deactivated {data['instance_id']} ({data['name']}) on {data['key']}.",
-    )
+    done = tollgate().deactivate_license(key, instance)
+    output.result(done.to_dict(), as_json=as_json, message=f"Deactivated {done.instance_id} ({done.name}) on {done.key}.")
 
 
 @app.command("regenerate")
@@ -172,10 +181,10 @@ def regenerate(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """
     _confirm(key, yes, "Replace {key} ({customer}, {plan}) by a new key? The old key and its "
                        "{activations} activation(s) stop working at once.", "Not regenerated")
-    data = tollgate().regenerate_license(key)
+    new = tollgate().regenerate_license(key)
     output.result(
-        data, as_json=as_json,
-        message=f"New key {data['key']} for {data['customer']} ({data['plan']}); the old key no longer works.",
+        new.to_dict(), as_json=as_json,
+        message=f"New key {new.key} for {new.customer} ({new.plan}); the old key no longer works.",
     )
 
 
@@ -187,15 +196,15 @@ def revoke(key: Key, yes: Yes = False, as_json: Json = False) -> None:
     """
     _confirm(key, yes, "Revoke {key} ({customer}, {plan})? It and its {activations} activation(s) "
                        "stop working at once.", "Not revoked")
-    data = tollgate().revoke_license(key)
-    output.result(data, as_json=as_json, message=f"Revoked {data['key']} ({data['customer']}, {data['plan']}).")
+    revoked = tollgate().revoke_license(key)
+    output.result(revoked.to_dict(), as_json=as_json, message=f"Revoked {revoked.key} ({revoked.customer}, {revoked.plan}).")
 
 
 def _confirm(key: str, yes: bool, question: str, declined: str) -> None:
     def ask() -> str:
         found = tollgate().license(key)
-        return question.format(key=found["key"], customer=found["customer"], plan=found["plan"],
-                               activations=len(found["activations"]))
+        return question.format(key=found.key, customer=found.customer, plan=found.plan,
+                               activations=len(found.activations))
 
     confirm_or_refuse(ask, yes=yes, declined=f"{declined}: the key {key} is unchanged.")
 
@@ -219,14 +228,15 @@ def edit(
 
     if activation_limit is None and expires is None:
         raise InvalidInput("Nothing to change.", hint="Pass --activation-limit and/or --expires.")
-    data = tollgate().edit_license(key, activation_limit=activation_limit, expires=expires)
+    edited = tollgate().edit_license(key, activation_limit=activation_limit, expires=expires)
     if as_json:
-        output.emit_json(data)
+        output.emit_json(edited.to_dict())
         return
-    output.say(f"Updated {data['key']}: activation limit {data['activation_limit']}, expires {expires_text(data)}.")
-    limit = data["activation_limit"]
-    if limit != "unlimited" and len(data["activations"]) > limit:
-        output.warn(f"{len(data['activations'])} instances are activated, more than the new limit of {limit}; "
+    limit = edited.activation_limit
+    output.say(f"Updated {edited.key}: activation limit {'unlimited' if limit is None else limit}, "
+               f"expires {expires_text(rfc3339(edited.expires_at))}.")
+    if limit is not None and len(edited.activations) > limit:
+        output.warn(f"{len(edited.activations)} instances are activated, more than the new limit of {limit}; "
                     "they stay activated, and new activations are refused until some are deactivated.")
 
 
@@ -317,9 +327,9 @@ def public_key(
     """
     keys = tollgate().public_keys(all_keys=all_keys)
     if as_json:
-        output.emit_json(keys)
+        output.emit_json([k.to_dict() for k in keys])
     else:
-        output.say("".join(k["public_key"] for k in keys).rstrip("\n"))
+        output.say("".join(k.public_key for k in keys).rstrip("\n"))
 
 
 @signing_app.command("rotate")
@@ -328,8 +338,8 @@ def rotate(as_json: Json = False) -> None:
 
     Example: tollgate license signing-key rotate && tollgate license public-key --all > tollgate-keys.pem
     """
-    data = tollgate().rotate_signing_key()
-    output.result(data, as_json=as_json, message=f"New signing key {data['kid']}; the older keys verify until retired. "
+    new = tollgate().rotate_signing_key()
+    output.result(new.to_dict(), as_json=as_json, message=f"New signing key {new.kid}; the older keys verify until retired. "
                                                   "Ship the new `license public-key --all` with your application.")
 
 
@@ -342,6 +352,6 @@ def retire(
 
     Example: tollgate license signing-key retire 8mYx3...Q
     """
-    data = tollgate().retire_signing_key(kid)
-    output.result(data, as_json=as_json, message=f"Retired the signing key {data['kid']}; files it signed stop "
+    retired = tollgate().retire_signing_key(kid)
+    output.result(retired.to_dict(), as_json=as_json, message=f"Retired the signing key {retired.kid}; files it signed stop "
                                                   "verifying once applications embed the new `public-key --all`.")

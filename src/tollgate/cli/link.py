@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -12,6 +13,9 @@ from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import ID, KEY, Col
 from tollgate.cli.help import Typer
 
+if TYPE_CHECKING:
+    from tollgate.deliverable_views import LinkView
+
 app = Typer(help="Links: named web addresses a plan shows its customers (a community, a dashboard).\n\nExample: tollgate link add pro \"Community forum\" https://community.example.com/",
                   no_args_is_help=True)
 
@@ -19,13 +23,14 @@ COLUMNS = ("id", "plan", "name", "url")
 TABLE = (Col("id", ID), Col("plan", ID, 1), Col("name"), Col("url", KEY))
 
 
-def render_list(found: list[dict], *, as_json: bool = False, as_csv: bool = False, title: str | None = None) -> None:
+def render_list(found: Sequence[LinkView], *, as_json: bool = False, as_csv: bool = False,
+                title: str | None = None) -> None:
     if as_json:
-        output.emit_json(found)
+        output.emit_json([link.to_dict() for link in found])
     elif as_csv:
-        output.emit_csv(COLUMNS, ([row[k] for k in COLUMNS] for row in found))
+        output.emit_csv(COLUMNS, ([link.id, link.plan, link.name, link.url] for link in found))
     else:
-        output.table(TABLE, ([row[k] for k in COLUMNS] for row in found), title=title)
+        output.table(TABLE, ([link.id, link.plan, link.name, link.url] for link in found), title=title)
 
 
 @app.command("add")
@@ -39,11 +44,9 @@ def add(
 
     Example: tollgate link add markdown-studio-2 "Community forum" https://community.example.com/
     """
-    data = tollgate().add_link(plan, name, url)
-    output.result(
-        data, as_json=as_json,
-        message=f"Added link {data['id']} ({data['name']}: {data['url']}) to {data['plan']}.",
-    )
+    added = tollgate().add_link(plan, name, url)
+    output.result(added.to_dict(), as_json=as_json,
+                  message=f"Added link {added.id} ({added.name}: {added.url}) to {added.plan}.")
 
 
 @app.command("list")
@@ -77,5 +80,6 @@ def remove(
 
     Example: tollgate link remove ln_4f9k2m0x7q1z8w
     """
-    data = tollgate().remove_link(link_id)
-    output.result(data, as_json=as_json, message=f"Removed link {data['id']} ({data['name']}) of {data['plan']}.")
+    removed = tollgate().remove_link(link_id)
+    output.result(removed.to_dict(), as_json=as_json,
+                  message=f"Removed link {removed.id} ({removed.name}) of {removed.plan}.")
