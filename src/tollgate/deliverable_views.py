@@ -3,7 +3,8 @@ links, a customer's deliverables, and the keys that sign license files. Frozen v
 the one definition of each stable JSON shape (`--json`: the fields in order, times in RFC 3339).
 
 Built by profile.py (keys, downloads, links: also for `customer show`), api/deliverables.py and
-api/license_files.py. Nothing here imports the database layer.
+api/license_files.py; a plan's downloads and links (plan_views.PlanView) are these too. Nothing here
+imports the database layer.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class LicenseView:
 class DownloadView:
     """A file a plan delivers: `id` (dl_...), the plan's identifier, its name, size in bytes and sha256."""
 
-    id: str
+    id: str | None  # always set once stored (optional as in catalog.Download)
     plan: str
     name: str
     size: int
@@ -117,7 +118,7 @@ class DeliveredView:
 class LinkView:
     """A named web address a plan shows its customers: `id` (ln_...), the plan's identifier, name, url."""
 
-    id: str
+    id: str | None  # always set once stored (optional as in catalog.Link)
     plan: str
     name: str
     url: str

@@ -3,7 +3,8 @@ with `to_dict()`, the stable `--json` shapes (fields in order, times in RFC 3339
 
 A plan's prices, entitlements, usage charges and license policy are the catalog's own frozen values
 (catalog.Price, grants.Grant, rating.UsageCharge, catalog.LicensePolicy), each with its `to_dict()`.
-Built by plan_specs.py and plan_versions.py; nothing here imports the database layer.
+Its downloads and links are deliverable_views'. Built by plan_specs.py and plan_versions.py; nothing
+here imports the database layer.
 """
 
 from __future__ import annotations
@@ -13,40 +14,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tollgate.clock import rfc3339
+from tollgate.deliverable_views import DownloadView, LinkView
 
 if TYPE_CHECKING:
     from tollgate.catalog import LicensePolicy, PlanSpec, Price
     from tollgate.grants import Grant
     from tollgate.rating import UsageCharge
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadView:
-    """A file a plan delivers; `id` is its public id (dl_...)."""
-
-    id: str | None
-    plan: str
-    name: str
-    size: int
-    sha256: str
-    enabled: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "plan": self.plan, "name": self.name, "size": self.size, "sha256": self.sha256,
-                "enabled": self.enabled}
-
-
-@dataclass(frozen=True, slots=True)
-class LinkView:
-    """A named URL a plan delivers; `id` is its public id."""
-
-    id: str | None
-    plan: str
-    name: str
-    url: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "plan": self.plan, "name": self.name, "url": self.url}
 
 
 @dataclass(frozen=True, slots=True)
