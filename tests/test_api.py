@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -44,8 +45,8 @@ def test_every_public_method_has_real_types(name, method):
         assert parameter.annotation != "Any", f"{name}({parameter.name}) is Any"
     returns = signature.return_annotation
     assert returns is not inspect.Signature.empty, f"{name} has no return type"
-    # dict[str, Any] (a JSON shape) is fine; Any itself, or a list/iterator/union of Any, is not
     assert not re.search(r"(^|\[|\| )Any(\]|$| \|)", returns), f"{name} returns {returns}"
+    assert "dict[" not in returns, f"{name} returns {returns}: a frozen view with to_dict(), not the JSON shape"
 
 
 def frozen(view: object) -> None:
@@ -68,8 +69,10 @@ def test_customers_products_and_features_come_back_as_frozen_views(tg):
     assert tg.products() == [product] and tg.product("api") == product
     assert tg.features() == [feature] and tg.feature("api-calls") == feature
     assert tg.customer_profile("acme-inc").customer == added
-    archived, plans = tg.archive_product("api")
-    assert type(archived) is ProductView and archived.status == "archived" and plans == []
+    archived = tg.archive_product("api")
+    assert isinstance(archived, ProductView) and archived.status == "archived" and archived.plans == ()
+    frozen(archived)
+    assert archived.to_dict() == {**tg.product("api").to_dict(), "plans": []}
     edited = tg.edit_customer("acme-inc", email="")
     assert type(edited) is CustomerView and edited.email is None and added.email == "billing@acme.example"
 
@@ -154,3 +157,23 @@ def test_plans_versions_and_charges_are_frozen_views_whose_to_dict_is_the_cli_js
     assert archived.status == "archived" and archived.to_dict() == {
         **plan.to_dict(), "status": "archived", "updated_at": archived.to_dict()["updated_at"],
         "archived_at": archived.to_dict()["archived_at"]}
+
+
+def test_usage_events_come_back_as_frozen_views_whose_dict_is_the_export_row(tg, cli):
+    tg.add_customer("Acme", identifier="acme")
+    tg.create_product("API", identifier="api")
+    tg.create_feature("API calls", type="metered", identifier="api-calls", unit="call")
+    tg.create_plan("pro", product="api", feature_values=["api-calls=1000"])
+    tg.add_subscription("acme", "pro")
+    tg.report_usage("acme", "api-calls", "2.5", key="req-1", at="2026-11-20T10:00:00Z")
+    event = tg.usage_event("req-1")
+    frozen(event)
+    assert (event.customer, event.feature, event.quantity, event.timestamp, event.id) == (
+        "acme", "api-calls", Decimal("2.5"), datetime(2026, 11, 20, 10), "req-1")
+    with tg.usage_export(customer="acme") as events:
+        exported = list(events)
+    assert exported == [event]
+    tg.close()
+    result = cli("usage", "export", "--customer", "acme", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [event.to_dict()]

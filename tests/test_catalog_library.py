@@ -65,8 +65,8 @@ def test_archive_rules(seeded):
     assert seeded.archive_plan("a").status == "archived"
     with pytest.raises(RuleViolation):
         seeded.archive_plan("a")
-    product, plans = seeded.archive_product("ai-studio")
-    assert product.status == "archived" and plans == []
+    product = seeded.archive_product("ai-studio")
+    assert product.status == "archived" and product.plans == ()
     with pytest.raises(Conflict):
         seeded.create_product("AI Studio", identifier="ai-studio")
 

@@ -27,7 +27,7 @@ def _b64(data: bytes) -> str:
 @pytest.fixture
 def issued(tg):
     key = _shop(tg)[0]
-    token = tg.issue_license_file(key)["token"]
+    token = tg.issue_license_file(key).token
     pem = tg.public_keys()[0].public_key
     kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))["kid"]
     private = load_pem_private_key((Path(tg.data_dir) / "signing-keys" / f"{kid}.pem").read_bytes(), None)

@@ -114,7 +114,7 @@ def test_name_and_description_never_version_and_a_dry_run_writes_nothing(shop):
     assert catalog(tg, shop["tmp"], {**V1, "name": "Pro Plus"}).new_versions == []
     assert tg.plan("pro").name == "Pro Plus" and [v.version for v in tg.versions("pro")] == [1]
     planned = catalog(tg, shop["tmp"], V2, dry_run=True)
-    assert planned.as_dict()["new_versions"] == [{"plan": "pro", "version": 2, "subscribers_staying": 1}]
+    assert planned.to_dict()["new_versions"] == [{"plan": "pro", "version": 2, "subscribers_staying": 1}]
     assert [v.version for v in tg.versions("pro")] == [1] and tg.plan("pro").prices[0].amount == Decimal("10.00")
 
 

@@ -310,3 +310,13 @@ def test_read_commands_never_load_the_orm(tmp_path, account, args):
         assert re.search(r"[0-9A-Z]{5}(-[0-9A-Z]{5}){4}", output), output  # the license key
     assert not modules & ORM, sorted(modules & ORM)
     assert "anyascii" not in modules  # loaded only when an identifier is generated
+
+
+@pytest.mark.sqlite_only("the start-up of the access check on a SQLite file")
+def test_the_access_check_loads_no_views_of_other_nouns(tmp_path, account):
+    """`check` is the hot command: the views of plans, deliverables and the database load where a
+    method returns one, not with the façade."""
+    code, modules, output = probe_modules(tmp_path, ["--db", str(account), "check", "acme", "api-calls"])
+    assert code == 0, output
+    assert "tollgate.entitlement_views" in modules  # what check does return
+    assert not modules & {"tollgate.plan_views", "tollgate.deliverable_views", "tollgate.db_views"}

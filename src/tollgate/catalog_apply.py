@@ -28,7 +28,7 @@ class Change:
     action: str  # create | update | unchanged | archive
     fields: tuple[str, ...] = ()  # for an update: what changes
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "identifier": self.identifier, "action": self.action, "fields": list(self.fields)}
 
 
@@ -51,14 +51,14 @@ class ImportResult:
             counts[change.action] += 1
         return counts
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
             "dry_run": self.dry_run,
             "prune": self.prune,
             "changed": self.changed,
             "summary": self.counts(),
-            "changes": [change.as_dict() for change in self.changes],
+            "changes": [change.to_dict() for change in self.changes],
             "not_in_file": list(self.not_in_file),
             "new_versions": list(self.new_versions),
         }

@@ -17,7 +17,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tollgate import interrupts, models, schema
-from tollgate.db_views import DatabaseInfo, TableRows
 from tollgate.engines import postgres_engine, postgres_url, sqlite_engine, transaction
 from tollgate.errors import StorageError
 from tollgate.location import (
@@ -33,6 +32,8 @@ from tollgate.storage_errors import storage_error
 
 if TYPE_CHECKING:  # sqlmodel (pydantic, the ORM) loads only where a session or the whole schema is needed
     from sqlmodel import Session
+
+    from tollgate.db_views import DatabaseInfo
 
 
 class Database:
@@ -183,6 +184,8 @@ class Database:
     def info(self) -> DatabaseInfo:
         """Location, engine and its version, schema version, size and row counts per table."""
         from sqlmodel import SQLModel
+
+        from tollgate.db_views import DatabaseInfo, TableRows
 
         engine = self.engine
         models.load_all()

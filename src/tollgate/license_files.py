@@ -38,14 +38,14 @@ MAX_TTL = timedelta(days=3660)
 _TTL = re.compile(r"^([1-9][0-9]{0,5})([hd])$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IssuedFile:
     token: str
-    claims: dict[str, Any]
+    claims: dict[str, Any]  # the signed payload: a JSON object by nature (RFC 7519 claims)
     kid: str
     activation: ActivatedView | None  # the fingerprint's activation, if bound
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"token": self.token, "kid": self.kid, "claims": self.claims,
                 "activation": None if self.activation is None else self.activation.to_dict()}
 

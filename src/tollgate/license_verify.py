@@ -52,7 +52,7 @@ class LicenseFileCheck:
     def __bool__(self) -> bool:
         return self.valid
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"valid": self.valid, "code": self.code, "reason": self.reason, "claims": self.claims}
 
 

@@ -331,7 +331,7 @@ class Validation:
     def __bool__(self) -> bool:
         return self.valid
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "valid": self.valid,

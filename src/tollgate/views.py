@@ -61,6 +61,16 @@ class ProductView(RowView):
 
 
 @dataclass(frozen=True, slots=True)
+class ArchivedProduct(ProductView):
+    """A product just archived, and the identifiers of the plans archived with it."""
+
+    plans: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**ProductView.to_dict(self), "plans": list(self.plans)}
+
+
+@dataclass(frozen=True, slots=True)
 class FeatureView(RowView):
     identifier: str
     name: str

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from tollgate.api.base import Base
 from tollgate.lazy import lazy_module
-from tollgate.plan_views import ChargeResult, PlanVersionView, PlanView
-from tollgate.views import FeatureView, ProductView
+from tollgate.views import ArchivedProduct, FeatureView, ProductView
 
-if TYPE_CHECKING:  # the modules load sqlmodel: the read path (check, show) never needs them
-    from tollgate import catalog, plan_specs, plan_versions, plans
+if TYPE_CHECKING:  # the modules load sqlmodel, and `check` needs no plan views: neither loads at start
+    from tollgate import catalog, plan_specs, plan_versions, plan_views, plans
+    from tollgate.plan_views import ChargeResult, PlanVersionView, PlanView
     from tollgate.catalog_toml import ImportResult
     from tollgate.grants import Grant
     from tollgate.plan_migrate import Migration
@@ -25,6 +25,7 @@ else:
     plans = lazy_module("tollgate.plans")
     plan_specs = lazy_module("tollgate.plan_specs")
     plan_versions = lazy_module("tollgate.plan_versions")
+    plan_views = lazy_module("tollgate.plan_views")
 
 
 class CatalogMethods(Base):
@@ -84,13 +85,14 @@ class CatalogMethods(Base):
             charge = charge_from_dict(dict(charge), path="usage charge")
         with self.db.write() as session:
             row, action = plans.set_usage_charge(session, plan=plan, charge=charge)
-            return ChargeResult(plan_specs.plan_view(session, row), action, charge)
+            return plan_views.ChargeResult(plan_specs.plan_view(session, row), action, charge)
 
-    def archive_product(self, identifier: str) -> tuple[ProductView, list[str]]:
-        """Archive a product and its active plans; returns the product and the plans archived with it."""
+    def archive_product(self, identifier: str) -> ArchivedProduct:
+        """Archive a product and its active plans; returns the product, with `plans`: the identifiers
+        of those archived with it."""
         with self.db.write() as session:
             product, plans = catalog.archive_product(session, identifier=identifier)
-            return ProductView.of(product), plans
+            return ArchivedProduct.of(product, plans=tuple(plans))
 
     def archive_feature(self, identifier: str) -> FeatureView:
         with self.db.write() as session:
@@ -190,7 +192,7 @@ class CatalogMethods(Base):
     def import_catalog(self, path: str | os.PathLike[str], *, dry_run: bool = False,
                        prune: bool = False) -> ImportResult:
         """Apply a catalog file in one transaction (validated whole first; `dry_run` writes nothing).
-        Returns a catalog_toml.ImportResult with the action per object (`.as_dict()`: its JSON shape)."""
+        Returns a catalog_toml.ImportResult with the action per object (`.to_dict()`: its JSON shape)."""
         from tollgate import catalog_toml
 
         document = catalog_toml.read_document(path)

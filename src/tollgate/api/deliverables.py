@@ -12,22 +12,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tollgate.api.base import Base, Moment, moment
-from tollgate.deliverable_views import (
-    ActivatedView,
-    Deliverables,
-    DeliveredView,
-    DownloadView,
-    InstanceView,
-    LicenseView,
-    LinkView,
-)
 from tollgate.lazy import lazy_module
 
-if TYPE_CHECKING:  # the modules load sqlmodel: the read path (check, show) never needs them
-    from tollgate import catalog, customers, downloads, licenses, links
+if TYPE_CHECKING:  # the modules load sqlmodel, and `check` needs no views of these: neither loads at start
+    from tollgate import catalog, customers, deliverable_views, downloads, licenses, links
+    from tollgate.deliverable_views import (
+        ActivatedView,
+        Deliverables,
+        DeliveredView,
+        DownloadView,
+        InstanceView,
+        LicenseView,
+        LinkView,
+    )
     from tollgate.licenses import Validation  # by name: `licenses` is also a method here
 else:
     catalog = lazy_module("tollgate.catalog")
+    deliverable_views = lazy_module("tollgate.deliverable_views")
     customers = lazy_module("tollgate.customers")
     downloads = lazy_module("tollgate.downloads")
     licenses = lazy_module("tollgate.licenses")
@@ -53,7 +54,7 @@ class DeliverableMethods(Base):
                          at: Moment | None = None) -> Validation:
         """Is the key valid (and, with `instance`, activated there)? A licenses.Validation: `.valid`,
         `.reason` (None, unknown, malformed, revoked, expired, instance_not_activated), `.message`,
-        `.as_dict()`. Never raises for a bad key: the answer says why it is not valid."""
+        `.to_dict()`. Never raises for a bad key: the answer says why it is not valid."""
         with self.db.read() as session:
             return licenses.validate_license(session, key=key, instance=instance, at=moment(at, "time"))
 
@@ -63,13 +64,13 @@ class DeliverableMethods(Base):
         False). Refused (licenses.LicenseRefused, exit 1, `.reason`): revoked, expired, limit_reached."""
         with self.db.write() as session:
             activation, created = licenses.activate(session, key=key, name=name)
-            return ActivatedView.of(activation, key=licenses.parse_key(key), created=created)
+            return deliverable_views.ActivatedView.of(activation, key=licenses.parse_key(key), created=created)
 
     def deactivate_license(self, key: str, instance: str) -> InstanceView:
         """Deactivate an instance (by its instance id): its seat is free again. Returns the activation."""
         with self.db.write() as session:
             activation = licenses.deactivate(session, key=key, instance=instance)
-            return InstanceView.of(activation, key=licenses.parse_key(key))
+            return deliverable_views.InstanceView.of(activation, key=licenses.parse_key(key))
 
     def regenerate_license(self, key: str) -> LicenseView:
         """A new key in place of `key` (which is revoked with its activations); returns the new license."""
@@ -133,7 +134,7 @@ class DeliverableMethods(Base):
         with self.db.write() as session:
             downloads.record_delivery(session, grant=grant, target=target)
             found = downloads.download_view(session, downloads.get_download(session, download_id))
-        return DeliveredView(found, customer=grant.customer, path=target)
+        return deliverable_views.DeliveredView(found, customer=grant.customer, path=target)
 
     def enable_download(self, download_id: str) -> DownloadView:
         """Deliver a disabled download again; returns it."""

@@ -10,20 +10,23 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from tollgate.api.base import Base
-from tollgate.deliverable_views import SigningKeyView
 from tollgate.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from tollgate import license_files, signing
+    from tollgate import deliverable_views, license_files, signing
+    from tollgate.deliverable_views import SigningKeyView
+    from tollgate.license_files import IssuedFile
 else:
+    deliverable_views = lazy_module("tollgate.deliverable_views")
     license_files = lazy_module("tollgate.license_files")
     signing = lazy_module("tollgate.signing")
 
 
 class LicenseFileMethods(Base):
     def issue_license_file(self, key: str, *, fingerprint: str | None = None, ttl: str = "30d",
-                           out: str | os.PathLike | None = None) -> dict[str, Any]:
-        """A signed license file for an active key (`token`, `kid`, `claims`, `activation`); with
+                           out: str | os.PathLike | None = None) -> IssuedFile:
+        """A signed license file for an active key: license_files.IssuedFile (`token`, `kid`, the signed
+        `claims`, `activation`; `.to_dict()` is `license file --json`); with
         `out`, also written there atomically, and only if the issue commits. With `fingerprint`, that
         machine is activated on the key. Refused (licenses.LicenseRefused, exit 1, `.reason`):
         unknown, revoked, expired, limit_reached, activations_per_day, files_per_day."""
@@ -37,7 +40,7 @@ class LicenseFileMethods(Base):
                 issued = license_files.issue(session, key=key, data_dir=self.data_dir, fingerprint=fingerprint, ttl=ttl)
                 if handle is not None:
                     handle.write(issued.token + "\n")
-        return issued.as_dict()
+        return issued
 
     def public_keys(self, *, all_keys: bool = False) -> list[SigningKeyView]:
         """The public key this machine signs license files with (made on first use), or with
@@ -50,13 +53,13 @@ class LicenseFileMethods(Base):
         """A new signing key for this machine (returned); files signed by older keys verify until
         those are retired."""
         with self.db.write() as session:
-            return SigningKeyView.of(signing.rotate(session, self.data_dir).row, current=True)
+            return deliverable_views.SigningKeyView.of(signing.rotate(session, self.data_dir).row, current=True)
 
     def retire_signing_key(self, kid: str) -> SigningKeyView:
         """Retire a signing key for good (not the one this machine signs with; returned); its private
         file here is deleted once that is committed."""
         with self.db.write() as session:
             row = signing.retire(session, self.data_dir, kid)
-            retired = SigningKeyView.of(row, current=False)
+            retired = deliverable_views.SigningKeyView.of(row, current=False)
         signing.private_key_path(self.data_dir, row.kid).unlink(missing_ok=True)
         return retired

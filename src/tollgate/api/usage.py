@@ -15,6 +15,7 @@ from tollgate.api.base import Base, Moment, moment
 if TYPE_CHECKING:
     from tollgate.invoice_lines import InvoicePreview
     from tollgate.usage.events import ReportResult
+    from tollgate.usage.export import ExportedEvent
     from tollgate.usage.ingest import IngestResult
     from tollgate.usage.report import UsageReport
     from tollgate.usage.voids import VoidResult
@@ -121,8 +122,9 @@ class UsageMethods(Base):
 
         return self._retrying_lock(attempt)
 
-    def usage_event(self, key: str) -> dict[str, str]:
-        """One recorded event by key, as an export row (customer, feature, quantity, timestamp, id)."""
+    def usage_event(self, key: str) -> ExportedEvent:
+        """One recorded event by key: customer, feature, quantity, timestamp, id (`.to_dict()`: its
+        export row)."""
         from tollgate.usage import export as usage_events
 
         with self.db.connect() as conn:
@@ -131,7 +133,7 @@ class UsageMethods(Base):
     @contextmanager
     def usage_export(self, *, customer: str | None = None, feature: str | None = None,
                      start: Moment | None = None, end: Moment | None = None,
-                     ) -> Iterator[Iterator[dict[str, str]]]:
+                     ) -> Iterator[Iterator[ExportedEvent]]:
         """The recorded events, streamed from one snapshot (see usage.export.export) while the block
         runs; rows `report_usage_file` re-imports as duplicates. `end` is exclusive."""
         from tollgate.usage import export as usage_events

@@ -58,7 +58,7 @@ def import_(
     result = tollgate().import_catalog(file, dry_run=dry_run, prune=prune)
     file = result.file
     if as_json:
-        output.emit_json(result.as_dict())
+        output.emit_json(result.to_dict())
         return
     counts = result.counts()
     if dry_run:

@@ -124,7 +124,7 @@ def validate(
     Example: tollgate license validate 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --instance inst_4f9k2m0x7q1z8w
     """
     result = tollgate().validate_license(key, instance=instance)
-    _answer(result.as_dict(), result.valid, as_json=as_json,
+    _answer(result.to_dict(), result.valid, as_json=as_json,
             valid=f"valid: {result.key} ({result.customer}, {result.plan}). {result.message}",
             invalid=f"invalid ({result.reason}): {result.message}")
 
@@ -263,20 +263,20 @@ def file_(
     plan's activations_per_day / files_per_day (saying when the next is allowed).
     Example: tollgate license file 7KQ2M-XJ4TD-0C9VR-PN3HW-A8F6E --fingerprint "$(cat /etc/machine-id)" --out app.lic
     """
-    data = tollgate().issue_license_file(key, fingerprint=fingerprint, ttl=ttl, out=out)
-    claims = data["claims"]
+    issued = tollgate().issue_license_file(key, fingerprint=fingerprint, ttl=ttl, out=out)
+    claims = issued.claims
     if as_json:
-        output.emit_json(data)
+        output.emit_json(issued.to_dict())
     elif out is None:
-        output.say(data["token"])
+        output.say(issued.token)
     else:
         from tollgate.license_verify import utc_text
 
         output.say(f"Wrote {out}: a license file for {claims['key']} ({claims['customer']}, {claims['plan']}), "
-                   f"valid until {utc_text(claims['exp'])}, signed by {data['kid']}.")
-    activation = data["activation"]
-    if activation and activation["created"] and not as_json:
-        output.notice(f"Activated {activation['name']} on {activation['key']}: instance id {activation['instance_id']}.")
+                   f"valid until {utc_text(claims['exp'])}, signed by {issued.kid}.")
+    activation = issued.activation
+    if activation is not None and activation.created and not as_json:
+        output.notice(f"Activated {activation.name} on {activation.key}: instance id {activation.instance_id}.")
 
 
 @app.command("verify")
@@ -310,7 +310,7 @@ def verify(
     if result.code == "malformed":
         raise InvalidInput(f"{file}: {result.reason}")
     claims = result.claims
-    _answer(result.as_dict(), result.valid, as_json=as_json,
+    _answer(result.to_dict(), result.valid, as_json=as_json,
             valid=f"valid: {claims.get('key')} ({claims.get('customer')}, {claims.get('plan')}) until "
                   f"{utc_text(claims['exp']) if result.valid else ''}.",
             invalid=f"invalid ({result.code}): {result.reason}")

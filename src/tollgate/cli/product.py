@@ -105,10 +105,9 @@ def archive(
     """
     confirm_or_refuse(lambda: f"Archive product {tollgate().product(identifier).identifier} and all its plans?",
                       yes=yes, declined=f"Not archived: {identifier} is unchanged.")
-    product, plans = tollgate().archive_product(identifier)
-    data = {**product.to_dict(), "plans": plans}
+    archived = tollgate().archive_product(identifier)
     if as_json:
-        output.emit_json(data)
+        output.emit_json(archived.to_dict())
     else:
-        also = f" and its plan(s) {', '.join(plans)}" if plans else ""
-        output.say(f"Archived product {data['identifier']}{also}.")
+        also = f" and its plan(s) {', '.join(archived.plans)}" if archived.plans else ""
+        output.say(f"Archived product {archived.identifier}{also}.")

@@ -181,7 +181,7 @@ def void(
     Example: tollgate usage void req-7f3a --reason "double-counted by the retry bug" --yes
     """
     def question() -> str:
-        found = tollgate().usage_event(key)
+        found = tollgate().usage_event(key).to_dict()  # the figures as the export writes them
         return (f"Void {found['id']} ({found['quantity']} {found['feature']} for {found['customer']} "
                 f"at {found['timestamp']})? A reversing event is recorded.")
 

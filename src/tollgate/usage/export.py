@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -36,21 +38,36 @@ def _query() -> Any:
             .join(C, C.c.id == E.c.customer_id).join(F, F.c.id == E.c.feature_id))
 
 
-def _row(found: Any) -> dict[str, str]:
-    customer, feature, micros, occurred, key = found
-    return dict(zip(COLUMNS, (customer, feature, format_decimal(from_micros(micros)), rfc3339(occurred), key)))
+@dataclass(frozen=True, slots=True)
+class ExportedEvent:
+    """One recorded event as `usage export` writes it; `to_dict()` is its row (usage.file.COLUMNS)."""
+
+    customer: str
+    feature: str
+    quantity: Decimal
+    timestamp: datetime
+    id: str
+
+    @classmethod
+    def of(cls, found: Any) -> ExportedEvent:
+        customer, feature, micros, occurred, key = found
+        return cls(customer, feature, from_micros(micros), occurred, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(zip(COLUMNS, (self.customer, self.feature, format_decimal(self.quantity),
+                                  rfc3339(self.timestamp), self.id)))
 
 
-def event(conn: Any, key: str) -> dict[str, str]:
-    """One event by key, as an export row. Unknown key: NotFound."""
+def event(conn: Any, key: str) -> ExportedEvent:
+    """One event by key. Unknown key: NotFound."""
     found = conn.execute(_query().where(E.c.key == key)).first()
     if found is None:
         raise NotFound(f"No usage event has the key '{key}'.", hint="See `tollgate usage export --customer C`.")
-    return _row(found)
+    return ExportedEvent.of(found)
 
 
 def export(conn: Any, *, customer: str | None = None, feature: str | None = None,
-           start: datetime | None = None, end: datetime | None = None) -> Iterator[dict[str, str]]:
+           start: datetime | None = None, end: datetime | None = None) -> Iterator[ExportedEvent]:
     """The recorded events (not voids) of a customer and/or feature from `start` (inclusive) to `end`
     (exclusive), oldest recorded first, streamed. Unknown identifiers raise before the first row."""
     query = _query().where(E.c.voids.is_(None))
@@ -63,18 +80,18 @@ def export(conn: Any, *, customer: str | None = None, feature: str | None = None
     if end is not None:
         query = query.where(E.c.occurred_at < end)
     result = conn.execution_options(yield_per=STREAM_ROWS).execute(query.order_by(E.c.id))
-    return (_row(found) for found in result)
+    return (ExportedEvent.of(found) for found in result)
 
 
-def write(rows: Iterator[dict[str, str]], handle: TextIO, fmt: str) -> int:
-    """Write export rows as CSV (with its header) or JSON lines; returns how many."""
+def write(events: Iterator[ExportedEvent], handle: TextIO, fmt: str) -> int:
+    """Write events as CSV (with its header) or JSON lines; returns how many."""
     count = 0
     if fmt == "csv":
         writer = csv.DictWriter(handle, COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for count, row in enumerate(rows, 1):
-            writer.writerow(row)
+        for count, event in enumerate(events, 1):
+            writer.writerow(event.to_dict())
     else:
-        for count, row in enumerate(rows, 1):
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for count, event in enumerate(events, 1):
+            handle.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
     return count
