@@ -248,3 +248,14 @@ def test_progress_counts_the_rows_of_a_customer_import(cli, tmp_path):
     run = in_terminal(["customer", "import", str(rows)], columns=120, stdout_piped=True)
     assert run.code == 0, run.terminal
     assert re.search(r"\b\d+ of 500\b", plain(run.terminal)), run.terminal
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_message_on_a_terminal_wraps_between_words_and_keeps_a_quoted_command_whole(shop, db_path, width):
+    shown = in_terminal(["customer", "show", "acm"], columns=width, env={"TOLLGATE_DB": str(db_path)})
+    assert shown.code != 0
+    text = plain(shown.terminal)
+    lines_fit(text, width)
+    assert any("`tollgate customer list --all --search ...`" in line for line in text.splitlines()), text
+    assert " ".join(text.split()) == " ".join(piped(["customer", "show", "acm"],
+                                                     env={"TOLLGATE_DB": str(db_path)}).stderr.split())

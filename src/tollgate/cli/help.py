@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import inspect
 import re
-import textwrap
 from typing import Any, Callable
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from tollgate.cli.output import wrap_words
 
 EXAMPLE = "Example:"
 _KEPT = "\b"  # Click's marker: a paragraph whose first line is this is printed as written
@@ -47,10 +48,6 @@ def _option_name(param: Any) -> str:
     if param.is_flag or param.count:
         return names
     return f"{names} {value_name(param)}" + ("..." if param.nargs != 1 else "")
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    return textwrap.wrap(text, max(width, 20), break_long_words=False, break_on_hyphens=False)
 
 
 def _command_lines(command: str, width: int) -> list[str]:
@@ -115,7 +112,7 @@ def help_lines(text: str, width: int) -> list[str]:
             if not line.startswith(EXAMPLE):
                 prose.append(line.strip())
                 continue
-            out.extend(_wrap(" ".join(prose), width))
+            out.extend(wrap_words(" ".join(prose), width))
             if line != EXAMPLE:
                 out.extend([""] * bool(prose) + _example_lines(line, width))  # set apart from prose
             prose = []

@@ -33,6 +33,23 @@ def safe(value: Any) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
 
 
+_QUOTED = re.compile(r"`[^`\n]*`")  # a command or a value quoted in a sentence: `tollgate customer list`
+_GLUE = "\x00"  # stands for a space inside a quoted span while wrapping (no text shown here has NUL)
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` where its words allow, broken at spaces only: never inside
+    a word, at a hyphen (`acme-inc`), or inside a `quoted command` (so it can be copied whole); a
+    longer word or command gets a line of its own. Newlines in `text` are kept."""
+    import textwrap
+
+    kept = _QUOTED.sub(lambda match: match.group().replace(" ", _GLUE), text)
+    lines = []
+    for paragraph in kept.split("\n"):
+        lines += textwrap.wrap(paragraph, max(width, 20), break_long_words=False, break_on_hyphens=False) or [""]
+    return [line.replace(_GLUE, " ") for line in lines]
+
+
 def is_terminal(stream=None) -> bool:
     """Whether `stream` is a terminal that can be drawn on (TERM=dumb can't)."""
     stream = stream or sys.stdout
@@ -285,9 +302,7 @@ def heading(text: str) -> None:
 def say(text: str) -> None:
     """A sentence for a person on stdout: on a terminal, wrapped between words (never mid-token)."""
     if styled():
-        from rich.text import Text
-
-        console().print(Text(safe(text)))
+        _print_wrapped(console(), "", "", safe(text))
     else:
         sys.stdout.write(safe(text) + "\n")
 
@@ -303,11 +318,20 @@ def result(data: Any, *, as_json: bool, message: str) -> None:
 # -- messages on stderr ----------------------------------------------------------------------------
 
 
+def _print_wrapped(to: Any, prefix: str, style: str, text: str) -> None:
+    """A sentence on a terminal, wrapped by `wrap_words` to its width (rich would break a quoted
+    command between its words), the prefix styled."""
+    from rich.text import Text
+
+    wrapped = "\n".join(wrap_words(prefix + text, to.width))
+    shown = Text(wrapped)
+    shown.stylize(style, 0, len(prefix))
+    to.print(shown, soft_wrap=True)
+
+
 def _stderr(prefix: str, text: str, style: str) -> None:
     if color_enabled(sys.stderr):
-        from rich.text import Text
-
-        console(stderr=True).print(Text(prefix, style=style) + Text(safe(text)))
+        _print_wrapped(console(stderr=True), prefix, style, safe(text))
     else:
         sys.stderr.write(f"{prefix}{safe(text)}\n")
 
