@@ -491,7 +491,7 @@ def test_fixed_vocabularies():
     assert values(complete.complete_subscription_status(None, [], "")) == [
         "trialing", "active", "past_due", "canceled", "expired"]
     assert values(complete.complete_usage_period(None, [], "w")) == ["week"]
-    assert values(complete.complete_row_format(None, [], "")) == ["csv", "jsonl", "toml"]
+    assert values(complete.complete_row_format(None, [], "")) == ["csv", "json", "jsonl", "toml"]
     assert values(complete.complete_price_model(None, [], "")) == ["flat", "package", "tiered", "volume", "stair-step"]
 
 

@@ -36,6 +36,46 @@ def test_customer_list_reads_into_another_database(cli, customers, tmp_path):
     created = cli("--db", str(other), "customer", "import", str(path), "--json")
     assert created.exit_code == 0, created
     assert sorted(created.json()["identifiers"]) == sorted(c["identifier"] for c in json.loads(path.read_text()))
+    listed = {c["identifier"]: c["billing_id"] for c in json.loads(path.read_text())}
+    copied = cli("--db", str(other), "customer", "list", "--json").json()
+    assert {c["identifier"]: c["billing_id"] for c in copied} == listed  # the ids other systems know stay
+    again = cli("--db", str(other), "customer", "import", str(path), "--json")  # a script's re-run
+    assert again.exit_code == 0, again
+    assert again.json()["created"] == 0 and again.json()["unchanged"] == len(listed)
+
+
+def test_a_new_customers_billing_id_must_be_well_formed_and_free(cli, customers, tmp_path):
+    taken = cli("customer", "list", "--json").json()[0]["billing_id"]
+    path = tmp_path / "new.csv"
+    path.write_text(f"name,billing_id\nNew Co,{taken}\nBad Co,xyz\nTwin A,cus_aaaaaaaaaaaaaa\n"
+                    "Twin B,cus_aaaaaaaaaaaaaa\n", encoding="utf-8")
+    refused = cli("customer", "import", str(path))
+    assert refused.exit_code == 2, refused
+    assert "line 2: the billing id" in refused.stderr and "line 3: 'xyz' is not a billing id" in refused.stderr
+    assert "line 5: the billing id 'cus_aaaaaaaaaaaaaa' is taken (by line 4)" in refused.stderr
+    assert len(cli("customer", "list", "--json").json()) == 5  # nothing was imported
+
+
+@pytest.mark.parametrize("form", ["--json", "--csv"])
+def test_a_list_piped_into_import_needs_no_format(tmp_path, form):
+    import os
+    import subprocess
+    import sys
+
+    def run(db: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tollgate", "--db", db, *args], input=stdin,
+                              capture_output=True, text=True, env={**os.environ, "TOLLGATE_PAGER": ""})
+
+    source, target = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    assert run(source, "customer", "add", "Acme, Inc.", "--email", "a@acme.example").returncode == 0
+    listed = run(source, "customer", "list", form).stdout
+    imported = run(target, "customer", "import", "-", stdin=listed)
+    assert imported.returncode == 0, imported.stderr
+    def people(db: str) -> list[tuple]:
+        return [(c["identifier"], c["billing_id"], c["name"], c["email"])
+                for c in json.loads(run(db, "customer", "list", "--json").stdout)]
+
+    assert people(target) == people(source)
 
 
 def test_a_billing_id_of_another_customer_is_refused(cli, customers, tmp_path):

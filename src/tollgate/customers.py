@@ -276,22 +276,24 @@ def import_customers(
             select(Customer.identifier, Customer.name, Customer.email, Customer.billing_id)).all()
     }
     claimed: dict[str, str] = {}
+    billing_ids = {billing_id: f"customer '{ident}'" for ident, (_, _, billing_id) in existing.items()}  # -> holder
     result = ImportResult(dry_run=dry_run)
     errors: list[str] = []
-    pending: list[tuple[str, str | None, str | None]] = []  # name, identifier (None: made from the name), email
-    for row in rows:
+    pending: list[tuple[str, str | None, str | None, str | None]] = []  # name, identifier (None: made from
+    for row in rows:                                                     # the name), email, billing id
         try:
             name, ident, email = _validate_row(row)
         except InvalidInput as exc:
             errors.append(str(exc))
             continue
+        given_billing_id = row.data.get("billing_id") or None
         if ident is not None:
             if ident in claimed:
                 errors.append(f"{row.where}: the identifier '{ident}' is also on {claimed[ident]}.")
                 continue
             claimed[ident] = row.where
             if ident in existing:
-                billing_id = row.data.get("billing_id") or existing[ident][2]
+                billing_id = given_billing_id or existing[ident][2]
                 if existing[ident] == (name, email, billing_id):
                     result.unchanged.append(ident)
                 else:
@@ -300,17 +302,26 @@ def import_customers(
                         "(import only creates; use `customer edit`)."
                     )
                 continue
-        pending.append((name, ident, email))
+        if given_billing_id is not None:  # a new customer keeps the billing id of the list it comes from
+            if not identifiers.is_public_id(given_billing_id, "cus"):
+                errors.append(f"{row.where}: '{given_billing_id}' is not a billing id (cus_ and 14 letters or digits).")
+                continue
+            if given_billing_id in billing_ids:
+                errors.append(f"{row.where}: the billing id '{given_billing_id}' is taken (by "
+                              f"{billing_ids[given_billing_id]}).")
+                continue
+            billing_ids[given_billing_id] = row.where
+        pending.append((name, ident, email, given_billing_id))
     if errors:
         raise ImportErrors(errors)
     names = identifiers.FreeNames(set(existing) | set(claimed))
-    for name, ident, email in pending:
+    for name, ident, email, billing_id in pending:
         if ident is None:
             ident = names.take(identifiers.slugify(name, fallback="customer"))
         result.created.append(
             {
                 "identifier": ident,
-                "billing_id": identifiers.public_id("cus"),
+                "billing_id": billing_id or identifiers.public_id("cus"),
                 "name": name,
                 "email": email,
                 "status": "active",
@@ -326,7 +337,8 @@ def import_customers(
 
 READ_ONLY = {"billing_id", "status", "created_at", "updated_at", "archived_at"}
 """Columns of `customer list --csv/--json` that an import reads past, so a list reads back: a billing
-id is matched against an existing customer's (a new customer gets a new one); the rest is ignored."""
+id is matched against an existing customer's, and a new customer keeps it (so re-running the file,
+or moving customers to another database, keeps the ids other systems know); the rest is ignored."""
 
 
 def _validate_row(row: Row) -> tuple[str, str | None, str | None]:

@@ -73,3 +73,9 @@ class FreeNames:
 def public_id(prefix: str, length: int = 14) -> str:
     """A random public id like `cus_4f9k2m0x7q1z8w` from the OS's secure source."""
     return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def is_public_id(value: object, prefix: str, length: int = 14) -> bool:
+    """Whether `value` is shaped as `public_id(prefix, length)` makes them."""
+    return (isinstance(value, str) and len(value) == len(prefix) + 1 + length and value.startswith(prefix + "_")
+            and all(ch in _ALPHABET for ch in value[len(prefix) + 1:]))

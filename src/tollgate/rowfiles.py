@@ -35,8 +35,11 @@ class Row:
 
 
 def detect_format(source: str, explicit: str | None, *, allowed: tuple[str, ...] = FORMATS) -> str:
-    """The format named with --format, else the file's suffix; '-' (stdin) needs no suffix if explicit."""
-    fmt = explicit or _SUFFIXES.get(Path(source).suffix.lower())
+    """The format named with --format, else the file's suffix, else (stdin, '-') its first character.
+    `json` names the JSON reader too: it takes an array (tollgate's own --json) or JSON lines."""
+    fmt = explicit or _SUFFIXES.get(Path(source).suffix.lower()) or (_sniffed_stdin() if source == "-" else None)
+    if fmt == "json":
+        fmt = "jsonl"
     if fmt is None:
         raise InvalidInput(
             f"Cannot tell the format of '{source}' from its name.",
@@ -45,6 +48,20 @@ def detect_format(source: str, explicit: str | None, *, allowed: tuple[str, ...]
     if fmt not in allowed:
         raise InvalidInput(f"Unknown format '{fmt}': use {', '.join(allowed)}.")
     return fmt
+
+
+def _sniffed_stdin() -> str | None:
+    """What standard input holds, told from its first characters without consuming them: `{` or
+    `[` then `{`/`]`: JSON (lines or an array); `[[` or `[name]`: TOML; other text: CSV; nothing
+    readable yet (or a stream that can't be peeked at): None."""
+    peek = getattr(sys.stdin.buffer, "peek", None)
+    head = peek(1 << 12)[: 1 << 12].lstrip(b"\xef\xbb\xbf \t\r\n") if peek is not None else b""
+    if head.startswith(b"{"):
+        return "jsonl"
+    if head.startswith(b"["):
+        after = head[1:].lstrip(b" \t\r\n")[:1]
+        return "jsonl" if after in (b"{", b"]") else "toml"
+    return "csv" if head else None
 
 
 def open_text(source: str) -> TextIO:

@@ -58,7 +58,7 @@ SUBSCRIPTION_STATUSES = (
     ("expired", "ended"),
 )
 USAGE_PERIODS = (("day", "one row per day"), ("week", "one row per week"), ("month", "one row per month"))
-ROW_FORMATS = (("csv", "comma-separated values"), ("jsonl", "JSON lines"), ("toml", "TOML"))
+ROW_FORMATS = (("csv", "comma-separated values"), ("json", "JSON: lines or an array"), ("jsonl", "JSON lines"), ("toml", "TOML"))
 PRICE_MODELS = (
     ("flat", "a price per unit"),
     ("package", "a price per package of units"),

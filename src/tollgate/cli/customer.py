@@ -227,9 +227,9 @@ def _section(title: str, rows: Sequence[T], render: Callable[..., None]) -> None
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="A CSV, JSON lines or TOML file ('-' for stdin with --format).", metavar="FILE")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl or toml (default: from the suffix).",
-                                                  autocompletion=complete_row_format, metavar="FORMAT")] = None,
+    file: Annotated[str, typer.Argument(help="A CSV, JSON (lines or an array: `customer list --json`) or TOML file; '-': stdin.", metavar="FILE")],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, json (lines or an array) or toml (default: from the suffix; stdin: from its first character).",
+                                                  autocompletion=complete_row_format, metavar="csv|json|toml")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would happen; write nothing.")] = False,
     as_json: Json = False,
 ) -> None:

@@ -62,7 +62,7 @@ def report(
     ] = None,
     fmt: Annotated[
         Optional[str],
-        typer.Option("--format", help="csv or jsonl (default: from the file's suffix).", autocompletion=_file_formats, metavar="FORMAT"),
+        typer.Option("--format", help="csv or json (lines or an array; default: from the file's suffix, stdin: from its first character).", autocompletion=_file_formats, metavar="csv|json"),
     ] = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Record the good rows; write the bad ones to the reject file.")
