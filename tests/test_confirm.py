@@ -121,6 +121,7 @@ def test_on_a_terminal_no_exits_1_with_one_sentence_and_writes_nothing(cli, shop
     assert code == 1, shown
     assert f"Revoke {shop['key']} (zoe, markdown-studio-2)?" in shown
     assert "Not revoked: the key" in shown and "Traceback" not in shown
+    assert "error" not in shown.lower()  # the person's answer, not a failure
     assert state(cli, shop) == before
 
 

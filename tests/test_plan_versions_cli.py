@@ -77,11 +77,20 @@ def test_migrate_on_a_terminal_asks_and_no_writes_nothing(cli, shop):
     ok(cli("catalog", "import", shop["v2"]))
     code, shown = in_terminal("plan", "migrate", "pro", "--to", "2", answer="n")
     assert code == 1, shown
-    assert "Move the live subscriptions of pro to version 2 (now)?" in shown and "Not migrated" in shown
+    assert "Move 1 live subscription(s) of pro to version 2 (now)?" in shown and "Not migrated" in shown
     assert ok(cli("sub", "show", shop["sub"], "--json")).json()["plan_version"] == 1
     code, shown = in_terminal("plan", "migrate", "pro", "--to", "2", "--at", "period-end", answer="y")
     assert code == 0 and "Scheduled 1 subscription(s)" in shown, shown
     assert ok(cli("sub", "show", shop["sub"], "--json")).json()["next_version"] == 2
+
+
+def test_migrate_with_nothing_to_move_asks_nothing(cli, shop):
+    ok(cli("catalog", "import", shop["v2"]))
+    code, shown = in_terminal("plan", "migrate", "pro", "--to", "1", answer="y")  # every one is on 1
+    assert code == 0 and "Nothing to move" in shown and "?" not in shown, shown
+    piped = ok(cli("plan", "migrate", "pro", "--to", "1"))  # off a terminal, without --yes: nothing to confirm
+    assert "Nothing to move" in piped.stdout
+    assert ok(cli("sub", "show", shop["sub"], "--json")).json()["plan_version"] == 1
 
 
 def test_export_writes_the_current_version_and_round_trips(cli, shop, tmp_path):

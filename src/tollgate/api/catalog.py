@@ -153,14 +153,6 @@ class CatalogMethods(Base):
             return plan_migrate.migrate(session, plan=plan, to=to, from_=from_, customers=customers, at=at,
                                         dry_run=dry_run)
 
-    def check_migration(self, plan: str, *, to: int, from_: int | None = None, customers: Sequence[str] = (),
-                        at: str = "now") -> None:
-        """NotFound (or InvalidInput) when a migration names an unknown plan, version or customer."""
-        from tollgate import plan_migrate
-
-        with self.db.read() as session:
-            plan_migrate.resolve(session, plan=plan, to=to, from_=from_, customers=customers, at=at)
-
     def export_catalog(self, path: str | os.PathLike[str] | None = None, *, with_files: bool = False,
                        overwrite: bool = False) -> str:
         """The catalog as canonical TOML; with `path`, also written there atomically. `with_files` copies

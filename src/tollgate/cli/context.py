@@ -57,7 +57,7 @@ def confirm_or_refuse(question: Callable[[], str], *, yes: bool, declined: str) 
     if not typer.confirm(text, default=False):
         from tollgate.cli import output
 
-        output.error(declined)
+        output.notice(declined)  # the person's own choice, not an error
         raise typer.Exit(1)
 
 

@@ -403,9 +403,16 @@ def migrate(
     Example: tollgate plan migrate pro --to 2 --dry-run
     """
     customers = customer or []
-    if not dry_run:
+    if not dry_run and not yes:  # what would move, first: nothing to move asks nothing
+        planned = tollgate().migrate(identifier, to=to, from_=from_, customers=customers, at=at, dry_run=True)
+        source = f" from version {from_}" if from_ is not None else ""
+        who = f" of {', '.join(customers)}" if customers else ""
+        if not planned.moves:
+            output.say(f"Nothing to move: no live subscription{who} of {identifier}{source} is off version {to}.")
+            return
         confirm_or_refuse(
-            lambda: _migration_question(identifier, to=to, from_=from_, customers=customers, at=at),
+            lambda: (f"Move {len(planned.moves)} live subscription(s){who} of {identifier}{source} to version "
+                     f"{to} ({'now' if at == 'now' else 'at period end'})? Their prices and entitlements change."),
             yes=yes, declined=f"Not migrated: the subscriptions of {identifier} are unchanged.")
     result = tollgate().migrate(identifier, to=to, from_=from_, customers=customers, at=at, dry_run=dry_run)
     if as_json:
@@ -424,14 +431,6 @@ def migrate(
     when = "now" if at == "now" else "at the end of each one's current period"
     verb = "Would move" if dry_run else "Moved" if at == "now" else "Scheduled"
     output.say(f"{verb} {len(moves)} subscription(s) of {identifier} to version {to} ({when}).")
-
-
-def _migration_question(identifier: str, *, to: int, from_: int | None, customers: list[str], at: str) -> str:
-    tollgate().check_migration(identifier, to=to, from_=from_, customers=customers, at=at)
-    source = f" from version {from_}" if from_ is not None else ""
-    who = f" of {', '.join(customers)}" if customers else ""
-    return (f"Move the live subscriptions{who} of {identifier}{source} to version {to} "
-            f"({'now' if at == 'now' else 'at period end'})? Their prices and entitlements change.")
 
 
 def _amount(amount: str | None, currency: str | None) -> str:
