@@ -40,3 +40,5 @@ def test_usage_on_a_feature_without_a_usage_charge_is_noted(cli, tg):
     assert len(data["notes"]) == 1 and "2.5 GB of 'storage'" in data["notes"][0] and "not billed" in data["notes"][0]
     shown = cli("invoice", "preview", "acme")
     assert "no usage charge for 'storage'" in shown.stderr
+    run = cli("invoice", "preview", "--all")  # the bill run's summary says it too, naming the customer
+    assert run.exit_code == 0 and "acme: " in run.stderr and "no usage charge for 'storage'" in run.stderr

@@ -111,6 +111,8 @@ def _summary(previews: Iterable[Any]) -> None:
             grand[currency] = grand.get(currency, 0) + amount
         totals = ", ".join(f"{format_money(amount, currency)} {currency}" for currency, amount in found.totals.items())
         output.say(f"{found.customer:<32}  {len(found.lines):>5}  {totals}")
+        for note in found.notes:  # as `invoice preview CUSTOMER` says them (usage no charge bills)
+            output.notice(f"{found.customer}: {note}")
     all_totals = ", ".join(f"{format_money(amount, currency)} {currency}" for currency, amount in sorted(grand.items()))
     output.say(f"{customers} customer(s) to bill; total {all_totals or 'nothing'}.")
 
