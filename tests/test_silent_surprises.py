@@ -42,3 +42,15 @@ def test_usage_on_a_feature_without_a_usage_charge_is_noted(cli, tg):
     assert "no usage charge for 'storage'" in shown.stderr
     run = cli("invoice", "preview", "--all")  # the bill run's summary says it too, naming the customer
     assert run.exit_code == 0 and "acme: " in run.stderr and "no usage charge for 'storage'" in run.stderr
+
+
+def test_log_says_why_an_action_matched_nothing_and_refuses_a_glob(cli, tg):
+    tg.add_customer("Acme", identifier="acme")
+    nothing = cli("log", "--action", "nosuch.action")
+    assert nothing.exit_code == 0 and "No journal entry has the action 'nosuch.action'" in nothing.stderr
+    assert "families: customer" in nothing.stderr
+    assert cli("log", "--action", "nosuch", "--json").json() == []  # scripts get their empty list
+    for glob in ("customer.*", "Customer", "customer%"):
+        refused = cli("log", "--action", glob)
+        assert refused.exit_code == 2 and "is not an action" in refused.stderr, (glob, refused.stderr)
+    assert "--action customer" in cli("log", "--action", "customer.*").stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -13,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from tollgate.clock import rfc3339, utcnow
+from tollgate.errors import InvalidInput
 from tollgate.models import Customer, Journal
 
 MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQL takes (a 64-bit integer)
@@ -102,6 +104,24 @@ def count(
     """How many entries `read` would give without a limit (one COUNT query)."""
     stmt = select(func.count()).select_from(Journal)
     return session.exec(_matching(stmt, customer_id=customer_id, since=since, until=until, action=action)).one()
+
+
+_ACTION = re.compile(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*")
+
+
+def action_filter(action: str | None) -> str | None:
+    """`log --action`: one action (license.revoke) or a family (license); anything else (a glob,
+    capitals) is refused, as it could only ever match nothing."""
+    if action is not None and not _ACTION.fullmatch(action):
+        family = action.split(".")[0].lower()
+        raise InvalidInput(f"'{action}' is not an action: name one (license.revoke) or a family (license).",
+                           hint=f"Try --action {family}." if _ACTION.fullmatch(family) else None)
+    return action
+
+
+def actions(session: Session) -> list[str]:
+    """The distinct actions in the journal, sorted."""
+    return list(session.exec(select(Journal.action).distinct().order_by(Journal.action)).all())
 
 
 def _matching(stmt, *, customer_id: int | None, since: datetime | None, until: datetime | None, action: str | None):

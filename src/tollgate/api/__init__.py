@@ -57,6 +57,13 @@ class Tollgate(CustomerMethods, CatalogMethods, AccessMethods, DeliverableMethod
         with self.db.read() as session:
             return journal.read(session, **_journal_filters(session, customer, since, until, action), limit=limit)
 
+    def journal_actions(self) -> list[str]:
+        """Every action the journal holds, sorted (what `log --action` can match)."""
+        from tollgate import journal
+
+        with self.db.read() as session:
+            return journal.actions(session)
+
     def count_journal(self, *, customer: str | None = None, since: Moment | None = None,
                       until: Moment | None = None, action: str | None = None) -> int:
         """How many entries `journal` would give without a limit."""
@@ -86,6 +93,8 @@ def _journal_filters(session: Session, customer: str | None, since: Moment | Non
     """The journal's filters as journal.read and journal.count take them (times parsed, then the customer)."""
     from tollgate import customers
 
+    from tollgate import journal
+
     start, end = moment(since, "--since time"), moment(until, "--until time")
     customer_id = customers.get_customer(session, customer).id if customer else None
-    return {"customer_id": customer_id, "since": start, "until": end, "action": action}
+    return {"customer_id": customer_id, "since": start, "until": end, "action": journal.action_filter(action)}

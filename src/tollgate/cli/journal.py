@@ -34,6 +34,10 @@ def log(
     shown = limit if as_json or as_csv else output.list_limit(limit, show_all)
     entries = tollgate().journal(**filters, limit=shown)
     rows = [e.to_dict() for e in entries]
+    if not rows and action:  # say why nothing matched, and what would
+        known = sorted({name.split(".")[0] for name in tollgate().journal_actions()})
+        output.notice(f"No journal entry has the action '{action}' (or is in that family)"
+                      + (f"; the journal's families: {', '.join(known)}." if known else "."))
     if as_json:
         output.emit_json(rows)
         return
