@@ -68,6 +68,8 @@ def test_metered_defaults_are_monthly_and_soft_and_a_plan_without_price_is_free(
         (["--product", "ai-studio", "--feature", "nope=1"], "tollgate feature create --id nope"),
         (["--product", "gone", "--feature", "a=1", "--feature", "b=true"],
          "needs the product 'gone' and the feature(s) 'a', 'b'"),
+        (["--product", "gone", "--feature", "a=1", "--hard", "h", "--reset", "r=day", "--alert", "x=80"],
+         "needs the product 'gone' and the feature(s) 'a', 'h', 'r', 'x'"),  # every option's, at once
         (["--product", "ai-studio", "--feature", "sso=maybe"], "true or false"),
         (["--product", "ai-studio", "--feature", "ai-tokens=lots"], "allowance"),
         (["--product", "ai-studio", "--feature", "ai-tokens"], "FEATURE=VALUE"),

@@ -160,9 +160,11 @@ def set_usage_charge(session: Session, *, plan: str, charge: Any, now: datetime 
 
 
 
-def refuse_missing_pieces(session: Session, *, product: str, features: Sequence[str]) -> None:
+def refuse_missing_pieces(session: Session, *, product: str, features: Sequence[str],
+                          named: Sequence[str] = ()) -> None:
     """Before a plan is built from command-line options: one NotFound naming every piece that does
-    not exist yet (the product, each feature), with the commands that create them."""
+    not exist yet (the product, each feature of `--feature F=VALUE` or named by --hard F, --reset
+    F=... and --alert F=...), with the commands that create them."""
     from tollgate.grants import parse_feature_assignment
 
     missing, fixes = [], []
@@ -174,6 +176,10 @@ def refuse_missing_pieces(session: Session, *, product: str, features: Sequence[
     for text in features:
         feature = text.split("=", 1)[0].strip() if "=" in text else parse_feature_assignment(text)[0]
         if feature not in table and feature not in unknown:
+            unknown.append(feature)
+    for text in named:
+        feature = text.split("=", 1)[0].strip()
+        if feature and feature not in table and feature not in unknown:
             unknown.append(feature)
     if unknown:
         missing.append(f"the feature(s) {', '.join(repr(f) for f in unknown)}")

@@ -65,7 +65,8 @@ class CatalogMethods(Base):
         `grants` are grants.Grant objects; or give command-line text: `feature_values` ("api-calls=10000",
         "sso=true"), `hard` (feature identifiers), `resets` ("api-calls=day"), `alerts` ("api-calls=75")."""
         with self.db.write() as session:
-            plans.refuse_missing_pieces(session, product=product, features=feature_values)
+            plans.refuse_missing_pieces(session, product=product, features=feature_values,
+                                        named=[*hard, *resets, *alerts])
             if feature_values or hard or resets or alerts:
                 grants = list(grants) + plans.grants_from_options(
                     session, features=feature_values, hard=hard, resets=resets, alerts=alerts
