@@ -575,7 +575,7 @@ def test_table_shows_lines_tiers_and_totals(cli, tg, tmp_path):
     assert "Invoice preview for acme" in out and "starting in 2026-03" in out
     assert "pro: base fee" in out and "49.00" in out
     assert "pro: ai-tokens (token)" in out and "225.00" in out
-    assert "1000 × 0.10" in out and "2500 × 0.05" in out
+    assert "1,000 × 0.10" in out and "2,500 × 0.05" in out
     total = [line for line in out.splitlines() if line.startswith("total")]
     assert total and total[0].split()[-2:] == ["274.00", "USD"]
 

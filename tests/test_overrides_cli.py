@@ -109,7 +109,7 @@ def test_entitlements_table_and_empty_message(shop):
     ok(shop("sub", "add", "acme", "pro"))
     ok(shop("check", "acme", "api-calls", "--quantity", "250", "--consume"))
     table = ok(shop("entitlements", "acme")).stdout
-    assert "1000 call / month" in table and "750" in table and "25%" in table and "hard" in table
+    assert "1,000 call / month" in table and "750" in table and "25%" in table and "hard" in table
     assert "plan:pro" in table
     assert shop("entitlements", "ghost").exit_code == 2
     assert shop("entitlements", "acme", "--at", "nonsense").exit_code == 2

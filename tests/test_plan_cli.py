@@ -129,7 +129,7 @@ def test_show_for_people(catalog):
             "--unit-price", "0.01")
     shown = catalog("plan", "show", "pro")
     assert shown.exit_code == 0, shown
-    assert "1000 / month" in shown.stdout and "hard" in shown.stdout and "80%" in shown.stdout
+    assert "1,000 / month" in shown.stdout and "hard" in shown.stdout and "80%" in shown.stdout
     assert "flat: 0.01 per unit" in shown.stdout
     missing = catalog("plan", "show", "nope")
     assert missing.exit_code == 2 and "No plan has the identifier 'nope'" in missing.stderr

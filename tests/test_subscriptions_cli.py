@@ -69,7 +69,7 @@ def test_sub_add_feature_and_without(shop):
     assert {(a["feature"], a["excluded"], a["limit"]) for a in data["adjustments"]} == {
         ("api-calls", False, "5000"), ("sso", True, None)}
     shown = ok(shop("sub", "show", data["id"]))
-    assert "Adjustments" in shown.stdout and "without" in shown.stdout and "5000" in shown.stdout
+    assert "Adjustments" in shown.stdout and "without" in shown.stdout and "5,000" in shown.stdout
     bad = shop("sub", "add", "acme-inc", "basic", "--without", "sso")
     assert bad.exit_code == 2 and "does not grant" in bad.stderr and "override" in bad.stderr
 

@@ -46,12 +46,13 @@ class OverrideView:
 
     def describe(self) -> str:
         from tollgate.money import format_decimal
+        from tollgate.texts import number_text
 
         if self.type == "boolean":
             return "on" if self.value else "off"
         if self.type == "config":
             return format_decimal(self.value) if isinstance(self.value, Decimal) else str(self.value)
-        amount = "unlimited" if self.unlimited or self.limit is None else format_decimal(self.limit)
+        amount = "unlimited" if self.unlimited or self.limit is None else number_text(format_decimal(self.limit))
         kind = "" if self.hard is None or self.unlimited else (" (hard)" if self.hard else " (soft)")
         return amount + kind
 

@@ -103,11 +103,14 @@ class Adjustment:
 
     def describe(self) -> str:
         from tollgate.money import format_decimal
+        from tollgate.texts import number_text
 
         if self.excluded:
             return "without"
         if self.type == "metered":
-            return "unlimited" if self.unlimited else format_decimal(self.limit) if self.limit is not None else "plan"
+            if self.unlimited or self.limit is None:
+                return "unlimited" if self.unlimited else "plan"
+            return number_text(format_decimal(self.limit))
         if self.type == "boolean":
             return "on" if self.value else "off"
         return format_decimal(self.value) if isinstance(self.value, Decimal) else str(self.value)

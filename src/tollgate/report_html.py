@@ -238,8 +238,9 @@ def _subscriptions(rows: list[dict]) -> str:
 
 def _entitlements(rows: list[dict]) -> str:
     return _table(("feature", "type", "grants", "used", "remaining", "usage", "resets", "source"), [
-        (_e(e["feature"]), _e(e["type"]), _e(texts.grants_text(e)), _e(e["used"] or ""),
-         _e(e["remaining"] if e["remaining"] is not None else "unlimited") if e["type"] == "metered" else "",
+        (_e(e["feature"]), _e(e["type"]), _e(texts.grants_text(e)), _e(texts.number_text(e["used"] or "")),
+         _e(texts.number_text(e["remaining"]) if e["remaining"] is not None else "unlimited")
+         if e["type"] == "metered" else "",
          _meter(e), _date(e["reset_at"]) if e["type"] == "metered" else "", _e(e["source"]))
         for e in rows], numeric=("used", "remaining"))
 

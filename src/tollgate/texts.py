@@ -1,7 +1,36 @@
 """Plain-text renderings of the `to_dict()` shapes, shared by the terminal (cli/) and the HTML
-reports (report_html): one wording of a price, a status or a size wherever it is shown."""
+reports (report_html): one wording of a price, a status or a size wherever it is shown.
+
+Numbers here are for people: `number_text` groups their whole part (62,500,000). Nothing a script
+reads (--json, --csv, the TOML export, notes) goes through this module; those keep the plain form.
+"""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+_PLAIN = re.compile(r"(-?)(\d+)((?:\.\d+)?)")
+
+
+def number_text(value: str | int | Decimal) -> str:
+    """A number for a person: the whole part grouped, the fraction exact (never rounded):
+    `62,500,000`, `11,000.00`, `0.0000012`. Text that is not a plain decimal (`unlimited`) is kept."""
+    if isinstance(value, Decimal):
+        value = format(value, "f")
+    text = str(value)
+    found = _PLAIN.fullmatch(text)
+    if found is None:
+        return text
+    sign, whole, fraction = found.groups()
+    return f"{sign}{int(whole):,}{fraction}"
+
+
+def money_text(amount: Decimal | str, currency: str) -> str:
+    """An amount for a person: its currency's minor digits, grouped: `11,000.00` EUR, `1,500` JPY."""
+    from tollgate.money import format_money
+
+    return number_text(format_money(Decimal(amount), currency))
 
 
 def price_text(sub: dict) -> str:
@@ -9,7 +38,7 @@ def price_text(sub: dict) -> str:
     if sub["amount"] is None:
         return "free" if sub["interval"] is None else f"free / {sub['interval']}"
     per = "once" if sub["interval"] == "once" else f"/ {sub['interval']}"
-    return f"{sub['amount']} {sub['currency']} {per}"
+    return f"{number_text(sub['amount'])} {sub['currency']} {per}"
 
 
 def subscription_status_text(sub: dict) -> str:
@@ -47,12 +76,13 @@ def size_text(size: int) -> str:
 
 
 def grants_text(e: dict) -> str:
-    """What an effective entitlement grants: `on`, `eu`, `100000 call / month`, `unlimited GB`."""
+    """What an entitlement grants (a plan's JSON shape, or a customer's effective one with its unit):
+    `on`, `eu`, `100,000 call / month`, `unlimited GB`."""
     if e["type"] == "boolean":
         return "on" if e["value"] else "off"
     if e["type"] == "config":
         return str(e["value"])
-    amount = "unlimited" if e["unlimited"] else e["limit"]
+    amount = "unlimited" if e["unlimited"] else number_text(e["limit"])
     unit = f" {e['unit']}" if e.get("unit") else ""
     per = "" if e["reset"] == "never" else f" / {e['reset']}"
     return f"{amount}{unit}{per}"

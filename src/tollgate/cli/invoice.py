@@ -13,6 +13,7 @@ from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import Csv, Json, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
 from tollgate.cli.help import Typer
+from tollgate.texts import number_text
 
 app = Typer(help="Invoices: what customers owe, previewed exactly (nothing is issued).\n\nExample: tollgate invoice preview acme-inc --period 2026-11", no_args_is_help=True)
 
@@ -100,7 +101,7 @@ def _stream_json_array(items: Iterable[str]) -> None:
 
 def _summary(previews: Iterable[Any]) -> None:
     """One line per customer (streamed), then the totals of the run per currency."""
-    from tollgate.money import format_money
+    from tollgate.texts import money_text
 
     grand: dict[str, Any] = {}
     customers = 0
@@ -109,11 +110,11 @@ def _summary(previews: Iterable[Any]) -> None:
         customers += 1
         for currency, amount in found.totals.items():
             grand[currency] = grand.get(currency, 0) + amount
-        totals = ", ".join(f"{format_money(amount, currency)} {currency}" for currency, amount in found.totals.items())
+        totals = ", ".join(f"{money_text(amount, currency)} {currency}" for currency, amount in found.totals.items())
         output.say(f"{found.customer:<32}  {len(found.lines):>5}  {totals}")
         for note in found.notes:  # as `invoice preview CUSTOMER` says them (usage no charge bills)
             output.notice(f"{found.customer}: {note}")
-    all_totals = ", ".join(f"{format_money(amount, currency)} {currency}" for currency, amount in sorted(grand.items()))
+    all_totals = ", ".join(f"{money_text(amount, currency)} {currency}" for currency, amount in sorted(grand.items()))
     output.say(f"{customers} customer(s) to bill; total {all_totals or 'nothing'}.")
 
 
@@ -126,18 +127,19 @@ def _line_label(line: dict) -> str:
     if line["kind"] == "base":
         label = f"{line['plan']}: {'one-time price' if line['interval'] == 'once' else 'base fee'}"
         if line["proration"]:
-            label += f" ({line['price']} × {line['proration']})"
+            label += f" ({number_text(line['price'])} × {line['proration']})"
         return label
     return f"{line['plan']}: {line['feature']}" + (f" ({line['unit']})" if line["unit"] else "")
 
 
 def _tier_label(tier: dict) -> str:
-    bound = f"{tier['from']} – {tier['up_to']}" if tier["up_to"] is not None else f"above {tier['from']}"
+    start = number_text(tier["from"])
+    bound = f"{start} – {number_text(tier['up_to'])}" if tier["up_to"] is not None else f"above {start}"
     prices = []
     if tier["unit_price"] is not None:
-        prices.append(f"{tier['quantity']} × {tier['unit_price']}")
+        prices.append(f"{number_text(tier['quantity'])} × {number_text(tier['unit_price'])}")
     if tier["flat_price"] is not None:
-        prices.append(f"{tier['flat_price']} flat")
+        prices.append(f"{number_text(tier['flat_price'])} flat")
     return f"    tier {bound}: {' + '.join(prices)}"
 
 
@@ -152,7 +154,8 @@ def _show(data: dict) -> None:
         rows.append([_line_label(line), line["subscription"], _period_text(line), line["quantity"], line["included"],
                      line["billable"], line["amount"], line["currency"]])
         if line["model"] == "package" and line["packages"]:
-            rows.append([f"    {line['packages']} package(s) of {line['package_size']} × {line['package_price']}",
+            rows.append([f"    {number_text(line['packages'])} package(s) of {number_text(line['package_size'])} × "
+                         f"{number_text(line['package_price'])}",
                          "", "", "", "", "", "", ""])
         for tier in line["tiers"]:
             rows.append([_tier_label(tier), "", "", tier["quantity"], "", "", tier["amount"], line["currency"]])

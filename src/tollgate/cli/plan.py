@@ -12,6 +12,7 @@ from tollgate.cli.complete import complete_currency, complete_customer, complete
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, QUANTITY, TEXT, Col
 from tollgate.cli.help import Typer
+from tollgate.texts import grants_text, number_text
 
 if TYPE_CHECKING:
     from tollgate.catalog import Price
@@ -25,59 +26,53 @@ TABLE = (Col("identifier", ID), Col("product", ID, 3), Col("name", TEXT, 2), Col
          Col("entitlements", QUANTITY, 5), Col("status", TEXT, 1))
 
 
-def prices_text(prices: Sequence[Price]) -> str:
+def prices_text(prices: Sequence[Price], *, plain: bool = False) -> str:
+    """`11,000.00 EUR / year, 49.00 USD once` (`plain`: without digit groups, for --csv)."""
     from tollgate.money import format_money
+    from tollgate.texts import money_text
 
     if not prices:
         return "free"
+    amount = format_money if plain else money_text
     return ", ".join(
-        f"{format_money(p.amount, p.currency)} {p.currency} {'once' if p.interval == 'once' else '/ ' + p.interval}"
+        f"{amount(p.amount, p.currency)} {p.currency} {'once' if p.interval == 'once' else '/ ' + p.interval}"
         for p in prices
     )
 
 
-def _row(plan: PlanView) -> list:
+def _row(plan: PlanView, *, plain: bool = False) -> list:
     return [
         plan.identifier,
         plan.product,
         plan.name,
-        prices_text(plan.prices),
+        prices_text(plan.prices, plain=plain),
         f"{plan.trial_days}d" if plan.trial_days else "",
         len(plan.entitlements),
         plan.status,
     ]
 
 
-def entitlement_text(entitlement: dict) -> str:
-    """What an entitlement's JSON shape (a plan's, or a customer's effective one) grants: on, 10, 10000 / month."""
-    if entitlement["type"] == "boolean":
-        return "on" if entitlement["value"] else "off"
-    if entitlement["type"] == "config":
-        return str(entitlement["value"])
-    amount = "unlimited" if entitlement["unlimited"] else entitlement["limit"]
-    per = "" if entitlement["reset"] == "never" else f" / {entitlement['reset']}"
-    return f"{amount}{per}"
-
-
 def charge_text(usage_charge: UsageCharge) -> str:
-    """`tiered: first 1000 free; up to 10000 at 0.10; above at 0.01` (amounts as in its JSON shape)."""
+    """`tiered: first 1,000 included; up to 10,000: 0.10 per unit; above: 0.01 per unit` (the figures
+    of its JSON shape, grouped)."""
     charge = usage_charge.to_dict()
     parts = []
     if charge.get("included"):
-        parts.append(f"first {charge['included']} included")
+        parts.append(f"first {number_text(charge['included'])} included")
     model = charge["model"]
     if model == "flat":
-        parts.append(f"{charge['unit_price']} per unit")
+        parts.append(f"{number_text(charge['unit_price'])} per unit")
     elif model == "package":
-        parts.append(f"{charge['package_price']} per {charge['package_size']} units (partial packages round up)")
+        parts.append(f"{number_text(charge['package_price'])} per {number_text(charge['package_size'])} units "
+                     "(partial packages round up)")
     else:
         for tier in charge["tiers"]:
-            bound = f"up to {tier['up_to']}" if "up_to" in tier else "above"
+            bound = f"up to {number_text(tier['up_to'])}" if "up_to" in tier else "above"
             prices = []
             if "unit_price" in tier:
-                prices.append(f"{tier['unit_price']} per unit")
+                prices.append(f"{number_text(tier['unit_price'])} per unit")
             if "flat_price" in tier:
-                prices.append(f"{tier['flat_price']} flat")
+                prices.append(f"{number_text(tier['flat_price'])} flat")
             parts.append(f"{bound}: {' + '.join(prices)}")
     return f"{model}: " + "; ".join(parts)
 
@@ -208,7 +203,7 @@ def list_(
     if as_json:
         output.emit_json([p.to_dict() for p in found])
     elif as_csv:
-        output.emit_csv(COLUMNS, (_row(p) for p in found))
+        output.emit_csv(COLUMNS, (_row(p, plain=True) for p in found))
     else:
         with output.paged():
             output.table(TABLE, (_row(p) for p in found))
@@ -252,7 +247,7 @@ def show(
                 [
                     e.feature,
                     e.type,
-                    entitlement_text(e.to_dict()),
+                    grants_text(e.to_dict()),
                     ("hard" if e.hard else "soft") if e.type == "metered" and not e.unlimited else "",
                     ", ".join(f"{a}%" for a in e.alerts),
                 ]
@@ -271,15 +266,15 @@ def show(
     if plan.license:
         limit, expires = plan.license.activation_limit, plan.license.expires_after
         deliverables.append(
-            ("license keys", f"{'unlimited' if limit is None else limit} activation(s) per key, "
+            ("license keys", f"{'unlimited' if limit is None else number_text(limit)} activation(s) per key, "
                              + ("never expire" if expires == "never" else f"expire {expires} after purchase"))
         )
-        per_day = [f"{count} {what} per key per day" for count, what in
+        per_day = [f"{number_text(count)} {what} per key per day" for count, what in
                    ((plan.license.activations_per_day, "activations"), (plan.license.files_per_day, "license files"))
                    if count is not None]
         if per_day:
             deliverables.append(("license limits", ", ".join(per_day)))
-    deliverables += [("download", f"{d.name} ({d.size} bytes, sha256 {d.sha256[:12]}…)"
+    deliverables += [("download", f"{d.name} ({number_text(d.size)} bytes, sha256 {d.sha256[:12]}…)"
                        + ("" if d.enabled else " disabled")) for d in plan.downloads]
     deliverables += [("link", f"{ln.name}: {ln.url}") for ln in plan.links]
     if deliverables:
@@ -439,6 +434,6 @@ def _amount(amount: str | None, currency: str | None) -> str:
 
 def _change_text(change: dict) -> str:
     def grant(entitlement: dict | None) -> str:
-        return "none" if entitlement is None else entitlement_text(entitlement)
+        return "none" if entitlement is None else grants_text(entitlement)
 
     return f"{change['feature']} {grant(change['from'])} -> {grant(change['to'])}"
