@@ -243,6 +243,21 @@ def db_path(isolated_db) -> Path:
     return isolated_db
 
 
+def create_empty_database(location: Path | str) -> None:
+    """Make a tollgate database with nothing in it at `location` (the CLI refuses to read, report on
+    or dry-run against a database that does not exist: only a command that writes creates one)."""
+    from tollgate.db import Database
+
+    Database(location).engine.dispose()
+
+
+@pytest.fixture
+def empty_db(isolated_db) -> Path | str:
+    """This test's database, already created and empty."""
+    create_empty_database(isolated_db)
+    return isolated_db
+
+
 @pytest.fixture
 def tg(isolated_db):
     """The library handle on this test's database."""

@@ -178,8 +178,8 @@ def test_export_with_files_carries_downloads_to_another_machine(cli, tmp_path):
 
 
 @pytest.mark.sqlite_only("byte-identical file")
-def test_dry_run_prints_the_plan_and_writes_nothing(cli, db_path):
-    cli("product", "list")  # the database exists, empty
+def test_dry_run_prints_the_plan_and_writes_nothing(cli, empty_db):
+    db_path = empty_db
     before = snapshot(db_path)
     result = cli("catalog", "import", str(SAMPLE), "--dry-run")
     assert result.exit_code == 0, result
@@ -384,8 +384,8 @@ def test_every_validation_error_is_exit_2_names_the_path_and_writes_nothing(cli,
     ids=["invalid utf-8", "deeply nested", "malformed"],
 )
 @pytest.mark.sqlite_only("byte-identical file")
-def test_unreadable_files_are_exit_2(cli, db_path, tmp_path, content, expected):
-    cli("product", "list")
+def test_unreadable_files_are_exit_2(cli, empty_db, tmp_path, content, expected):
+    db_path = empty_db
     before = snapshot(db_path)
     result = cli("catalog", "import", str(write(tmp_path, content)))
     assert result.exit_code == 2, result

@@ -10,6 +10,7 @@ import sys
 import pytest
 import typer
 
+from conftest import create_empty_database
 from tollgate import __version__
 
 
@@ -39,6 +40,7 @@ def test_unexpected_error_is_one_line_with_a_hint(cli, monkeypatch):
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     env = dict(os.environ, TOLLGATE_DB=str(tmp_path / "t.db"))
+    create_empty_database(tmp_path / "t.db")
     proc = subprocess.run([sys.executable, "-m", "tollgate", "--debug", "customer", "show", "ghost"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2

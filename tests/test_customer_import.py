@@ -123,7 +123,7 @@ def test_dry_run_writes_nothing(cli, tmp_path, db_path):
     ("c.toml", b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
     ("c.xlsx", b"whatever", "Cannot tell the format"),
 ])
-def test_malformed_files_exit_2_with_a_clear_message(cli, tmp_path, name, content, needle):
+def test_malformed_files_exit_2_with_a_clear_message(cli, empty_db, tmp_path, name, content, needle):
     source = tmp_path / name
     source.write_bytes(content)
     result = cli("customer", "import", str(source))

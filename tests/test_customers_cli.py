@@ -264,7 +264,7 @@ def test_show_profile_and_json(cli):
     assert data["email"] == "a@acme.example"
 
 
-def test_show_unknown_customer_exit_2(cli):
+def test_show_unknown_customer_exit_2(cli, empty_db):
     result = cli("customer", "show", "ghost")
     assert result.exit_code == 2 and "ghost" in result.stderr and result.stdout == ""
 

@@ -442,7 +442,7 @@ def test_reading_a_closed_database_in_a_read_only_folder(tmp_path):
 
 @pytest.mark.sqlite_only("the SQLite busy timeout")
 @pytest.mark.parametrize("value", ["abc", "-5", "1.5", "99999999999", "٣"])
-def test_a_busy_timeout_that_is_not_a_number(cli, monkeypatch, value):
+def test_a_busy_timeout_that_is_not_a_number(cli, empty_db, monkeypatch, value):
     monkeypatch.setenv("TOLLGATE_BUSY_TIMEOUT_MS", value)
     result = cli("customer", "list")
     assert result.exit_code == 2, result
@@ -500,7 +500,7 @@ def test_output_to_a_full_disk_is_one_sentence_and_exit_3(db_path, args):
     assert proc.stderr == "error: The file system failed while writing the output: No space left on device.\n"
 
 
-def test_an_io_error_inside_a_command_is_exit_3(cli, monkeypatch):
+def test_an_io_error_inside_a_command_is_exit_3(cli, empty_db, monkeypatch):
     from tollgate.cli import output
 
     def full(*args, **kwargs):

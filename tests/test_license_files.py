@@ -60,7 +60,7 @@ def key(tg) -> str:
 
 
 @pytest.fixture
-def pem(cli, tmp_path) -> Path:
+def pem(cli, empty_db, tmp_path) -> Path:
     result = cli("license", "public-key")
     assert result.exit_code == 0, result
     path = tmp_path / "keys.pem"

@@ -1,7 +1,13 @@
-"""No silent surprises: a read command given a --db path that names nothing says so and creates
-nothing; an invoice with usage on a feature its plan does not charge says so in a note."""
+"""No silent surprises: a command that keeps no write (a read, a report, a dry run, the public key)
+on a database that does not exist says so and creates nothing, wherever the location came from;
+an invoice with usage on a feature its plan does not charge says so in a note."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +21,73 @@ def test_a_read_of_a_missing_db_file_creates_nothing(cli, tmp_path, args):
     result = cli("--db", str(missing), *args)
     assert result.exit_code == 2 and f"There is no database at {missing}" in result.stderr, result
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+REPO = Path(__file__).resolve().parent.parent
+NOT_WRITING = [  # commands that write nothing that stays: none may create the database
+    ["db", "info"], ["db", "check"], ["db", "backup", "{tmp}/backup.db"], ["license", "public-key"],
+    ["license", "public-key", "--all", "--json"], ["catalog", "import", str(REPO / "sample-catalog.toml"), "--dry-run"],
+    ["customer", "import", str(REPO / "examples" / "customers.csv"), "--dry-run"],
+    ["usage", "report", "--file", "{tmp}/events.csv", "--dry-run"], ["customer", "list"],
+]
+
+
+def _refused_creating_nothing(result, missing: Path) -> None:
+    assert result.exit_code == 2, result
+    assert result.stderr.startswith(f"error: There is no database at {missing}; nothing was created.")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert not missing.parent.exists()  # not the file, its -wal/-shm, signing-keys/ or the folder
+
+
+@pytest.fixture
+def events(tmp_path) -> Path:
+    (tmp_path / "events.csv").write_text("customer,feature,quantity,id\nacme,calls,1,e1\n")
+    return tmp_path / "events.csv"
+
+
+@pytest.mark.parametrize("args", NOT_WRITING, ids=" ".join)
+def test_a_command_that_writes_nothing_creates_no_database_given_by_db(cli, tmp_path, events, args):
+    missing = tmp_path / "x" / "nope" / "m.db"
+    result = cli("--db", str(missing), *(a.format(tmp=tmp_path) for a in args))
+    _refused_creating_nothing(result, missing)
+    assert not (tmp_path / "backup.db").exists()
+
+
+@pytest.mark.parametrize("args", NOT_WRITING, ids=" ".join)
+def test_the_same_rule_holds_for_tollgate_db(cli, tmp_path, events, monkeypatch, args):
+    missing = tmp_path / "x" / "missing.db"
+    monkeypatch.setenv("TOLLGATE_DB", str(missing))
+    _refused_creating_nothing(cli(*(a.format(tmp=tmp_path) for a in args)), missing)
+
+
+def test_the_default_location_is_not_created_by_a_read(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("TOLLGATE_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "fresh-machine"))
+    location = Path(cli("db", "path").stdout.strip())
+    assert location.is_relative_to(tmp_path / "fresh-machine")
+    for args in (["customer", "list"], ["db", "info"], ["license", "public-key"]):
+        _refused_creating_nothing(cli(*args), location)
+    assert not (tmp_path / "fresh-machine").exists()
+    assert cli("customer", "add", "Acme").exit_code == 0 and location.exists()  # a write creates it
+
+
+def test_a_real_process_given_tollgate_db_creates_nothing(tmp_path):
+    missing = tmp_path / "x" / "missing.db"
+    env = dict(os.environ, TOLLGATE_DB=str(missing))
+    for args in (["customer", "list"], ["db", "info"], ["db", "check"]):
+        proc = subprocess.run([sys.executable, "-m", "tollgate", *args], capture_output=True, text=True, env=env)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: There is no database at {missing};"), proc
+    assert not missing.parent.exists()
+
+
+def test_the_library_still_creates_its_database_on_first_use(tmp_path):
+    from tollgate import Tollgate
+
+    tg = Tollgate(tmp_path / "lib.db")
+    try:
+        assert tg.customers() == [] and (tmp_path / "lib.db").exists()
+    finally:
+        tg.close()
 
 
 def test_a_write_with_db_still_creates_it(cli, tmp_path):

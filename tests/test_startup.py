@@ -165,7 +165,7 @@ def test_the_cli_runner_still_drives_the_public_app(cli):
     assert shown.exit_code == 0 and shown.json()["name"] == "Acme, Inc."
 
 
-def test_values_are_still_checked_when_a_command_really_runs(cli):
+def test_values_are_still_checked_when_a_command_really_runs(cli, empty_db):
     missing = cli("customer", "show")
     assert missing.exit_code == 2 and "Missing argument" in missing.stderr
     bad = cli("customer", "list", "--limit", "lots")

@@ -46,8 +46,9 @@ class Database:
         self.path = sqlite_path(self.location)
         self.create = create
         self.create_on_read = True
-        """False: a read (`read`, `connect()`) of a SQLite file that does not exist is refused
-        (NotFound) and creates nothing (the CLI's read commands given --db)."""
+        """False (every CLI run): only a write that keeps its work may create a SQLite file that does
+        not exist; anything else on it (`read`, `connect()`, a dry run, `info`, `backup`, db check,
+        `write(creating=False)`) is refused (NotFound) and creates nothing, not even its folder."""
         if self.is_postgres:
             postgres_url(self.location)  # a URL that does not parse is refused before anything uses it
         self._engine: Engine | None = None
@@ -151,35 +152,39 @@ class Database:
     def connect(self, *, write: bool = False) -> Iterator[Connection]:
         """A Core connection from the engine's pool in one transaction (see `transaction`): the access
         path (`check`), which runs Core statements only and costs no ORM session."""
-        if not write:
-            self._refuse_missing_for_read()
+        self._refuse_missing(creates=write)
         try:
             with transaction(self.engine, write=write) as conn:
                 yield conn
         except (DBAPIError, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from None
 
-    def write(self, *, dry_run: bool = False) -> Any:
+    def write(self, *, dry_run: bool = False, creating: bool = True) -> Any:
         """A session in one write transaction (BEGIN IMMEDIATE): committed at the end, rolled back on
-        error, and always rolled back with `dry_run` (the same code runs; nothing is kept)."""
+        error, and always rolled back with `dry_run` (the same code runs; nothing is kept).
+        `creating=False`: a write that only makes sense on a database that exists (the public key,
+        made on first use) is refused like a read when there is none (see `create_on_read`)."""
+        self._refuse_missing(creates=creating and not dry_run)
         return self._session(self._write_begin, commit=not dry_run)
 
     def read(self) -> Any:
         """A session in one read transaction: a consistent snapshot, never blocking writers (WAL;
         PostgreSQL: REPEATABLE READ). It ends with COMMIT (nothing to write) so the objects read
         stay loaded."""
-        self._refuse_missing_for_read()
+        self._refuse_missing(creates=False)
         return self._session("BEGIN", commit=True, snapshot=True)
 
-    def _refuse_missing_for_read(self) -> None:
-        if self.create_on_read or self._engine is not None or self.path is None:
-            return
-        if not existing_file(self.path, self.display_location):
+    def _refuse_missing(self, *, creates: bool) -> None:
+        """The one rule of what may create a SQLite file, asked before every access (`creates`: one
+        that keeps a write): with `create_on_read` False, any other access is refused (NotFound) when
+        the file does not exist, before anything is made."""
+        if not (creates or self.create_on_read or self._engine is not None or self.path is None) \
+                and not existing_file(self.path, self.display_location):
             from tollgate.errors import NotFound
 
             raise NotFound(f"There is no database at {self.display_location}; nothing was created.",
-                           hint="Check --db, or create it with a command that writes (such as `tollgate "
-                                "catalog import FILE`).")
+                           hint="Check --db or TOLLGATE_DB, or create it with a command that writes (such as "
+                                "`tollgate catalog import FILE`).")
 
     def info(self) -> DatabaseInfo:
         """Location, engine and its version, schema version, size and row counts per table."""
@@ -187,6 +192,7 @@ class Database:
 
         from tollgate.db_views import DatabaseInfo, TableRows
 
+        self._refuse_missing(creates=False)
         engine = self.engine
         models.load_all()
         counts = []
@@ -224,6 +230,7 @@ class Database:
         if target.exists():
             raise StorageError(f"{target} already exists.", hint="Choose a new file name; nothing was overwritten.")
         partial = target.with_name(f".{target.name}.partial")
+        self._refuse_missing(creates=False)
         engine = self.engine
         try:
             partial.unlink(missing_ok=True)  # left by a backup that was killed

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from tollgate.db import Database
 from tollgate.db_views import DatabaseCheck
-from tollgate.engines import transaction
 
 
 def check_database(database: Database) -> DatabaseCheck:
     """What `db check` reports; `.ok` is False when anything differs."""
     from tollgate.usage.rollups import differences
 
-    with transaction(database.engine, write=False) as conn:
+    with database.connect() as conn:
         integrity = None
         if database.is_sqlite:
             integrity = "; ".join(str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check"))

@@ -46,7 +46,7 @@ class LicenseFileMethods(Base):
         """The public key this machine signs license files with (made on first use), or with
         `all_keys` every unretired one, oldest first: `kid`, `host`, `created_at`, `retired_at`,
         `current`, `public_key` (PEM)."""
-        with self.db.write() as session:
+        with self.db.write(creating=False) as session:  # no key is made for a database that does not exist
             return signing.public_keys(session, self.data_dir, all_keys=all_keys)
 
     def rotate_signing_key(self) -> SigningKeyView:

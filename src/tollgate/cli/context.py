@@ -28,8 +28,9 @@ def tollgate() -> Tollgate:
         from tollgate.api import Tollgate
 
         state.handle = Tollgate(state.db)
-        # a read command given --db PATH that names nothing says so instead of creating an empty file
-        state.handle.db.create_on_read = state.db is None
+        # only a command that writes creates the database; any other says there is none, wherever the
+        # location came from (--db, TOLLGATE_DB or the user data folder)
+        state.handle.db.create_on_read = False
     return state.handle
 
 
