@@ -26,9 +26,11 @@ def test_a_read_of_a_missing_db_file_creates_nothing(cli, tmp_path, args):
 REPO = Path(__file__).resolve().parent.parent
 NOT_WRITING = [  # commands that write nothing that stays: none may create the database
     ["db", "info"], ["db", "check"], ["db", "backup", "{tmp}/backup.db"], ["license", "public-key"],
-    ["license", "public-key", "--all", "--json"], ["catalog", "import", str(REPO / "sample-catalog.toml"), "--dry-run"],
-    ["customer", "import", str(REPO / "examples" / "customers.csv"), "--dry-run"],
-    ["usage", "report", "--file", "{tmp}/events.csv", "--dry-run"], ["customer", "list"],
+    ["license", "public-key", "--all", "--json"], ["customer", "list"],
+]
+DRY_RUNS = [  # (command, what its answer says): each answers for an empty database, and creates nothing
+    (["catalog", "import", str(REPO / "sample-catalog.toml"), "--dry-run"], "would create 20"),
+    (["customer", "import", str(REPO / "examples" / "customers.csv"), "--dry-run"], "Would create 4 customer(s)"),
 ]
 
 
@@ -58,6 +60,25 @@ def test_the_same_rule_holds_for_tollgate_db(cli, tmp_path, events, monkeypatch,
     missing = tmp_path / "x" / "missing.db"
     monkeypatch.setenv("TOLLGATE_DB", str(missing))
     _refused_creating_nothing(cli(*(a.format(tmp=tmp_path) for a in args)), missing)
+
+
+@pytest.mark.parametrize("args, answer", DRY_RUNS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+@pytest.mark.parametrize("given_by", ["--db", "TOLLGATE_DB"])
+def test_a_dry_run_on_a_missing_database_answers_for_an_empty_one_and_creates_nothing(
+        cli, tmp_path, monkeypatch, args, answer, given_by):
+    missing = tmp_path / "x" / "nope" / "m.db"
+    if given_by == "TOLLGATE_DB":
+        monkeypatch.setenv("TOLLGATE_DB", str(missing))
+    result = cli(*(["--db", str(missing)] if given_by == "--db" else []), *args)
+    assert result.exit_code == 0 and answer in result.stdout, result
+    assert not missing.parent.exists()
+
+
+def test_a_usage_file_dry_run_on_a_missing_database_reports_its_rows(cli, tmp_path, events):
+    missing = tmp_path / "x" / "m.db"
+    result = cli("--db", str(missing), "usage", "report", "--file", str(events), "--dry-run")
+    assert result.exit_code == 2 and "acme" in result.stderr and "There is no database" not in result.stderr
+    assert not missing.parent.exists()
 
 
 def test_the_default_location_is_not_created_by_a_read(cli, tmp_path, monkeypatch):

@@ -164,8 +164,24 @@ class Database:
         error, and always rolled back with `dry_run` (the same code runs; nothing is kept).
         `creating=False`: a write that only makes sense on a database that exists (the public key,
         made on first use) is refused like a read when there is none (see `create_on_read`)."""
+        if dry_run and creating and self._refused_if_missing():
+            self._scratch_for_dry_run()
         self._refuse_missing(creates=creating and not dry_run)
         return self._session(self._write_begin, commit=not dry_run)
+
+    def _scratch_for_dry_run(self) -> None:
+        """A dry run (catalog import, customer import, usage report --file) on a SQLite file that does
+        not exist runs on a new, empty database in a private temporary folder, removed at exit: it
+        answers what the real run would do, and nothing is created at the location."""
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="tollgate-dry-run-")
+        atexit.register(shutil.rmtree, folder, True)
+        self.location = str(Path(folder) / "tollgate.db")
+        self.path = sqlite_path(self.location)
+        self.create_on_read = True  # the scratch database is made on first use, as the library's are
 
     def read(self) -> Any:
         """A session in one read transaction: a consistent snapshot, never blocking writers (WAL;
@@ -174,12 +190,16 @@ class Database:
         self._refuse_missing(creates=False)
         return self._session("BEGIN", commit=True, snapshot=True)
 
+    def _refused_if_missing(self) -> bool:
+        """Whether an access that creates nothing finds no SQLite file (with `create_on_read` off)."""
+        return not (self.create_on_read or self._engine is not None or self.path is None) \
+            and not existing_file(self.path, self.display_location)
+
     def _refuse_missing(self, *, creates: bool) -> None:
         """The one rule of what may create a SQLite file, asked before every access (`creates`: one
         that keeps a write): with `create_on_read` False, any other access is refused (NotFound) when
         the file does not exist, before anything is made."""
-        if not (creates or self.create_on_read or self._engine is not None or self.path is None) \
-                and not existing_file(self.path, self.display_location):
+        if not creates and self._refused_if_missing():
             from tollgate.errors import NotFound
 
             raise NotFound(f"There is no database at {self.display_location}; nothing was created.",
