@@ -88,7 +88,7 @@ def test_override_list_table_and_all_customers(shop):
     (["acme", "api-calls", "unlimited", "--hard"], 2, "hard limit needs an allowance"),
     (["acme", "sso", "true", "--hard"], 2, "metered"),
     (["acme", "sso", "true", "--expires", "2001-01-01"], 2, "already passed"),
-    (["acme", "sso", "true", "--expires", "someday"], 2, "not a date"),
+    (["acme", "sso", "true", "--expires", "someday"], 2, "not an expiry date"),
 ])
 def test_bad_overrides_are_refused(shop, args, code, needle):
     result = shop("override", "set", *args)

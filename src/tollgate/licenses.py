@@ -148,7 +148,7 @@ def parse_activation_limit(value: Any) -> int | None:
 
 
 def parse_expiry(value: Any) -> datetime | None:
-    """A date or time (RFC 3339, UTC) or "never" (-> None)."""
+    """A date or time (RFC 3339, UTC; `7d` is 7 days from now) or "never" (-> None)."""
     from tollgate.clock import parse_moment
 
     if isinstance(value, datetime):
@@ -157,7 +157,7 @@ def parse_expiry(value: Any) -> datetime | None:
         return to_utc_naive(value)
     if isinstance(value, str) and value.strip().lower() == "never":
         return None
-    return parse_moment(value, what="expiry date")
+    return parse_moment(value, what="expiry date", future=True)
 
 
 def validate_instance_name(name: Any) -> str:

@@ -42,7 +42,8 @@ class AccessMethods(Base):
         with self.db.write() as session:
             sub = subscriptions.add_subscription(
                 session, customer=customer, plan=plan, interval=interval, currency=currency,
-                start=moment(start, "start"), trial_days=trial_days, trial_end=moment(trial_end, "trial end"),
+                start=moment(start, "start date"), trial_days=trial_days,
+                trial_end=moment(trial_end, "trial end", future=True),
                 features=assignments(features), without=list(without), another=another,
             )
             return subscriptions.view(session, sub)
@@ -65,7 +66,8 @@ class AccessMethods(Base):
 
         with self.db.write() as session:
             sub = subscriptions.edit_subscription(
-                session, subscription=subscription, status=status, trial_end=moment(trial_end, "trial end"),
+                session, subscription=subscription, status=status,
+                trial_end=moment(trial_end, "trial end", future=True),
                 plan=plan, interval=interval, currency=currency, features=assignments(features),
                 without=list(without), restore=list(restore),
             )
@@ -121,7 +123,7 @@ class AccessMethods(Base):
 
         with self.db.write() as session:
             return overrides.set_override(session, customer=customer, feature=feature, value=value_text(value),
-                                          hard=hard, expires=moment(expires, "date"), note=note)
+                                          hard=hard, expires=moment(expires, "expiry date", future=True), note=note)
 
     def unset_override(self, customer: str, feature: str) -> OverrideView:
         """Remove the customer's override of `feature`; returns what it was."""

@@ -64,13 +64,14 @@ class Base:
                 time.sleep(random.uniform(0, 0.002))
 
 
-def moment(value: Moment | None, what: str) -> datetime | None:
-    """None, a datetime (aware -> UTC; naive = UTC) or RFC 3339 text, as a naive UTC datetime."""
+def moment(value: Moment | None, what: str, *, future: bool = False) -> datetime | None:
+    """None, a datetime (aware -> UTC; naive = UTC) or text (clock.parse_moment: RFC 3339, or `7d`
+    counted towards the `future` or the past), as a naive UTC datetime."""
     from tollgate.clock import parse_moment, to_utc_naive
 
     if value is None or isinstance(value, datetime):
         return None if value is None else to_utc_naive(value)
-    return parse_moment(value, what=what)
+    return parse_moment(value, what=what, future=future)
 
 
 def assignments(features: Assignments) -> list[str | tuple[str, str]]:

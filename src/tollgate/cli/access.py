@@ -8,7 +8,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_feature
-from tollgate.cli.context import Json, tollgate
+from tollgate.cli.context import WHEN, Json, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.texts import grants_text
 
@@ -51,7 +51,7 @@ def entitlement_rows(entitlements: list[dict]) -> list[list]:
 def entitlements(
     customer: Annotated[str, typer.Argument(help="The customer's identifier.", autocompletion=complete_customer, metavar="CUSTOMER")],
     at: Annotated[
-        Optional[str], typer.Option("--at", metavar="DATE", help="As of this moment (default now).")
+        Optional[str], typer.Option("--at", metavar=WHEN, help="As of this moment (default now).")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -89,7 +89,7 @@ def check(
         Optional[str], typer.Option("--key", "--id", help="With --consume: idempotency key (a retry never counts twice).", metavar="KEY")
     ] = None,
     at: Annotated[
-        Optional[str], typer.Option("--at", metavar="DATE", help="Check as of this moment (not with --consume).")
+        Optional[str], typer.Option("--at", metavar=WHEN, help="Check as of this moment (not with --consume).")
     ] = None,
     as_json: Json = False,
 ) -> None:

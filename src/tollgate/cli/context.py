@@ -63,7 +63,9 @@ def confirm_or_refuse(question: Callable[[], str], *, yes: bool, declined: str) 
 
 
 WHEN = "DATE|TIME|7d|2h|today|yesterday"
-"""The metavar of every option that takes a time (clock.parse_moment reads them all)."""
+"""The metavar of every option that takes a time (clock.parse_moment reads them all): 7d = 7 days ago."""
+UNTIL = "DATE|TIME|7d|2h|tomorrow"
+"""The metavar of the options whose time is naturally ahead (an expiry, a trial end): 7d = 7 days from now."""
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (a stable shape) instead of a table.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]

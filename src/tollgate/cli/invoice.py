@@ -10,7 +10,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
-from tollgate.cli.context import Csv, Json, tollgate
+from tollgate.cli.context import WHEN, Csv, Json, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
 from tollgate.cli.help import Typer
 from tollgate.texts import number_text
@@ -32,7 +32,7 @@ def preview(
     ] = None,
     at: Annotated[
         Optional[str],
-        typer.Option("--at", metavar="DATE", help="Bill each subscription's billing period containing DATE (default now)."),
+        typer.Option("--at", metavar=WHEN, help="Bill each subscription's billing period containing this moment (default now)."),
     ] = None,
     every: Annotated[
         bool, typer.Option("--all", help="Every customer (a bill run that issues nothing), streamed.")

@@ -11,7 +11,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
-from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.context import UNTIL, WHEN, Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
 from tollgate.cli.help import Typer
 from tollgate.clock import rfc3339
@@ -216,7 +216,7 @@ def edit(
         Optional[str], typer.Option("--activation-limit", metavar="N|unlimited", help="A new activation limit.")
     ] = None,
     expires: Annotated[
-        Optional[str], typer.Option("--expires", metavar="DATE|never", help="A new expiry (RFC 3339 or a date), or never.")
+        Optional[str], typer.Option("--expires", metavar=f"{UNTIL}|never", help="A new expiry (7d = 7 days from now), or never.")
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -285,7 +285,7 @@ def verify(
     public_key: Annotated[Path, typer.Option("--public-key", help="A PEM file of the public key(s) to accept.")],
     fingerprint: Annotated[Optional[str], typer.Option("--fingerprint", help="Require the file to be bound to this machine.")] = None,
     plan: Annotated[Optional[str], typer.Option("--plan", help="Require the file to be for this plan.")] = None,
-    at: Annotated[Optional[str], typer.Option("--at", help="Judge it at this time (RFC 3339; default now).")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", metavar=WHEN, help="Judge it at this time (default now).")] = None,
     as_json: Json = False,
 ) -> None:
     """Verify a license file offline, with no database: exit 0 valid, 1 invalid (with the reason), 2

@@ -8,7 +8,7 @@ import typer
 
 from tollgate.cli import output
 from tollgate.cli.complete import complete_active_customer, complete_customer, complete_feature
-from tollgate.cli.context import Csv, EveryRow, Json, Limit, tollgate
+from tollgate.cli.context import UNTIL, Csv, EveryRow, Json, Limit, tollgate
 from tollgate.cli.grid import DATE, ID, TEXT, Col
 from tollgate.cli.help import Typer
 
@@ -35,7 +35,7 @@ def set_(
         str, typer.Argument(help="true/false (boolean); a number or text (config); an allowance or unlimited (metered).", metavar="VALUE")
     ],
     expires: Annotated[
-        Optional[str], typer.Option("--expires", metavar="DATE", help="It stops applying at this moment.")
+        Optional[str], typer.Option("--expires", metavar=UNTIL, help="It stops applying at this moment (7d = 7 days from now).")
     ] = None,
     note: Annotated[Optional[str], typer.Option("--note", help="Why (shown in lists and the journal).", metavar="NOTE")] = None,
     hard: Annotated[
@@ -48,12 +48,7 @@ def set_(
 
     Example: tollgate override set acme-inc api-calls 50000 --expires 2026-12-31 --note "launch week"
     """
-    expiry = None
-    if expires is not None:
-        from tollgate.clock import parse_moment
-
-        expiry = parse_moment(expires, what="date")
-    view = tollgate().set_override(customer, feature, value, hard=hard, expires=expiry, note=note)
+    view = tollgate().set_override(customer, feature, value, hard=hard, expires=expires, note=note)
     if as_json:
         output.emit_json(view.to_dict())
         return

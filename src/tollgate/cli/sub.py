@@ -17,7 +17,7 @@ from tollgate.cli.complete import (
     complete_subscription,
     complete_subscription_status,
 )
-from tollgate.cli.context import Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
+from tollgate.cli.context import UNTIL, WHEN, Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
 from tollgate.cli.grid import AMOUNT, DATE, ID, TEXT, Col
 from tollgate.cli.help import Typer
 from tollgate.texts import price_text
@@ -30,7 +30,7 @@ COLUMNS = (Col("id", ID), Col("customer", ID), Col("plan", ID, 2), Col("status")
 
 At = Annotated[
     Optional[str],
-    typer.Option("--at", metavar="DATE", help="Show the state at this moment (RFC 3339 or a date; default now)."),
+    typer.Option("--at", metavar=WHEN, help="Show the state at this moment (default now)."),
 ]
 Features = Annotated[
     Optional[list[str]],
@@ -57,14 +57,6 @@ def _row(sub: dict) -> list:
     ]
 
 
-def _moment(text: Optional[str], what: str):
-    if text is None:
-        return None
-    from tollgate.clock import parse_moment
-
-    return parse_moment(text, what=what)
-
-
 def _done(view, as_json: bool, message: str) -> None:
     output.result(view.to_dict(), as_json=as_json, message=message)
 
@@ -82,12 +74,14 @@ def add(
                                     autocompletion=complete_currency, metavar="CURRENCY")
     ] = None,
     start: Annotated[
-        Optional[str], typer.Option("--start", metavar="DATE", help="When it starts (default now); the anniversary.")
+        Optional[str], typer.Option("--start", metavar=WHEN, help="When it starts (default now); the anniversary.")
     ] = None,
     trial_days: Annotated[
         Optional[int], typer.Option("--trial-days", min=0, help="Days of free trial (default: the plan's; 0: none).", metavar="DAYS")
     ] = None,
-    trial_end: Annotated[Optional[str], typer.Option("--trial-end", metavar="DATE", help="When the trial ends.")] = None,
+    trial_end: Annotated[
+        Optional[str], typer.Option("--trial-end", metavar=UNTIL, help="When the trial ends (7d = 7 days from now).")
+    ] = None,
     feature: Features = None,
     without: Without = None,
     another: Annotated[
@@ -102,8 +96,8 @@ def add(
     Example: tollgate sub add acme-inc pro --interval month --currency USD --feature api-calls=20000 --without sso
     """
     view = tollgate().add_subscription(
-        customer, plan, interval=interval, currency=currency, start=_moment(start, "start date"),
-        trial_days=trial_days, trial_end=_moment(trial_end, "trial end"), features=feature or (),
+        customer, plan, interval=interval, currency=currency, start=start,
+        trial_days=trial_days, trial_end=trial_end, features=feature or (),
         without=without or (), another=another,
     )
     data = view.to_dict()
@@ -121,7 +115,7 @@ def edit(
                                     autocompletion=complete_subscription_status, metavar="STATUS")
     ] = None,
     trial_end: Annotated[
-        Optional[str], typer.Option("--trial-end", metavar="DATE", help="Move the end of the trial.")
+        Optional[str], typer.Option("--trial-end", metavar=UNTIL, help="Move the end of the trial (7d = 7 days from now).")
     ] = None,
     plan: Annotated[
         Optional[str], typer.Option("--plan", help="Move to another plan (the period and its usage stay).",
@@ -150,7 +144,7 @@ def edit(
     Example: tollgate sub edit sub_4f9k2m0x7q1z8w --plan team --feature api-calls=50000
     """
     view = tollgate().edit_subscription(
-        subscription, status=status, trial_end=_moment(trial_end, "trial end"), plan=plan, interval=interval,
+        subscription, status=status, trial_end=trial_end, plan=plan, interval=interval,
         currency=currency, features=feature or (), without=without or (), restore=restore or (),
     )
     data = view.to_dict()
@@ -223,7 +217,7 @@ def list_(
 
     Example: tollgate sub list --customer acme-inc --status active
     """
-    found = [v.to_dict() for v in tollgate().subscriptions(customer=customer, status=status, at=_moment(at, "time"))]
+    found = [v.to_dict() for v in tollgate().subscriptions(customer=customer, status=status, at=at)]
     if as_json or as_csv:
         found = found[:limit]
     if as_json:
@@ -246,7 +240,7 @@ def show(
 
     Example: tollgate sub show sub_4f9k2m0x7q1z8w
     """
-    view = tollgate().subscription(subscription, at=_moment(at, "time"))
+    view = tollgate().subscription(subscription, at=at)
     data = view.to_dict()
     if as_json:
         output.emit_json(data)

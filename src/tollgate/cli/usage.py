@@ -47,7 +47,7 @@ def report(
     ] = None,
     at: Annotated[
         Optional[str],
-        typer.Option("--at", metavar="TS", help="When it happened: RFC 3339 or a date (UTC without an offset). Default: now."),
+        typer.Option("--at", metavar=WHEN, help="When it happened (UTC without an offset; default now)."),
     ] = None,
     key: Annotated[
         Optional[str],
@@ -248,9 +248,9 @@ def show(
         str, typer.Option("--by", help="day, week (ISO, from Monday) or month; UTC.", autocompletion=complete_usage_period, metavar="day|week|month")
     ] = "day",
     start: Annotated[
-        Optional[str], typer.Option("--from", metavar="DATE", help="First day shown (default: 30 days, 12 weeks or 12 months back).")
+        Optional[str], typer.Option("--from", metavar=WHEN, help="First day shown (default: 30 days, 12 weeks or 12 months back).")
     ] = None,
-    end: Annotated[Optional[str], typer.Option("--to", metavar="DATE", help="Last day shown (default: today).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", metavar=WHEN, help="Last day shown (default: today).")] = None,
     html: HtmlFile = None,
     as_json: Json = False,
 ) -> None:
