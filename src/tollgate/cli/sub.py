@@ -34,12 +34,12 @@ At = Annotated[
 ]
 Features = Annotated[
     Optional[list[str]],
-    typer.Option("--feature", "-f", metavar="F=VALUE", autocompletion=complete_feature,
+    typer.Option("--feature", "-f", metavar="FEATURE=VALUE", autocompletion=complete_feature,
                  help="This subscription's own value or allowance for a feature of the plan (repeat)."),
 ]
 Without = Annotated[
     Optional[list[str]],
-    typer.Option("--without", metavar="F", autocompletion=complete_feature,
+    typer.Option("--without", metavar="FEATURE", autocompletion=complete_feature,
                  help="Leave one of the plan's features out of this subscription (repeat)."),
 ]
 
@@ -132,7 +132,7 @@ def edit(
     feature: Features = None,
     without: Without = None,
     restore: Annotated[
-        Optional[list[str]], typer.Option("--restore", metavar="F", autocompletion=complete_feature,
+        Optional[list[str]], typer.Option("--restore", metavar="FEATURE", autocompletion=complete_feature,
                                           help="Drop this subscription's adjustment of a feature (back to the plan).")
     ] = None,
     as_json: Json = False,
