@@ -244,8 +244,8 @@ def db_path(isolated_db) -> Path:
 
 
 def create_empty_database(location: Path | str) -> None:
-    """Make a tollgate database with nothing in it at `location` (the CLI refuses to read, report on
-    or dry-run against a database that does not exist: only a command that writes creates one)."""
+    """Make a tollgate database with nothing in it at `location` (the CLI refuses to read or report on
+    a database that does not exist: only a command that writes creates one)."""
     from tollgate.db import Database
 
     Database(location).engine.dispose()

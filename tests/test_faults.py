@@ -488,11 +488,11 @@ def test_a_permissive_umask_still_gives_owner_only_files(tmp_path):
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [("--version",), ("db", "path"), ("customer", "list", "--json"), ("catalog", "export"),
                                   ("--help",)], ids=lambda a: " ".join(a))
-def test_output_to_a_full_disk_is_one_sentence_and_exit_3(db_path, args):
+def test_output_to_a_full_disk_is_one_sentence_and_exit_3(empty_db, args):
     """`tollgate ... > file` on a full disk: the shell's file can't be whole, so the exit code must say so."""
     import sys
 
-    env = dict(os.environ, TOLLGATE_DB=str(db_path))
+    env = dict(os.environ, TOLLGATE_DB=str(empty_db))
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "tollgate", *args], stdout=full, stderr=subprocess.PIPE,
                               text=True, env=env)

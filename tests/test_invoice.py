@@ -556,7 +556,7 @@ def test_bill_run_summary_on_a_terminal_less_output(cli, tg, tmp_path):
     assert "JPY" in out[-1] and "USD" in out[-1]
 
 
-def test_an_empty_bill_run_is_an_empty_array(cli, tg, tmp_path):
+def test_an_empty_bill_run_is_an_empty_array(cli, empty_db):
     result = cli("invoice", "preview", "--all", "--json")
     assert result.exit_code == 0, result
     assert result.json() == []
