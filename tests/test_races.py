@@ -201,8 +201,8 @@ def _licensed_subscriptions(tg: Tollgate, count: int, *, limit: int | None = Non
 def _live_keys(tg: Tollgate) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for lic in tg.licenses():
-        if lic["status"] == "active":
-            found.setdefault(lic["subscription"], []).append(lic["key"])
+        if lic.status == "active":
+            found.setdefault(lic.subscription, []).append(lic.key)
     return found
 
 
@@ -241,7 +241,7 @@ def test_concurrent_activations_never_pass_the_activation_limit(isolated_db):
                     *[lambda tg, r, i=i: tg.activate_license(made[r][1], f"host-{i}") for i in range(racers)])
     assert_clean(outcomes, "LicenseRefused")
     with Tollgate(isolated_db) as tg:
-        assert [len(tg.license(key)["activations"]) for _, key in made] == [limit] * rounds
+        assert [len(tg.license(key).activations) for _, key in made] == [limit] * rounds
     for r in range(rounds):
         assert [step[r] for step in outcomes].count("ok") == limit
 
@@ -399,7 +399,7 @@ def test_concurrent_link_adds_of_one_name_add_it_once(isolated_db):
                       for i in range(racers)])
     assert_clean(outcomes, "Conflict")
     with Tollgate(isolated_db) as tg:
-        assert sorted(link["name"] for link in tg.links(plan="pro")) == sorted(f"Link {r}" for r in range(rounds))
+        assert sorted(link.name for link in tg.links(plan="pro")) == sorted(f"Link {r}" for r in range(rounds))
 
 
 # -- usage: void, --set and consume -------------------------------------------------------------------------
