@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import create_empty_database
+
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 3000  # their listings are larger than a pipe's buffer (64 KiB)
@@ -149,6 +151,7 @@ def test_ctrl_c_during_the_work_rolls_back_and_exits_130(metered):
 @pytest.mark.parametrize("delay", [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4])
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
     """While Python imports the program (before the command's error boundary): no traceback."""
+    create_empty_database(tmp_path / "t.db")  # the command reads it (a read creates no database)
     proc = _tollgate(tmp_path / "t.db", "customer", "list", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                      text=True)
     time.sleep(delay)
