@@ -56,8 +56,15 @@ def fresh_database(name: str) -> Path:
     path = WORK / name
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    subprocess.run([*TOLLGATE, "--db", str(path), "db", "info"], stdout=subprocess.DEVNULL, check=True)
+    create_schema(path)
     return path
+
+
+def create_schema(path: Path) -> None:
+    """Create the database at `path` with tollgate's schema and nothing in it, as the library does on
+    first use (the CLI creates a database only for a command that writes)."""
+    subprocess.run([sys.executable, "-c", "import sys; from tollgate.db import Database; "
+                    "Database(sys.argv[1]).engine.dispose()", str(path)], check=True)
 
 
 def add_customers(path: Path, count: int) -> None:

@@ -2,7 +2,7 @@
 and a read command, `tollgate check CUSTOMER FEATURE`, against `python -c "import sqlalchemy, typer"`.
 
 Every TAB press runs the whole program, so the first two must cost about what importing typer costs.
-Their database holds 100,000 customers (the real schema, created by `tollgate db info`, then filled
+Their database holds 100,000 customers (the real schema, created by the library, then filled
 with raw sqlite3 executemany). Targets: both ratios at most 1.5.
 `check` is what a product calls before each request from a shell script or a hook: on an existing
 small SQLite database (one customer on a plan with a metered feature and a few events, built through
@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import create_schema
 
 WORK = Path(__file__).resolve().parent / ".work"
 COUNT = 100_000
@@ -62,7 +64,7 @@ def build_database(tollgate: list[str]) -> Path:
     path = WORK / "startup-100k.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    subprocess.run([*tollgate, "--db", str(path), "db", "info"], stdout=subprocess.DEVNULL, check=True)
+    create_schema(path)
     words = ["acme", "acorn", "active", "apex", "beta", "bolt", "cedar", "delta", "ember", "zenith"]
     now = "2026-01-01 00:00:00.000000"
     rows = []
