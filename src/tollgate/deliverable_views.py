@@ -87,7 +87,7 @@ class LicenseView:
 
 
 @dataclass(frozen=True, slots=True)
-class DownloadView:
+class DownloadView(RowView):
     """A file a plan delivers: `id` (dl_...), the plan's identifier, its name, size in bytes and sha256."""
 
     id: str | None  # always set once stored (optional as in catalog.Download)
@@ -96,10 +96,6 @@ class DownloadView:
     size: int
     sha256: str
     enabled: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "plan": self.plan, "name": self.name, "size": self.size, "sha256": self.sha256,
-                "enabled": self.enabled}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +111,13 @@ class DeliveredView:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkView:
+class LinkView(RowView):
     """A named web address a plan shows its customers: `id` (ln_...), the plan's identifier, name, url."""
 
     id: str | None  # always set once stored (optional as in catalog.Link)
     plan: str
     name: str
     url: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "plan": self.plan, "name": self.name, "url": self.url}
 
 
 @dataclass(frozen=True, slots=True)
