@@ -148,7 +148,20 @@ def write_definitions(formatter: Any, rows: list[tuple[str, str]]) -> None:
             formatter.write(f"{indent}{' ' * column}{line}".rstrip() + "\n")
 
 
-class Command(TyperCommand):
+class _LaidOut:
+    """A command's or a group's help text and epilog, laid out by `help_lines`."""
+
+    help: str | None
+    epilog: str | None
+
+    def format_help_text(self, ctx: Any, formatter: Any) -> None:
+        write_paragraph(formatter, self.help)
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        write_paragraph(formatter, self.epilog)
+
+
+class Command(_LaidOut, TyperCommand):
     """A tollgate command: plain help, each parameter named by what it takes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -165,12 +178,6 @@ class Command(TyperCommand):
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 
-    def format_help_text(self, ctx: Any, formatter: Any) -> None:
-        write_paragraph(formatter, self.help)
-
-    def format_epilog(self, ctx: Any, formatter: Any) -> None:
-        write_paragraph(formatter, self.epilog)
-
     def format_options(self, ctx: Any, formatter: Any) -> None:
         sections: dict[str, list[tuple[str, str]]] = {"argument": [], "option": []}
         for param in self.get_params(ctx):
@@ -185,14 +192,8 @@ class Command(TyperCommand):
                     write_definitions(formatter, sections[kind])
 
 
-class Group(TyperGroup):
+class Group(_LaidOut, TyperGroup):
     """A group of tollgate commands: its help text laid out as a command's."""
-
-    def format_help_text(self, ctx: Any, formatter: Any) -> None:
-        write_paragraph(formatter, self.help)
-
-    def format_epilog(self, ctx: Any, formatter: Any) -> None:
-        write_paragraph(formatter, self.epilog)
 
 
 class Typer(typer.Typer):
