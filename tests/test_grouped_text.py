@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ok
 from terminal import in_terminal, piped
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample-catalog.toml"
@@ -25,16 +26,14 @@ SHOWN = {
 
 @pytest.fixture
 def shop(cli):
-    def ok(*args):
-        result = cli(*args)
-        assert result.exit_code == 0, result
-        return result
+    def run(*args):
+        return ok(cli(*args))
 
-    ok("catalog", "import", str(SAMPLE))
-    ok("customer", "add", "Globex", "--id", "globex")
-    ok("sub", "add", "globex", "ai-scale", "--interval", "month", "--start", "2026-10-15")
-    ok("usage", "report", "globex", "ai-tokens", "71500000", "--at", "2026-10-20T09:00:00Z", "--id", "e1")
-    return ok
+    run("catalog", "import", str(SAMPLE))
+    run("customer", "add", "Globex", "--id", "globex")
+    run("sub", "add", "globex", "ai-scale", "--interval", "month", "--start", "2026-10-15")
+    run("usage", "report", "globex", "ai-tokens", "71500000", "--at", "2026-10-20T09:00:00Z", "--id", "e1")
+    return run
 
 
 def test_text_figures_are_grouped_in_piped_tables(shop):
