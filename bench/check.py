@@ -175,16 +175,18 @@ class Raw:
         self.features: dict[str, int] = {}
         self.serial = 0
 
+    def run(self, sql: str, params: tuple):
+        return self.conn.execute(sql, params)
+
     def _decide(self, customer: str, feature: str, quantity_micros: int, now: datetime):
-        conn = self.conn
         fid = self.features.get(feature)
         if fid is None:
-            fid = self.features[feature] = conn.execute("SELECT id FROM feature WHERE identifier = ?", (feature,)).fetchone()[0]
-        cid, status, o_limit, o_unlimited, o_expires = conn.execute(RAW_CUSTOMER, (fid, customer)).fetchone()
+            fid = self.features[feature] = self.run("SELECT id FROM feature WHERE identifier = ?", (feature,)).fetchone()[0]
+        cid, status, o_limit, o_unlimited, o_expires = self.run(RAW_CUSTOMER, (fid, customer)).fetchone()
         if status == "archived":
             return False, cid, fid, None
         stamp = now.strftime(SQLITE_TIME)
-        rows = conn.execute(RAW_GRANTS, (fid, stamp, cid, stamp, stamp)).fetchall()
+        rows = self.run(RAW_GRANTS, (fid, stamp, cid, stamp, stamp)).fetchall()
         limit, hard, anchor = 0, True, None
         for start, plan_limit, plan_hard, _reset, excluded, adj_limit, adj_unlimited in rows:
             if excluded:
@@ -198,7 +200,7 @@ class Raw:
         if anchor is None:
             return False, cid, fid, None
         period = _month_anniversary(anchor, now)[0].strftime(SQLITE_TIME)
-        counter = conn.execute(RAW_COUNTER, (cid, fid, period)).fetchone()
+        counter = self.run(RAW_COUNTER, (cid, fid, period)).fetchone()
         used = counter[0] if counter else 0
         allowed = limit is None or not hard or used + quantity_micros <= limit
         return allowed, cid, fid, period
@@ -226,6 +228,31 @@ class Raw:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+class CoreFloor(Raw):
+    """The baseline's own check (the same three statements, the same Python) run by SQLAlchemy Core
+    in tollgate's read transaction (Database.connect: the engine's pool, BEGIN, COMMIT): what any
+    design on SQLAlchemy Core pays at least. Printed beside the figures, not a target."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+        self.features: dict[str, int] = {}
+        self.texts: dict[str, object] = {}
+
+    def run(self, sql: str, params: tuple):
+        from sqlalchemy import text
+
+        statement = self.texts.get(sql)
+        if statement is None:  # the baseline's ? placeholders as text()'s named ones
+            parts = sql.split("?")
+            statement = self.texts[sql] = text("".join(
+                part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts)))
+        return self.conn.execute(statement, {f"p{i}": value for i, value in enumerate(params)})
+
+    def check(self, customer: str, feature: str) -> bool:
+        with self.db.connect() as self.conn:
+            return self._decide(customer, feature, 1_000_000, datetime.utcnow())[0]
 
 
 # -- measuring --------------------------------------------------------------------------------------------
@@ -277,9 +304,12 @@ def main() -> int:
         raw.check(f"customer-{i}", "api-calls")
 
     results = []
+    floor = CoreFloor(tg.db)
+    assert floor.check(sample, "api-calls")
     check_rates = measure(CHECK_ROUNDS, CHECK_CALLS, {
         "raw": lambda c: raw.check(c, "api-calls"),
         "tollgate": lambda c: tg.check(c, "api-calls"),
+        "core": lambda c: floor.check(c, "api-calls"),
     }, seed=1)
     consume_rates = measure(CONSUME_ROUNDS, CONSUME_CALLS, {
         "raw": lambda c: raw.consume(c, "api-calls"),
@@ -294,6 +324,9 @@ def main() -> int:
         print(f"{name:8s} raw O(1) sqlite3: {rates['raw']:9,.0f}/s   Tollgate.{name}: {rates['tollgate']:9,.0f}/s   "
               f"({calls:,} calls each)")
         print(f"{name:8s} ratio {ratio:.2f} (target >= {TARGETS[name]}) {'OK' if ok else 'MISSED'}")
+        if "core" in rates:
+            print(f"{name:8s} the floor of SQLAlchemy Core (the baseline's three statements through it, in "
+                  f"tollgate's read transaction): {rates['core']:,.0f}/s, ratio {rates['core'] / rates['raw']:.2f}")
     tg.close()
     raw.conn.close()
     return 0 if all(results) else 1

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tollgate import interrupts, models, schema
-from tollgate.engines import postgres_engine, postgres_url, sqlite_engine, transaction
+from tollgate.engines import postgres_engine, postgres_url, sqlite_engine, transaction, transaction_engine
 from tollgate.errors import StorageError
 from tollgate.location import (
     create_private_file,
@@ -52,6 +52,7 @@ class Database:
         if self.is_postgres:
             postgres_url(self.location)  # a URL that does not parse is refused before anything uses it
         self._engine: Engine | None = None
+        self._begun: dict[bool, Engine] = {}  # transaction_engine's, for reads and for writes
         self._file_version: int | None = None  # a SQLite file's version, as read (read-only) before opening it
 
     @property
@@ -154,7 +155,10 @@ class Database:
         path (`check`), which runs Core statements only and costs no ORM session."""
         self._refuse_missing(creates=write)
         try:
-            with transaction(self.engine, write=write) as conn:
+            begun = self._begun.get(write)
+            if begun is None:
+                begun = self._begun[write] = transaction_engine(self.engine, write=write)
+            with transaction(begun, write=write) as conn:
                 yield conn
         except (DBAPIError, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from None
@@ -268,6 +272,7 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+            self._begun.clear()
 
 
 def integrity_check(path: Path) -> str:
