@@ -28,16 +28,26 @@ EVENT = tables.usage_event
 PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 
 
+_INSERTS: dict[str, Executable] = {}
+
+
 def _insert_ignoring_duplicates(session: Session) -> Executable:
     """INSERT ... ON CONFLICT (key) DO NOTHING; on PostgreSQL with RETURNING key, because psycopg's
-    rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead).
+    Built once per dialect: a statement built anew on every call has its cache key worked out anew."""
+    name = session.get_bind().dialect.name
+    statement = _INSERTS.get(name)
+    if statement is None:
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(EVENT).on_conflict_do_nothing(index_elements=["key"]).returning(EVENT.c.key)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            statement = pg_insert(EVENT).on_conflict_do_nothing(index_elements=["key"]).returning(EVENT.c.key)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
+            statement = sqlite_insert(EVENT).on_conflict_do_nothing(index_elements=["key"])
+        _INSERTS[name] = statement
+    return statement
 
 
 def _inserted(result: Any) -> int:
