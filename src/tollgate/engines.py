@@ -114,6 +114,11 @@ def postgres_engine(location: str) -> Engine:
         ) from None
 
 
+def dialect_name(db: Any) -> str:
+    """"sqlite" or "postgresql": the database of a Session or of a Core Connection."""
+    return (db.dialect if isinstance(db, Connection) else db.get_bind().dialect).name
+
+
 @contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction on a Core connection, begun the way sessions begin (see `Database.write` and

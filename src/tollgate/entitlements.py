@@ -355,7 +355,7 @@ def check(
 
 
 def consume(
-    session: OrmSession,
+    session: Session,
     *,
     customer: str,
     feature: FeatureRef | Feature | str,

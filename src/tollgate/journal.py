@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Connection, insert
 from sqlmodel import Session, func, select
 
 from tollgate.clock import rfc3339, utcnow
@@ -30,7 +31,7 @@ def current_actor() -> str:
 
 
 def record(
-    session: Session,
+    session: Session | Connection,
     *,
     action: str,
     object_type: str,
@@ -39,18 +40,16 @@ def record(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Add one journal entry to the session's transaction (committed or rolled back with it)."""
-    session.add(
-        Journal(
-            at=at or utcnow(),
-            actor=current_actor(),
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            customer_id=customer_id,
-            details=json.dumps(details or {}, sort_keys=True, default=str),
-        )
-    )
+    """Add one journal entry to the caller's transaction (committed or rolled back with it): to a
+    Session's unit of work (flushed with its other changes, in batches), or at once on a Core
+    Connection (`check --consume`, which runs without the ORM)."""
+    entry = {"at": at or utcnow(), "actor": current_actor(), "action": action, "object_type": object_type,
+             "object_id": object_id, "customer_id": customer_id,
+             "details": json.dumps(details or {}, sort_keys=True, default=str)}
+    if isinstance(session, Connection):
+        session.execute(insert(Journal.__table__), entry)
+    else:
+        session.add(Journal(**entry))
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
 
+from tollgate.engines import dialect_name
+
 if TYPE_CHECKING:
     from sqlmodel import Session
 
@@ -51,7 +53,7 @@ NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "u
 
 
 def _on_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    return dialect_name(session) == "postgresql"
 
 
 def locked(session: Session, stmt: Any, mode: Mode | None = "update") -> Any:

@@ -178,10 +178,10 @@ class AccessMethods(Base):
         Waiting for the write lock: up to `consume_patience` seconds (30) in all, then StorageError."""
         from tollgate import entitlements
 
-        def attempt() -> CheckResult:
-            with self.db.write() as session:
-                return entitlements.consume(session, customer=customer, quantity=quantity, key=key,
-                                            feature=self._feature_ref(session, feature))
+        def attempt() -> CheckResult:  # on a Core connection, as check: no ORM session on the hot path
+            with self.db.connect(write=True) as conn:
+                return entitlements.consume(conn, customer=customer, quantity=quantity, key=key,
+                                            feature=self._feature_ref(conn, feature))
 
         return self._retrying_lock(attempt)
 

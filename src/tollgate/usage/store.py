@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Executable, String, func, select, type_coerce
 from sqlmodel import Session
 
 from tollgate import tables
+from tollgate.engines import dialect_name
 from tollgate.errors import Conflict
 
 EVENT = tables.usage_event
@@ -35,7 +36,7 @@ def _insert_ignoring_duplicates(session: Session) -> Executable:
     """INSERT ... ON CONFLICT (key) DO NOTHING; on PostgreSQL with RETURNING key, because psycopg's
     rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead).
     Built once per dialect: a statement built anew on every call has its cache key worked out anew."""
-    name = session.get_bind().dialect.name
+    name = dialect_name(session)
     statement = _INSERTS.get(name)
     if statement is None:
         if name == "postgresql":
@@ -135,8 +136,7 @@ def _sqlite_time(moment: datetime) -> str:
 def time_encoder(db: Session | Connection) -> Callable[[datetime], Any]:
     """How times go straight to the driver (`insert_event_rows`, usage.window_batch): text on SQLite
     (as SQLAlchemy writes them), else datetimes. `db`: a Session or a Core Connection."""
-    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
-    return _sqlite_time if dialect.name == "sqlite" else (lambda moment: moment)
+    return _sqlite_time if dialect_name(db) == "sqlite" else (lambda moment: moment)
 
 
 class Inserted(NamedTuple):
@@ -159,7 +159,7 @@ def insert_event_rows(session: Session, rows: Sequence[tuple]) -> Inserted:
         return Inserted([], {})
     from tollgate.usage.rollups import add_events, add_new_events_sqlite
 
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_name(session) == "sqlite":
         high_water = session.execute(select(func.max(EVENT.c.id))).scalar() or 0
         with driver_cursor(session.connection()) as cursor:
             cursor.executemany(_SQLITE_INSERT_ROWS, rows)
@@ -199,7 +199,7 @@ BULK_CACHE_KIB = 64 * 1024
 def bulk_cache(session: Session) -> Iterator[None]:
     """A larger SQLite page cache on the session's connection while a batch insert runs, then the
     previous size again (the connection goes back to the pool). Nothing on other databases."""
-    if session.get_bind().dialect.name != "sqlite":
+    if dialect_name(session) != "sqlite":
         yield
         return
     conn: Any = session.connection().connection.driver_connection  # sqlite3.Connection
