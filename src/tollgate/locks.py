@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 from tollgate.engines import dialect_name
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlmodel import Session
 
 Mode = Literal["update", "share"]
@@ -52,7 +53,7 @@ NAMESPACES = {"customers": 0x746F6C6C67617401, "catalog": 0x746F6C6C67617402, "u
               "signing-keys": 0x746F6C6C67617404}
 
 
-def _on_postgres(session: Session) -> bool:
+def _on_postgres(session: Session | Connection) -> bool:
     return dialect_name(session) == "postgresql"
 
 
@@ -81,7 +82,7 @@ def namespace(session: Session, name: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(NAMESPACES[name])))
 
 
-def lock_customer_feature(session: Session, customer_id: int, feature_id: int) -> None:
+def lock_customer_feature(session: Session | Connection, customer_id: int, feature_id: int) -> None:
     """Hold, until the transaction ends, the lock that serializes check-and-record of one customer's
     usage of one feature (`consume`): a second caller waits here and then reads the usage the first
     one recorded, so together they can never pass a hard limit.

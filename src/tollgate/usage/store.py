@@ -32,7 +32,7 @@ PAYLOAD = ("customer_id", "feature_id", "quantity_micros", "occurred_at")
 _INSERTS: dict[str, Executable] = {}
 
 
-def _insert_ignoring_duplicates(session: Session) -> Executable:
+def _insert_ignoring_duplicates(session: Session | Connection) -> Executable:
     """INSERT ... ON CONFLICT (key) DO NOTHING; on PostgreSQL with RETURNING key, because psycopg's
     rowcount through SQLAlchemy Core is -1 there (`_inserted` counts the rows returned instead).
     Built once per dialect: a statement built anew on every call has its cache key worked out anew."""
@@ -65,7 +65,7 @@ class StoredEvent:
     occurred_at: datetime
 
 
-def stored_event(session: Session, key: str) -> StoredEvent | None:
+def stored_event(session: Session | Connection, key: str) -> StoredEvent | None:
     row = session.execute(
         select(EVENT.c.key, *(EVENT.c[name] for name in PAYLOAD)).where(EVENT.c.key == key)
     ).first()
@@ -73,7 +73,7 @@ def stored_event(session: Session, key: str) -> StoredEvent | None:
 
 
 def insert_event(
-    session: Session,
+    session: Session | Connection,
     *,
     key: str,
     customer_id: int,
