@@ -11,34 +11,34 @@ from typing import TYPE_CHECKING, Any
 
 from tollgate.api.base import Base
 from tollgate.lazy import lazy_module
-from tollgate.views import ArchivedProduct, FeatureView, ProductView
-
-if TYPE_CHECKING:  # the modules load sqlmodel, and `check` needs no plan views: neither loads at start
-    from tollgate import catalog, plan_specs, plan_versions, plan_views, plans
+if TYPE_CHECKING:  # the modules load sqlmodel, and `check` needs no views of the catalog: none loads at start
+    from tollgate import catalog, plan_specs, plan_versions, plan_views, plans, views
     from tollgate.plan_views import ChargeResult, PlanVersionView, PlanView
     from tollgate.catalog_toml import ImportResult
     from tollgate.grants import Grant
     from tollgate.plan_migrate import Migration
     from tollgate.rating import UsageCharge
+    from tollgate.views import ArchivedProduct, FeatureView, ProductView
 else:
     catalog = lazy_module("tollgate.catalog")
     plans = lazy_module("tollgate.plans")
     plan_specs = lazy_module("tollgate.plan_specs")
     plan_versions = lazy_module("tollgate.plan_versions")
     plan_views = lazy_module("tollgate.plan_views")
+    views = lazy_module("tollgate.views")
 
 
 class CatalogMethods(Base):
     def create_product(self, name: str, *, identifier: str | None = None,
                        description: str | None = None) -> ProductView:
         with self.db.write() as session:
-            return ProductView.of(catalog.create_product(session, name=name, identifier=identifier,
+            return views.ProductView.of(catalog.create_product(session, name=name, identifier=identifier,
                                                          description=description))
 
     def create_feature(self, name: str, *, type: str, identifier: str | None = None, unit: str | None = None,
                        description: str | None = None) -> FeatureView:
         with self.db.write() as session:
-            return FeatureView.of(catalog.create_feature(
+            return views.FeatureView.of(catalog.create_feature(
                 session, name=name, type=type, identifier=identifier, unit=unit, description=description
             ))
 
@@ -93,11 +93,11 @@ class CatalogMethods(Base):
         of those archived with it."""
         with self.db.write() as session:
             product, plans = catalog.archive_product(session, identifier=identifier)
-            return ArchivedProduct.of(product, plans=tuple(plans))
+            return views.ArchivedProduct.of(product, plans=tuple(plans))
 
     def archive_feature(self, identifier: str) -> FeatureView:
         with self.db.write() as session:
-            return FeatureView.of(catalog.archive_feature(session, identifier=identifier))
+            return views.FeatureView.of(catalog.archive_feature(session, identifier=identifier))
 
     def archive_plan(self, identifier: str) -> PlanView:
         with self.db.write() as session:
@@ -105,19 +105,19 @@ class CatalogMethods(Base):
 
     def products(self, *, status: str = "active") -> list[ProductView]:
         with self.db.read() as session:
-            return [ProductView.of(row) for row in catalog.list_products(session, status=status)]
+            return [views.ProductView.of(row) for row in catalog.list_products(session, status=status)]
 
     def product(self, identifier: str) -> ProductView:
         with self.db.read() as session:
-            return ProductView.of(catalog.get_product(session, identifier))
+            return views.ProductView.of(catalog.get_product(session, identifier))
 
     def features(self, *, status: str = "active") -> list[FeatureView]:
         with self.db.read() as session:
-            return [FeatureView.of(row) for row in catalog.list_features(session, status=status)]
+            return [views.FeatureView.of(row) for row in catalog.list_features(session, status=status)]
 
     def feature(self, identifier: str) -> FeatureView:
         with self.db.read() as session:
-            return FeatureView.of(catalog.get_feature(session, identifier))
+            return views.FeatureView.of(catalog.get_feature(session, identifier))
 
     def plans(self, *, product: str | None = None, status: str = "active") -> list[PlanView]:
         """Plans (as of their current versions) in creation order, optionally of one product."""

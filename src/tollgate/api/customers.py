@@ -7,46 +7,48 @@ from typing import TYPE_CHECKING
 
 from tollgate.api.base import Base, Moment, moment
 from tollgate.lazy import lazy_module
-from tollgate.views import CustomerView
 
 if TYPE_CHECKING:  # the module loads sqlmodel: the read path (check, show) never needs it
     from tollgate import customers
     from tollgate.customers import ImportResult  # by name: `customers` is also a method here
     from tollgate.profile import CustomerProfile
     from tollgate.rowfiles import Row
+    from tollgate import views
+    from tollgate.views import CustomerView
 else:
     customers = lazy_module("tollgate.customers")
+    views = lazy_module("tollgate.views")
 
 
 class CustomerMethods(Base):
     def add_customer(self, name: str, *, identifier: str | None = None, email: str | None = None) -> CustomerView:
         with self.db.write() as session:
-            return CustomerView.of(customers.add_customer(session, name=name, identifier=identifier, email=email))
+            return views.CustomerView.of(customers.add_customer(session, name=name, identifier=identifier, email=email))
 
     def edit_customer(self, identifier: str, *, name: str | None = None, email: str | None = None) -> CustomerView:
         """Change name and/or email; None leaves a field as it is, an empty email removes it."""
         with self.db.write() as session:
-            return CustomerView.of(customers.edit_customer(
+            return views.CustomerView.of(customers.edit_customer(
                 session, identifier=identifier, name=name, email=customers.UNCHANGED if email is None else email
             ))
 
     def archive_customer(self, identifier: str) -> CustomerView:
         with self.db.write() as session:
-            return CustomerView.of(customers.archive_customer(session, identifier=identifier))
+            return views.CustomerView.of(customers.archive_customer(session, identifier=identifier))
 
     def unarchive_customer(self, identifier: str) -> CustomerView:
         with self.db.write() as session:
-            return CustomerView.of(customers.unarchive_customer(session, identifier=identifier))
+            return views.CustomerView.of(customers.unarchive_customer(session, identifier=identifier))
 
     def customer(self, identifier: str) -> CustomerView:
         with self.db.read() as session:
-            return CustomerView.of(customers.get_customer(session, identifier))
+            return views.CustomerView.of(customers.get_customer(session, identifier))
 
     def customers(self, *, search: str | None = None, status: str = "active",
                   limit: int | None = None) -> list[CustomerView]:
         with self.db.read() as session:
             found = customers.list_customers(session, search=search, status=status, limit=limit)
-            return [CustomerView.of(row) for row in found]
+            return [views.CustomerView.of(row) for row in found]
 
     def count_customers(self, *, search: str | None = None, status: str = "active") -> int:
         with self.db.read() as session:
