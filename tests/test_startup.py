@@ -320,3 +320,26 @@ def test_the_access_check_loads_no_views_of_other_nouns(tmp_path, account):
     assert code == 0, output
     assert "tollgate.entitlement_views" in modules  # what check does return
     assert not modules & {"tollgate.plan_views", "tollgate.deliverable_views", "tollgate.db_views"}
+
+
+GC_PROBE = """
+import gc, sys
+from tollgate.cli import start
+sys.argv = ["tollgate", *sys.argv[1:]]
+try:
+    start.main()
+except SystemExit:
+    pass
+print(gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args, collecting", [(["--help"], False), (["customer", "list"], True)])
+def test_the_collector_is_paused_for_start_up_only(tmp_path, args, collecting):
+    """start.main pauses the cyclic collector while the program loads; a command that opens its
+    database turns it back on (the start-up objects frozen), so its own work is collected as usual."""
+    db = tmp_path / "t.db"
+    subprocess.run([sys.executable, "-m", "tollgate", "--db", str(db), "customer", "add", "Acme"], check=True,
+                   capture_output=True)
+    probe = subprocess.run([sys.executable, "-c", GC_PROBE, "--db", str(db), *args], capture_output=True, text=True)
+    assert probe.stderr.strip().splitlines()[-1] == f"{collecting} {collecting}", probe.stderr

@@ -26,7 +26,9 @@ def tollgate() -> Tollgate:
     """The library handle for this run, opened on first use (so --help never touches the database)."""
     if state.handle is None or state.handle.db.location != _location():
         from tollgate.api import Tollgate
+        from tollgate.cli.start import started
 
+        started()
         state.handle = Tollgate(state.db)
         # only a command that writes creates the database; any other says there is none, wherever the
         # location came from (--db, TOLLGATE_DB or the user data folder)
