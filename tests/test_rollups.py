@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from conftest import ok
 from tollgate import tables
 from tollgate.usage.rollups import REFINE_AFTER, window_total
 
@@ -202,3 +203,23 @@ def test_a_file_that_would_overflow_a_day_writes_nothing(metered, cli, tmp_path,
     assert "most tollgate keeps" in result.stderr
     cid, fid = ids(tg, "acme", "api-calls")
     assert plain_sum(tg, cid, fid, None, None) == 0 and rollup_sum(tg, cid, fid, None, None) == 0
+
+
+def test_a_file_chunk_groups_only_its_own_events_not_the_whole_table(metered, cli, tmp_path, db_path):
+    """The day grouping of a file chunk (rollups._NEW_DAYS_SQLITE) reads the events past the high-water
+    id by rowid range: a scan of the covering index would read every event in the table for every
+    chunk, so an import's cost would grow with the square of its size."""
+    import sqlite3
+
+    from tollgate.usage.rollups import _NEW_DAYS_SQLITE
+
+    if not metered.db.is_sqlite:
+        pytest.skip("SQLite's statement")
+    metered.add_customer("Acme")
+    path = tmp_path / "events.csv"
+    path.write_text("customer,feature,quantity\n" + "acme,api-calls,1\n" * 200)
+    ok(cli("usage", "report", "--file", str(path)))
+    conn = sqlite3.connect(db_path)
+    plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + _NEW_DAYS_SQLITE, (100,)))
+    conn.close()
+    assert "SEARCH usage_event USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan

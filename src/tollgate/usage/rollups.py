@@ -275,12 +275,14 @@ _UPSERT_SQLITE_MANY = _UPSERT_SQLITE.removesuffix(" RETURNING total_micros, even
 _NEW_DAYS_SQLITE = (
     "SELECT g.c, g.f, g.start, g.micros, g.n, r.total_micros, r.events FROM ("
     "SELECT customer_id AS c, feature_id AS f, substr(occurred_at, 1, 10) || ' 00:00:00.000000' AS start, "
-    "sum(quantity_micros) AS micros, count(*) AS n FROM usage_event WHERE id > ? GROUP BY 1, 2, 3) AS g "
+    "sum(quantity_micros) AS micros, count(*) AS n FROM usage_event NOT INDEXED WHERE id > ? GROUP BY 1, 2, 3) AS g "
     "LEFT JOIN usage_rollup AS r ON r.customer_id = g.c AND r.feature_id = g.f AND r.level = 0 AND r.start = g.start"
 )
 """The day buckets of the events past an id (their sum and count) with each bucket's figures before
 (NULL: a new bucket); stored times are `2026-11-21 06:25:33.000000` text, so the day is its first ten
-characters (_TEXT_CUT)."""
+characters (_TEXT_CUT). NOT INDEXED: the rows are read by rowid range (only this chunk's); left to
+itself SQLite scans the covering index (customer, feature, time, quantity) for its order, i.e. every
+event in the table for every chunk (an import's cost then grows with the square of its size)."""
 _NEW_IN_DAY_SQLITE = (
     "SELECT customer_id, feature_id, occurred_at, quantity_micros FROM usage_event "
     "WHERE id > ? AND customer_id = ? AND feature_id = ? AND occurred_at >= ? AND occurred_at < ?"
