@@ -477,6 +477,28 @@ def test_a_file_crossing_thresholds_notifies_and_journals_once(cli, acme, tmp_pa
     assert any(e.action == "usage.import" and e.details["inserted"] == 4 for e in acme.journal())
 
 
+def test_a_files_rows_before_the_period_on_its_first_day_do_not_count_as_crossing(cli, acme, tmp_path):
+    """The period starts at noon yesterday: the file's row at 11:00 that day is in the day's bucket but
+    not in the period, so `before` is what the period held (80, past the 75% alert already), and only
+    the limit is crossed (80 -> 105), not the alert a second time."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    noon = (now - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    stamp = lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    acme.create_product("API", identifier="api")
+    acme.create_plan("pro", product="api", feature_values=["api-calls=100"], alerts=["api-calls=75"])
+    acme.add_subscription("acme-inc", "pro", start=stamp(noon))
+    acme.report_usage("acme-inc", "api-calls", 80, at=stamp(noon + timedelta(minutes=90)))
+    rows = (f"customer,feature,quantity,timestamp\nacme-inc,api-calls,40,{stamp(noon - timedelta(hours=1))}\n"
+            f"acme-inc,api-calls,15,{stamp(noon + timedelta(hours=1))}\n"
+            f"acme-inc,api-calls,10,{stamp(now - timedelta(minutes=1))}\n")
+    data = cli("usage", "report", "--file", str(write(tmp_path / "edge.csv", rows)), "--json").json()
+    assert data["inserted"] == 3
+    assert len(data["notices"]) == 1 and "reached its soft limit" in data["notices"][0], data["notices"]
+    assert "105 of 100" in data["notices"][0]
+
+
 # -- the fast timestamp path agrees with parse_moment ---------------------------------------------------
 
 _moments = st.datetimes(min_value=__import__("datetime").datetime(1, 1, 2), max_value=__import__("datetime").datetime(9999, 12, 30))
