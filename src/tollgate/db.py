@@ -120,17 +120,18 @@ class Database:
             hint="Use a file path, sqlite:///PATH or postgresql://USER@HOST/DATABASE.",
         )
 
-    @property
-    def _write_begin(self) -> str:
-        return "BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"
+    def _begun_engine(self, *, write: bool) -> Engine:
+        """engines.transaction_engine of this database's engine for a read or a write, made once."""
+        begun = self._begun.get(write)
+        if begun is None:
+            begun = self._begun[write] = transaction_engine(self.engine, write=write)
+        return begun
 
     @contextmanager
-    def _session(self, begin: str, *, commit: bool, snapshot: bool = False) -> Iterator[Session]:
+    def _session(self, *, commit: bool, snapshot: bool = False) -> Iterator[Session]:
         from sqlmodel import Session
 
-        engine = self.engine.execution_options(tollgate_begin=begin)
-        if snapshot and engine.dialect.name == "postgresql":
-            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        engine = self._begun_engine(write=not snapshot)
         writing = commit and not snapshot  # a write session that keeps its work (not a read, not a dry run)
         try:
             with Session(bind=engine, expire_on_commit=False, autoflush=False) as session, \
@@ -155,10 +156,7 @@ class Database:
         path (`check`), which runs Core statements only and costs no ORM session."""
         self._refuse_missing(creates=write)
         try:
-            begun = self._begun.get(write)
-            if begun is None:
-                begun = self._begun[write] = transaction_engine(self.engine, write=write)
-            with transaction(begun, write=write) as conn:
+            with transaction(self._begun_engine(write=write), write=write) as conn:
                 yield conn
         except (DBAPIError, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from None
@@ -171,7 +169,7 @@ class Database:
         if dry_run and creating and self._refused_if_missing():
             self._scratch_for_dry_run()
         self._refuse_missing(creates=creating and not dry_run)
-        return self._session(self._write_begin, commit=not dry_run)
+        return self._session(commit=not dry_run)
 
     def _scratch_for_dry_run(self) -> None:
         """A dry run (catalog import, customer import, usage report --file) on a SQLite file that does
@@ -192,7 +190,7 @@ class Database:
         PostgreSQL: REPEATABLE READ). It ends with COMMIT (nothing to write) so the objects read
         stay loaded."""
         self._refuse_missing(creates=False)
-        return self._session("BEGIN", commit=True, snapshot=True)
+        return self._session(commit=True, snapshot=True)
 
     def _refused_if_missing(self) -> bool:
         """Whether an access that creates nothing finds no SQLite file (with `create_on_read` off)."""

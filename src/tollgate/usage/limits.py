@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 E = tables.usage_event
 _SUBSCRIPTION = tables.subscription
 _OVERRIDE = tables.override
+_DAY = timedelta(days=1)
 
 AddedByDay = Mapping[tuple[int, int], Mapping[datetime, int]]
 """What an ingest added, per (customer id, feature id), per UTC day, in millionths."""
@@ -139,5 +140,3 @@ def _added_in(session: Any, added_by_day: AddedByDay, customer_id: int, feature_
                                                         "hi": min(hi, day + _DAY), "now": now}).scalar_one())
     return total
 
-
-_DAY = timedelta(days=1)
