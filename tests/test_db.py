@@ -60,15 +60,37 @@ def test_pragmas_on_every_connection(tg):
 
 
 @pytest.mark.sqlite_only("BEGIN IMMEDIATE and the file lock")
-def test_write_transactions_begin_immediate(tg):
-    """A write session holds the write lock from its first statement, before anything is read."""
+@pytest.mark.parametrize("kind", ["session", "core"])
+def test_write_transactions_begin_immediate(tg, kind):
+    """A write, on a session or on a Core connection (consume's), holds the write lock from its
+    start, before anything is read."""
     tg.customers()
-    with tg.db.write() as session:
-        session.connection()
+    with (tg.db.write() if kind == "session" else tg.db.connect(write=True)):
         other = sqlite3.connect(tg.db.path, timeout=0)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
+    other = sqlite3.connect(tg.db.path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # released at the end
+    other.rollback()
+    other.close()
+
+
+@pytest.mark.parametrize("kind", ["session", "core"])
+def test_read_transactions_are_one_snapshot(tg, kind):
+    """A read, on a session or on a Core connection (check's), sees one snapshot: a customer added
+    meanwhile by another connection is not in it, and blocks no writer."""
+    from sqlalchemy import func, select
+
+    from tollgate import tables
+
+    tg.add_customer("First")
+    count = select(func.count()).select_from(tables.customer)
+    with (tg.db.read() if kind == "session" else tg.db.connect()) as reading:
+        before = reading.execute(count).scalar_one()
+        tg.add_customer("Second")  # another connection of the pool, committed
+        assert reading.execute(count).scalar_one() == before == 1
+    assert len(tg.customers()) == 2
 
 
 def test_failed_write_rolls_back_everything(tg):

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tollgate import interrupts, models, schema
-from tollgate.engines import postgres_engine, postgres_url, sqlite_engine, transaction, transaction_engine
+from tollgate.engines import begin, postgres_engine, postgres_url, sqlite_engine, transaction, transaction_engine
 from tollgate.errors import StorageError
 from tollgate.location import (
     create_private_file,
@@ -137,6 +137,7 @@ class Database:
             with Session(bind=engine, expire_on_commit=False, autoflush=False) as session, \
                     (interrupts.write_transaction() if writing else nullcontext()):
                 session.begin()
+                begin(session.connection(), write=not snapshot)
                 try:
                     yield session
                 except BaseException:

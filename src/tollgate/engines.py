@@ -1,7 +1,7 @@
 """Engines: how a connection to a database is made, and how one transaction on it begins.
 
-SQLite is opened in the driver's autocommit mode and we emit BEGIN ourselves (SQLAlchemy's
-connect/begin events), so that a write transaction is BEGIN IMMEDIATE: it takes the write lock
+SQLite is opened in the driver's autocommit mode and we emit BEGIN ourselves (`begin`, called by
+every transaction), so that a write transaction is BEGIN IMMEDIATE: it takes the write lock
 before reading, and two writers queue on the busy timeout instead of failing with "database is
 locked" when one read before the other wrote.
 
@@ -20,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import QueuePool
@@ -54,37 +54,41 @@ def busy_timeout_ms() -> int:
 def sqlite_engine(path: Path) -> Engine:
     """An engine on exactly this file. The driver is handed the path itself, never a URL that would
     be parsed again (where `?`, `#` or `%41` would name another file); absolute, so that no name
-    means something else to SQLite (`:memory:`, `file:...`)."""
+    means something else to SQLite (`:memory:`, `file:...`).
+
+    The engine has no event listeners: each connection is set up as it is made (`connect`), and
+    transactions begin in `begin`. A listener on the engine would make SQLAlchemy dispatch its
+    events around every statement, about a tenth of a one-statement check."""
     busy_ms = busy_timeout_ms()
     filename = str(Path(path).absolute())
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(filename, timeout=busy_ms / 1000, check_same_thread=False)
+        connection = sqlite3.connect(filename, timeout=busy_ms / 1000, check_same_thread=False)
+        connection.isolation_level = None  # autocommit in the driver: `begin` emits BEGIN
+        connection.execute(f"PRAGMA busy_timeout = {busy_ms:d}")  # sql-format-ok: an int; PRAGMA cannot bind
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA synchronous = FULL")
+        return connection
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+    return create_engine("sqlite://", creator=connect, poolclass=QueuePool)
 
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {busy_ms:d}")  # sql-format-ok: an int; PRAGMA cannot bind
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        # Straight on the driver's connection (public: PoolProxiedConnection.driver_connection):
-        # through exec_driver_sql, a BEGIN cost as much as the statement after it. A driver error
-        # (a lock not granted in time) is raised as SQLAlchemy's, as exec_driver_sql would.
-        begin = connection.get_execution_options().get("tollgate_begin", "BEGIN")
-        try:
-            connection.connection.driver_connection.execute(begin)
-        except sqlite3.Error as exc:
-            raise DBAPIError(begin, (), exc) from exc
-
-    return engine
+def begin(conn: Connection, *, write: bool) -> None:
+    """Begin the database's transaction on a connection SQLAlchemy has begun (`conn.begin()`, or a
+    Session's connection): on SQLite, BEGIN IMMEDIATE for a write (the write lock, taken before
+    anything is read) or BEGIN, straight on the driver's connection (public:
+    PoolProxiedConnection.driver_connection; through exec_driver_sql a BEGIN cost as much as the
+    statement after it). A driver error (a lock not granted in time) is raised as SQLAlchemy's, as
+    exec_driver_sql would. PostgreSQL begins by itself, at the isolation level of the engine's
+    execution options (`transaction_engine`)."""
+    if conn.dialect.name != "sqlite":
+        return
+    statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+    try:
+        conn.connection.driver_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError(statement, (), exc) from exc
 
 
 def postgres_url(location: str) -> URL:
@@ -127,19 +131,18 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with transaction_engine(engine, write=write).connect() as conn, \
             (interrupts.write_transaction() if write else nullcontext()):
         with conn.begin() as trans:
+            begin(conn, write=write)
             yield conn
             with interrupts.committing() if write else nullcontext():
                 trans.commit()
 
 
 def transaction_engine(engine: Engine, *, write: bool) -> Engine:
-    """The engine (the same pool) with the execution options of a read or a write transaction; the
-    engine itself when it has them. Made once and kept (Database does), it saves setting the options
-    on every connection, about 5 µs of a check's 100 or so."""
-    options: dict[str, Any] = {"tollgate_begin": "BEGIN IMMEDIATE" if write else "BEGIN"}
-    if engine.dialect.name == "postgresql" and not write:
-        options["isolation_level"] = "REPEATABLE READ"
-    present = engine.get_execution_options()
-    if all(present.get(name) == value for name, value in options.items()):
+    """The engine (the same pool) with the execution options of a read or a write transaction: on
+    PostgreSQL a read is REPEATABLE READ; SQLite needs none (`begin`) and gets the engine itself.
+    Made once and kept (Database does), it saves setting the options on every connection."""
+    if engine.dialect.name != "postgresql" or write:
         return engine
-    return engine.execution_options(**options)
+    if engine.get_execution_options().get("isolation_level") == "REPEATABLE READ":
+        return engine
+    return engine.execution_options(isolation_level="REPEATABLE READ")

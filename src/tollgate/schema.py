@@ -207,8 +207,7 @@ def _create(engine: Engine, *, location: str, create: bool) -> int | None:
 def schema_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction for creating or migrating the schema: BEGIN IMMEDIATE on SQLite;
     on PostgreSQL (transactional DDL), a transaction holding the schema's advisory lock."""
-    begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else "BEGIN"
-    with engine.connect().execution_options(tollgate_begin=begin) as conn, conn.begin():
+    with transaction(engine, write=True) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
         yield conn
