@@ -87,3 +87,15 @@ def test_importing_many_customers_with_one_name_is_linear(tg):
     assert alike < 3 * distinct + 0.5, (alike, distinct, different)
     result = tg.import_customers([Row(f"line {n + 2}", {"name": "Компания"}) for n in range(3)])
     assert [c["identifier"] for c in result.created] == ["kompaniya", "kompaniya-2", "kompaniya-3"]
+
+
+def test_public_ids_use_the_whole_alphabet_at_every_position():
+    """public_id draws every string of its length alike: over 3,000 ids each character of the
+    alphabet appears at every position (a biased or truncated draw would leave some out)."""
+    from tollgate.identifiers import _ALPHABET, is_public_id, public_id
+
+    made = [public_id("use", 14) for _ in range(3000)]
+    assert all(is_public_id(value, "use", 14) for value in made)
+    assert len(set(made)) == len(made)
+    for position in range(4, 4 + 14):
+        assert {value[position] for value in made} == set(_ALPHABET)

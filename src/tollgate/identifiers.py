@@ -71,8 +71,14 @@ class FreeNames:
 
 
 def public_id(prefix: str, length: int = 14) -> str:
-    """A random public id like `cus_4f9k2m0x7q1z8w` from the OS's secure source."""
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """A random public id like `cus_4f9k2m0x7q1z8w` from the OS's secure source: every string of
+    `length` characters of the alphabet equally likely (one draw, written in base 36)."""
+    number = secrets.randbelow(len(_ALPHABET) ** length)
+    digits = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return prefix + "_" + "".join(digits)
 
 
 def is_public_id(value: object, prefix: str, length: int = 14) -> bool:
