@@ -141,6 +141,49 @@ def test_a_dense_burst_is_refined_and_windows_inside_it_are_exact(metered, tmp_p
     assert tg.check_database().ok
 
 
+def _statements_of_window(tg, cid, fid, lo, hi) -> tuple[int, int]:
+    """(the window's sum, the statements it ran), counted on the engine's cursor."""
+    from sqlalchemy import event
+
+    ran: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        ran.append(statement)
+
+    event.listen(tg.db.engine, "before_cursor_execute", count)
+    try:
+        with tg.db.connect() as conn:
+            total = window_total(conn, customer_id=cid, feature_id=fid, start=lo, end=hi)
+    finally:
+        event.remove(tg.db.engine, "before_cursor_execute", count)
+    return total, len(ran)
+
+
+def test_a_window_with_small_partial_days_is_one_statement_and_a_dense_one_reads_its_buckets(metered, tmp_path):
+    """A check reads its window in one statement when the window's first and last days hold
+    REFINE_AFTER events or fewer (their events are summed in it); a denser partial day is read from
+    its refined buckets, and the sum is exact either way."""
+    tg = metered
+    tg.add_customer("Acme")
+    day = datetime(NOW.year, NOW.month, NOW.day) - timedelta(days=3)
+    for hour in (1, 5, 9, 20):  # a few events on each of three days
+        for offset in range(3):
+            tg.report_usage("acme", "api-calls", hour + offset,
+                            at=(day + timedelta(days=offset, hours=hour)).isoformat() + "Z")
+    cid, fid = ids(tg, "acme", "api-calls")
+    lo, hi = day + timedelta(hours=3), day + timedelta(days=2, hours=12)  # partial first and last days
+    total, statements = _statements_of_window(tg, cid, fid, lo, hi)
+    assert total == plain_sum(tg, cid, fid, lo, hi) > 0
+    assert statements == 1
+    path = tmp_path / "dense.csv"  # more than REFINE_AFTER events in the window's first day
+    path.write_text("customer,feature,quantity,timestamp\n" + "".join(
+        f"acme,api-calls,1,{(day + timedelta(hours=2, seconds=i)).isoformat()}Z\n" for i in range(2 * REFINE_AFTER)))
+    assert tg.report_usage_file(str(path)).inserted == 2 * REFINE_AFTER
+    total, statements = _statements_of_window(tg, cid, fid, day + timedelta(hours=1, minutes=30), hi)
+    assert total == plain_sum(tg, cid, fid, day + timedelta(hours=1, minutes=30), hi)
+    assert statements > 1  # the dense first day: its hours' buckets
+
+
 # -- db check --------------------------------------------------------------------------------------------
 
 
@@ -223,3 +266,40 @@ def test_a_file_chunk_groups_only_its_own_events_not_the_whole_table(metered, cl
     plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + _NEW_DAYS_SQLITE, (100,)))
     conn.close()
     assert "SEARCH usage_event USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
+
+
+@pytest.mark.sqlite_only("SQLite's virtual machine steps (its progress handler)")
+def test_a_windows_cost_does_not_grow_with_the_events_of_its_partial_day(metered, tmp_path):
+    """The work SQLite does for a window (its virtual machine's steps, counted by the driver's
+    progress handler) stays about the same whether the window's partial first day holds 200 events
+    or 20,000: the dense day is read from its refined buckets, never scanned."""
+    tg = metered
+    day = datetime(NOW.year, NOW.month, NOW.day) - timedelta(days=2)
+
+    def steps_for(customer: str, events: int) -> int:
+        tg.add_customer(customer)
+        path = tmp_path / f"{customer}.csv"
+        step = timedelta(hours=20) / events
+        path.write_text("customer,feature,quantity,timestamp\n" + "".join(
+            f"{customer},api-calls,1,{(day + timedelta(hours=2) + step * i).isoformat()}Z\n" for i in range(events)))
+        assert tg.report_usage_file(str(path)).inserted == events
+        cid, fid = ids(tg, customer, "api-calls")
+        lo, hi = day + timedelta(hours=12, minutes=30, seconds=7), day + timedelta(days=1, hours=1)
+        counted = [0]
+
+        def tick() -> int:
+            counted[0] += 1
+            return 0
+
+        with tg.db.connect() as conn:
+            driver = conn.connection.driver_connection
+            driver.set_progress_handler(tick, 10)
+            try:
+                total = window_total(conn, customer_id=cid, feature_id=fid, start=lo, end=hi)
+            finally:
+                driver.set_progress_handler(None, 10)
+        assert total == plain_sum(tg, cid, fid, lo, hi) > 0
+        return counted[0]
+
+    sparse, dense = steps_for("few", 200), steps_for("many", 20_000)
+    assert dense < 3 * sparse, (sparse, dense)

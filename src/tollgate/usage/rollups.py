@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select
+from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, union_all
 
 from tollgate.errors import InvalidInput
 
@@ -352,16 +352,29 @@ def _queries() -> tuple[Any, Any]:
 
 
 def _window_query() -> Any:
-    """A window's day buckets, each labelled by the part of the window it is (no times to parse):
-    0 a day inside the window, 1 its partial first day, 2 its partial last day."""
+    """A window's usage in one statement, in rows labelled by what they are (no times to parse): its
+    day buckets, 0 a day inside the window, 1 its partial first day, 2 its partial last day (these
+    with their count of events); then 3 and 4, the sum of the events inside the window on the first
+    and the last partial day, of at most REFINE_AFTER + 1 of them (a bounded read of the covering
+    index): exact when that day holds REFINE_AFTER events or fewer, and not used for a denser day,
+    which is read from its refined buckets instead."""
     global _WINDOW
     if _WINDOW is None:
-        rollup, _ = _tables()
+        rollup, event = _tables()
+        of_feature = (rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"),
+                      rollup.c.level == 0)
         part = case((rollup.c.start == bindparam("day1"), 1), (rollup.c.start == bindparam("day2"), 2), else_=0)
-        _WINDOW = select(part, rollup.c.total_micros, rollup.c.events).where(
-            rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"), rollup.c.level == 0,
-            rollup.c.start >= bindparam("lo"), rollup.c.start < bindparam("hi"),
-        )
+        days = select(part, rollup.c.total_micros, rollup.c.events).where(
+            *of_feature, rollup.c.start >= bindparam("lo"), rollup.c.start < bindparam("hi"))
+
+        def small_edge(label: int, lo: str, hi: str) -> Any:  # at most REFINE_AFTER + 1 events read
+            events = select(event.c.quantity_micros).where(
+                event.c.customer_id == bindparam("c"), event.c.feature_id == bindparam("f"),
+                event.c.occurred_at >= bindparam(lo), event.c.occurred_at < bindparam(hi),
+            ).limit(REFINE_AFTER + 1).subquery()
+            return select(literal_column(str(label)), func.sum(events.c.quantity_micros), literal_column("0"))
+
+        _WINDOW = union_all(days, small_edge(3, "edge1_lo", "edge1_hi"), small_edge(4, "day2", "hi"))
     return _WINDOW
 
 
@@ -376,20 +389,25 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     conn = _connection(db)
     first, last = floor(lo, 0), floor(hi, 0)
     edges = partial_days(lo, hi)
-    params = {"c": customer_id, "f": feature_id, "lo": first, "hi": hi,
-              "day1": first if 1 in edges else None, "day2": last if 2 in edges else None}  # None: no such edge
+    edge1 = edges.get(1, (None, None))
+    params = {"c": customer_id, "f": feature_id, "lo": first, "hi": hi, "day1": first if 1 in edges else None,
+              "day2": last if 2 in edges else None,  # None: no such edge (and no events read for it)
+              "edge1_lo": edge1[0], "edge1_hi": edge1[1]}
     total = 0
-    _, events = _queries()
-    for part, micros, count in conn.execute(_window_query(), params).all():
-        if not part:
+    counts: dict[int, int] = {}
+    small: dict[int, int] = {}
+    for part, micros, count in conn.execute(_window_query(), params):
+        if part == 0:
             total += micros
-            continue
-        part_lo, part_hi = edges[part]
+        elif part <= 2:
+            counts[part] = count
+        elif micros is not None:
+            small[part - 2] = int(micros)
+    for part, count in counts.items():
         if count > REFINE_AFTER:  # a dense partial day: its refined buckets
-            total += range_total(conn, customer_id, feature_id, 1, part_lo, part_hi)
+            total += range_total(conn, customer_id, feature_id, 1, *edges[part])
         else:
-            total += sum(q for (q,) in conn.execute(events, {"c": customer_id, "f": feature_id, "lo": part_lo,
-                                                             "hi": part_hi}))
+            total += small.get(part, 0)
     return total
 
 
