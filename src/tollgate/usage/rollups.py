@@ -361,18 +361,19 @@ def _window_query() -> Any:
     global _WINDOW
     if _WINDOW is None:
         rollup, event = _tables()
-        of_feature = (rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"),
-                      rollup.c.level == 0)
-        part = case((rollup.c.start == bindparam("day1"), 1), (rollup.c.start == bindparam("day2"), 2), else_=0)
+        constant = literal_column  # written into the statement: fewer parameters to process on every call
+        part = case((rollup.c.start == bindparam("day1"), constant("1")),
+                    (rollup.c.start == bindparam("day2"), constant("2")), else_=constant("0"))
         days = select(part, rollup.c.total_micros, rollup.c.events).where(
-            *of_feature, rollup.c.start >= bindparam("lo"), rollup.c.start < bindparam("hi"))
+            rollup.c.customer_id == bindparam("c"), rollup.c.feature_id == bindparam("f"),
+            rollup.c.level == constant("0"), rollup.c.start >= bindparam("lo"), rollup.c.start < bindparam("hi"))
 
         def small_edge(label: int, lo: str, hi: str) -> Any:  # at most REFINE_AFTER + 1 events read
             events = select(event.c.quantity_micros).where(
                 event.c.customer_id == bindparam("c"), event.c.feature_id == bindparam("f"),
                 event.c.occurred_at >= bindparam(lo), event.c.occurred_at < bindparam(hi),
-            ).limit(REFINE_AFTER + 1).subquery()
-            return select(literal_column(str(label)), func.sum(events.c.quantity_micros), literal_column("0"))
+            ).limit(constant(str(REFINE_AFTER + 1))).offset(constant("0")).subquery()  # SQLite: no bound OFFSET
+            return select(constant(str(label)), func.sum(events.c.quantity_micros), constant("0"))
 
         _WINDOW = union_all(days, small_edge(3, "edge1_lo", "edge1_hi"), small_edge(4, "day2", "hi"))
     return _WINDOW
