@@ -510,3 +510,40 @@ def test_an_io_error_inside_a_command_is_exit_3(cli, empty_db, monkeypatch):
     result = cli("customer", "list", "--json")
     assert result.exit_code == EXIT_STORAGE
     assert result.stderr == f"error: The file system failed while writing the output: {os.strerror(errno.EIO)}.\n"
+
+
+# -- a driver error inside a statement run straight on the driver ---------------------------------------------
+
+
+@pytest.mark.sqlite_only("SQLite's authorizer stands in for a failing statement")
+@pytest.mark.parametrize("table", ["usage_event", "usage_rollup"])
+@pytest.mark.parametrize("how", ["consume", "report", "file"])
+def test_a_driver_error_in_a_usage_write_is_a_storage_error_and_writes_nothing(tg, tmp_path, table, how):
+    """Statements that go straight to the driver (the event insert and the rollups' upsert on SQLite)
+    fail as every other statement does: a StorageError in one sentence (exit 3), nothing written."""
+    import sqlite3
+
+    from tollgate.errors import StorageError
+
+    tg.create_product("App", identifier="app")
+    tg.create_feature("Calls", type="metered", identifier="calls")
+    tg.create_plan("pro", product="app", feature_values=["calls=1000"])
+    tg.add_customer("Acme", identifier="acme")
+    tg.add_subscription("acme", "pro")
+    before = table_counts(tg.db.path, read_only=False)
+
+    def deny(action, name, *rest):
+        return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_INSERT and name == table else sqlite3.SQLITE_OK
+
+    with tg.db.engine.connect() as conn:  # the pool's one connection: the next transaction gets it again
+        conn.connection.driver_connection.set_authorizer(deny)
+    source = tmp_path / "u.csv"
+    source.write_text("customer,feature,quantity\nacme,calls,2\n")
+    with pytest.raises(StorageError) as caught:
+        {"consume": lambda: tg.consume("acme", "calls", 1),
+         "report": lambda: tg.report_usage("acme", "calls", 1),
+         "file": lambda: tg.report_usage_file(str(source))}[how]()
+    assert "\n" not in str(caught.value) and "not authorized" in str(caught.value)
+    with tg.db.engine.connect() as conn:
+        conn.connection.driver_connection.set_authorizer(None)
+    assert table_counts(tg.db.path, read_only=False) == before

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Executable, String, func, select, type_coerce
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from tollgate import tables
@@ -101,7 +102,13 @@ def insert_event(
         "voids": voids,
         "reason": reason,
     }
-    inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
+    if dialect_name(session) == "sqlite":  # one fixed statement: straight to the driver, as a batch's rows go
+        with driver_cursor(_core_connection(session)) as cursor:
+            cursor.execute(_SQLITE_INSERT_EVENT, (key, customer_id, feature_id, quantity_micros,
+                                                  _sqlite_time(occurred_at), _sqlite_time(recorded_at), voids, reason))
+            inserted = cursor.rowcount == 1
+    else:
+        inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
     if inserted:
         from tollgate.usage.rollups import add_events
 
@@ -126,6 +133,14 @@ _SQLITE_INSERT_ROWS = (
     "INSERT INTO usage_event (key, customer_id, feature_id, quantity_micros, occurred_at, recorded_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
+_SQLITE_INSERT_EVENT = (  # one event (insert_event): ROW_COLUMNS, then what a void or a consume notes
+    "INSERT INTO usage_event (key, customer_id, feature_id, quantity_micros, occurred_at, recorded_at, voids, reason) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+
+
+def _core_connection(session: Session | Connection) -> Connection:
+    return session if isinstance(session, Connection) else session.connection()
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -218,11 +233,15 @@ def bulk_cache(session: Session) -> Iterator[None]:
 @contextmanager
 def driver_cursor(conn: Any) -> Iterator[Any]:
     """A cursor of the DBAPI connection under a Core connection, for fixed statements run straight
-    on the driver. Closed quietly: after an interrupt the pool may already have closed the connection,
-    and closing the cursor must not replace the interrupt with a "closed database" error."""
+    on the driver. A driver error inside is raised as SQLAlchemy's DBAPIError, as a Core statement's
+    would be, so the transaction's owner reports it as every other (a StorageError in one sentence).
+    Closed quietly: after an interrupt the pool may already have closed the connection, and closing
+    the cursor must not replace the interrupt with a "closed database" error."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError(None, None, exc) from exc
     finally:
         with suppress(Exception):
             cursor.close()
