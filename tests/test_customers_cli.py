@@ -308,3 +308,35 @@ def test_an_unknown_customer_gets_the_closest_identifier_suggested(cli, tg, args
     far = cli(*[a.format(c="zzzz") for a in args])
     assert far.exit_code == 2 and "Did you mean" not in far.stderr
     assert far.stderr.startswith("error: No customer has the identifier 'zzzz'.")
+
+
+def test_customer_show_reads_its_whole_page_in_one_snapshot(tg, cli, monkeypatch):
+    """`customer show` (Tollgate.customer_page) reads the profile, the usage and the deliverables in
+    one transaction: usage another process commits between the parts is in none of them, so the
+    entitlement's `used` and the usage section agree."""
+    from tollgate import Tollgate
+    from tollgate.usage import report
+
+    tg.create_product("App", identifier="app")
+    tg.create_feature("Calls", type="metered", identifier="calls")
+    tg.create_plan("pro", product="app", feature_values=["calls=100"])
+    tg.add_customer("Acme", identifier="acme")
+    tg.add_subscription("acme", "pro")
+    tg.report_usage("acme", "calls", 5)
+    other = Tollgate(tg.db.location)
+    real = report.usage_report
+
+    def another_process_reports_meanwhile(*args, **kwargs):
+        other.report_usage("acme", "calls", 7)  # committed on its own connection, mid-page
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "usage_report", another_process_reports_meanwhile)
+    result = cli("customer", "show", "acme", "--json")
+    assert result.exit_code == 0, result
+    page = result.json()
+    entitled = [e for e in page["entitlements"] if e["feature"] == "calls"]
+    shown = [f for f in page["usage"]["features"] if f["feature"] == "calls"]
+    assert entitled[0]["used"] == "5" and shown[0]["used"] == "5" and shown[0]["total"] == "5"
+    other.close()
+    monkeypatch.undo()
+    assert tg.usage("acme").features[0].used == 12  # the other report was kept

@@ -387,3 +387,23 @@ def deliverables(conn: Any, identifier: str, *, at: datetime | None = None) -> D
         downloads=tuple(download_views(conn, entitled_rows(conn, tables.plan_download, customer=who, at=at))),
         links=tuple(link_views(conn, entitled_rows(conn, tables.plan_link, customer=who, at=at))),
     )
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Everything `customer show` prints, from one snapshot: the profile, the usage of the last 30
+    days (as `usage show` gives it) and the deliverables."""
+
+    profile: CustomerProfile
+    usage: Any  # a usage.report.UsageReport
+    deliverables: Deliverables
+
+
+def customer_page(conn: Any, identifier: str, *, at: datetime | None = None) -> CustomerPage:
+    """The whole page of a customer, read on one connection (so in one transaction: one snapshot; a
+    report committed meanwhile is in all of its parts or in none)."""
+    from tollgate.usage.report import usage_report
+
+    at = at or utcnow()
+    return CustomerPage(customer_profile(conn, identifier, at=at), usage_report(conn, customer=identifier, now=at),
+                        deliverables(conn, identifier, at=at))

@@ -11,7 +11,7 @@ from tollgate.lazy import lazy_module
 if TYPE_CHECKING:  # the module loads sqlmodel: the read path (check, show) never needs it
     from tollgate import customers
     from tollgate.customers import ImportResult  # by name: `customers` is also a method here
-    from tollgate.profile import CustomerProfile
+    from tollgate.profile import CustomerPage, CustomerProfile
     from tollgate.rowfiles import Row
     from tollgate import views
     from tollgate.views import CustomerView
@@ -66,3 +66,11 @@ class CustomerMethods(Base):
 
         with self.db.connect() as conn:
             return profile.customer_profile(conn, identifier, at=moment(at, "time"))
+
+    def customer_page(self, identifier: str) -> CustomerPage:
+        """Everything `customer show` prints (profile.CustomerPage: `.profile`, `.usage` of the last 30
+        days, `.deliverables`), read in one transaction, so its parts agree with each other."""
+        from tollgate import profile
+
+        with self.db.connect() as conn:
+            return profile.customer_page(conn, identifier)

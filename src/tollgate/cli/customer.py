@@ -156,12 +156,11 @@ def show(
     """
     from tollgate.cli import access, sub
 
-    profile = tollgate().customer_profile(identifier)
+    page = tollgate().customer_page(identifier)  # one snapshot: the parts agree
+    profile, usage, goods = page.profile, page.usage, page.deliverables
     data = profile.customer.to_dict()
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
-    usage = tollgate().usage(identifier)  # the last 30 days, as `usage show` gives them
-    goods = tollgate().deliverables(identifier)  # license keys, and the downloads and links they're entitled to
     whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, "usage": usage.to_dict(),
              **goods.to_dict()}
     if html is not None:
