@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, union_all
+from sqlalchemy.exc import DBAPIError
 
 from tollgate.errors import InvalidInput
 
@@ -397,9 +398,17 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     total = 0
     counts: dict[int, int] = {}
     small: dict[int, int] = {}
-    for part, micros, count in conn.execute(_window_query(), params):
+    try:
+        rows = conn.execute(_window_query(), params).all()
+    except DBAPIError as exc:
+        if conn.dialect.name != "sqlite" or "overflow" not in str(exc.orig):
+            raise
+        # SQLite's SUM of a partial day's events passed 2**63: only buckets are bounded, not any stretch of a
+        # day (a --set's negative change may come later that day). The same window, added up in Python:
+        return range_total(conn, customer_id, feature_id, 0, lo, hi)
+    for part, micros, count in rows:
         if part == 0:
-            total += micros
+            total += int(micros)  # PostgreSQL: NUMERIC, as the union's SUM columns make it
         elif part <= 2:
             counts[part] = count
         elif micros is not None:
