@@ -263,3 +263,29 @@ def test_backup_never_overwrites(cli, tmp_path):
     result = cli("db", "backup", str(target))
     assert result.exit_code == 3 and "already exists" in result.stderr
     assert target.read_text() == "precious"
+
+
+def test_db_info_counts_are_one_snapshot(tg):
+    """`db info` counts every table in one read transaction: a feature another process adds while it
+    counts is in none of its counts (on SQLite, a Core connection without `engines.begin` ran each
+    count in a transaction of its own)."""
+    from sqlalchemy import event
+
+    tg.add_customer("First")
+    before = {table.table: table.rows for table in tg.db.info().tables}
+    other = Tollgate(tg.db.location)
+    ran: list[str] = []
+
+    def add_a_feature_after_the_first_count(conn, cursor, statement, *args):
+        if not ran:
+            ran.append(statement)
+            other.create_feature("SSO", type="boolean", identifier="sso")
+
+    event.listen(tg.db.engine, "after_cursor_execute", add_a_feature_after_the_first_count)
+    try:
+        during = {table.table: table.rows for table in tg.db.info().tables}
+    finally:
+        event.remove(tg.db.engine, "after_cursor_execute", add_a_feature_after_the_first_count)
+        other.close()
+    assert during == before
+    assert {table.table: table.rows for table in tg.db.info().tables}["feature"] == before["feature"] + 1
