@@ -401,11 +401,9 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     try:
         rows = conn.execute(_window_query(), params).all()
     except DBAPIError as exc:
-        if conn.dialect.name != "sqlite" or "overflow" not in str(exc.orig):
+        if not sqlite_overflow(conn, exc):
             raise
-        # SQLite's SUM of a partial day's events passed 2**63: only buckets are bounded, not any stretch of a
-        # day (a --set's negative change may come later that day). The same window, added up in Python:
-        return range_total(conn, customer_id, feature_id, 0, lo, hi)
+        return range_total(conn, customer_id, feature_id, 0, lo, hi)  # the same window, added up in Python
     for part, micros, count in rows:
         if part == 0:
             total += int(micros)  # PostgreSQL: NUMERIC, as the union's SUM columns make it
@@ -419,6 +417,13 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
         else:
             total += small.get(part, 0)
     return total
+
+
+def sqlite_overflow(conn: Any, exc: DBAPIError) -> bool:
+    """Whether a statement failed because SQLite's SUM passed 2**63 (PostgreSQL's is NUMERIC). Only
+    buckets are bounded (the module docstring), not any stretch of a day (a --set's negative change
+    may come later that day) nor several days: a window summed in SQL is then added up in Python."""
+    return conn.dialect.name == "sqlite" and "overflow" in str(exc.orig)
 
 
 def partial_days(lo: datetime, hi: datetime) -> dict[int, tuple[datetime, datetime]]:
