@@ -138,6 +138,24 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
     assert db.integrity_check(copy) == "ok"
 
 
+def test_a_read_that_migrated_first_still_stops_at_ctrl_c(tmp_path):
+    """A migration is the database's upkeep, not the command's write: a read command that migrated
+    the file first is still interrupted by Ctrl-C (it holds an interrupt only after its own commit)."""
+    from tollgate import interrupts
+
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(released_fixtures()[0], copy)
+    interrupts.reset()
+    try:
+        with Tollgate(copy) as tg:
+            tg.customers()  # opens the file: migrates it, then reads
+            assert tg.db_info().schema_version == schema.SCHEMA_VERSION
+            with pytest.raises(KeyboardInterrupt):
+                interrupts.on_sigint(2, None)
+    finally:
+        interrupts.reset()
+
+
 @pytest.mark.sqlite_only("VACUUM INTO backup of the file")
 def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tmp_path):
     tg.add_customer("Acme")
