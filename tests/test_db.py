@@ -138,6 +138,24 @@ def test_every_released_schema_opens_and_upgrades_without_loss(fixture, tmp_path
     assert db.integrity_check(copy) == "ok"
 
 
+def test_a_read_that_migrated_first_still_stops_at_ctrl_c(tmp_path):
+    """A migration is the database's upkeep, not the command's write: a read command that migrated
+    the file first is still interrupted by Ctrl-C (it holds an interrupt only after its own commit)."""
+    from tollgate import interrupts
+
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(released_fixtures()[0], copy)
+    interrupts.reset()
+    try:
+        with Tollgate(copy) as tg:
+            tg.customers()  # opens the file: migrates it, then reads
+            assert tg.db_info().schema_version == schema.SCHEMA_VERSION
+            with pytest.raises(KeyboardInterrupt):
+                interrupts.on_sigint(2, None)
+    finally:
+        interrupts.reset()
+
+
 @pytest.mark.sqlite_only("VACUUM INTO backup of the file")
 def test_migration_backs_up_then_upgrades_in_one_transaction(tg, monkeypatch, tmp_path):
     tg.add_customer("Acme")
@@ -263,3 +281,29 @@ def test_backup_never_overwrites(cli, tmp_path):
     result = cli("db", "backup", str(target))
     assert result.exit_code == 3 and "already exists" in result.stderr
     assert target.read_text() == "precious"
+
+
+def test_db_info_counts_are_one_snapshot(tg):
+    """`db info` counts every table in one read transaction: a feature another process adds while it
+    counts is in none of its counts (on SQLite, a Core connection without `engines.begin` ran each
+    count in a transaction of its own)."""
+    from sqlalchemy import event
+
+    tg.add_customer("First")
+    before = {table.table: table.rows for table in tg.db.info().tables}
+    other = Tollgate(tg.db.location)
+    ran: list[str] = []
+
+    def add_a_feature_after_the_first_count(conn, cursor, statement, *args):
+        if not ran:
+            ran.append(statement)
+            other.create_feature("SSO", type="boolean", identifier="sso")
+
+    event.listen(tg.db.engine, "after_cursor_execute", add_a_feature_after_the_first_count)
+    try:
+        during = {table.table: table.rows for table in tg.db.info().tables}
+    finally:
+        event.remove(tg.db.engine, "after_cursor_execute", add_a_feature_after_the_first_count)
+        other.close()
+    assert during == before
+    assert {table.table: table.rows for table in tg.db.info().tables}["feature"] == before["feature"] + 1

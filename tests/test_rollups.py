@@ -303,3 +303,31 @@ def test_a_windows_cost_does_not_grow_with_the_events_of_its_partial_day(metered
 
     sparse, dense = steps_for("few", 200), steps_for("many", 20_000)
     assert dense < 3 * sparse, (sparse, dense)
+
+
+def test_a_window_is_an_int_and_a_partial_day_past_2_63_is_summed_exactly(metered):
+    """Only buckets are bounded, not any stretch of a day: +10**12 units at 10 moments early in a day,
+    each taken back by a --set later that day, keep every bucket small, yet the morning holds 10**13
+    units (past 2**63 millionths, SQLite's SUM). The window still reads, exactly, as an int (on
+    PostgreSQL the union's SUM makes the day buckets NUMERIC too). So does a batch of windows.
+    Three heavy days (their buckets' sum past 2**63) read in a batch as alone."""
+    tg = metered
+    tg.add_customer("Acme")
+    tg.add_subscription("acme", "pro")
+    morning = NOW - timedelta(hours=3)
+    for i in range(10):
+        tg.report_usage("acme", "api-calls", 10**12, at=(morning + timedelta(seconds=i)).isoformat() + "Z")
+        tg.report_usage("acme", "api-calls", 0, at=(morning + timedelta(hours=2, seconds=i)).isoformat() + "Z",
+                        set_total=True)
+    cid, fid = ids(tg, "acme", "api-calls")
+    for lo, hi in [(morning - timedelta(seconds=1), morning + timedelta(minutes=1)),  # inside one day
+                   (morning - timedelta(days=2), morning + timedelta(minutes=1)),  # its partial last day
+                   (morning - timedelta(days=2), None), (None, None)]:
+        total = rollup_sum(tg, cid, fid, lo, hi)  # alone and in a batch (a bill run's)
+        assert type(total) is int and total == plain_sum(tg, cid, fid, lo, hi), (lo, hi)
+    assert total == 0
+    for days in (1, 2, 3):
+        for i in range(4):
+            tg.report_usage("acme", "api-calls", 10**12, at=(morning - timedelta(days=days, seconds=i)).isoformat() + "Z")
+    lo, hi = morning - timedelta(days=4), morning - timedelta(hours=1)
+    assert rollup_sum(tg, cid, fid, lo, hi) == plain_sum(tg, cid, fid, lo, hi) == 12 * 10**18

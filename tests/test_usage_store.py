@@ -68,16 +68,23 @@ def test_same_time_compares_moments_across_forms():
 def test_rows_written_by_sqlalchemy_and_by_the_driver_read_back_alike(tg, ids):
     from tollgate.usage.store import insert_event, insert_event_rows, same_time, stored_rows, time_encoder
 
+    from sqlalchemy import insert
+
+    from tollgate import tables
+
     customer, feature = ids
-    moment = datetime(2026, 11, 1, 10)
-    with tg.db.write() as session:
-        insert_event(session, key="orm", customer_id=customer, feature_id=feature, quantity_micros=1,
-                     occurred_at=moment, recorded_at=moment)
-        encode = time_encoder(session)
-        insert_event_rows(session, [("raw", customer, feature, 1, encode(moment), encode(moment))])
-        found = stored_rows(session, ["orm", "raw"])
-    assert found["orm"].occurred_at == found["raw"].occurred_at  # byte for byte: no false conflicts
-    assert same_time(found["orm"].occurred_at, moment)
+    for n, moment in enumerate([datetime(2026, 11, 1, 10), datetime(2026, 11, 1, 10, 0, 0, 5)]):
+        with tg.db.write() as session:  # SQLAlchemy's form (db copy, migrations), one event's, a batch's
+            session.execute(insert(tables.usage_event).values(key=f"orm{n}", customer_id=customer, feature_id=feature,
+                                                              quantity_micros=1, occurred_at=moment, recorded_at=moment))
+            insert_event(session, key=f"one{n}", customer_id=customer, feature_id=feature, quantity_micros=1,
+                         occurred_at=moment, recorded_at=moment)
+            encode = time_encoder(session)
+            insert_event_rows(session, [(f"raw{n}", customer, feature, 1, encode(moment), encode(moment))])
+            found = stored_rows(session, [f"orm{n}", f"one{n}", f"raw{n}"])
+        # byte for byte: no false conflicts, and SQLite compares the text of windows' bounds with it
+        assert found[f"orm{n}"][5:] == found[f"one{n}"][5:] == found[f"raw{n}"][5:]
+        assert same_time(found[f"orm{n}"].occurred_at, moment)
 
 
 @pytest.mark.sqlite_only("the SQLite page cache")

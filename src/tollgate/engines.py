@@ -58,7 +58,9 @@ def sqlite_engine(path: Path) -> Engine:
 
     The engine has no event listeners: each connection is set up as it is made (`connect`), and
     transactions begin in `begin`. A listener on the engine would make SQLAlchemy dispatch its
-    events around every statement, about a tenth of a one-statement check."""
+    events around every statement, about a tenth of a one-statement check. So a transaction begun
+    any other way (`engine.begin()`, a Session of its own) is none at all on SQLite: each statement
+    commits by itself and a rollback undoes nothing. Use `transaction` or `Database`'s sessions."""
     busy_ms = busy_timeout_ms()
     filename = str(Path(path).absolute())
 

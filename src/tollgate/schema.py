@@ -22,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from tollgate import models
 from tollgate.clock import utcnow
-from tollgate.engines import sqlite_engine, transaction
+from tollgate.engines import begin, sqlite_engine, transaction
 from tollgate.errors import StorageError
 from tollgate.location import create_private_file, display_location, readonly_uri
 from tollgate.storage_errors import storage_error
@@ -206,8 +206,10 @@ def _create(engine: Engine, *, location: str, create: bool) -> int | None:
 @contextmanager
 def schema_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction for creating or migrating the schema: BEGIN IMMEDIATE on SQLite;
-    on PostgreSQL (transactional DDL), a transaction holding the schema's advisory lock."""
-    with transaction(engine, write=True) as conn:
+    on PostgreSQL (transactional DDL), a transaction holding the schema's advisory lock. Not counted
+    as the command's write (interrupts): a read command that migrated first still stops at Ctrl-C."""
+    with engine.connect() as conn, conn.begin():
+        begin(conn, write=True)
         if engine.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
         yield conn

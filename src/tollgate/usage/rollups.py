@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, union_all
+from sqlalchemy.exc import DBAPIError
 
 from tollgate.errors import InvalidInput
 
@@ -397,9 +398,15 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     total = 0
     counts: dict[int, int] = {}
     small: dict[int, int] = {}
-    for part, micros, count in conn.execute(_window_query(), params):
+    try:
+        rows = conn.execute(_window_query(), params).all()
+    except DBAPIError as exc:
+        if not sqlite_overflow(conn, exc):
+            raise
+        return range_total(conn, customer_id, feature_id, 0, lo, hi)  # the same window, added up in Python
+    for part, micros, count in rows:
         if part == 0:
-            total += micros
+            total += int(micros)  # PostgreSQL: NUMERIC, as the union's SUM columns make it
         elif part <= 2:
             counts[part] = count
         elif micros is not None:
@@ -410,6 +417,13 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
         else:
             total += small.get(part, 0)
     return total
+
+
+def sqlite_overflow(conn: Any, exc: DBAPIError) -> bool:
+    """Whether a statement failed because SQLite's SUM passed 2**63 (PostgreSQL's is NUMERIC). Only
+    buckets are bounded (the module docstring), not any stretch of a day (a --set's negative change
+    may come later that day) nor several days: a window summed in SQL is then added up in Python."""
+    return conn.dialect.name == "sqlite" and "overflow" in str(exc.orig)
 
 
 def partial_days(lo: datetime, hi: datetime) -> dict[int, tuple[datetime, datetime]]:

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, literal_column, select, union_all
+from sqlalchemy.exc import DBAPIError
 
 from tollgate.usage.rollups import (OPEN_END, OPEN_START, REFINE_AFTER, _connection, _tables, floor, partial_days,
-                                    range_total)
+                                    range_total, sqlite_overflow, window_total)
 from tollgate.usage.store import driver_cursor, time_encoder
 
 _WINDOWS = Table(
@@ -83,7 +84,7 @@ def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | Non
     encode = time_encoder(conn)
     out: dict[Any, int] = {}
     rows: list[tuple[Any, ...]] = []
-    spans: list[tuple[Any, int, int, dict[int, tuple[datetime, datetime]]]] = []
+    spans: list[tuple[Any, int, int, dict[int, tuple[datetime, datetime]], datetime, datetime]] = []
     for key, customer_id, feature_id, start, end in windows:
         out.setdefault(key, 0)
         lo, hi = start or OPEN_START, end or OPEN_END
@@ -95,7 +96,7 @@ def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | Non
         rows.append((len(rows), customer_id, feature_id, encode(first) if 1 in edges else None,
                      encode(lo) if 1 in edges else None, encode(whole_lo), encode(max(last, whole_lo)),
                      encode(hi) if 2 in edges else None))
-        spans.append((key, customer_id, feature_id, edges))
+        spans.append((key, customer_id, feature_id, edges, lo, hi))
     if not rows:
         return out
     whole, edge_days, edge_events = _statements()
@@ -109,8 +110,14 @@ def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | Non
             out[spans[window][0]] += int(micros or 0)
         for window, part, count in conn.execute(edge_days).all():
             if count > REFINE_AFTER:  # a dense partial day: its refined buckets
-                key, customer_id, feature_id, edges = spans[window]
+                key, customer_id, feature_id, edges, _, _ = spans[window]
                 out[key] += range_total(conn, customer_id, feature_id, 1, *edges[int(part)])
+    except DBAPIError as exc:
+        if not sqlite_overflow(conn, exc):
+            raise
+        out = dict.fromkeys(out, 0)
+        for key, customer_id, feature_id, _, lo, hi in spans:  # each window alone, its parts added up in Python
+            out[key] += window_total(conn, customer_id=customer_id, feature_id=feature_id, start=lo, end=hi)
     finally:
         _WINDOWS.drop(conn)
     return out
