@@ -98,3 +98,21 @@ def test_bulk_cache_is_raised_then_restored(tg, ids):
         with bulk_cache(session):
             assert session.execute(text("PRAGMA cache_size")).scalar_one() == -BULK_CACHE_KIB
         assert session.execute(text("PRAGMA cache_size")).scalar_one() == before
+
+
+def test_an_aware_time_is_stored_as_its_utc_time(tg, ids):
+    """insert_event given an aware datetime (no public path gives one) stores its UTC time, the same
+    text as the naive UTC datetime: never the wall time with an offset tacked on."""
+    from datetime import timedelta, timezone
+
+    from tollgate.usage.store import insert_event, stored_rows
+
+    customer, feature = ids
+    aware = datetime(2026, 11, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    with tg.db.write() as session:
+        insert_event(session, key="aware", customer_id=customer, feature_id=feature, quantity_micros=1,
+                     occurred_at=aware, recorded_at=aware)
+        insert_event(session, key="naive", customer_id=customer, feature_id=feature, quantity_micros=1,
+                     occurred_at=datetime(2026, 11, 1, 10, 30), recorded_at=datetime(2026, 11, 1, 10, 30))
+        found = stored_rows(session, ["aware", "naive"])
+    assert found["aware"][5:] == found["naive"][5:]

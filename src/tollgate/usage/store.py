@@ -144,7 +144,12 @@ def _core_connection(session: Session | Connection) -> Connection:
 
 
 def _sqlite_time(moment: datetime) -> str:
-    """The text SQLAlchemy stores for a naive datetime in SQLite: `2026-11-21 06:25:33.000000`."""
+    """The text SQLAlchemy stores for a naive datetime in SQLite: `2026-11-21 06:25:33.000000`. An
+    aware one (no caller of the library gives one: times are naive UTC) is stored as its UTC time."""
+    if moment.tzinfo is not None:
+        from tollgate.clock import to_utc_naive
+
+        moment = to_utc_naive(moment)
     return moment.isoformat(" ", "microseconds")
 
 
