@@ -88,7 +88,8 @@ def begin(conn: Connection, *, write: bool) -> None:
         return
     statement = "BEGIN IMMEDIATE" if write else "BEGIN"
     try:
-        conn.connection.driver_connection.execute(statement)
+        driver: Any = conn.connection.driver_connection  # sqlite3.Connection
+        driver.execute(statement)
     except sqlite3.Error as exc:
         raise DBAPIError(statement, (), exc) from exc
 

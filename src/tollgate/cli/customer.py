@@ -156,8 +156,8 @@ def show(
     """
     from tollgate.cli import access, sub
 
-    page = tollgate().customer_page(identifier)  # one snapshot: the parts agree
-    profile, usage, goods = page.profile, page.usage, page.deliverables
+    read = tollgate().customer_page(identifier)  # one snapshot: the parts agree
+    profile, usage, goods = read.profile, read.usage, read.deliverables
     data = profile.customer.to_dict()
     subscriptions = [s.to_dict() for s in profile.subscriptions]
     entitlements = [e.to_dict() for e in profile.entitlements]
