@@ -340,3 +340,13 @@ def test_customer_show_reads_its_whole_page_in_one_snapshot(tg, cli, monkeypatch
     other.close()
     monkeypatch.undo()
     assert tg.usage("acme").features[0].used == 12  # the other report was kept
+
+
+def test_the_customer_page_is_the_json_of_customer_show(tg, cli):
+    """Tollgate.customer_page(...).to_dict() is exactly what `customer show --json` prints."""
+    tg.add_customer("Acme", identifier="acme")
+    page = tg.customer_page("acme")
+    assert page.profile.customer.identifier == "acme" and page.usage.customer == "acme"
+    shown = cli("customer", "show", "acme", "--json")
+    assert shown.exit_code == 0, shown
+    assert json.loads(json.dumps(page.to_dict(), default=str)) == shown.json()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -30,6 +30,9 @@ from tollgate.unknown import no_customer
 from tollgate.sub_versions import amount_of, moved, version_id_of
 from tollgate.periods import Period, billing_period
 from tollgate.views import CustomerView
+
+if TYPE_CHECKING:  # loaded with the page only (customer_page)
+    from tollgate.usage.report import UsageReport
 
 C = tables.customer
 F = tables.feature
@@ -395,8 +398,16 @@ class CustomerPage:
     days (as `usage show` gives it) and the deliverables."""
 
     profile: CustomerProfile
-    usage: Any  # a usage.report.UsageReport
+    usage: UsageReport
     deliverables: Deliverables
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `customer show --json` shape: the customer's fields, its subscriptions, entitlements,
+        usage, and license keys, downloads and links."""
+        return {**self.profile.customer.to_dict(),
+                "subscriptions": [s.to_dict() for s in self.profile.subscriptions],
+                "entitlements": [e.to_dict() for e in self.profile.entitlements],
+                "usage": self.usage.to_dict(), **self.deliverables.to_dict()}
 
 
 def customer_page(conn: Any, identifier: str, *, at: datetime | None = None) -> CustomerPage:

@@ -157,12 +157,9 @@ def show(
     from tollgate.cli import access, sub
 
     read = tollgate().customer_page(identifier)  # one snapshot: the parts agree
-    profile, usage, goods = read.profile, read.usage, read.deliverables
-    data = profile.customer.to_dict()
-    subscriptions = [s.to_dict() for s in profile.subscriptions]
-    entitlements = [e.to_dict() for e in profile.entitlements]
-    whole = {**data, "subscriptions": subscriptions, "entitlements": entitlements, "usage": usage.to_dict(),
-             **goods.to_dict()}
+    usage, goods = read.usage, read.deliverables
+    whole = read.to_dict()
+    subscriptions, entitlements = whole["subscriptions"], whole["entitlements"]
     if html is not None:
         from tollgate import report_html
 
@@ -175,14 +172,14 @@ def show(
     with output.paged():
         output.fields(
             [
-                ("identifier", data["identifier"]),
-                ("billing id", data["billing_id"]),
-                ("name", data["name"]),
-                ("email", data["email"] or "-"),
-                ("status", data["status"]),
-                ("created", data["created_at"]),
-                ("updated", data["updated_at"]),
-                ("archived", data["archived_at"] or "-"),
+                ("identifier", whole["identifier"]),
+                ("billing id", whole["billing_id"]),
+                ("name", whole["name"]),
+                ("email", whole["email"] or "-"),
+                ("status", whole["status"]),
+                ("created", whole["created_at"]),
+                ("updated", whole["updated_at"]),
+                ("archived", whole["archived_at"] or "-"),
             ]
         )
         output.say("")
