@@ -220,7 +220,7 @@ class Database:
         models.load_all()
         counts = []
         size = None
-        with transaction(self._begun_engine(write=False), write=False) as conn:  # one snapshot of every count
+        with self.connect() as conn:  # one snapshot of every count
             for table in SQLModel.metadata.sorted_tables:
                 counts.append(TableRows(table.name, conn.execute(select(func.count()).select_from(table)).scalar_one()))
             version = schema.schema_version_in(conn)

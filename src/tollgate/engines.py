@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,30 @@ def postgres_engine(location: str) -> Engine:
 def dialect_name(db: Any) -> str:
     """"sqlite" or "postgresql": the database of a Session or of a Core Connection."""
     return (db.dialect if isinstance(db, Connection) else db.get_bind().dialect).name
+
+
+def core_connection(db: Any) -> Connection:
+    """The Core connection of a Session (the one its transaction runs on), or the Connection itself
+    (anything with a dialect: a Connection, or what stands in for one)."""
+    return db.connection() if hasattr(db, "connection") and not hasattr(db, "dialect") else db
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor of the DBAPI connection under a Core connection, for fixed statements run straight
+    on the driver. A driver error inside is raised as SQLAlchemy's DBAPIError, as a Core statement's
+    would be, so the transaction's owner reports it as every other (a StorageError in one sentence).
+    Closed quietly: after an interrupt the pool may already have closed the connection, and closing
+    the cursor must not replace the interrupt with a "closed database" error."""
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError(None, None, exc) from exc
+    finally:
+        with suppress(Exception):
+            cursor.close()
 
 
 @contextmanager

@@ -139,4 +139,3 @@ def _added_in(session: Any, added_by_day: AddedByDay, customer_id: int, feature_
         total += int(session.execute(_added_in_part(), {"c": customer_id, "f": feature_id, "lo": max(lo, day),
                                                         "hi": min(hi, day + _DAY), "now": now}).scalar_one())
     return total
-

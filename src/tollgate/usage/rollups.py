@@ -50,6 +50,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, union_all
 from sqlalchemy.exc import DBAPIError
 
+from tollgate.engines import core_connection, driver_cursor
 from tollgate.errors import InvalidInput
 
 REFINE_AFTER = 64
@@ -99,17 +100,6 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def _driver_cursor(conn: Any) -> Any:
-    from tollgate.usage.store import driver_cursor  # not at the top: usage.store loads sqlmodel
-
-    return driver_cursor(conn)
-
-
-def _connection(db: Any) -> Any:
-    """The Core connection of a Session (or the Connection itself)."""
-    return db.connection() if hasattr(db, "connection") and not hasattr(db, "dialect") else db
-
-
 # -- writing ---------------------------------------------------------------------------------------------
 
 
@@ -124,7 +114,7 @@ def add_events(db: Any, events: Sequence[Event]) -> dict[tuple[int, int, datetim
     way (the caller's transaction rolls back: nothing is recorded)."""
     if not events:
         return {}
-    conn = _connection(db)
+    conn = core_connection(db)
     groups = _add_at_level(conn, 0, events)
     return {(c, f, _as_datetime(day)): group[0] for (c, f, day), group in groups.items()}
 
@@ -150,7 +140,7 @@ def _settle(conn: Any, level: int, sums: dict[tuple, tuple[int, int]], before: d
         before = _add_to_buckets(conn, level, rows)
     else:
         rows.sort()
-        with _driver_cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             cursor.executemany(_UPSERT_SQLITE_MANY, rows)
     deeper: list[Event] = []
     for key, (micros, count) in sums.items():
@@ -175,7 +165,7 @@ def add_new_events_sqlite(conn: Any, after_id: int) -> dict[tuple[int, int, date
     the rows with `add_events`, which refuses them with its sentence."""
     import sqlite3
 
-    with _driver_cursor(conn) as cursor:
+    with driver_cursor(conn) as cursor:
         try:
             found = cursor.execute(_NEW_DAYS_SQLITE, (after_id,)).fetchall()
         except sqlite3.OperationalError as exc:
@@ -185,7 +175,7 @@ def add_new_events_sqlite(conn: Any, after_id: int) -> dict[tuple[int, int, date
 
     def members_of(key: tuple) -> list[Event]:
         end = (_as_datetime(key[2]) + _SIZE[0]).isoformat(" ", "microseconds")
-        with _driver_cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             return cursor.execute(_NEW_IN_DAY_SQLITE, (after_id, key[0], key[1], key[2], end)).fetchall()
 
     _settle(conn, 0, {(c, f, day): (micros, count) for c, f, day, micros, count, _, _ in found},
@@ -229,7 +219,7 @@ def _add_to_buckets(conn: Any, level: int, rows: list[tuple]) -> dict[tuple, tup
     rows.sort(key=lambda row: (row[0], row[1], row[2], str(row[3])))  # one lock order for every writer
     if conn.dialect.name != "postgresql":
         before = {}
-        with _driver_cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             for row in rows:
                 total, count = cursor.execute(_UPSERT_SQLITE, row).fetchone()
                 before[(row[0], row[1], row[3])] = (total - row[4], count - row[5])
@@ -388,7 +378,7 @@ def window_total(db: Any, *, customer_id: int, feature_id: int, start: datetime 
     hi = end or OPEN_END
     if hi <= lo:
         return 0
-    conn = _connection(db)
+    conn = core_connection(db)
     first, last = floor(lo, 0), floor(hi, 0)
     edges = partial_days(lo, hi)
     edge1 = edges.get(1, (None, None))
@@ -466,7 +456,7 @@ def day_totals(db: Any, *, customer_id: int, start: datetime, end: datetime,
              rollup.c.start < end]
     if feature_id is not None:
         where.append(rollup.c.feature_id == feature_id)
-    for fid, day, micros in _connection(db).execute(
+    for fid, day, micros in core_connection(db).execute(
         select(rollup.c.feature_id, rollup.c.start, rollup.c.total_micros).where(*where)
     ):
         yield fid, _as_datetime(day), micros
@@ -479,7 +469,7 @@ def expected_rows(db: Any) -> Iterator[tuple[int, int, int, datetime, int, int]]
     """Every rollup row the events call for, recomputed from the events alone (streamed one customer's
     feature-day at a time): (customer, feature, level, start, total, events)."""
     _, event = _tables()
-    conn = _connection(db)
+    conn = core_connection(db)
     stream = conn.execute(  # streamed (a server-side cursor on PostgreSQL); options on the statement only
         select(event.c.customer_id, event.c.feature_id, event.c.occurred_at, event.c.quantity_micros)
         .order_by(event.c.customer_id, event.c.feature_id, event.c.occurred_at)
@@ -511,7 +501,7 @@ def rebuild(db: Any, *, batch: int = 5_000) -> int:
     """Replace every rollup with one recomputed from the events (in the caller's transaction). Returns
     the number of rows written."""
     rollup, _ = _tables()
-    conn = _connection(db)
+    conn = core_connection(db)
     conn.execute(delete(rollup))
     written = 0
     pending: list[dict[str, Any]] = []
@@ -537,7 +527,7 @@ def rebuild(db: Any, *, batch: int = 5_000) -> int:
 def differences(db: Any, *, limit: int = 20) -> tuple[int, list[str]]:
     """Compare the stored rollups with the events: (how many rows differ, up to `limit` descriptions)."""
     rollup, _ = _tables()
-    conn = _connection(db)
+    conn = core_connection(db)
     expected = {(c, f, lv, s): (t, n) for c, f, lv, s, t, n in expected_rows(conn)}
     count = 0
     shown: list[str] = []

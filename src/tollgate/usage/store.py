@@ -19,11 +19,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Executable, String, func, select, type_coerce
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from tollgate import tables
-from tollgate.engines import dialect_name
+from tollgate.engines import core_connection, dialect_name, driver_cursor
 from tollgate.errors import Conflict
 
 EVENT = tables.usage_event
@@ -103,7 +102,7 @@ def insert_event(
         "reason": reason,
     }
     if dialect_name(session) == "sqlite":  # one fixed statement: straight to the driver, as a batch's rows go
-        with driver_cursor(_core_connection(session)) as cursor:
+        with driver_cursor(core_connection(session)) as cursor:
             cursor.execute(_SQLITE_INSERT_EVENT, (key, customer_id, feature_id, quantity_micros,
                                                   _sqlite_time(occurred_at), _sqlite_time(recorded_at), voids, reason))
             inserted = cursor.rowcount == 1
@@ -137,10 +136,6 @@ _SQLITE_INSERT_EVENT = (  # one event (insert_event): ROW_COLUMNS, then what a v
     "INSERT INTO usage_event (key, customer_id, feature_id, quantity_micros, occurred_at, recorded_at, voids, reason) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
-
-
-def _core_connection(session: Session | Connection) -> Connection:
-    return session if isinstance(session, Connection) else session.connection()
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -233,23 +228,6 @@ def bulk_cache(session: Session) -> Iterator[None]:
             conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
         raise
     conn.execute(f"PRAGMA cache_size = {previous:d}")  # sql-format-ok: an int, not bindable
-
-
-@contextmanager
-def driver_cursor(conn: Any) -> Iterator[Any]:
-    """A cursor of the DBAPI connection under a Core connection, for fixed statements run straight
-    on the driver. A driver error inside is raised as SQLAlchemy's DBAPIError, as a Core statement's
-    would be, so the transaction's owner reports it as every other (a StorageError in one sentence).
-    Closed quietly: after an interrupt the pool may already have closed the connection, and closing
-    the cursor must not replace the interrupt with a "closed database" error."""
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        yield cursor
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError(None, None, exc) from exc
-    finally:
-        with suppress(Exception):
-            cursor.close()
 
 
 _AS_STORED = {"occurred_at", "recorded_at"}

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, literal_column, select, union_all
 from sqlalchemy.exc import DBAPIError
 
-from tollgate.usage.rollups import (OPEN_END, OPEN_START, REFINE_AFTER, _connection, _tables, floor, partial_days,
-                                    range_total, sqlite_overflow, window_total)
-from tollgate.usage.store import driver_cursor, time_encoder
+from tollgate.engines import core_connection, driver_cursor
+from tollgate.usage.rollups import (OPEN_END, OPEN_START, REFINE_AFTER, _tables, floor, partial_days, range_total,
+                                    sqlite_overflow, window_total)
+from tollgate.usage.store import time_encoder
 
 _WINDOWS = Table(
     "tollgate_usage_window",
@@ -80,7 +81,7 @@ def _statements() -> tuple[Any, Any, Any]:
 def window_totals(db: Any, windows: Iterable[tuple[Any, int, int, datetime | None, datetime | None]]) -> dict[Any, int]:
     """The usage (millionths) of each window (key, customer id, feature id, start, end; None: open),
     summed per key: what rollups.window_total gives each, for the whole batch at once."""
-    conn = _connection(db)
+    conn = core_connection(db)
     encode = time_encoder(conn)
     out: dict[Any, int] = {}
     rows: list[tuple[Any, ...]] = []
