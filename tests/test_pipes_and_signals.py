@@ -165,3 +165,85 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
         assert err.count("\n") == 1 and "Interrupted" in err, err
     else:
         assert err == "", (proc.returncode, err)
+
+
+# -- the helper process of a big usage file (usage.parsing) ----------------------------------------------
+
+
+@pytest.fixture
+def big_file(tmp_path):
+    """A SQLite database with a customer and a metered feature, and a usage file big enough for the
+    helper process (usage.parsing.HELPER_FROM_BYTES)."""
+    from tollgate import Tollgate
+    from tollgate.usage.parsing import HELPER_FROM_BYTES
+
+    location = tmp_path / "t.db"
+    with Tollgate(location) as tg:
+        tg.add_customer("Acme", identifier="acme")
+        tg.create_feature("API calls", type="metered", identifier="api-calls")
+    events = tmp_path / "events.csv"
+    with events.open("w") as out:
+        out.write("customer,feature,quantity,timestamp,id\n")
+        out.writelines(f"acme,api-calls,1,2026-11-01T00:00:00Z,event-number-{n:09d}\n" for n in range(120_000))
+    assert events.stat().st_size > HELPER_FROM_BYTES
+    return location, events
+
+
+def _helpers_of(events: Path) -> list[int]:
+    """The pids of the running helper processes reading `events`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"tollgate.usage.parsing" in argv and str(events).encode() in argv:
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            if state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_for(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _import_with_its_helper(location, events: Path, **popen) -> subprocess.Popen:
+    """`usage report --file` running, once its helper process is seen."""
+    from tollgate.usage.parsing import second_core
+
+    if not second_core():
+        pytest.skip("one core: the file is read in-process")
+    proc = _tollgate(location, "usage", "report", "--file", str(events), **popen)
+    assert _wait_for(lambda: _helpers_of(events) or proc.poll() is not None)
+    assert proc.poll() is None, "the import ended before its helper was seen"
+    return proc
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the helper through /proc")
+def test_ctrl_c_while_the_helper_reads_rolls_back_and_stops_the_helper(big_file):
+    location, events = big_file
+    proc = _import_with_its_helper(location, events, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.count("\n") == 1 and ("rolled back" in err or "nothing was written" in err), err
+    assert "Traceback" not in err
+    assert _helpers_of(events) == []
+    import sqlite3
+
+    assert sqlite3.connect(location).execute("SELECT COUNT(*) FROM usage_event").fetchone() == (0,)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the helper through /proc")
+def test_a_killed_import_leaves_no_helper_behind(big_file):
+    location, events = big_file
+    proc = _import_with_its_helper(location, events, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert _wait_for(lambda: not _helpers_of(events), seconds=30), "the helper outlived a killed tollgate"

@@ -19,6 +19,34 @@ from tollgate.usage.ingest import UsageFileErrors
 from tollgate.usage.values import derived_key
 
 
+def pytest_generate_tests(metafunc):
+    """Every test here runs twice: the file read in-process, and read by the helper process
+    (usage.parsing, forced whatever the file's size); the property tests only in-process (their
+    thousand examples would start a thousand helpers)."""
+    if "parsing" in metafunc.fixturenames and not getattr(metafunc.function, "is_hypothesis_test", False):
+        metafunc.parametrize("parsing", ["read here", "helper process"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def parsing(request, monkeypatch):
+    """The helpers started (their Popen objects) when forced; each has ended by the test's end."""
+    from tollgate.usage import parsing as module
+
+    started: list = []
+    if getattr(request, "param", "read here") == "helper process":
+        real = module.subprocess.Popen
+
+        def popen(argv, **kwargs):
+            started.append(real(argv, **kwargs))
+            return started[-1]
+
+        monkeypatch.setattr(module, "HELPER_FROM_BYTES", 0)
+        monkeypatch.setattr(module, "second_core", lambda: True)
+        monkeypatch.setattr(module.subprocess, "Popen", popen)
+    yield started
+    assert all(helper.poll() is not None for helper in started), "a helper process outlived its ingest"
+
+
 @pytest.fixture
 def acme(tg):
     tg.add_customer("Acme, Inc.")
@@ -552,3 +580,15 @@ def test_a_broken_json_array_stops_the_file_even_with_skip_invalid(acme, tmp_pat
     with pytest.raises(InvalidInput, match="cannot read on"):
         acme.report_usage_file(path, skip_invalid=True, rejects=tmp_path / "r.rej")
     assert not (tmp_path / "r.rej").exists()
+
+
+# -- the helper process that reads a big file (usage.parsing) -------------------------------------------
+
+
+def test_a_forced_helper_reads_the_file_and_ends_with_it(acme, tmp_path, parsing, request):
+    result = acme.report_usage_file(write(tmp_path / "events.csv", EVENTS))
+    assert result.inserted == 4
+    helper_mode = request.node.callspec.params["parsing"] == "helper process"
+    assert len(parsing) == (1 if helper_mode else 0)
+    assert all(helper.returncode is not None for helper in parsing)
+

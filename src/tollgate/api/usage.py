@@ -87,7 +87,9 @@ class UsageMethods(Base):
         file only with `overwrite`, never the database; written whole or not at all). `progress`,
         if given, wraps the stream of rows (a progress bar). Returns a usage.ingest.IngestResult (inserted /
         duplicates / rejected)."""
+        from tollgate.clock import utcnow
         from tollgate.usage import file as usage_file, ingest as usage
+        from tollgate.usage.parsing import parsed_rows
 
         source = str(source)
         fmt = usage_file.file_format(source, format)
@@ -99,12 +101,14 @@ class UsageMethods(Base):
                                              overwrite=overwrite)
         kept = False
         try:
-            with usage_file.identified(source) as (readable, file_id):
-                items = usage_file.read_items(readable, fmt, header=header)
+            now = utcnow()
+            with usage_file.identified(source) as (readable, file_id), \
+                    parsed_rows(readable, fmt, header=header, now=now, file_id=file_id,
+                                keep_raw=writer is not None) as items:
                 rows = items if progress is None else progress(items)
                 with self.db.write(dry_run=dry_run) as session:
-                    result = usage.ingest(session, rows, source=source, file_id=file_id,
-                                          skip_invalid=skip_invalid, rejects=writer, dry_run=dry_run)
+                    result = usage.ingest(session, rows, source=source, now=now, skip_invalid=skip_invalid,
+                                          rejects=writer, dry_run=dry_run)
             kept = True
             return result
         finally:

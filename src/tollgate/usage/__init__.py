@@ -7,6 +7,7 @@ TollgateError subclasses and never print. One module per job:
 - limits: an event's usage period, the usage in a period, the thresholds and limits crossed
 - events: one event reported (`usage report`)          - voids: an event reversed (`usage void`)
 - file: a CSV / JSON lines file read row by row, and the reject file
+- parsing: a file's rows checked and converted (no database), in-process or in a helper process
 - ingest: a file's events recorded in one transaction (`usage report --file`)
 - store: idempotent event inserts (one, or set-based)    - rollups: exact sums of any window
 - report: the per-period read model (`usage show`)       - export: events read back (`usage export`)

@@ -27,26 +27,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import blake2b
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from tollgate import tables
-from tollgate.clock import parse_moment, utcnow
 from tollgate.errors import Conflict, InvalidInput
 from tollgate.usage.limits import crossings_after_ingest
-from tollgate.usage.values import (
-    MAX_FUTURE,
-    MAX_MICROS,
-    event_time,
-    parse_key,
-    plain_micros,
-    quantity_micros,
-    shown,
-    utc_stamp,
-)
+from tollgate.usage.values import shown
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -140,27 +129,23 @@ def ingest(
     items: Iterable[Any],
     *,
     source: str,
-    file_id: str = "",
+    now: datetime,
     skip_invalid: bool = False,
     rejects: Any = None,
     dry_run: bool = False,
-    now: datetime | None = None,
     chunk_size: int = CHUNK,
 ) -> IngestResult:
-    """Record the events of a usage file, streamed (`items` from usage.file.read_items), in the
-    caller's write transaction. `file_id` (usage.file.identified) names the file in the keys of rows
-    with neither an id nor a timestamp. Invalid rows: UsageFileErrors (the caller rolls back), or with
+    """Record the events of a usage file, streamed (`items`: its rows from usage.parsing.parsed_rows,
+    converted at `now`, the time of the import), in the caller's write transaction. Invalid rows: UsageFileErrors (the caller rolls back), or with
     `skip_invalid`, each goes to `rejects` (a usage.file.RejectWriter) and the rest is recorded."""
     from tollgate.locks import namespace
     from tollgate.usage.store import bulk_cache, insert_event_rows, time_encoder
 
     namespace(session, "usage-files")  # PostgreSQL: files one at a time (their day buckets' row locks,
     # held to COMMIT and taken chunk by chunk, could otherwise deadlock); single reports still interleave
-    now = now or utcnow()
     result = IngestResult(source=source, dry_run=dry_run)
     encode = time_encoder(session)
     recorded = encode(now)
-    latest = now + MAX_FUTURE
     errors: list[str] = []
     error_count = 0
     conflicts = 0
@@ -198,52 +183,29 @@ def ingest(
                 batch.clear()
                 meta.clear()
 
-    # The loop below runs once per row (a million times for a big file), so the common cases are
-    # inlined, with locals for speed: cached ids, plain decimal quantities, ISO timestamps, the derived
-    # key (see `values.derived_key`). Anything unusual goes through the functions a single report uses, which
-    # raise the messages.
+    # The loop below runs once per row (a million times for a big file): cached ids, with locals for
+    # speed; the values were checked and converted by usage.parsing.converted.
     customer_ids, feature_ids = customer_id.ids, feature_id.ids
     text_times = isinstance(recorded, str)  # SQLite: times are stored as text (usage.store.time_encoder)
-    fromiso, to_stamp, digest = datetime.fromisoformat, utc_stamp, blake2b
-    now_stamp = now.isoformat(" ", "microseconds")
-    latest_stamp = latest.isoformat(" ", "microseconds")
-    max_micros, plain, first = MAX_MICROS, plain_micros, itemgetter(0)
-    keep_raw = skip_invalid and rejects is not None  # only a reject file needs the rows as read
+    fromiso, first = datetime.fromisoformat, itemgetter(0)
     add, note = batch.append, meta.append
     rows = 0
     with bulk_cache(session), collector:
-        for line, customer, feature, quantity, timestamp, key, error, raw in items:
+        for line, customer, feature, micros, stamp, timed, key, error, problem, raw in items:
             rows += 1
             if error is None:
                 try:
                     cid = customer_ids.get(customer) or customer_id(customer)
                     fid = feature_ids.get(feature) or feature_id(feature)
-                    micros = plain(quantity) if type(quantity) is str else 0
-                    if not 0 < micros <= max_micros:
-                        micros = quantity_micros(quantity)
-                    if timestamp:
-                        try:
-                            stamp = to_stamp(timestamp)
-                        except (ValueError, OverflowError):
-                            stamp = parse_moment(timestamp, what="timestamp", relative=False).isoformat(
-                                " ", "microseconds")
-                        timed = when = stamp
-                        if stamp > latest_stamp:
-                            event_time(fromiso(stamp), now=now)  # raises, with the message
-                    else:
-                        timed, stamp, when = None, now_stamp, f"file {file_id} line {line}"
-                    if key:
-                        key = parse_key(key)
-                    else:
-                        key = "row-" + digest(f"{customer}\x1f{feature}\x1f{micros}\x1f{when}".encode(),
-                                              digest_size=16).hexdigest()
                 except InvalidInput as exc:
                     error = exc.message
+                else:
+                    error = problem
             if error is not None:
                 bad(line, error, raw)
                 continue
             add((key, cid, fid, micros, stamp if text_times else fromiso(stamp), recorded))
-            note((key, line, timed, raw if keep_raw else None))
+            note((key, line, timed, raw))
             if len(batch) >= chunk_size:
                 flush()
         flush()
