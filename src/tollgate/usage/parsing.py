@@ -43,9 +43,9 @@ HELPER_FROM_BYTES = 4 << 20
 """Files at least this big are parsed by the helper process (when the machine has a second core):
 below it, starting one (about 0.1 s) costs more than it saves."""
 FRAME_ROWS = 5_000
-AHEAD_FRAMES = 20
-"""Frames the helper may send ahead of the ingest (100,000 rows, about 10 MB): more than a chunk
-(usage.ingest.CHUNK), which is inserted in one go."""
+AHEAD_FRAMES = 10
+"""Frames the helper may send ahead of the ingest (50,000 rows, about 5 MB): more than a chunk
+(usage.ingest.CHUNK, inserted in one go), so that it has the next chunk ready when one is in."""
 
 
 def converted(items: Iterable[Any], *, now: datetime, file_id: str, keep_raw: bool) -> Iterator[tuple]:
