@@ -74,3 +74,16 @@ def test_the_helper_does_not_run_code_from_the_current_folder(acme, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert acme.report_usage_file(write(tmp_path / "events.csv", EVENTS)).inserted == 4
     assert len(parsing) == 1 and not planted.exists()
+
+
+def test_the_helper_reads_the_file_this_process_opened_even_a_dev_fd_path(acme, tmp_path, monkeypatch):
+    """`--file /dev/stdin < big.csv` or `/dev/fd/N`: the helper has other descriptors (its stdin is
+    /dev/null), so it must read the file tollgate opened, not open the path again."""
+    import os
+
+    forced(monkeypatch)
+    fd = os.open(write(tmp_path / "events.csv", EVENTS), os.O_RDONLY)
+    try:
+        assert acme.report_usage_file(f"/dev/fd/{fd}", format="csv").inserted == 4
+    finally:
+        os.close(fd)

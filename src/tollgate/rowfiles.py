@@ -64,8 +64,9 @@ def _sniffed_stdin() -> str | None:
     return "csv" if head else None
 
 
-def open_text(source: str) -> TextIO:
-    """Open a file (or '-' for stdin) as UTF-8 text, a BOM skipped, newlines left to the csv module."""
+def open_text(source: str | int) -> TextIO:
+    """Open a file (or '-' for stdin, or a file descriptor) as UTF-8 text, a BOM skipped, newlines
+    left to the csv module."""
     if source == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
     from tollgate.files import cannot_read
@@ -73,7 +74,7 @@ def open_text(source: str) -> TextIO:
     try:
         return open(source, encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise cannot_read(exc, source) from None
+        raise cannot_read(exc, str(source)) from None
 
 
 def read_rows(source: str, fmt: str, *, toml_table: str | None = None) -> Iterator[Row]:

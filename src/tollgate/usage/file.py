@@ -79,8 +79,8 @@ def identified(source: str) -> Iterator[tuple[str, str]]:
         Path(spooled).unlink(missing_ok=True)
 
 
-def read_items(source: str, fmt: str, *, header: list[str] | None = None) -> Iterator[Item]:
-    """Every row of `source` ('-' is stdin) as an Item, streamed. A file that can't be read at all
+def read_items(source: str | int, fmt: str, *, header: list[str] | None = None) -> Iterator[Item]:
+    """Every row of `source` ('-' is stdin, an int a file descriptor, closed at the end) as an Item, streamed. A file that can't be read at all
     (missing, not UTF-8, a bad CSV header) raises InvalidInput; a bad row is an Item with an error.
     A CSV header is appended to `header` when given (the reject file repeats it)."""
     with open_text(source) as stream:

@@ -144,8 +144,12 @@ def _helper(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bool) 
     package_root = str(Path(__file__).resolve().parents[2])  # where this tollgate is, wherever installed
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:
-        return subprocess.Popen(helper_argv(source, fmt, file_id, now, keep_raw), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        # The helper reads the file opened here, by its descriptor: a path may not name the same file
+        # in the helper (/dev/stdin, /dev/fd/N) or may have been replaced since.
+        with open(source, "rb") as file:
+            return subprocess.Popen(helper_argv(str(file.fileno()), fmt, file_id, now, keep_raw),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    env=env, start_new_session=True, pass_fds=(file.fileno(),))
     except OSError:
         return None
 
@@ -194,8 +198,9 @@ def _received(frames: queue.Queue[bytes], header: list[str]) -> Iterator[tuple]:
             return
 
 
-def _serve(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bool, out: BinaryIO) -> None:
-    """The helper's side: every row of the file, in frames, then ("end", None)."""
+def _serve(source: str | int, fmt: str, file_id: str, now: datetime, keep_raw: bool, out: BinaryIO) -> None:
+    """The helper's side: every row of the file (a path, or the descriptor tollgate passed), in
+    frames, then ("end", None)."""
     from tollgate.usage.file import read_items
 
     header: list[str] = []
@@ -229,7 +234,8 @@ def main(argv: list[str]) -> int:
     source, fmt, file_id, now, keep_raw = argv
     try:
         with os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False) as out:
-            _serve(source, fmt, file_id, datetime.fromisoformat(now), keep_raw == "1", out)
+            _serve(int(source) if source.isdigit() else source, fmt, file_id, datetime.fromisoformat(now),
+                   keep_raw == "1", out)
     except BrokenPipeError:  # tollgate stopped reading: it has stopped the import
         return 1
     return 0
