@@ -592,3 +592,16 @@ def test_a_forced_helper_reads_the_file_and_ends_with_it(acme, tmp_path, parsing
     assert len(parsing) == (1 if helper_mode else 0)
     assert all(helper.returncode is not None for helper in parsing)
 
+
+
+@pytest.mark.parametrize("field", ["customer", "feature", "quantity", "timestamp", "id"])
+def test_a_json_text_with_a_lone_surrogate_is_a_bad_row(acme, tmp_path, field):
+    """JSON may spell a lone surrogate (\\ud800): text no UTF-8 encodes, so no identifier nor key."""
+    row = {"customer": "acme-inc", "feature": "api-calls", "quantity": "1", "timestamp": "2026-11-01T00:00:00Z",
+           "id": "e-1"}
+    line = json.dumps(row).replace(f'"{field}": "', f'"{field}": "\\ud800', 1)
+    path = write(tmp_path / "events.jsonl", line + "\n" + json.dumps({**row, "id": "e-2"}) + "\n")
+    with pytest.raises(UsageFileErrors, match="line 1: "):
+        acme.report_usage_file(path)
+    result = acme.report_usage_file(path, skip_invalid=True, rejects=tmp_path / "r.jsonl")
+    assert (result.inserted, result.rejected) == (1, 1)

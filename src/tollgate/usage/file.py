@@ -207,7 +207,7 @@ def json_fields(data: dict[str, Any]) -> tuple[Any, ...]:
     if quantity is None:
         quantity = ""
     elif isinstance(quantity, str):
-        quantity = quantity.strip()
+        quantity = _text(quantity, "quantity")
     return customer, feature, quantity, timestamp, key
 
 
@@ -215,8 +215,18 @@ def _text(value: Any, name: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if not (value.isascii() or _encodable(value)):  # JSON can spell a lone surrogate ("\ud800")
+            raise InvalidInput(f"'{name}' is not valid text (it holds a lone surrogate).")
         return value.strip()
     raise InvalidInput(f"'{name}' must be text, not {type(value).__name__}.")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- the reject file ------------------------------------------------------------------------------------
@@ -263,8 +273,10 @@ class RejectWriter:
                 row: Any = json.loads(text)
             except (ValueError, RecursionError):
                 row = text
-            stream.write(json.dumps({"line": line, "error": error, "row": row}, ensure_ascii=False,
-                                     default=str) + "\n")
+            entry = json.dumps({"line": line, "error": error, "row": row}, ensure_ascii=False, default=str)
+            if not (entry.isascii() or _encodable(entry)):  # a lone surrogate: the line as it was read
+                entry = json.dumps({"line": line, "error": error, "row": text}, ensure_ascii=False)
+            stream.write(entry + "\n")
 
     def _open(self) -> TextIO:
         self._file = atomic_file(self.path)
