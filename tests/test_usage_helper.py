@@ -87,3 +87,33 @@ def test_the_helper_reads_the_file_this_process_opened_even_a_dev_fd_path(acme, 
         assert acme.report_usage_file(f"/dev/fd/{fd}", format="csv").inserted == 4
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("sends", [b"Welcome!\n", b"\xff" * 8, b"\x00\x00\x00\x00\x00\x01\x00\x00xx"])
+def test_a_helper_that_writes_anything_else_is_a_storage_error_not_a_hang(acme, tmp_path, monkeypatch, sends):
+    """Say a sitecustomize prints a banner: the frame length read is absurd (MemoryError, OverflowError
+    in the reading thread), and the import must still end."""
+    import sys
+    import threading
+
+    from tollgate.errors import StorageError
+    from tollgate.usage import parsing as module
+
+    forced(monkeypatch)
+    monkeypatch.setattr(module, "helper_argv", lambda *args: [
+        sys.executable, "-c", f"import sys; sys.stdout.buffer.write({sends!r})"])
+    path = write(tmp_path / "events.csv", EVENTS)
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            acme.report_usage_file(path)
+        except Exception as exc:  # noqa: BLE001 (the test looks at it)
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the import hangs"
+    assert len(outcome) == 1 and isinstance(outcome[0], StorageError), outcome
+    assert _count(acme) == 0

@@ -163,8 +163,8 @@ def _drain(stream: BinaryIO, frames: queue.Queue[bytes], stop: threading.Event) 
         try:
             head = stream.read(8)
             data = stream.read(int.from_bytes(head, "little")) if len(head) == 8 else b""
-        except (OSError, ValueError):
-            data = b""
+        except Exception:  # noqa: BLE001 (a length read from anything but a frame: MemoryError, OverflowError)
+            data = b""  # whatever failed, b"" is put: the ingest must not wait for a thread that died
         while not stop.is_set():
             try:
                 frames.put(data, timeout=0.1)
