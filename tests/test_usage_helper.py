@@ -117,3 +117,34 @@ def test_a_helper_that_writes_anything_else_is_a_storage_error_not_a_hang(acme, 
     assert not thread.is_alive(), "the import hangs"
     assert len(outcome) == 1 and isinstance(outcome[0], StorageError), outcome
     assert _count(acme) == 0
+
+
+@pytest.mark.parametrize("flag", ["-E", "-I"])
+def test_a_tollgate_run_to_ignore_the_environment_starts_a_helper_that_ignores_it_too(tmp_path, flag):
+    """`python -E` / `-I`: PYTHONPATH is not read; the helper must not import a `csv.py` it names."""
+    import os
+    import subprocess
+    import sys
+
+    evil, planted = tmp_path / "evil", tmp_path / "planted"
+    evil.mkdir()
+    (evil / "csv.py").write_text(f"open({str(planted)!r}, 'w').write('ran')\nfrom _csv import *\n")
+    path = write(tmp_path / "events.csv", EVENTS)
+    script = (
+        "import sys\n"
+        "from tollgate import Tollgate\n"
+        "from tollgate.usage import parsing\n"
+        "parsing.HELPER_FROM_BYTES = 0\n"
+        "parsing.second_core = lambda: True\n"
+        f"tg = Tollgate({str(tmp_path / 'tg.db')!r})\n"
+        "tg.add_customer('Acme, Inc.')\n"
+        "try:\n"
+        f"    tg.report_usage_file({str(path)!r})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(evil))
+    done = subprocess.run([sys.executable, flag, "-c", script], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not planted.exists()

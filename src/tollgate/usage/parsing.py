@@ -4,7 +4,7 @@ process, or for a big file in a helper process that streams the rows back while 
 
 Why a helper process: reading and checking a row costs about as much as inserting it (a million
 rows: about 5 s each), and a thread would hold the interpreter's lock for it. The helper runs this
-module (`python -P -m tollgate.usage.parsing`), in a session of its own (a Ctrl-C at the terminal
+module (`python -P -c ...`, see helper_argv), in a session of its own (a Ctrl-C at the terminal
 reaches only tollgate, which stops it), and writes marshalled frames to a pipe: the header, chunks of
 rows, then the end, or the error that stopped the read. The ingest then looks up each row's customer
 and feature and inserts, exactly as for rows read here.
@@ -131,9 +131,21 @@ def second_core() -> bool:
     return len(cores) > 1
 
 
+_BOOT = ("import sys; root = sys.argv.pop(1)\n"
+         "if root not in sys.path: sys.path.insert(0, root)\n"
+         "from tollgate.usage.parsing import main; sys.exit(main(sys.argv[1:]))")
+"""The helper's first lines: this tollgate importable (its folder on sys.path only when not already
+there: a site-packages first would put what it holds before the standard library), then main()."""
+
+
 def helper_argv(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bool) -> list[str]:
-    """The helper's command: this module, run by this interpreter (-P: not from the current folder)."""
-    return [sys.executable, "-P", "-m", "tollgate.usage.parsing", source, fmt, file_id, now.isoformat(),
+    """The helper's command: this module, run by this interpreter, as isolated from the environment
+    as this process is (-E, -s, -I: PYTHONPATH then names no code for it either; -P: nothing from the
+    current folder)."""
+    flags = [flag for flag, on in (("-I", sys.flags.isolated), ("-E", sys.flags.ignore_environment),
+                                   ("-s", sys.flags.no_user_site)) if on]
+    package_root = str(Path(__file__).resolve().parents[2])  # where this tollgate is, wherever installed
+    return [sys.executable, *flags, "-P", "-c", _BOOT, package_root, source, fmt, file_id, now.isoformat(),
             "1" if keep_raw else "0"]
 
 
@@ -141,15 +153,13 @@ def _helper(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bool) 
     """The helper process, started; None when it can't be (then the file is read here)."""
     if not sys.executable:
         return None
-    package_root = str(Path(__file__).resolve().parents[2])  # where this tollgate is, wherever installed
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:
         # The helper reads the file opened here, by its descriptor: a path may not name the same file
         # in the helper (/dev/stdin, /dev/fd/N) or may have been replaced since.
         with open(source, "rb") as file:
             return subprocess.Popen(helper_argv(str(file.fileno()), fmt, file_id, now, keep_raw),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    env=env, start_new_session=True, pass_fds=(file.fileno(),))
+                                    start_new_session=True, pass_fds=(file.fileno(),))
     except OSError:
         return None
 
