@@ -197,11 +197,19 @@ def _helpers_of(events: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"tollgate.usage.parsing" in argv and str(events).encode() in argv:
+        if any(b"tollgate.usage.parsing" in arg for arg in argv) and _holds(entry, events):
             state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
             if state != "Z":
                 found.append(int(entry.name))
     return found
+
+
+def _holds(process: Path, events: Path) -> bool:
+    """Whether the process has `events` open (the helper reads the file by the descriptor it was given)."""
+    try:
+        return any(os.path.realpath(fd) == os.path.realpath(events) for fd in (process / "fd").iterdir())
+    except OSError:
+        return False
 
 
 def _wait_for(condition, seconds: float = 60) -> bool:
