@@ -148,3 +148,13 @@ def test_a_tollgate_run_to_ignore_the_environment_starts_a_helper_that_ignores_i
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert not planted.exists()
+
+
+def test_a_frozen_program_reads_the_file_here(acme, tmp_path, monkeypatch):
+    """In a frozen program (PyInstaller and the like) sys.executable is the program, not a Python."""
+    import sys
+
+    started = forced(monkeypatch)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert acme.report_usage_file(write(tmp_path / "events.csv", EVENTS)).inserted == 4
+    assert started == []

@@ -103,19 +103,22 @@ def parsed_rows(source: str, fmt: str, *, header: list[str], now: datetime, file
     if helper is None:
         yield converted(read_items(source, fmt, header=header), now=now, file_id=file_id, keep_raw=keep_raw)
         return
-    assert helper.stdout is not None
     frames: queue.Queue[bytes] = queue.Queue(maxsize=AHEAD_FRAMES)
     stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(helper.stdout, frames, stop), daemon=True)
-    reader.start()
-    try:
+    reader = None
+    try:  # at once: a Ctrl-C from here on still stops the helper
+        assert helper.stdout is not None
+        reader = threading.Thread(target=_drain, args=(helper.stdout, frames, stop), daemon=True)
+        reader.start()
         yield _received(frames, header)
     finally:
         stop.set()
         helper.kill()
         helper.wait()
-        reader.join()
-        helper.stdout.close()
+        if reader is not None and reader.ident is not None:
+            reader.join()
+        if helper.stdout is not None:
+            helper.stdout.close()
 
 
 def _worth_a_helper(source: str) -> bool:
@@ -151,7 +154,7 @@ def helper_argv(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bo
 
 def _helper(source: str, fmt: str, file_id: str, now: datetime, keep_raw: bool) -> subprocess.Popen | None:
     """The helper process, started; None when it can't be (then the file is read here)."""
-    if not sys.executable:
+    if not sys.executable or getattr(sys, "frozen", False):  # frozen: sys.executable is not a Python
         return None
     try:
         # The helper reads the file opened here, by its descriptor: a path may not name the same file
