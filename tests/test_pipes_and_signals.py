@@ -255,3 +255,26 @@ def test_a_killed_import_leaves_no_helper_behind(big_file):
     proc.kill()
     proc.wait(timeout=60)
     assert _wait_for(lambda: not _helpers_of(events), seconds=30), "the helper outlived a killed tollgate"
+
+
+def test_a_ctrl_c_in_importlibs_callback_is_delivered_again_not_lost():
+    """A SIGINT landing in importlib's weakref callback (`_get_module_lock.<locals>.cb`) can't raise
+    there (Python prints "Exception ignored" and drops it): on_sigint sends it again a moment later."""
+    from types import SimpleNamespace
+
+    from tollgate import interrupts
+
+    interrupts.reset()  # no commit yet: an interrupt is not held
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        in_callback = SimpleNamespace(f_code=SimpleNamespace(co_name="cb",
+                                                             co_filename="<frozen importlib._bootstrap>"))
+        interrupts.on_sigint(signal.SIGINT, in_callback)  # returns: nothing raised in the callback
+        assert _wait_for(lambda: received, seconds=5), "the interrupt was lost"
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.on_sigint(signal.SIGINT, SimpleNamespace(f_code=SimpleNamespace(co_name="main",
+                                                                                       co_filename="x.py")))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupts.reset()

@@ -17,10 +17,12 @@ Standard library only: the command line installs the handler before anything hea
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class State:
@@ -50,8 +52,18 @@ def on_sigint(signum: int, frame: object) -> None:
     if state.committing or (state.commits and not state.open):
         state.pending = True
         return
+    if _swallowed_there(frame):  # re-delivered in a moment, once that callback has returned
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
     state.rolls_back = state.open > 0
     raise KeyboardInterrupt
+
+
+def _swallowed_there(frame: Any) -> bool:
+    """Whether the signal landed in importlib's weakref callback (a module lock let go while Python
+    imports the program): an exception raised there is printed as "Exception ignored" and lost."""
+    code = getattr(frame, "f_code", None)
+    return code is not None and code.co_name == "cb" and "importlib._bootstrap" in code.co_filename
 
 
 def install() -> None:
