@@ -80,8 +80,9 @@ def identified(source: str) -> Iterator[tuple[str, str]]:
 
 
 def read_items(source: str | int, fmt: str, *, header: list[str] | None = None) -> Iterator[Item]:
-    """Every row of `source` ('-' is stdin, an int a file descriptor, closed at the end) as an Item, streamed. A file that can't be read at all
-    (missing, not UTF-8, a bad CSV header) raises InvalidInput; a bad row is an Item with an error.
+    """Every row of `source` ('-' is stdin, an int a file descriptor, closed at the end) as an Item,
+    streamed. A file that can't be read at all (missing, not UTF-8, a bad CSV header) raises
+    InvalidInput; a bad row is an Item with an error.
     A CSV header is appended to `header` when given (the reject file repeats it)."""
     with open_text(source) as stream:
         yield from (read_csv_items(stream, header=header) if fmt == "csv" else read_jsonl_items(stream))

@@ -136,8 +136,9 @@ def ingest(
     chunk_size: int = CHUNK,
 ) -> IngestResult:
     """Record the events of a usage file, streamed (`items`: its rows from usage.parsing.parsed_rows,
-    converted at `now`, the time of the import), in the caller's write transaction. Invalid rows: UsageFileErrors (the caller rolls back), or with
-    `skip_invalid`, each goes to `rejects` (a usage.file.RejectWriter) and the rest is recorded."""
+    converted at `now`, the time of the import), in the caller's write transaction. Invalid rows:
+    UsageFileErrors (the caller rolls back), or with `skip_invalid`, each goes to `rejects` (a
+    usage.file.RejectWriter) and the rest is recorded."""
     from tollgate.locks import namespace
     from tollgate.usage.store import bulk_cache, insert_event_rows, time_encoder
 

@@ -252,7 +252,3 @@ def main(argv: list[str]) -> int:
     except BrokenPipeError:  # tollgate stopped reading: it has stopped the import
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -141,7 +141,7 @@ def derived_key(customer: str, feature: str, micros: int, occurred: datetime | N
                 file_id: str = "") -> str:
     """The key of a file row without an id (see usage.ingest): `row-` and the BLAKE2b-128 of
     customer, feature, quantity in millionths and the UTC time (`2026-11-21 10:00:00.000000`), or
-    `file <file_id> line N` for a row without a time. (`ingest` computes the same inline.)"""
+    `file <file_id> line N` for a row without a time. (`usage.parsing.converted` computes the same inline.)"""
     when = occurred.isoformat(" ", "microseconds") if occurred is not None else f"file {file_id} line {line}"
     digest = blake2b(f"{customer}\x1f{feature}\x1f{micros}\x1f{when}".encode(), digest_size=16)
     return "row-" + digest.hexdigest()
