@@ -89,10 +89,14 @@ def python_name(table: Table) -> str:
     return name
 
 
+OWN_TYPES = "tollgate.coltypes"
+"""The module of tollgate's own column types (coltypes.UtcDateTime): written by name and imported from it."""
+
+
 def _base_type(sqltype: Any) -> Any:
     """The SQLAlchemy type behind a type (a foreign TypeDecorator, like sqlmodel's AutoString,
-    is spelled as what it decorates)."""
-    while isinstance(sqltype, TypeDecorator) and not type(sqltype).__module__.startswith("sqlalchemy."):
+    is spelled as what it decorates; tollgate's own types are kept)."""
+    while isinstance(sqltype, TypeDecorator) and not type(sqltype).__module__.startswith(("sqlalchemy.", OWN_TYPES)):
         sqltype = sqltype.impl_instance
     return sqltype
 
@@ -100,6 +104,12 @@ def _base_type(sqltype: Any) -> Any:
 def type_source(sqltype: Any, where: str, names: set[str]) -> str:
     base = _base_type(sqltype)
     cls = type(base)
+    if cls.__module__ == OWN_TYPES:
+        if repr(base) != f"{cls.__name__}()":
+            raise Unsupported(f"{where}: type {base!r} has arguments; scripts/gen_tables.py writes {OWN_TYPES}'s "
+                              "types without any.")
+        names.add(f"{OWN_TYPES}.{cls.__name__}")
+        return f"{cls.__name__}()"
     if getattr(sqlalchemy, cls.__name__, None) is not cls:
         raise Unsupported(f"{where}: type {cls.__module__}.{cls.__name__} is not one of sqlalchemy's generic "
                           "types; scripts/gen_tables.py only writes those.")
@@ -311,14 +321,17 @@ def render(metadata: MetaData | None = None) -> str:
     names: set[str] = {"MetaData", "Table"}
     tables = list(metadata.sorted_tables)  # parents before children
     bodies = [table_source(table, names) for table in tables]
-    clash = {python_name(t) for t in tables} & (names | MODULE_NAMES)
+    clash = {python_name(t) for t in tables} & ({n.rsplit(".", 1)[-1] for n in names} | MODULE_NAMES)
     if clash:
         raise Unsupported(f"table names {sorted(clash)} clash with names tables.py defines; rename them.")
     convention = dict(metadata.naming_convention)
     if metadata.schema is not None:
         raise Unsupported("the models' MetaData has a schema; scripts/gen_tables.py does not write one.")
     meta_args = "" if convention == dict(MetaData().naming_convention) else f"naming_convention={lit(convention)}"
-    imported = "".join(f"    {name},\n" for name in sorted(names, key=lambda n: (n.lower(), n)))
+    imported = "".join(f"    {name},\n" for name in sorted((n for n in names if "." not in n),
+                                                                key=lambda n: (n.lower(), n)))
+    own = sorted(n.rsplit(".", 1)[1] for n in names if "." in n)
+    own_import = f"\nfrom {OWN_TYPES} import {', '.join(own)}\n" if own else ""
     declared = "".join(f"    {python_name(table)}: Table\n" for table in tables)
     leads = ancestors(tables)
     build = "".join(
@@ -327,7 +340,7 @@ def render(metadata: MetaData | None = None) -> str:
     return (
         f"{HEADER}\nfrom __future__ import annotations\n\n"
         "from collections.abc import Callable\nfrom threading import RLock\nfrom typing import TYPE_CHECKING, Any\n\n"
-        f"from sqlalchemy import (\n{imported})\n\n"
+        f"from sqlalchemy import (\n{imported})\n{own_import}\n"
         f"_metadata = MetaData({meta_args})\n_lock = RLock()\n\n"
         "if TYPE_CHECKING:  # built on first use: see __getattr__\n"
         f"    metadata: MetaData\n    ALL: tuple[Table, ...]\n{declared}\n\n"

@@ -8,7 +8,7 @@ Conventions that hold across every table:
   decimal strings. Quantities and allowances are integer millionths (`*_micros`), so SUM() is exact.
 - Nothing is ever deleted that a customer's history points at: objects are archived instead.
 
-Every datetime column names its type (naive DateTime): SQLModel versions differ in their default.
+Every datetime column names its type (coltypes.UtcDateTime, a naive DateTime): SQLModel versions differ in their default.
 Bump `SCHEMA_VERSION` (in schema.py) and add a migration with every change to a table.
 
 The tables live in small modules (core, catalog, billing, usage, licensing) loaded on first use:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from tollgate.coltypes import UtcDateTime
 from tollgate.models.base import micros_column as _micros
 from tollgate.models import core  # noqa: F401  (tables its foreign keys point at)
 from tollgate.models import catalog  # noqa: F401  (tables its foreign keys point at)
@@ -25,18 +26,18 @@ class Subscription(SQLModel, table=True):
     interval: str | None = None  # NULL for a free plan
     currency: str | None = None
     amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    start_at: datetime = Field(sa_type=DateTime)
-    trial_end: datetime | None = Field(default=None, sa_type=DateTime)
-    cancel_at: datetime | None = Field(default=None, sa_type=DateTime)  # access ends then (cancel at period end)
-    canceled_at: datetime | None = Field(default=None, sa_type=DateTime)
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
+    start_at: datetime = Field(sa_type=UtcDateTime)
+    trial_end: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    cancel_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # access ends then (cancel at period end)
+    canceled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
     # schema 4, last (columns a migration adds): the plan version it is on (NULL only in the schema:
     # SQLite can't add a NOT NULL reference), and a move scheduled for `next_version_at` (`plan
     # migrate --at period-end`), read lazily like cancel_at (sub_versions.py)
     plan_version_id: int | None = Field(default=None, foreign_key="plan_version.id", index=True)
     next_version_id: int | None = Field(default=None, foreign_key="plan_version.id")
-    next_version_at: datetime | None = Field(default=None, sa_type=DateTime)
+    next_version_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     next_amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
@@ -68,7 +69,7 @@ class Override(SQLModel, table=True):
     limit_micros: int | None = Field(default=None, sa_column=_micros(nullable=True))
     unlimited: bool = False
     hard: bool | None = None
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     note: str | None = None
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from tollgate.coltypes import UtcDateTime
 from tollgate.models.base import micros_column as _micros
 
 
@@ -17,9 +18,9 @@ class Product(SQLModel, table=True):
     name: str
     description: str | None = None
     status: str = "active"  # active | archived
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
-    archived_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Feature(SQLModel, table=True):
@@ -31,9 +32,9 @@ class Feature(SQLModel, table=True):
     unit: str | None = None
     description: str | None = None
     status: str = "active"
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
-    archived_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Plan(SQLModel, table=True):
@@ -44,9 +45,9 @@ class Plan(SQLModel, table=True):
     name: str
     description: str | None = None
     status: str = "active"  # active | archived (archived: no new subscriptions)
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
-    archived_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class PlanVersion(SQLModel, table=True):
@@ -60,7 +61,7 @@ class PlanVersion(SQLModel, table=True):
     plan_id: int = Field(foreign_key="plan.id")
     version: int
     trial_days: int | None = None
-    created_at: datetime = Field(sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class PlanPrice(SQLModel, table=True):
@@ -132,7 +133,7 @@ class PlanDownload(SQLModel, table=True):
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     enabled: bool = True
     position: int = 0
-    created_at: datetime = Field(sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class PlanLink(SQLModel, table=True):
@@ -144,4 +145,4 @@ class PlanLink(SQLModel, table=True):
     name: str
     url: str
     position: int = 0
-    created_at: datetime = Field(sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)

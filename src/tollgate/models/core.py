@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from tollgate.coltypes import UtcDateTime
 
 class Meta(SQLModel, table=True):
     """Key/value facts about the database itself (schema_version)."""
@@ -22,7 +23,7 @@ class Journal(SQLModel, table=True):
     __tablename__ = "journal"
     __table_args__ = (Index("ix_journal_customer_at", "customer_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=DateTime, index=True)
+    at: datetime = Field(sa_type=UtcDateTime, index=True)
     actor: str
     action: str  # e.g. customer.create, usage.alert
     object_type: str
@@ -41,6 +42,6 @@ class Customer(SQLModel, table=True):
     status: str = "active"  # active | archived
     # casefolded "identifier name email", so search is case-insensitive for every script
     search_text: str
-    created_at: datetime = Field(sa_type=DateTime)
-    updated_at: datetime = Field(sa_type=DateTime)
-    archived_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

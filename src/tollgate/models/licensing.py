@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Text
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
+
+from tollgate.coltypes import UtcDateTime
 from tollgate.models import core  # noqa: F401  (tables its foreign keys point at)
 from tollgate.models import catalog  # noqa: F401  (tables its foreign keys point at)
 from tollgate.models import billing  # noqa: F401  (tables its foreign keys point at)
@@ -20,10 +22,10 @@ class License(SQLModel, table=True):
     subscription_id: int | None = Field(default=None, foreign_key="subscription.id", index=True)
     status: str = "active"  # active | revoked (expired is computed from expires_at)
     activation_limit: int | None = None  # NULL = unlimited
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     replaced_by: str | None = None
-    created_at: datetime = Field(sa_type=DateTime)
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class LicenseActivation(SQLModel, table=True):
@@ -32,8 +34,8 @@ class LicenseActivation(SQLModel, table=True):
     license_id: int = Field(foreign_key="license.id", index=True)
     instance_id: str = Field(unique=True)
     name: str
-    activated_at: datetime = Field(sa_type=DateTime)
-    deactivated_at: datetime | None = Field(default=None, sa_type=DateTime)
+    activated_at: datetime = Field(sa_type=UtcDateTime)
+    deactivated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class SigningKey(SQLModel, table=True):
@@ -45,8 +47,8 @@ class SigningKey(SQLModel, table=True):
     kid: str = Field(unique=True)  # the RFC 7638 thumbprint of the public key
     public_key: str = Field(sa_type=Text)  # PEM (SubjectPublicKeyInfo)
     host: str
-    created_at: datetime = Field(sa_type=DateTime)
-    retired_at: datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class LicenseFile(SQLModel, table=True):
@@ -59,5 +61,5 @@ class LicenseFile(SQLModel, table=True):
     license_id: int = Field(foreign_key="license.id")
     signing_key_id: int = Field(foreign_key="signing_key.id")
     fingerprint: str | None = None
-    issued_at: datetime = Field(sa_type=DateTime)
-    expires_at: datetime = Field(sa_type=DateTime)
+    issued_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)

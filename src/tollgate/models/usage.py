@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, text
+from sqlalchemy import BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
+
+from tollgate.coltypes import UtcDateTime
 from tollgate.models import core  # noqa: F401  (tables its foreign keys point at)
 from tollgate.models import catalog  # noqa: F401  (tables its foreign keys point at)
 
@@ -30,8 +32,8 @@ class UsageEvent(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id")
     feature_id: int = Field(foreign_key="feature.id")
     quantity_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
-    occurred_at: datetime = Field(sa_type=DateTime)
-    recorded_at: datetime = Field(sa_type=DateTime)
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
     voids: str | None = None
     reason: str | None = None
 
@@ -49,6 +51,6 @@ class UsageRollup(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
     feature_id: int = Field(foreign_key="feature.id", primary_key=True)
     level: int = Field(primary_key=True)
-    start: datetime = Field(sa_type=DateTime, primary_key=True)
+    start: datetime = Field(sa_type=UtcDateTime, primary_key=True)
     total_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
     events: int = Field(sa_column=Column(BigInteger, nullable=False))

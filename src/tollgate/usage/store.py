@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Executable, String, func, select, type_coerce
 from sqlmodel import Session
 
 from tollgate import tables
+from tollgate.coltypes import sqlite_text
 from tollgate.engines import core_connection, dialect_name, driver_cursor
 from tollgate.errors import Conflict
 
@@ -104,7 +105,7 @@ def insert_event(
     if dialect_name(session) == "sqlite":  # one fixed statement: straight to the driver, as a batch's rows go
         with driver_cursor(core_connection(session)) as cursor:
             cursor.execute(_SQLITE_INSERT_EVENT, (key, customer_id, feature_id, quantity_micros,
-                                                  _sqlite_time(occurred_at), _sqlite_time(recorded_at), voids, reason))
+                                                  sqlite_text(occurred_at), sqlite_text(recorded_at), voids, reason))
             inserted = cursor.rowcount == 1
     else:
         inserted = _inserted(session.execute(_insert_ignoring_duplicates(session), values)) == 1
@@ -138,20 +139,10 @@ _SQLITE_INSERT_EVENT = (  # one event (insert_event): ROW_COLUMNS, then what a v
 )
 
 
-def _sqlite_time(moment: datetime) -> str:
-    """The text SQLAlchemy stores for a naive datetime in SQLite: `2026-11-21 06:25:33.000000`. An
-    aware one (no caller of the library gives one: times are naive UTC) is stored as its UTC time."""
-    if moment.tzinfo is not None:
-        from tollgate.clock import to_utc_naive
-
-        moment = to_utc_naive(moment)
-    return moment.isoformat(" ", "microseconds")
-
-
 def time_encoder(db: Session | Connection) -> Callable[[datetime], Any]:
     """How times go straight to the driver (`insert_event_rows`, usage.window_batch): text on SQLite
     (as SQLAlchemy writes them), else datetimes. `db`: a Session or a Core Connection."""
-    return _sqlite_time if dialect_name(db) == "sqlite" else (lambda moment: moment)
+    return sqlite_text if dialect_name(db) == "sqlite" else (lambda moment: moment)
 
 
 class Inserted(NamedTuple):

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, and_, func, literal_column, select, union_all
+from sqlalchemy import Column, Integer, MetaData, Table, and_, func, literal_column, select, union_all
 from sqlalchemy.exc import DBAPIError
 
+from tollgate.coltypes import UtcDateTime
 from tollgate.engines import core_connection, driver_cursor
 from tollgate.usage.rollups import (OPEN_END, OPEN_START, REFINE_AFTER, _tables, floor, partial_days, range_total,
                                     sqlite_overflow, window_total)
@@ -27,11 +28,11 @@ _WINDOWS = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("c", Integer, nullable=False),
     Column("f", Integer, nullable=False),
-    Column("day1", DateTime, nullable=True),  # the partial first day (None: none): [lo1, whole_lo) of it
-    Column("lo1", DateTime, nullable=True),
-    Column("whole_lo", DateTime, nullable=False),  # the whole days: [whole_lo, whole_hi)
-    Column("whole_hi", DateTime, nullable=False),  # also the partial last day: [whole_hi, hi2) of it
-    Column("hi2", DateTime, nullable=True),  # None: no partial last day
+    Column("day1", UtcDateTime, nullable=True),  # the partial first day (None: none): [lo1, whole_lo) of it
+    Column("lo1", UtcDateTime, nullable=True),
+    Column("whole_lo", UtcDateTime, nullable=False),  # the whole days: [whole_lo, whole_hi)
+    Column("whole_hi", UtcDateTime, nullable=False),  # also the partial last day: [whole_hi, hi2) of it
+    Column("hi2", UtcDateTime, nullable=True),  # None: no partial last day
     prefixes=["TEMPORARY"],
 )
 _INSERT = {  # filled straight through the driver (executemany): Core's per-row parameter work cost more

@@ -1,0 +1,77 @@
+"""coltypes.UtcDateTime, every time column: the same DDL as DateTime on both databases, and on SQLite
+exactly the text SQLAlchemy's own DATETIME stores (databases written before it compare, sort and read
+back the same), written faster; an aware time is stored as its UTC time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tollgate import tables
+from tollgate.coltypes import UtcDateTime, sqlite_text
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "postgresql"])
+def test_the_ddl_is_datetimes(dialect):
+    assert UtcDateTime().compile(dialect=dialect) == DateTime().compile(dialect=dialect)
+
+
+def test_every_time_column_of_the_schema_is_one():
+    kinds = [type(c.type) for t in tables.ALL for c in t.columns if isinstance(c.type, (DateTime, UtcDateTime))]
+    assert kinds.count(UtcDateTime) > 30 and DateTime not in kinds
+
+
+def _stored(column_type, value):
+    metadata = MetaData()
+    table = Table("t", metadata, Column("id", Integer, primary_key=True), Column("at", column_type))
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(table).values(id=1, at=value))
+        text = conn.exec_driver_sql("SELECT at FROM t").scalar()
+        back = conn.execute(select(table.c.at)).scalar()
+        found = conn.execute(select(table.c.id).where(table.c.at == value)).scalar()
+    engine.dispose()
+    return text, back, found
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)))
+def test_a_naive_time_is_stored_as_sqlalchemy_stores_it(moment):
+    ours, theirs = _stored(UtcDateTime(), moment), _stored(DateTime(), moment)
+    assert ours == theirs == (sqlite_text(moment), moment, 1)
+
+
+def test_an_aware_time_is_stored_as_its_utc_time_and_a_date_as_sqlalchemy_stores_it():
+    aware = datetime(2026, 11, 21, 8, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert _stored(UtcDateTime(), aware)[:2] == ("2026-11-21 06:30:00.000000", datetime(2026, 11, 21, 6, 30))
+    assert _stored(UtcDateTime(), aware.astimezone(timezone.utc))[0] == "2026-11-21 06:30:00.000000"
+    assert _stored(UtcDateTime(), date(2026, 11, 21))[0] == _stored(DateTime(), date(2026, 11, 21))[0]
+    assert _stored(UtcDateTime(), None)[:2] == (None, None)
+
+
+def test_what_is_not_a_time_is_refused_as_sqlalchemy_refuses_it():
+    with pytest.raises(Exception, match="only accepts Python datetime"):
+        _stored(UtcDateTime(), "2026-11-21 06:30:00")
+
+
+@pytest.mark.postgres
+def test_postgresql_stores_an_aware_time_as_its_utc_time_whatever_the_sessions_zone(pg_url):
+    metadata = MetaData()
+    table = Table("t", metadata, Column("id", Integer, primary_key=True), Column("at", UtcDateTime()))
+    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                           connect_args={"options": "-c timezone=Asia/Kolkata"})
+    try:
+        metadata.create_all(engine)
+        aware = datetime(2026, 11, 21, 8, 30, tzinfo=timezone(timedelta(hours=2)))
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(id=1, at=aware))
+            assert conn.exec_driver_sql("SHOW timezone").scalar() == "Asia/Kolkata"
+            assert conn.exec_driver_sql("SELECT at::text FROM t").scalar() == "2026-11-21 06:30:00"
+            assert conn.execute(select(table.c.id).where(table.c.at == aware)).scalar() == 1
+    finally:
+        engine.dispose()
