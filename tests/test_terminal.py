@@ -259,3 +259,29 @@ def test_a_message_on_a_terminal_wraps_between_words_and_keeps_a_quoted_command_
     assert any("`tollgate customer list --all --search ...`" in line for line in text.splitlines()), text
     assert " ".join(text.split()) == " ".join(piped(["customer", "show", "acm"],
                                                      env={"TOLLGATE_DB": str(db_path)}).stderr.split())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_numbers_in_a_terminal_table_are_right_aligned_under_their_header(shop, width):
+    run = in_terminal(["usage", "show", "globex-corporation", "--feature", "ai-tokens", "--by", "month",
+                       "--from", "2026-09-01", "--to", "2026-10-31"], columns=width)
+    shown = plain(run.terminal).splitlines()
+    assert run.code == 0, shown
+    header = next(line for line in shown if "quantity" in line)
+    rows = {line[:7]: line for line in shown if re.match(r"2026-(09|10) ", line)}
+    right_edge = header.index("quantity") + len("quantity")
+    assert rows["2026-09"].index(" 0 ") + 2 == right_edge, shown  # 0 ends where the header ends
+    assert rows["2026-10"].index("71,500,000") + len("71,500,000") == right_edge, shown
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_usage_summary_in_blocks_groups_its_numbers_as_the_table_does(shop, width):
+    shop("usage", "report", "globex-corporation", "ai-tokens", "1000000000000")  # 2,000,000% of 50,000,000
+    args = ["usage", "show", "globex-corporation"]
+    assert "1,000,000,000,000" in piped(args).stdout and "2,000,000.0%" in piped(args).stdout  # the table
+    run = in_terminal(args, columns=width)
+    shown = plain(run.terminal)
+    assert run.code == 0, shown
+    assert "ai-tokens  " in shown and "total 1,000,000,000,000" in shown, shown  # the blocks a terminal gets
+    assert "2,000,000.0%" in shown, shown
+    lines_fit(shown, width)

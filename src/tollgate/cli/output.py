@@ -142,13 +142,15 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
 
     drawn = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left",
                   show_edge=False, pad_edge=False)
-    for i, width in zip(layout.keep, layout.widths):
-        c = cols[i]
+    # A token is never cut (overflow "ignore"), and rich then justifies nothing: a number column's
+    # header and cells come right-aligned to its width (every token fits its width: grid.fit).
+    shown = [(cols[i], width) for i, width in zip(layout.keep, layout.widths)]
+    for c, width in shown:
         token = c.kind != grid.TEXT
-        drawn.add_column(c.name, justify="right" if c.right else "left", width=width, no_wrap=token,
+        drawn.add_column(c.name.rjust(width) if c.right else c.name, width=width, no_wrap=token,
                          overflow="ignore" if token else "fold")
     for row in cells:
-        drawn.add_row(*(Text(row[i]) for i in layout.keep))
+        drawn.add_row(*(Text(row[i].rjust(width) if c.right else row[i]) for i, (c, width) in zip(layout.keep, shown)))
     console().print(drawn)
     if layout.dropped:
         console().print(Text(f"(not shown at this width: {', '.join(layout.dropped)}; --json has every field)"))

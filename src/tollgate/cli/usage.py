@@ -15,7 +15,7 @@ from tollgate.cli.complete import (
     complete_usage_period,
 )
 from tollgate.cli.context import WHEN, Json, Yes, confirm_or_refuse, tollgate
-from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, grouped
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, Col, cell, grouped
 from tollgate.cli.help import Typer
 
 if TYPE_CHECKING:
@@ -350,8 +350,9 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
         output.say(f"{title}: no metered usage or allowance.")
         return
     rows = summary_rows(report_)
-    if _too_wide(rows):
-        _summary_blocks(report_, rows, title)
+    shown = [[cell(value, c.kind, str) for c, value in zip(SUMMARY_TABLE, row)] for row in rows]  # as the table shows them
+    if _too_wide(shown):
+        _summary_blocks(shown, title)
     else:
         output.table(SUMMARY_TABLE, rows, title=title)
     corrected = [f for f in report_.features if f.corrections]
@@ -359,19 +360,19 @@ def render_summary(report_: UsageReport, *, title: str | None = None) -> None:
         output.say(f"{f.feature}: corrections (voids) in this range: {_num(f.corrections)}, included in the total.")
 
 
-def _too_wide(rows: list[list[Any]]) -> bool:
+def _too_wide(rows: list[list[str]]) -> bool:
     """Whether the summary table would not fit the terminal on one line per feature (a folded
     sparkline reads as nonsense). Piped output is never folded, so it always gets the table."""
     if not output.styled():
         return False
-    widths = [max(len(str(row[i])) for row in [[c.name for c in SUMMARY_TABLE], *rows]) for i in range(len(SUMMARY_TABLE))]
+    widths = [max(len(row[i]) for row in [[c.name for c in SUMMARY_TABLE], *rows]) for i in range(len(SUMMARY_TABLE))]
     return sum(widths) + 3 * len(widths) > output.console().width
 
 
-def _summary_blocks(report_: UsageReport, rows: list[list[Any]], title: str) -> None:
+def _summary_blocks(rows: list[list[str]], title: str) -> None:
     """The summary for a narrow terminal: per feature, its sparkline on one line, the figures below."""
     output.heading(title)
-    for f, (feature, trend, total, used, allowance, percent, resets) in zip(report_.features, rows):
+    for feature, trend, total, used, allowance, percent, resets in rows:
         output.say(f"{feature}  {trend}")
         share = f", {percent}" if percent != "-" else ""
         of = f" of {allowance}" if allowance != "-" else ""
