@@ -16,9 +16,12 @@ def utcnow() -> datetime:
 
 
 def to_utc_naive(moment: datetime) -> datetime:
-    """An aware datetime converted to naive UTC; a naive one is taken to be UTC already."""
+    """An aware datetime converted to naive UTC; a naive one is taken to be UTC already (also one
+    whose tzinfo gives no offset: Python calls it naive, and astimezone would take it as local time)."""
     if moment.tzinfo is None:
         return moment
+    if moment.utcoffset() is None:
+        return moment.replace(tzinfo=None)
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 

@@ -59,6 +59,13 @@ class UtcDateTime(TypeDecorator[datetime]):
             return to_utc_naive(value)
         return value
 
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        """A plain value in an expression is typed as DateTime types it (a timedelta an Interval, a
+        str a String, a date a Date); only a time is bound by this type. (TypeDecorator's default,
+        `self` for every value, bound `column + timedelta` as a time.)"""
+        coerced = self.impl_instance.coerce_compared_value(op, value)
+        return self if coerced is self.impl_instance else coerced
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return _SQLiteDateTime()
