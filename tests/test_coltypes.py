@@ -133,3 +133,13 @@ def test_a_time_column_takes_arithmetic_and_text_as_datetime_does(where, request
         metadata.drop_all(engine)
     finally:
         engine.dispose()
+
+
+def test_the_schema_loads_without_sqlites_dialect_which_only_a_sqlite_database_needs():
+    import subprocess
+    import sys
+
+    probe = ("import sys, tollgate.tables, tollgate.db, tollgate.models; "
+             "print('sqlalchemy.dialects.sqlite' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"
