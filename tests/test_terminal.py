@@ -285,3 +285,7 @@ def test_the_usage_summary_in_blocks_groups_its_numbers_as_the_table_does(shop, 
     assert "ai-tokens  " in shown and "total 1,000,000,000,000" in shown, shown  # the blocks a terminal gets
     assert "2,000,000.0%" in shown, shown
     lines_fit(shown, width)
+    lines = shown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ai-tokens "))
+    figures = [line for line in lines[start:] if not line.startswith(("ai-tokens ", "image-generations "))]
+    assert figures and all(line.startswith("  ") for line in figures if line), shown  # wrapped, still indented

@@ -40,13 +40,16 @@ _GLUE = "\x00"  # stands for a space inside a quoted span while wrapping (no tex
 def wrap_words(text: str, width: int) -> list[str]:
     """`text` in lines of at most `width` where its words allow, broken at spaces only: never inside
     a word, at a hyphen (`acme-inc`), or inside a `quoted command` (so it can be copied whole); a
-    longer word or command gets a line of its own. Newlines in `text` are kept."""
+    longer word or command gets a line of its own. Newlines in `text` are kept, and so is a line's
+    indentation on the lines it wraps into."""
     import textwrap
 
     kept = _QUOTED.sub(lambda match: match.group().replace(" ", _GLUE), text)
     lines = []
     for paragraph in kept.split("\n"):
-        lines += textwrap.wrap(paragraph, max(width, 20), break_long_words=False, break_on_hyphens=False) or [""]
+        indent = paragraph[:len(paragraph) - len(paragraph.lstrip(" "))]
+        lines += textwrap.wrap(paragraph, max(width, 20), subsequent_indent=indent, break_long_words=False,
+                               break_on_hyphens=False) or [""]
     return [line.replace(_GLUE, " ") for line in lines]
 
 
