@@ -289,3 +289,37 @@ def test_the_usage_summary_in_blocks_groups_its_numbers_as_the_table_does(shop, 
     start = next(i for i, line in enumerate(lines) if line.startswith("ai-tokens "))
     figures = [line for line in lines[start:] if not line.startswith(("ai-tokens ", "image-generations "))]
     assert figures and all(line.startswith("  ") for line in figures if line), shown  # wrapped, still indented
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_long_field_value_wraps_under_itself_after_its_commas(shop, width):
+    run = in_terminal(["plan", "show", "pro"], columns=width)
+    shown = plain(run.terminal)
+    assert run.code == 0, shown
+    lines_fit(shown, width)
+    lines = shown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("prices "))
+    value_column = lines[start].index("45.00")
+    prices = [lines[start][value_column:]] + [line[value_column:] for line in lines[start + 1:]
+                                              if line[:value_column].strip() == "" and line.strip()]
+    assert len(prices) > 1, shown  # it wrapped, under the value column
+    for price in ("45.00 EUR / month", "49.00 USD / month", "450.00 EUR / year", "490.00 USD / year"):
+        assert any(price in line for line in prices), (price, shown)  # each price whole on one line
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_wrapped_detail_line_of_a_table_keeps_its_indentation(shop, width):
+    run = in_terminal(["invoice", "preview", "globex-corporation", "--period", "2026-10"], columns=width)
+    shown = plain(run.terminal)
+    assert run.code == 0, shown
+    detail = [line for line in shown.splitlines() if "× 0.0000012" in line or "0.0000012" == line.strip()]
+    assert detail and all(line.startswith("    ") for line in detail), shown
+
+
+def test_a_table_title_wraps_to_the_terminal_not_to_the_table(shop):
+    run = in_terminal(["usage", "show", "globex-corporation", "--feature", "ai-tokens", "--by", "month",
+                       "--from", "2026-08-01", "--to", "2026-11-30"], columns=80)
+    lines = plain(run.terminal).splitlines()
+    rule = next(line for line in lines if line.startswith("─"))
+    assert len(lines[0]) > len(rule.rstrip()), lines  # the title is not folded to the table's width
+    lines_fit("\n".join(lines), 80)

@@ -112,7 +112,7 @@ def help_lines(text: str, width: int) -> list[str]:
             if not line.startswith(EXAMPLE):
                 prose.append(line.strip())
                 continue
-            out.extend(wrap_words(" ".join(prose), width) if prose else [])
+            out.extend(wrap_words(" ".join(prose), max(width, 20)) if prose else [])
             if line != EXAMPLE:
                 out.extend([""] * bool(prose) + _example_lines(line, width))  # set apart from prose
             prose = []

@@ -37,18 +37,25 @@ _QUOTED = re.compile(r"`[^`\n]*`")  # a command or a value quoted in a sentence:
 _GLUE = "\x00"  # stands for a space inside a quoted span while wrapping (no text shown here has NUL)
 
 
-def wrap_words(text: str, width: int) -> list[str]:
+def wrap_words(text: str, width: int, *, items: bool = False) -> list[str]:
     """`text` in lines of at most `width` where its words allow, broken at spaces only: never inside
     a word, at a hyphen (`acme-inc`), or inside a `quoted command` (so it can be copied whole); a
     longer word or command gets a line of its own. Newlines in `text` are kept, and so is a line's
-    indentation on the lines it wraps into."""
+    indentation on the lines it wraps into. `items`: a value listing items ("45.00 EUR / month,
+    49.00 USD / month") breaks after a comma, keeping each item that fits a line whole.
+
+    The one wrapping rule of what a terminal shows: sentences, field values and table cells."""
     import textwrap
 
     kept = _QUOTED.sub(lambda match: match.group().replace(" ", _GLUE), text)
     lines = []
     for paragraph in kept.split("\n"):
         indent = paragraph[:len(paragraph) - len(paragraph.lstrip(" "))]
-        lines += textwrap.wrap(paragraph, max(width, 20), subsequent_indent=indent, break_long_words=False,
+        if items:
+            room = width - len(indent)
+            paragraph = ", ".join(item.replace(" ", _GLUE) if len(item) <= room else item
+                                  for item in paragraph.split(", "))
+        lines += textwrap.wrap(paragraph, width, subsequent_indent=indent, break_long_words=False,
                                break_on_hyphens=False) or [""]
     return [line.replace(_GLUE, " ") for line in lines]
 
@@ -143,8 +150,9 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
     from rich.table import Table
     from rich.text import Text
 
-    drawn = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left",
-                  show_edge=False, pad_edge=False)
+    if title:  # wrapped to the terminal's width (a table's own title wraps to the table's)
+        heading(title)
+    drawn = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False)
     # A token is never cut (overflow "ignore"), and rich then justifies nothing: a number column's
     # header and cells come right-aligned to its width (every token fits its width: grid.fit).
     shown = [(cols[i], width) for i, width in zip(layout.keep, layout.widths)]
@@ -153,10 +161,22 @@ def table(spec: Sequence[Col | str], rows: Iterable[Sequence[Any]], *, title: st
         drawn.add_column(c.name.rjust(width) if c.right else c.name, width=width, no_wrap=token,
                          overflow="ignore" if token else "fold")
     for row in cells:
-        drawn.add_row(*(Text(row[i].rjust(width) if c.right else row[i]) for i, (c, width) in zip(layout.keep, shown)))
+        drawn.add_row(*(Text(_fitted(row[i], c, width)) for i, (c, width) in zip(layout.keep, shown)))
     console().print(drawn)
     if layout.dropped:
         console().print(Text(f"(not shown at this width: {', '.join(layout.dropped)}; --json has every field)"))
+
+
+def _fitted(text: str, c: Col, width: int) -> str:
+    """A cell's text in its column: a number right-aligned, free text wrapped by `wrap_words` (a
+    list breaks after its commas; an indented line stays indented), a token as it is."""
+    from tollgate.cli import grid
+
+    if c.right:
+        return text.rjust(width)
+    if c.kind == grid.TEXT:
+        return "\n".join(wrap_words(text, width, items=True))
+    return text
 
 
 def _blocks(cols: Sequence[Col], rows: list[list[str]], *, title: str | None) -> None:
@@ -289,10 +309,12 @@ def fields(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> Non
 
     pairs = [(label, grid.cell(value, grid.DATE, safe)) for label, value in pairs]  # times to the second
     width = max((len(label) for label, _ in pairs), default=0)
+    room = console().width - width - 2 if styled() else 0  # a terminal's: values wrap under themselves
     if title:
         heading(title)
     for label, value in pairs:
-        sys.stdout.write(f"{label.ljust(width)}  {value}\n")
+        lines = wrap_words(value, room, items=True) if room >= 20 else [value]
+        sys.stdout.write(f"{label.ljust(width)}  " + ("\n" + " " * (width + 2)).join(lines) + "\n")
 
 
 def heading(text: str) -> None:
@@ -328,7 +350,7 @@ def _print_wrapped(to: Any, prefix: str, style: str, text: str) -> None:
     command between its words), the prefix styled."""
     from rich.text import Text
 
-    wrapped = "\n".join(wrap_words(prefix + text, to.width))
+    wrapped = "\n".join(wrap_words(prefix + text, max(to.width, 20)))
     shown = Text(wrapped)
     shown.stylize(style, 0, len(prefix))
     to.print(shown, soft_wrap=True)
