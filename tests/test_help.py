@@ -4,7 +4,10 @@ as piped (issue 15, item 10; the layout rule is src/tollgate/cli/help.py)."""
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -99,3 +102,15 @@ def test_a_usage_error_names_the_argument_as_help_does():
     assert result.exit_code == 2
     assert "Usage: tollgate license signing-key retire [OPTIONS] KID" in result.output
     assert "Missing argument 'KID'" in result.output
+
+
+@pytest.mark.parametrize("width", [80, 64])
+def test_a_groups_command_list_shows_every_summary_whole_wrapped_under_itself(width):
+    from tollgate.cli.app import COMMANDS
+
+    shown = subprocess.run([sys.executable, "-m", "tollgate", "--help"], capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": str(width)}).stdout
+    listing = " ".join(shown.split("Commands:", 1)[1].split("\n\n", 1)[0].split())
+    assert "..." not in listing and all(len(line) <= width for line in shown.splitlines())
+    for name, (_, summary) in COMMANDS.items():
+        assert f"{name} {summary}" in listing, name

@@ -193,7 +193,18 @@ class Command(_LaidOut, TyperCommand):
 
 
 class Group(_LaidOut, TyperGroup):
-    """A group of tollgate commands: its help text laid out as a command's."""
+    """A group of tollgate commands: its help text laid out as a command's, and its commands listed
+    with their whole summaries, wrapped (Click cuts a summary at the width and writes '...')."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                write_definitions(formatter, rows)
 
 
 class Typer(typer.Typer):
