@@ -323,3 +323,13 @@ def test_a_table_title_wraps_to_the_terminal_not_to_the_table(shop):
     rule = next(line for line in lines if line.startswith("─"))
     assert len(lines[0]) > len(rule.rstrip()), lines  # the title is not folded to the table's width
     lines_fit("\n".join(lines), 80)
+
+
+def test_a_customers_own_profile_has_no_customer_column(shop):
+    run = in_terminal(["customer", "show", "zoe"], columns=80)
+    lines = plain(run.terminal).splitlines()
+    assert run.code == 0, lines
+    for section in ("Subscriptions", "License keys"):
+        header = lines[lines.index(section) + 1]
+        assert header.split()[0] in ("id", "key") and "customer" not in header.split(), (section, lines)
+    assert "customer" in piped(["sub", "list"]).stdout.splitlines()[0].split()  # the lists keep it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
@@ -10,7 +11,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_row_format
 from tollgate.cli.context import Csv, Json, Yes, confirm_or_refuse, tollgate
-from tollgate.cli.grid import DATE, ID, TEXT, Col
+from tollgate.cli.grid import DATE, ID, TEXT, Col, leaving_out
 from tollgate.cli.help import Typer
 from tollgate.cli.usage import HtmlFile, write_html
 
@@ -184,7 +185,8 @@ def show(
         )
         output.say("")
         if subscriptions:
-            output.table(sub.COLUMNS, (sub._row(s) for s in subscriptions), title="Subscriptions")
+            output.table(*leaving_out("customer", sub.COLUMNS, [sub._row(s) for s in subscriptions]),
+                         title="Subscriptions")
         else:
             output.say("Subscriptions: none")
         output.say("")
@@ -208,7 +210,7 @@ def _show_deliverables(goods: Deliverables) -> None:
     """The license keys, downloads and links sections of `customer show`."""
     from tollgate.cli import download, license, link
 
-    _section("License keys", goods.licenses, license.render_list)
+    _section("License keys", goods.licenses, partial(license.render_list, leave_out="customer"))
     _section("Downloads", goods.downloads, download.render_list)
     _section("Links", goods.links, link.render_list)
 

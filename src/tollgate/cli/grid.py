@@ -41,6 +41,15 @@ def columns(spec: Sequence[Col | str]) -> list[Col]:
     return [c if isinstance(c, Col) else Col(c) for c in spec]
 
 
+def leaving_out(name: str | None, spec: Sequence[Col | str],
+                rows: Sequence[Sequence[Any]]) -> tuple[list[Col], list[list[Any]]]:
+    """A table without its column `name` (a customer's own profile needs no customer column); None
+    leaves out nothing."""
+    cols = columns(spec)
+    keep = [i for i, c in enumerate(cols) if c.name != name]
+    return [cols[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
 def grouped(text: str) -> str:
     """Digit groups in every whole number of `text`: 71550.00 -> 71,550.00 (fractions untouched)."""
     return _DIGITS.sub(lambda m: f"{int(m.group()):,}", text)

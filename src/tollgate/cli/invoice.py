@@ -11,7 +11,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer
 from tollgate.cli.context import WHEN, Csv, Json, tollgate
-from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col
+from tollgate.cli.grid import AMOUNT, DATE, ID, QUANTITY, Col, cell
 from tollgate.cli.help import Typer
 from tollgate.texts import number_text
 
@@ -147,7 +147,7 @@ def _show(data: dict) -> None:
     if data["period"]:
         selected = f"billing periods starting in {data['period']}"
     else:
-        selected = f"billing periods containing {data['at']}"
+        selected = f"billing periods containing {cell(data['at'], DATE, str)}"  # to the second, as tables
     output.heading(f"Invoice preview for {data['customer']} ({data['name']}): {selected}")
     rows = []
     for line in data["lines"]:

@@ -12,7 +12,7 @@ import typer
 from tollgate.cli import output
 from tollgate.cli.complete import complete_customer, complete_license
 from tollgate.cli.context import UNTIL, WHEN, Csv, EveryRow, Json, Limit, Yes, confirm_or_refuse, tollgate
-from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col
+from tollgate.cli.grid import DATE, ID, KEY, QUANTITY, TEXT, Col, leaving_out
 from tollgate.cli.help import Typer
 from tollgate.clock import rfc3339
 from tollgate.texts import activations_text, expires_text, license_status_text
@@ -84,7 +84,8 @@ def list_(
 
 
 def render_list(found: Sequence[LicenseView], *, as_json: bool = False, as_csv: bool = False, title: str | None = None,
-                limit: int | None = None, every: bool = False) -> None:
+                limit: int | None = None, every: bool = False, leave_out: str | None = None) -> None:
+    """The license keys as JSON, CSV or a table (`leave_out`: a column the table needs not show)."""
     if as_json or as_csv:
         found = found[:limit]
     if as_json:
@@ -94,7 +95,8 @@ def render_list(found: Sequence[LicenseView], *, as_json: bool = False, as_csv: 
         rows = (lic.to_dict() for lic in found)  # the JSON shape's values ("unlimited", RFC 3339)
         output.emit_csv(keys, ([*(row[k] for k in keys[:6]), len(row["activations"]), row["expires_at"]] for row in rows))
     else:
-        output.list_table(COLUMNS, [_row(row) for row in found], title=title, limit=limit, every=every)
+        cols, cells = leaving_out(leave_out, COLUMNS, [_row(row) for row in found])
+        output.list_table(cols, cells, title=title, limit=limit, every=every)
 
 
 @app.command("show")
