@@ -333,3 +333,33 @@ def test_a_customers_own_profile_has_no_customer_column(shop):
         header = lines[lines.index(section) + 1]
         assert header.split()[0] in ("id", "key") and "customer" not in header.split(), (section, lines)
     assert "customer" in piped(["sub", "list"]).stdout.splitlines()[0].split()  # the lists keep it
+
+
+def test_a_list_item_that_fits_is_kept_whole_with_its_comma(shop):
+    # enterprise's prices: '11,000.00 EUR / year, 12,000.00 USD / year'. At 34 columns the value
+    # column is 21 wide: the first price and its comma fit it, whole; at 33 (20 wide) they do not,
+    # and the line must still fit the terminal (it ran a column over: the comma was not counted)
+    for width in (34, 33):
+        run = in_terminal(["plan", "show", "enterprise"], columns=width)
+        shown = plain(run.terminal)
+        assert run.code == 0, shown
+        profile = shown.split("\n\n")[0]  # the fields, before the tables
+        lines_fit(profile, width)
+        assert any(line.endswith("12,000.00 USD / year") for line in profile.splitlines()), shown
+        if width == 34:
+            assert any(line.endswith("11,000.00 EUR / year,") for line in profile.splitlines()), shown
+
+
+def test_wrap_words_counts_an_items_comma_and_never_indents_a_word_past_the_width():
+    from tollgate.cli.output import wrap_words
+
+    lines = wrap_words("11,000.00 EUR / year, 12,000.00 USD / year", 20, items=True)
+    assert all(len(line) <= 20 for line in lines), lines
+    assert " ".join(lines) == "11,000.00 EUR / year, 12,000.00 USD / year"
+    # an indented detail line in a column 13 wide: each word fits, but not after the 4-space indent
+    text = "    tier 0 – 500,000,000: 21,500,000 × 0.0000012"
+    for items in (False, True):
+        lines = wrap_words(text, 13, items=items)
+        assert all(len(line) <= 13 for line in lines), lines
+        assert " ".join(lines).split() == text.split(), lines  # every word whole, none lost
+        assert lines[0].startswith("    ") and all(line.startswith(" ") for line in lines[1:]), lines

@@ -51,10 +51,14 @@ def wrap_words(text: str, width: int, *, items: bool = False) -> list[str]:
     lines = []
     for paragraph in kept.split("\n"):
         indent = paragraph[:len(paragraph) - len(paragraph.lstrip(" "))]
+        # no deeper than lets each word that fits the width fit after it (a word is never folded)
+        longest = max((len(word) for word in paragraph.split() if len(word) <= width), default=0)
+        indent = indent[:max(width - longest, 0)]
         if items:
             room = width - len(indent)
-            paragraph = ", ".join(item.replace(" ", _GLUE) if len(item) <= room else item
-                                  for item in paragraph.split(", "))
+            parts = paragraph.split(", ")
+            paragraph = ", ".join(item.replace(" ", _GLUE) if len(item) + (n < len(parts) - 1) <= room else item
+                                  for n, item in enumerate(parts))  # an item but the last has its comma
         lines += textwrap.wrap(paragraph, width, subsequent_indent=indent, break_long_words=False,
                                break_on_hyphens=False) or [""]
     return [line.replace(_GLUE, " ") for line in lines]
