@@ -97,7 +97,7 @@ def _base_type(sqltype: Any) -> Any:
     """The SQLAlchemy type behind a type (a foreign TypeDecorator, like sqlmodel's AutoString,
     is spelled as what it decorates; tollgate's own types are kept)."""
     while isinstance(sqltype, TypeDecorator) and not type(sqltype).__module__.startswith(("sqlalchemy.", OWN_TYPES)):
-        sqltype = sqltype.impl_instance
+        sqltype = sqltype.impl  # on an instance, the decorated type's instance (TypeDecorator's public attribute)
     return sqltype
 
 

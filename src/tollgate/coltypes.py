@@ -51,6 +51,9 @@ def _sqlite_datetime() -> TypeEngine[Any]:
     return SQLiteDateTime()
 
 
+_DATETIME = DateTime()  # what this type decorates, asked how to type values and made per dialect
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A naive UTC datetime column (see the module docstring). An aware time is bound as its UTC
     time on both databases (PostgreSQL would otherwise convert it by the session's time zone)."""
@@ -69,10 +72,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         """A plain value in an expression is typed as DateTime types it (a timedelta an Interval, a
         str a String, a date a Date); only a time is bound by this type. (TypeDecorator's default,
         `self` for every value, bound `column + timedelta` as a time.)"""
-        coerced = self.impl_instance.coerce_compared_value(op, value)
-        return self if coerced is self.impl_instance else coerced
+        coerced = _DATETIME.coerce_compared_value(op, value)
+        return self if coerced is _DATETIME else coerced
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return _sqlite_datetime()
-        return dialect.type_descriptor(DateTime())
+        return dialect.type_descriptor(_DATETIME)
